@@ -1,0 +1,676 @@
+"""The walking network: streets a pedestrian may use, undirected, in metres.
+
+``load_network`` reads a local OpenStreetMap extract (``.osm.pbf``, ``.osm``, ``.osm.bz2``) with
+pyosmium, or fetches an area online through osmnx (place name, polygon or bounding box), and
+returns a :class:`WalkNetwork`: node coordinates and edge geometries in a local UTM projection,
+edge lengths measured on those geometries, and a symmetric sparse adjacency matrix for
+``scipy.sparse.csgraph``. Streets are split only where ways meet (intersections and dead ends),
+as osmnx's simplified graphs are. Loaded networks are cached on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from . import settings
+from ._errors import input_error
+from ._osm import OSM_SUFFIXES, WALK_FILTER_VERSION, WayRuns, read_walk_ways
+
+log = logging.getLogger(__name__)
+
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class DroppedReport:
+    """What was removed when only the largest connected component was kept."""
+
+    components: int
+    nodes: int
+    edges: int
+    length_m: float
+    length_share: float
+
+    def __str__(self) -> str:
+        if self.components == 0:
+            return "no disconnected pieces dropped"
+        return (
+            f"dropped {self.components} disconnected piece(s): {self.nodes} nodes, "
+            f"{self.edges} edges, {self.length_m / 1000:.1f} km "
+            f"({self.length_share:.1%} of street length)"
+        )
+
+
+class WalkNetwork:
+    """An undirected street network for walking, in a projected metric CRS.
+
+    Nodes are street intersections and dead ends; each edge is a street segment between two
+    nodes with its geometry running from ``u`` to ``v``. Arrays are indexed by position
+    (``0 .. n_nodes-1``); ``node_ids`` keeps the OpenStreetMap ids.
+
+    Parameters
+    ----------
+    node_ids
+        OSM id of every node.
+    node_xy
+        ``(n, 2)`` projected coordinates in metres.
+    edge_u, edge_v
+        Node positions of each edge's start and end.
+    edge_geometry
+        LineStrings in the same CRS, starting at ``u`` and ending at ``v``.
+    crs
+        The projected CRS of the coordinates.
+    edge_osmid, edge_highway
+        The OSM way id and ``highway`` value of every edge (optional).
+    source
+        A short description of where the network came from.
+    dropped
+        What was removed when keeping the largest connected component.
+    """
+
+    def __init__(
+        self,
+        node_ids: np.ndarray,
+        node_xy: np.ndarray,
+        edge_u: np.ndarray,
+        edge_v: np.ndarray,
+        edge_geometry: np.ndarray,
+        crs: Any,
+        *,
+        edge_osmid: np.ndarray | None = None,
+        edge_highway: np.ndarray | None = None,
+        source: str = "",
+        dropped: DroppedReport | None = None,
+    ) -> None:
+        self.node_ids = np.asarray(node_ids, dtype=np.int64)
+        self.node_xy = np.asarray(node_xy, dtype=np.float64).reshape(-1, 2)
+        self.edge_u = np.asarray(edge_u, dtype=np.int64)
+        self.edge_v = np.asarray(edge_v, dtype=np.int64)
+        self.edge_geometry = np.asarray(edge_geometry, dtype=object)
+        self.edge_length = np.asarray(shapely.length(self.edge_geometry), dtype=np.float64)
+        m = len(self.edge_u)
+        self.edge_osmid = (
+            np.full(m, -1, dtype=np.int64) if edge_osmid is None else np.asarray(edge_osmid)
+        )
+        self.edge_highway = (
+            np.full(m, "", dtype=object) if edge_highway is None else np.asarray(edge_highway)
+        )
+        self.crs = pyproj.CRS.from_user_input(crs)
+        self.source = source
+        self.dropped = dropped or DroppedReport(0, 0, 0, 0.0, 0.0)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_xy)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges."""
+        return len(self.edge_u)
+
+    @property
+    def total_length_m(self) -> float:
+        """Total street length in metres."""
+        return float(self.edge_length.sum())
+
+    @cached_property
+    def adjacency(self) -> sparse.csr_matrix:
+        """Symmetric ``n x n`` CSR matrix of edge lengths (shortest of parallel edges).
+
+        Self-loops are left out: they never shorten a path between nodes.
+        """
+        return symmetric_csr(self.edge_u, self.edge_v, self.edge_length, self.n_nodes)
+
+    @cached_property
+    def nodes(self) -> gpd.GeoDataFrame:
+        """Nodes as a GeoDataFrame indexed by position, with ``osmid``, ``x``, ``y``."""
+        return gpd.GeoDataFrame(
+            {"osmid": self.node_ids, "x": self.node_xy[:, 0], "y": self.node_xy[:, 1]},
+            geometry=shapely.points(self.node_xy),
+            crs=self.crs,
+        )
+
+    @cached_property
+    def edges(self) -> gpd.GeoDataFrame:
+        """Edges as a GeoDataFrame indexed by position: ``u``, ``v``, ``length_m``, ``osmid``,
+        ``highway``, ``geometry``."""
+        return gpd.GeoDataFrame(
+            {
+                "u": self.edge_u,
+                "v": self.edge_v,
+                "length_m": self.edge_length,
+                "osmid": self.edge_osmid,
+                "highway": self.edge_highway,
+            },
+            geometry=self.edge_geometry,
+            crs=self.crs,
+        )
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index over edge geometries (for snapping)."""
+        return shapely.STRtree(self.edge_geometry)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of the nodes in the network CRS."""
+        lo = self.node_xy.min(axis=0)
+        hi = self.node_xy.max(axis=0)
+        return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+    def summary(self) -> str:
+        """One line for a log or a notebook."""
+        return (
+            f"{self.source}: {self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"{self.total_length_m / 1000:,.1f} km of walkable street, CRS {self.crs.name}; "
+            f"{self.dropped}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<WalkNetwork {self.summary()}>"
+
+
+def symmetric_csr(
+    u: np.ndarray, v: np.ndarray, weight: np.ndarray, n: int
+) -> sparse.csr_matrix:
+    """Symmetric CSR adjacency keeping the smallest weight of parallel edges, no self-loops.
+
+    Zero weights are kept as explicit entries (``scipy.sparse.csgraph`` treats explicit zeros in
+    a sparse matrix as edges).
+    """
+    keep = u != v
+    rows = np.concatenate([u[keep], v[keep]])
+    cols = np.concatenate([v[keep], u[keep]])
+    data = np.concatenate([weight[keep], weight[keep]])
+    order = np.lexsort((data, cols, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, data = rows[first], cols[first], data[first]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    # entries are sorted by row then column, so they are already in CSR order
+    return sparse.csr_matrix((data, cols.astype(np.int32), indptr.astype(np.int32)), shape=(n, n))
+
+
+def utm_crs(lon: float, lat: float) -> pyproj.CRS:
+    """The WGS 84 / UTM zone CRS containing ``(lon, lat)``.
+
+    Examples
+    --------
+    >>> utm_crs(76.9, 43.25).to_epsg()  # Almaty
+    32643
+    """
+    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+# ---------------------------------------------------------------------------------------------
+# building the graph from ways
+
+
+def network_from_ways(
+    ways: WayRuns,
+    *,
+    crs: Any = None,
+    keep_largest: bool = True,
+    source: str = "",
+) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from walkable way runs (see :mod:`coverage._osm`).
+
+    Ways are split at every vertex shared with another way (or visited twice by the same way)
+    and at their ends; the vertices in between become the edge geometry.
+    """
+    refs = ways.node_ref
+    if len(refs) == 0 or len(ways.way_id) == 0:
+        raise input_error(
+            f"network source {source}",
+            "the area has no walkable streets",
+            "Check that the extract or place covers a town, and that it is not a water or "
+            "empty area",
+        )
+    starts = ways.run_start[:-1]
+    ends = ways.run_start[1:] - 1
+    uniq, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
+    is_junction = counts[inverse] >= 2
+    is_junction[starts] = True
+    is_junction[ends] = True
+
+    if crs is None:
+        crs = utm_crs(float(np.median(ways.lon)), float(np.median(ways.lat)))
+    crs = pyproj.CRS.from_user_input(crs)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = to_xy.transform(ways.lon, ways.lat)
+    xy = np.column_stack([x, y])
+
+    # each edge runs from one junction vertex to the next junction vertex of the same run
+    jpos = np.flatnonzero(is_junction)
+    run_of = np.searchsorted(ways.run_start, jpos, side="right") - 1
+    same_run = run_of[:-1] == run_of[1:]
+    e_start = jpos[:-1][same_run]
+    e_end = jpos[1:][same_run]
+    e_run = run_of[:-1][same_run]
+    n_vert = e_end - e_start + 1
+    vert_idx = np.repeat(e_start - np.cumsum(np.r_[0, n_vert[:-1]]), n_vert) + np.arange(
+        n_vert.sum()
+    )
+    geoms = shapely.linestrings(xy[vert_idx], indices=np.repeat(np.arange(len(e_start)), n_vert))
+
+    node_local = inverse  # vertex -> unique-node position
+    eu = node_local[e_start]
+    ev = node_local[e_end]
+    length = shapely.length(geoms)
+    # a way that repeats a vertex in place gives zero-length loops: no street there
+    ok = ~((eu == ev) & (length == 0.0))
+    eu, ev, geoms, e_run = eu[ok], ev[ok], geoms[ok], e_run[ok]
+
+    used = np.unique(np.concatenate([eu, ev]))
+    remap = np.full(len(uniq), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    node_xy = np.empty((len(uniq), 2))
+    node_xy[inverse] = xy
+    return _finish(
+        node_ids=uniq[used],
+        node_xy=node_xy[used],
+        edge_u=remap[eu],
+        edge_v=remap[ev],
+        geoms=geoms,
+        osmid=ways.way_id[e_run],
+        highway=ways.highway[e_run],
+        crs=crs,
+        keep_largest=keep_largest,
+        source=source,
+    )
+
+
+def _finish(
+    *,
+    node_ids: np.ndarray,
+    node_xy: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    geoms: np.ndarray,
+    osmid: np.ndarray,
+    highway: np.ndarray,
+    crs: pyproj.CRS,
+    keep_largest: bool,
+    source: str,
+) -> WalkNetwork:
+    """Keep the largest connected component (reporting the rest) and wrap in a WalkNetwork."""
+    dropped = DroppedReport(0, 0, 0, 0.0, 0.0)
+    if keep_largest and len(node_ids) > 0:
+        length = shapely.length(geoms)
+        adj = symmetric_csr(edge_u, edge_v, length, len(node_ids))
+        n_comp, labels = connected_components(adj, directed=False)
+        if n_comp > 1:
+            sizes = np.bincount(labels)
+            main = int(np.argmax(sizes))
+            keep_node = labels == main
+            keep_edge = keep_node[edge_u]
+            remap = np.full(len(node_ids), -1, dtype=np.int64)
+            remap[keep_node] = np.arange(int(keep_node.sum()))
+            total = float(length.sum())
+            lost = float(length[~keep_edge].sum())
+            dropped = DroppedReport(
+                components=int(n_comp - 1),
+                nodes=int((~keep_node).sum()),
+                edges=int((~keep_edge).sum()),
+                length_m=lost,
+                length_share=lost / total if total > 0 else 0.0,
+            )
+            node_ids, node_xy = node_ids[keep_node], node_xy[keep_node]
+            edge_u, edge_v = remap[edge_u[keep_edge]], remap[edge_v[keep_edge]]
+            geoms, osmid, highway = geoms[keep_edge], osmid[keep_edge], highway[keep_edge]
+    net = WalkNetwork(
+        node_ids,
+        node_xy,
+        edge_u,
+        edge_v,
+        geoms,
+        crs,
+        edge_osmid=osmid,
+        edge_highway=highway,
+        source=source,
+        dropped=dropped,
+    )
+    log.info("%s", net.summary())
+    return net
+
+
+def from_osmnx_graph(
+    graph: Any, *, crs: Any = None, keep_largest: bool = True, source: str = "osmnx graph"
+) -> WalkNetwork:
+    """Convert an osmnx graph (unprojected, as osmnx downloads it) to a :class:`WalkNetwork`.
+
+    Both directions of a two-way street become one undirected edge; parallel streets between the
+    same two nodes stay separate edges.
+
+    Parameters
+    ----------
+    graph
+        A ``networkx.MultiDiGraph`` from ``osmnx.graph_from_*`` in EPSG:4326.
+    crs
+        Target projected CRS; default the UTM zone of the graph's centre.
+    keep_largest
+        Keep only the largest connected component (what is dropped is reported).
+    source
+        Description kept on the network.
+    """
+    node_list = list(graph.nodes)
+    if not node_list or graph.number_of_edges() == 0:
+        raise input_error(
+            f"network source {source}",
+            "the area has no walkable streets",
+            "Choose a larger area or check the place name",
+        )
+    graph_crs = pyproj.CRS.from_user_input(graph.graph.get("crs", "EPSG:4326"))
+    pos = {n: i for i, n in enumerate(node_list)}
+    nx_ = np.array([graph.nodes[n]["x"] for n in node_list], dtype=float)
+    ny_ = np.array([graph.nodes[n]["y"] for n in node_list], dtype=float)
+    if crs is None:
+        lon, lat = pyproj.Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True).transform(
+            float(np.median(nx_)), float(np.median(ny_))
+        )
+        crs = utm_crs(lon, lat)
+    crs = pyproj.CRS.from_user_input(crs)
+    tf = pyproj.Transformer.from_crs(graph_crs, crs, always_xy=True)
+    px, py = tf.transform(nx_, ny_)
+    node_xy = np.column_stack([px, py])
+
+    seen: set[tuple[int, int, Any, Any]] = set()
+    us: list[int] = []
+    vs: list[int] = []
+    geoms: list[Any] = []
+    osmids: list[int] = []
+    highways: list[str] = []
+    for u, v, data in graph.edges(data=True):
+        iu, iv = pos[u], pos[v]
+        geom = data.get("geometry")
+        coords = (
+            np.asarray(geom.coords)
+            if geom is not None
+            else np.array([[graph.nodes[u]["x"], graph.nodes[u]["y"]],
+                           [graph.nodes[v]["x"], graph.nodes[v]["y"]]])
+        )
+        osmid = data.get("osmid", -1)
+        if isinstance(osmid, list):
+            osmid = osmid[0]
+        key = (min(iu, iv), max(iu, iv), osmid, round(float(data.get("length", 0.0)), 3))
+        if key in seen:
+            continue
+        seen.add(key)
+        gx, gy = tf.transform(coords[:, 0], coords[:, 1])
+        line = np.column_stack([gx, gy])
+        line[0], line[-1] = node_xy[iu], node_xy[iv]
+        us.append(iu)
+        vs.append(iv)
+        geoms.append(shapely.linestrings(line))
+        osmids.append(int(osmid))
+        hw = data.get("highway", "")
+        highways.append(hw[0] if isinstance(hw, list) else str(hw))
+    eu = np.asarray(us, dtype=np.int64)
+    ev = np.asarray(vs, dtype=np.int64)
+    used = np.unique(np.concatenate([eu, ev]))
+    remap = np.full(len(node_list), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return _finish(
+        node_ids=np.asarray(node_list, dtype=np.int64)[used],
+        node_xy=node_xy[used],
+        edge_u=remap[eu],
+        edge_v=remap[ev],
+        geoms=np.asarray(geoms, dtype=object),
+        osmid=np.asarray(osmids, dtype=np.int64),
+        highway=np.asarray(highways, dtype=object),
+        crs=crs,
+        keep_largest=keep_largest,
+        source=source,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# loading with a cache
+
+
+def _is_osm_path(source: str | os.PathLike[str]) -> bool:
+    s = str(source).lower()
+    return isinstance(source, os.PathLike) or s.endswith(OSM_SUFFIXES) or Path(s).exists()
+
+
+def load_network(
+    source: str | os.PathLike[str] | shapely.Geometry | Sequence[float],
+    *,
+    crs: Any = None,
+    keep_largest: bool = True,
+    cache: bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> WalkNetwork:
+    """Load the walking network of an OSM extract or of an area fetched online.
+
+    Parameters
+    ----------
+    source
+        One of: a path to an ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` file (read offline with
+        pyosmium); a place name such as ``"Almaty, Kazakhstan"``; a shapely (Multi)Polygon in
+        EPSG:4326; or a bounding box ``(west, south, east, north)`` in degrees. The last three are
+        fetched online through osmnx with its ``"walk"`` network type.
+    crs
+        Projected CRS for the network; default the UTM zone of the network's centre.
+    keep_largest
+        Keep only the largest connected component; what is dropped is reported in
+        ``network.dropped`` and logged.
+    cache
+        Read and write the on-disk cache; default :data:`coverage.settings.use_cache`. The key
+        is the file's content hash (or the query) and these settings. A stale or unreadable
+        entry is rebuilt.
+    cache_dir
+        Cache folder; default :data:`coverage.settings.cache_dir`.
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    use_cache = settings.use_cache if cache is None else cache
+    folder = Path(cache_dir) if cache_dir is not None else Path(settings.cache_dir)
+    crs_key = None if crs is None else pyproj.CRS.from_user_input(crs).to_wkt()
+    settings_key = {
+        "filter": WALK_FILTER_VERSION,
+        "format": _CACHE_FORMAT,
+        "crs": crs_key,
+        "keep_largest": keep_largest,
+    }
+
+    if isinstance(source, (str, os.PathLike)) and _is_osm_path(source):
+        path = Path(source)
+        from ._osm import check_osm_file
+
+        check_osm_file(path)
+        key_src = {"file_sha256": _file_hash(path)}
+
+        def build() -> WalkNetwork:
+            return network_from_ways(
+                read_walk_ways(path), crs=crs, keep_largest=keep_largest, source=path.name
+            )
+    else:
+        key_src = {"query": _query_key(source)}
+
+        def build() -> WalkNetwork:
+            return _fetch_online(source, crs=crs, keep_largest=keep_largest)
+
+    if not use_cache:
+        return build()
+    key = hashlib.sha256(json.dumps([key_src, settings_key], sort_keys=True).encode()).hexdigest()
+    entry = folder / f"network-{key[:32]}.npz"
+    if entry.exists():
+        try:
+            net = read_cache(entry)
+            log.info("network from cache %s", entry)
+            return net
+        except Exception as exc:  # any unreadable entry is rebuilt, never trusted
+            log.warning("cache entry %s unreadable (%s); rebuilding", entry, exc)
+    net = build()
+    try:
+        write_cache(net, entry)
+    except OSError as exc:
+        log.warning("could not write network cache %s: %s", entry, exc)
+    return net
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _query_key(source: Any) -> str:
+    if isinstance(source, shapely.Geometry):
+        return "wkt:" + shapely.to_wkt(source, rounding_precision=7)
+    if isinstance(source, str):
+        return "place:" + source.strip()
+    try:
+        return "bbox:" + ",".join(f"{float(c):.7f}" for c in source)
+    except (TypeError, ValueError) as exc:
+        raise input_error(
+            f"network source {source!r}",
+            "is neither a file, a place name, a polygon nor a bounding box",
+            "Give a path to an .osm.pbf file, a place name, a shapely polygon in EPSG:4326 or "
+            "(west, south, east, north)",
+        ) from exc
+
+
+def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
+    """Fetch through osmnx (its own HTTP cache applies) and convert. Kept thin on purpose."""
+    import osmnx as ox
+
+    try:
+        if isinstance(source, shapely.Geometry):
+            graph = ox.graph_from_polygon(source, network_type="walk", retain_all=True)
+            desc = "polygon"
+        elif isinstance(source, str):
+            graph = ox.graph_from_place(source, network_type="walk", retain_all=True)
+            desc = source
+        else:
+            west, south, east, north = (float(c) for c in source)
+            if not (west < east and south < north):
+                raise input_error(
+                    f"bounding box {tuple(source)}",
+                    "is not (west, south, east, north) with west < east and south < north",
+                    "Give the box in that order, in degrees",
+                )
+            graph = ox.graph_from_bbox((west, south, east, north), network_type="walk",
+                                       retain_all=True)
+            desc = f"bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}"
+    except (ox._errors.InsufficientResponseError, ValueError) as exc:
+        if isinstance(exc, ValueError) and exc.__class__.__name__ == "InputError":
+            raise
+        raise input_error(
+            f"network source {source!r}",
+            f"OpenStreetMap returned no walkable streets for it ({exc})",
+            "Check the place name (try the form 'City, Country') or use a larger area",
+        ) from exc
+    return from_osmnx_graph(graph, crs=crs, keep_largest=keep_largest, source=f"osmnx {desc}")
+
+
+def write_cache(net: WalkNetwork, path: Path) -> None:
+    """Write a network to ``path`` (``.npz``) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    coords = shapely.get_coordinates(net.edge_geometry)
+    ncoord = shapely.get_num_coordinates(net.edge_geometry)
+    meta = {
+        "format": _CACHE_FORMAT,
+        "crs": net.crs.to_wkt(),
+        "source": net.source,
+        "dropped": asdict(net.dropped),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                meta=np.array(json.dumps(meta)),
+                node_ids=net.node_ids,
+                node_xy=net.node_xy,
+                edge_u=net.edge_u,
+                edge_v=net.edge_v,
+                edge_osmid=net.edge_osmid,
+                edge_highway=net.edge_highway.astype(str),
+                coords=coords,
+                ncoord=ncoord,
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_cache(path: Path) -> WalkNetwork:
+    """Read a network written by :func:`write_cache`; raises on any inconsistency."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != _CACHE_FORMAT:
+            raise ValueError("old cache format")
+        ncoord = z["ncoord"]
+        geoms = shapely.linestrings(
+            z["coords"], indices=np.repeat(np.arange(len(ncoord)), ncoord)
+        )
+        net = WalkNetwork(
+            z["node_ids"],
+            z["node_xy"],
+            z["edge_u"],
+            z["edge_v"],
+            geoms,
+            meta["crs"],
+            edge_osmid=z["edge_osmid"],
+            edge_highway=z["edge_highway"].astype(object),
+            source=meta["source"],
+            dropped=DroppedReport(**meta["dropped"]),
+        )
+    if len(net.edge_geometry) != net.n_edges or (
+        net.n_edges and max(net.edge_u.max(), net.edge_v.max()) >= net.n_nodes
+    ):
+        raise ValueError("inconsistent cache entry")
+    return net
+
+
+def to_networkx(net: WalkNetwork) -> Any:
+    """The network as an undirected ``networkx.MultiGraph`` (for checks and interop, not speed).
+
+    Nodes are positions ``0 .. n-1`` with ``x``, ``y``; edges carry ``length`` and ``key`` equal
+    to the edge position.
+    """
+    import networkx as nx
+
+    g = nx.MultiGraph()
+    g.add_nodes_from(
+        (i, {"x": float(x), "y": float(y)}) for i, (x, y) in enumerate(net.node_xy)
+    )
+    g.add_edges_from(
+        (int(u), int(v), int(k), {"length": float(w)})
+        for k, (u, v, w) in enumerate(zip(net.edge_u, net.edge_v, net.edge_length, strict=True))
+    )
+    return g
+
+
+def edges_frame(net: WalkNetwork) -> pd.DataFrame:
+    """Edges without geometry (cheap), for joins."""
+    return pd.DataFrame({"u": net.edge_u, "v": net.edge_v, "length_m": net.edge_length})

@@ -1,0 +1,406 @@
+"""Walking distances from facilities to demand points, in compiled code.
+
+Distances follow DESIGN.md: each point sits on its nearest street segment at an exact offset,
+plus its straight access distance; the distance between two points is the shortest path in the
+graph where both snapped positions are inserted as nodes on their edges. Here the insertion is
+done without copying the graph: every facility becomes a virtual source node joined to the two
+ends of its edge, one ``scipy.sparse.csgraph.dijkstra`` call runs from all of them, and each
+demand point reads the distances of its own edge's two ends. Two points on the same edge also
+get the direct path along that edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from .network import WalkNetwork
+from .snap import Snapped, snap_points
+
+__all__ = [
+    "NearestResult",
+    "coverage_matrix",
+    "nearest_facility",
+    "nearest_precinct",
+    "node_distances",
+]
+
+
+def _with_sources(network: WalkNetwork, sources: Snapped) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The adjacency extended by one virtual node per snapped source.
+
+    Returns the ``(n + k) x (n + k)`` matrix and the virtual node index of each source (sources
+    that were not snapped get ``-1`` and no node).
+    """
+    ok = np.flatnonzero(sources.ok)
+    n = network.n_nodes
+    k = len(ok)
+    e = sources.edge[ok]
+    t = sources.offset_m[ok]
+    a = sources.access_m[ok]
+    virt = n + np.arange(k)
+    u = network.edge_u[e]
+    v = network.edge_v[e]
+    rows = np.concatenate([virt, virt])
+    cols = np.concatenate([u, v])
+    w = np.concatenate([a + t, a + network.edge_length[e] - t])
+    ext = _add_edges(network.adjacency, rows, cols, w, n + k)
+    node_of = np.full(len(sources), -1, dtype=np.int64)
+    node_of[ok] = virt
+    return ext, node_of
+
+
+def _add_edges(
+    adj: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.ndarray, size: int
+) -> sparse.csr_matrix:
+    """``adj`` grown to ``size`` with extra symmetric edges (smallest weight kept)."""
+    coo = adj.tocoo()
+    r = np.concatenate([coo.row, rows, cols])
+    c = np.concatenate([coo.col, cols, rows])
+    d = np.concatenate([coo.data, w, w])
+    order = np.lexsort((d, c, r))
+    r, c, d = r[order], c[order], d[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    r, c, d = r[first], c[first], d[first]
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return sparse.csr_matrix((d, c.astype(np.int32), indptr.astype(np.int32)), shape=(size, size))
+
+
+def node_distances(
+    network: WalkNetwork, sources: Snapped, *, max_distance_m: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from every node to its nearest source, and which source that is.
+
+    One multi-source Dijkstra from all sources at once.
+
+    Returns
+    -------
+    dist : ndarray
+        ``(n_nodes,)`` walking distance in metres including the source's access distance;
+        ``inf`` beyond ``max_distance_m`` or unreachable.
+    source : ndarray
+        ``(n_nodes,)`` position of the nearest source in ``sources``; ``-1`` where unreachable.
+    """
+    n = network.n_nodes
+    if not sources.ok.any():
+        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    ext, node_of = _with_sources(network, sources)
+    virt = node_of[node_of >= 0]
+    limit = np.inf if max_distance_m is None else float(max_distance_m)
+    dist, _, src = dijkstra(
+        ext, directed=True, indices=virt, limit=limit, min_only=True, return_predecessors=True
+    )
+    # map virtual node index -> position in `sources`
+    pos_of_virt = np.full(ext.shape[0], -1, dtype=np.int64)
+    pos_of_virt[virt] = np.flatnonzero(node_of >= 0)
+    src = np.where(src >= 0, pos_of_virt[np.maximum(src, 0)], -1)
+    return dist[:n], src[:n]
+
+
+def _same_edge_pairs(
+    sources: Snapped, points: Snapped
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (source, point) pairs on the same edge with their direct along-edge distance."""
+    s_ok = np.flatnonzero(sources.ok)
+    p_ok = np.flatnonzero(points.ok)
+    if len(s_ok) == 0 or len(p_ok) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    s_frame = pd.DataFrame({"edge": sources.edge[s_ok], "s": s_ok})
+    p_frame = pd.DataFrame({"edge": points.edge[p_ok], "p": p_ok})
+    pairs = p_frame.merge(s_frame, on="edge")
+    s = pairs["s"].to_numpy()
+    p = pairs["p"].to_numpy()
+    d = (
+        sources.access_m[s]
+        + np.abs(sources.offset_m[s] - points.offset_m[p])
+        + points.access_m[p]
+    )
+    return s, p, d
+
+
+@dataclass(frozen=True)
+class NearestResult:
+    """Distance from each point to its nearest facility, by position."""
+
+    distance_m: np.ndarray  # inf where unreachable
+    facility: np.ndarray  # position in the facilities, -1 where unreachable
+    access_m: np.ndarray  # the point's own access distance (inf where not snapped)
+
+
+def nearest_facility(
+    network: WalkNetwork,
+    facilities: Snapped,
+    points: Snapped,
+    *,
+    max_distance_m: float | None = None,
+) -> NearestResult:
+    """Nearest facility of every point, on already snapped inputs (array API).
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    facilities, points
+        Snapped facilities and demand points.
+    max_distance_m
+        Search bound; farther points get ``inf`` and ``-1``.
+
+    Returns
+    -------
+    NearestResult
+    """
+    dist_node, src_node = node_distances(network, facilities, max_distance_m=max_distance_m)
+    n_pts = len(points)
+    dist = np.full(n_pts, np.inf)
+    fac = np.full(n_pts, -1, dtype=np.int64)
+    ok = np.flatnonzero(points.ok)
+    if len(ok):
+        e = points.edge[ok]
+        u = network.edge_u[e]
+        v = network.edge_v[e]
+        t = points.offset_m[ok]
+        via_u = dist_node[u] + t
+        via_v = dist_node[v] + (network.edge_length[e] - t)
+        use_v = via_v < via_u
+        best = np.where(use_v, via_v, via_u)
+        dist[ok] = best + points.access_m[ok]
+        fac[ok] = np.where(use_v, src_node[v], src_node[u])
+        fac[ok[~np.isfinite(best)]] = -1
+    s, p, d = _same_edge_pairs(facilities, points)
+    if len(s):
+        order = np.lexsort((s, d, p))  # per point: smallest distance, then lowest facility
+        s, p, d = s[order], p[order], d[order]
+        first = np.ones(len(p), dtype=bool)
+        first[1:] = p[1:] != p[:-1]
+        s, p, d = s[first], p[first], d[first]
+        better = d < dist[p]
+        dist[p[better]] = d[better]
+        fac[p[better]] = s[better]
+    if max_distance_m is not None:
+        beyond = dist > max_distance_m
+        dist[beyond] = np.inf
+        fac[beyond] = -1
+    return NearestResult(dist, fac, points.access_m.copy())
+
+
+def nearest_precinct(
+    network: WalkNetwork,
+    precincts: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    max_distance_m: float | None = None,
+    max_snap_m: float | None = None,
+) -> pd.DataFrame:
+    """Walking distance from every point to its nearest precinct, and which precinct it is.
+
+    Parameters
+    ----------
+    network
+        The walking network (:func:`coverage.load_network`).
+    precincts
+        Precinct locations, any CRS. Precincts farther than ``max_snap_m`` from a street (or
+        whose nearest street was dropped with a disconnected piece) cannot be reached.
+    points
+        Residents, buildings or any points, any CRS.
+    max_distance_m
+        Search bound in metres (e.g. the largest threshold); points farther get ``inf``. Bounding
+        makes the search faster on large networks. Default: no bound.
+    max_snap_m
+        Largest access distance at either end; default :data:`coverage.settings.max_snap_m`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned with ``points``: ``distance_m`` (walking distance including the access distance
+        at both ends; ``inf`` when unreachable), ``precinct`` (index label of the nearest
+        precinct, ``None`` when unreachable) and ``access_m`` (the point's own straight distance
+        to the street; ``inf`` when farther than ``max_snap_m``).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from coverage import load_network, nearest_precinct  # doctest: +SKIP
+    >>> net = load_network("almaty.osm.pbf")  # doctest: +SKIP
+    >>> nearest_precinct(net, police, buildings).distance_m.describe()  # doctest: +SKIP
+    """
+    fac = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
+    pts = snap_points(network, points, max_snap_m=max_snap_m, what="points")
+    res = nearest_facility(network, fac, pts, max_distance_m=max_distance_m)
+    labels = np.asarray(precincts.index, dtype=object)
+    precinct = np.where(res.facility >= 0, labels[np.maximum(res.facility, 0)], None)
+    return pd.DataFrame(
+        {"distance_m": res.distance_m, "precinct": precinct, "access_m": res.access_m},
+        index=points.index,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# many sources: bounded searches, one per source, on small pieces of the graph
+
+
+def _tiles(xy: np.ndarray, size: float) -> Iterator[np.ndarray]:
+    """Groups of positions (indices into ``xy``) falling in the same square tile."""
+    cell = np.floor(xy / size).astype(np.int64)
+    order = np.lexsort((cell[:, 1], cell[:, 0]))
+    c = cell[order]
+    cut = np.flatnonzero((c[1:] != c[:-1]).any(axis=1)) + 1
+    yield from np.split(order, cut)
+
+
+def bounded_searches(
+    network: WalkNetwork,
+    sources: Snapped,
+    max_distance_m: float,
+    *,
+    chunk: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Bounded shortest-path searches from each source, yielded piece by piece.
+
+    Sources are grouped by square tiles; for each group the search runs on the part of the
+    graph within ``max_distance_m`` (straight line) of the group, which contains every node a
+    walk of that length can reach, so the result is exact while each search stays small.
+
+    Yields
+    ------
+    source_pos : ndarray
+        Positions (in ``sources``) of the sources of this piece, ``(k,)``.
+    nodes : ndarray
+        Global node positions of the piece's subgraph, ``(m,)``.
+    dist : ndarray
+        ``(k, m)`` distances from each source to each subgraph node (``inf`` beyond the bound).
+    """
+    ok = np.flatnonzero(sources.ok)
+    if len(ok) == 0:
+        return
+    r = float(max_distance_m)
+    node_xy = network.node_xy
+    tile = max(r, 250.0)
+    adj = network.adjacency
+    for group in _tiles(sources.xy[ok], tile):
+        for start in range(0, len(group), chunk):
+            pos = ok[group[start:start + chunk]]
+            sxy = sources.xy[pos]
+            lo = sxy.min(axis=0) - r
+            hi = sxy.max(axis=0) + r
+            inside = np.flatnonzero(
+                (node_xy[:, 0] >= lo[0]) & (node_xy[:, 0] <= hi[0])
+                & (node_xy[:, 1] >= lo[1]) & (node_xy[:, 1] <= hi[1])
+            )
+            # the source edges' end nodes belong to the piece even when just outside the box
+            e = sources.edge[pos]
+            nodes = np.union1d(inside, np.concatenate([network.edge_u[e], network.edge_v[e]]))
+            m = len(nodes)
+            sub = adj[nodes][:, nodes]
+            local = np.searchsorted(nodes, np.concatenate([network.edge_u[e], network.edge_v[e]]))
+            k = len(pos)
+            virt = m + np.arange(k)
+            t = sources.offset_m[pos]
+            a = sources.access_m[pos]
+            w = np.concatenate([a + t, a + network.edge_length[e] - t])
+            ext = _add_edges(sub.tocsr(), np.concatenate([virt, virt]), local, w, m + k)
+            d = dijkstra(ext, directed=True, indices=virt, limit=r)
+            if progress is not None:
+                progress(k)
+            yield pos, nodes, d[:, :m]
+
+
+def coverage_matrix(
+    network: WalkNetwork,
+    sites: Snapped,
+    demand: Snapped,
+    max_distance_m: float,
+    *,
+    chunk: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> sparse.csr_matrix:
+    """Which demand points each site reaches within ``max_distance_m``, with the distance.
+
+    Memory grows with the number of covered pairs, not sites x demand points.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    sites, demand
+        Snapped candidate sites and demand points.
+    max_distance_m
+        Coverage distance in metres (access distances at both ends included).
+    chunk
+        Sites searched together; bounds the memory of one step.
+    progress
+        Called with the number of sites finished after each step.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(n_sites, n_demand)``; entry ``(i, j)`` is stored when site ``i`` reaches point ``j``
+        and holds the walking distance. A stored zero is a real distance of zero: use the
+        sparsity pattern, not the values, to test coverage.
+    """
+    r = float(max_distance_m)
+    d_ok = np.flatnonzero(demand.ok & (demand.access_m <= r))
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    if len(d_ok):
+        dxy = demand.xy[d_ok]
+        de = demand.edge[d_ok]
+        du = network.edge_u[de]
+        dv = network.edge_v[de]
+        dt = demand.offset_m[d_ok]
+        drest = network.edge_length[de] - dt
+        da = demand.access_m[d_ok]
+        order = np.argsort(dxy[:, 0], kind="stable")
+        xs = dxy[order, 0]
+        for pos, nodes, dist in bounded_searches(
+            network, sites, r, chunk=chunk, progress=progress
+        ):
+            sxy = sites.xy[pos]
+            lo = sxy.min(axis=0) - r
+            hi = sxy.max(axis=0) + r
+            a, b = np.searchsorted(xs, [lo[0], hi[0]], side="left")
+            cand = order[a:b]
+            cand = cand[(dxy[cand, 1] >= lo[1]) & (dxy[cand, 1] <= hi[1])]
+            if len(cand) == 0:
+                continue
+            lu = np.searchsorted(nodes, du[cand])
+            lv = np.searchsorted(nodes, dv[cand])
+            lu_ok = (lu < len(nodes)) & (nodes[np.minimum(lu, len(nodes) - 1)] == du[cand])
+            lv_ok = (lv < len(nodes)) & (nodes[np.minimum(lv, len(nodes) - 1)] == dv[cand])
+            inf_col = np.full((len(pos), 1), np.inf)
+            dist_x = np.hstack([dist, inf_col])
+            lu = np.where(lu_ok, lu, len(nodes))
+            lv = np.where(lv_ok, lv, len(nodes))
+            total = np.minimum(dist_x[:, lu] + dt[cand], dist_x[:, lv] + drest[cand]) + da[cand]
+            si, pj = np.nonzero(total <= r)
+            rows.append(pos[si])
+            cols.append(d_ok[cand[pj]])
+            vals.append(total[si, pj])
+    s, p, d = _same_edge_pairs(sites, demand)
+    keep = d <= r
+    rows.append(s[keep])
+    cols.append(p[keep])
+    vals.append(d[keep])
+    r_all = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    c_all = np.concatenate(cols) if cols else np.empty(0, dtype=np.int64)
+    v_all = np.concatenate(vals) if vals else np.empty(0)
+    order = np.lexsort((v_all, c_all, r_all))
+    r_all, c_all, v_all = r_all[order], c_all[order], v_all[order]
+    first = np.ones(len(r_all), dtype=bool)
+    first[1:] = (r_all[1:] != r_all[:-1]) | (c_all[1:] != c_all[:-1])
+    r_all, c_all, v_all = r_all[first], c_all[first], v_all[first]
+    indptr = np.zeros(len(sites) + 1, dtype=np.int64)
+    np.add.at(indptr, r_all + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return sparse.csr_matrix((v_all, c_all, indptr), shape=(len(sites), len(demand)))

@@ -1,0 +1,174 @@
+"""Placing points on the street network.
+
+A point is placed on its nearest street segment, at the exact offset along that segment, and
+keeps the straight "access" distance from the point to the street. Points farther than
+``max_snap_m`` from every street are not placed at all: they are flagged unreachable rather than
+attached to a far-away street.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from . import settings
+from ._errors import input_error
+from .network import WalkNetwork
+
+
+@dataclass(frozen=True)
+class Snapped:
+    """Points placed on the network, aligned with the input points.
+
+    Attributes
+    ----------
+    edge
+        Edge position of each point, ``-1`` where the point was not snapped.
+    offset_m
+        Distance along the edge geometry from its start node ``u`` to the snapped position.
+    access_m
+        Straight distance from the point to the street; ``inf`` where not snapped.
+    xy
+        ``(n, 2)`` coordinates of the snapped positions (NaN where not snapped).
+    """
+
+    edge: np.ndarray
+    offset_m: np.ndarray
+    access_m: np.ndarray
+    xy: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of the points that were snapped."""
+        return self.edge >= 0
+
+    def subset(self, mask: np.ndarray) -> Snapped:
+        """The snapped points selected by a boolean mask or index array."""
+        return Snapped(self.edge[mask], self.offset_m[mask], self.access_m[mask], self.xy[mask])
+
+
+def points_in_network_crs(
+    network: WalkNetwork, points: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "points"
+) -> np.ndarray:
+    """Shapely points of ``points`` in the network's CRS, after checking CRS and geometry.
+
+    Polygons and lines are represented by a point on their surface.
+    """
+    if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise input_error(
+            what,
+            f"expected a GeoDataFrame or GeoSeries, got {type(points).__name__}",
+            "Build one with geopandas.GeoDataFrame(..., geometry=..., crs=...)",
+        )
+    if len(points) == 0:
+        raise input_error(what, "no points given (empty table)", "Give at least one point")
+    geom = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geom.crs is None:
+        raise input_error(
+            what,
+            "has no coordinate reference system (CRS)",
+            "Set it, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude or the projected "
+            "EPSG code the coordinates are in",
+        )
+    if geom.isna().any() or geom.is_empty.any():
+        bad = int((geom.isna() | geom.is_empty).sum())
+        raise input_error(what, f"{bad} row(s) have no geometry", "Drop or fix those rows")
+    arr = geom.to_crs(network.crs).values
+    pts = np.asarray(shapely.point_on_surface(np.asarray(arr)), dtype=object)
+    _check_extent(network, pts, geom, what)
+    return pts
+
+
+def _check_extent(
+    network: WalkNetwork, pts: np.ndarray, geom: gpd.GeoSeries, what: str
+) -> None:
+    """Raise when no point lies near the network: usually swapped coordinates or a wrong CRS."""
+    minx, miny, maxx, maxy = network.bounds
+    pad = settings.max_snap_m
+    xy = shapely.get_coordinates(pts)
+    inside = (
+        (xy[:, 0] >= minx - pad) & (xy[:, 0] <= maxx + pad)
+        & (xy[:, 1] >= miny - pad) & (xy[:, 1] <= maxy + pad)
+    )
+    if inside.any():
+        return
+    hint = "Check that the points belong to this city and that their CRS is right"
+    crs = pyproj.CRS.from_user_input(geom.crs)
+    if crs.is_geographic:
+        swapped = gpd.GeoSeries(
+            shapely.points(shapely.get_coordinates(np.asarray(geom.values))[:, ::-1]), crs=crs
+        ).to_crs(network.crs)
+        sxy = shapely.get_coordinates(np.asarray(swapped.values))
+        if (
+            (sxy[:, 0] >= minx - pad) & (sxy[:, 0] <= maxx + pad)
+            & (sxy[:, 1] >= miny - pad) & (sxy[:, 1] <= maxy + pad)
+        ).any():
+            hint = (
+                "Latitude and longitude look swapped: x must be longitude and y latitude "
+                "(geopandas.points_from_xy(lon, lat))"
+            )
+    raise input_error(
+        what, f"none of the {len(pts)} point(s) lies within the network's area", hint
+    )
+
+
+def snap_points(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    max_snap_m: float | None = None,
+    what: str = "points",
+) -> Snapped:
+    """Place points on their nearest street segment.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    points
+        Points (or polygons, taken at a point on their surface) in any CRS.
+    max_snap_m
+        Largest access distance; farther points are flagged (``edge == -1``). Default
+        :data:`coverage.settings.max_snap_m`.
+    what
+        Name of the input for error messages.
+
+    Returns
+    -------
+    Snapped
+        Edge, offset along it and access distance for each point, aligned with ``points``.
+    """
+    pts = points_in_network_crs(network, points, what)
+    return snap_geometries(network, pts, max_snap_m=max_snap_m)
+
+
+def snap_geometries(
+    network: WalkNetwork, pts: np.ndarray, *, max_snap_m: float | None = None
+) -> Snapped:
+    """:func:`snap_points` for an array of shapely points already in the network's CRS."""
+    limit = settings.max_snap_m if max_snap_m is None else float(max_snap_m)
+    n = len(pts)
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.full(n, np.nan)
+    access = np.full(n, np.inf)
+    xy = np.full((n, 2), np.nan)
+    if n == 0 or network.n_edges == 0:
+        return Snapped(edge, offset, access, xy)
+    (i_pt, i_edge), dist = network.edge_tree.query_nearest(
+        pts, max_distance=limit, return_distance=True, all_matches=False
+    )
+    geoms = network.edge_geometry[i_edge]
+    t = shapely.line_locate_point(geoms, pts[i_pt])
+    edge[i_pt] = i_edge
+    # clip: locate can return a hair beyond the measured length
+    offset[i_pt] = np.clip(t, 0.0, network.edge_length[i_edge])
+    access[i_pt] = dist
+    xy[i_pt] = shapely.get_coordinates(shapely.line_interpolate_point(geoms, t))
+    return Snapped(edge, offset, access, xy)
