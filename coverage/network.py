@@ -30,7 +30,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from . import settings
-from ._errors import input_error
+from ._errors import InputError, input_error
 from ._osm import OSM_SUFFIXES, WALK_FILTER_VERSION, WayRuns, read_walk_ways
 
 log = logging.getLogger(__name__)
@@ -580,9 +580,9 @@ def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
             graph = ox.graph_from_bbox((west, south, east, north), network_type="walk",
                                        retain_all=True)
             desc = f"bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}"
+    except InputError:
+        raise
     except (ox._errors.InsufficientResponseError, ValueError) as exc:
-        if isinstance(exc, ValueError) and exc.__class__.__name__ == "InputError":
-            raise
         raise input_error(
             f"network source {source!r}",
             f"OpenStreetMap returned no walkable streets for it ({exc})",
