@@ -1,0 +1,419 @@
+"""Writing results: CSV tables, JSON summaries, GeoPackages and HTML maps, always atomically.
+
+Every writer first writes a temporary file in the destination folder and then renames it over
+the destination (``os.replace``, atomic on one file system), so a reader never sees a
+half-written file and a failure or Ctrl-C leaves the previous file (or nothing) in place.
+:class:`OutputDir` goes one step further for a whole run: outputs are staged in a hidden folder
+beside the destination and moved into place only when the run finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import input_error
+
+__all__ = [
+    "OutputDir",
+    "atomic_path",
+    "read_vector",
+    "to_jsonable",
+    "write_csv",
+    "write_gpkg",
+    "write_html",
+    "write_json",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it when the block ends without error.
+
+    Parameters
+    ----------
+    path
+        The destination file. Its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write. It keeps the destination's suffix (some writers choose the format by
+        it). On any exception, including ``KeyboardInterrupt``, it is removed and the
+        destination is left untouched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text()
+    'done'
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=dest.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    # some writers (GDAL) refuse to overwrite or append to an existing empty file
+    tmp.unlink()
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to {tmp} for {dest}")
+        os.replace(tmp, dest)
+    except BaseException:
+        _remove_with_sidecars(tmp)
+        raise
+
+
+def _remove_with_sidecars(tmp: Path) -> None:
+    """Remove a temporary file and what SQLite/GDAL may leave beside it (-journal, -wal)."""
+    for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types for a summary: numpy scalars and arrays, paths, dates, frames.
+
+    Non-finite floats (``inf`` for "unreachable", ``nan``) become ``None`` (``null``), since
+    JSON has no such numbers.
+
+    Examples
+    --------
+    >>> to_jsonable({"share": np.float64(0.5), "far": float("inf"), "n": np.int64(3)})
+    {'share': 0.5, 'far': None, 'n': 3}
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, pd.DataFrame):
+        frame = obj.drop(columns="geometry") if "geometry" in obj.columns else obj
+        return [to_jsonable(r) for r in frame.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, shapely.Geometry):
+        return shapely.to_wkt(obj, rounding_precision=7)
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    raise TypeError(f"cannot write a {type(obj).__name__} to a JSON summary")
+
+
+def write_json(obj: Any, path: str | os.PathLike[str], *, indent: int = 2) -> Path:
+    """Write ``obj`` as UTF-8 JSON, atomically (see :func:`to_jsonable` for the conversions).
+
+    Parameters
+    ----------
+    obj
+        A mapping or list of plain values, numpy scalars, frames, paths or dates.
+    path
+        Destination file.
+    indent
+        JSON indentation.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+    """
+    # convert before opening anything, so an unserialisable value fails without touching disk
+    text = json.dumps(to_jsonable(obj), indent=indent, ensure_ascii=False, allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables and layers
+
+
+def _table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A plain table for CSV: point geometry becomes ``lon``/``lat`` (WGS 84), other
+    geometry is dropped."""
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        return frame
+    geom_col = frame.geometry.name
+    out = pd.DataFrame(frame.drop(columns=geom_col))
+    geom = frame.geometry
+    if len(frame) and geom.crs is not None and bool(geom.geom_type.eq("Point").all()):
+        ll = geom.to_crs(4326)
+        if "lon" not in out.columns and "lat" not in out.columns:
+            out["lon"] = ll.x.round(7).to_numpy()
+            out["lat"] = ll.y.round(7).to_numpy()
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False) -> Path:
+    """Write a table as UTF-8 CSV, atomically.
+
+    A GeoDataFrame of points gets ``lon`` and ``lat`` columns (WGS 84) instead of its geometry;
+    other geometry is left out (write it with :func:`write_gpkg`).
+
+    Parameters
+    ----------
+    frame
+        The table.
+    path
+        Destination file.
+    index
+        Whether to write the index as the first column.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+    """
+    table = _table(frame)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=index, encoding="utf-8")
+    return Path(path)
+
+
+def write_gpkg(
+    frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: str | None = None
+) -> Path:
+    """Write a GeoDataFrame as a GeoPackage (one layer), atomically, with pyogrio.
+
+    Parameters
+    ----------
+    frame
+        The layer; it must have a CRS. An empty frame writes an empty layer.
+    path
+        Destination file (``.gpkg``); an existing file is replaced, not appended to.
+    layer
+        Layer name; default the file's stem.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+    """
+    import pyogrio
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise TypeError("write_gpkg needs a GeoDataFrame")
+    if frame.crs is None:
+        raise ValueError("write_gpkg: the layer has no CRS; set one with .set_crs()")
+    dest = Path(path)
+    name = layer or dest.stem
+    out = frame
+    # GeoPackage columns need string names, and object columns of mixed types do not write
+    if not all(isinstance(c, str) for c in out.columns):
+        out = out.rename(columns={c: str(c) for c in out.columns})
+    # an empty layer has no geometry to infer its type from
+    kw: dict[str, Any] = {"geometry_type": "Unknown"} if len(out) == 0 else {}
+    with atomic_path(dest) as tmp:
+        pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", **kw)
+    return dest
+
+
+def write_html(page: Any, path: str | os.PathLike[str]) -> Path:
+    """Write an HTML page (a string, or a folium ``Map``/``Figure``), atomically.
+
+    Parameters
+    ----------
+    page
+        The HTML text, or any object with ``get_root().render()`` (folium).
+    path
+        Destination file.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+    """
+    if isinstance(page, str):
+        text = page
+    elif hasattr(page, "get_root"):
+        text = page.get_root().render()
+    else:
+        raise TypeError(f"write_html needs HTML text or a folium map, not {type(page).__name__}")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def read_vector(path: str | os.PathLike[str], *, what: str = "file") -> gpd.GeoDataFrame:
+    """Read a GeoJSON, GeoPackage or Shapefile layer with pyogrio, with clear errors.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for error messages (e.g. ``"district polygons"``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+    """
+    import pyogrio
+
+    p = Path(path)
+    if not p.is_file():
+        raise input_error(f"{what} '{p}'", "file not found", "Check the path")
+    try:
+        gdf = pyogrio.read_dataframe(p)
+    except Exception as exc:  # GDAL's errors name its driver internals, not the user's file
+        raise input_error(
+            f"{what} '{p}'",
+            f"cannot be read as a vector layer ({exc})",
+            "Give a GeoJSON, GeoPackage or Shapefile",
+        ) from exc
+    if gdf.crs is None:
+        raise input_error(
+            f"{what} '{p}'", "has no coordinate reference system",
+            "Save it with a CRS (GeoJSON is always EPSG:4326 longitude/latitude)",
+        )
+    return gdf
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole run
+
+
+class OutputDir:
+    """Stage every output of a run and move them into ``path`` only when the run succeeds.
+
+    Used as a context manager: write files to ``out.path("summary.json")`` (or through the
+    ``write_*`` shortcuts); they land in a hidden staging folder beside ``path``. When the block
+    ends without an exception the files are moved into ``path``, each by an atomic rename; on
+    an exception (including ``KeyboardInterrupt``) the staging folder is deleted and ``path``
+    is left exactly as it was.
+
+    Parameters
+    ----------
+    path
+        The output folder (created if needed).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> dest = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with OutputDir(dest) as out:
+    ...     _ = out.write_json({"covered_share": 0.8}, "summary.json")
+    >>> sorted(p.name for p in dest.iterdir())
+    ['summary.json']
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.final = Path(path)
+        self._stage: Path | None = None
+        self.written: list[Path] = []
+        self.files: list[Path] = []
+
+    def __enter__(self) -> OutputDir:
+        if self.final.exists() and not self.final.is_dir():
+            raise input_error(
+                f"output folder '{self.final}'", "exists and is not a folder",
+                "Choose another --out",
+            )
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            # beside the destination, so the final moves are renames on one file system
+            self._stage = Path(
+                tempfile.mkdtemp(dir=self.final.parent, prefix=f".{self.final.name}.staging-")
+            )
+        except OSError as exc:
+            raise input_error(
+                f"output folder '{self.final}'", f"cannot be created ({exc.strerror})",
+                "Choose a folder you can write to",
+            ) from exc
+        return self
+
+    @property
+    def staging(self) -> Path:
+        """The staging folder (only inside the ``with`` block)."""
+        if self._stage is None:
+            raise RuntimeError("OutputDir is used outside its with-block")
+        return self._stage
+
+    def path(self, name: str) -> Path:
+        """Where to write the output ``name`` (a file name, no folders) during the run."""
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"output name must be a plain file name, got {name!r}")
+        p = self.staging / name
+        if p not in self.written:
+            self.written.append(p)
+        return p
+
+    def write_json(self, obj: Any, name: str) -> Path:
+        """Stage a JSON file (:func:`write_json`)."""
+        return write_json(obj, self.path(name))
+
+    def write_csv(self, frame: pd.DataFrame, name: str, *, index: bool = False) -> Path:
+        """Stage a CSV file (:func:`write_csv`)."""
+        return write_csv(frame, self.path(name), index=index)
+
+    def write_gpkg(self, frame: gpd.GeoDataFrame, name: str, *, layer: str | None = None) -> Path:
+        """Stage a GeoPackage (:func:`write_gpkg`)."""
+        return write_gpkg(frame, self.path(name), layer=layer)
+
+    def write_html(self, page: Any, name: str) -> Path:
+        """Stage an HTML page (:func:`write_html`)."""
+        return write_html(page, self.path(name))
+
+    def commit(self) -> list[Path]:
+        """Move the staged files into the output folder; returns their final paths."""
+        self.final.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for p in self.written:
+            if p.exists():
+                dest = self.final / p.name
+                os.replace(p, dest)
+                moved.append(dest)
+        return moved
+
+    def discard(self) -> None:
+        """Delete the staging folder and everything in it."""
+        if self._stage is not None:
+            shutil.rmtree(self._stage, ignore_errors=True)
+            self._stage = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.files = self.commit()
+        finally:
+            self.discard()
