@@ -239,7 +239,12 @@ def nearest_precinct(
     labels = np.asarray(precincts.index, dtype=object)
     precinct = np.where(res.facility >= 0, labels[np.maximum(res.facility, 0)], None)
     return pd.DataFrame(
-        {"distance_m": res.distance_m, "precinct": precinct, "access_m": res.access_m},
+        {
+            "distance_m": res.distance_m,
+            # object dtype: pandas would otherwise infer a string column and turn None into NaN
+            "precinct": pd.Series(precinct, index=points.index, dtype=object),
+            "access_m": res.access_m,
+        },
         index=points.index,
     )
 
