@@ -1,0 +1,471 @@
+"""The ``walkshed`` command: demo, analyze, rank, map and inspect.
+
+Exit codes: 0 success, 2 bad input (one line on stderr naming the input, the problem and the
+fix; also usage errors), 1 internal failure (a traceback only with ``--debug``), 130 when
+interrupted. Every output of a run is staged and moved into the output folder only when the
+run succeeds (:class:`coverage.io.OutputDir`), so a failed run leaves no partial outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+
+from . import settings
+from ._errors import InputError
+from .io import OutputDir, to_jsonable
+from .network import WalkNetwork
+
+__all__ = ["Study", "app", "run_study"]
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="walkshed",
+    help="Who lives within walking distance of a police precinct, and where new precincts "
+    "should go.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# options shared by every command (accepted before or after the command name)
+
+
+@dataclass
+class Options:
+    """Global switches."""
+
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+    no_cache: bool = False
+
+    def merge(self, **kw: bool) -> Options:
+        """These options OR'ed with the ones given to a command."""
+        return Options(**{k: getattr(self, k) or bool(kw.get(k, False)) for k in
+                          ("quiet", "json", "debug", "no_cache")})
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no report.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Do not read or write the network cache.")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", help="A self-contained map that makes no network request."),
+]
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Who lives within walking distance of a police precinct, and where new ones should go."""
+    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache)
+
+
+def _options(ctx: typer.Context, **kw: bool) -> Options:
+    base = ctx.find_object(Options) or Options()
+    return base.merge(**kw)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handled(fn: F) -> F:
+    """Turn exceptions into the documented exit codes and one-line messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs["ctx"]
+        opts = _options(
+            ctx,
+            quiet=kwargs.get("quiet", False),
+            json=kwargs.get("json_", False),
+            debug=kwargs.get("debug", False),
+            no_cache=kwargs.get("no_cache", False),
+        )
+        ctx.obj = opts
+        _configure_logging(opts)
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InputError as exc:
+            if opts.debug:
+                raise
+            typer.echo(f"walkshed: {_one_line(exc)}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("walkshed: interrupted; no outputs were written", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if opts.debug:
+                raise
+            typer.echo(
+                f"walkshed: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(run with --debug for the traceback; please report it)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _configure_logging(opts: Options) -> None:
+    level = logging.DEBUG if opts.debug else logging.WARNING
+    logging.basicConfig(level=level, format="walkshed: %(message)s", stream=sys.stderr)
+    logging.getLogger("coverage").setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------------
+# progress on a terminal, silence in a pipe
+
+
+class Reporter:
+    """Progress and messages on stderr; silent when not a terminal or with ``--quiet``."""
+
+    def __init__(self, opts: Options, *, console: Console | None = None) -> None:
+        self.opts = opts
+        self.console = console or Console(stderr=True)
+        self.live = (
+            not opts.quiet and settings.progress and self.console.is_terminal
+        )
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """Show a spinner with ``text`` while the block runs; record its duration."""
+        t0 = time.perf_counter()
+        if self.live:
+            with self.console.status(text):
+                yield
+            self.console.print(f"[green]✓[/] {text} ({time.perf_counter() - t0:.1f} s)")
+        else:
+            yield
+        self.timings[text] = round(time.perf_counter() - t0, 3)
+
+    def counter(self, text: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+        """A progress bar of ``total`` items: returns ``(advance, close)``."""
+        if not self.live:
+            return (lambda k: None), (lambda: None)
+        from rich.progress import Progress
+
+        bar = Progress(console=self.console, transient=True)
+        task = bar.add_task(text, total=total)
+        bar.start()
+        return (lambda k: bar.advance(task, k)), bar.stop
+
+
+# ---------------------------------------------------------------------------------------------
+# the job: inputs -> assessment -> siting -> map -> files
+
+
+@dataclass
+class Study:
+    """Everything one run analyses, loaded and checked.
+
+    Attributes
+    ----------
+    name
+        Title (from the scenario, or the demo's).
+    network, demand, precincts
+        The loaded inputs (shared data contracts).
+    districts
+        District polygons with ``name``, or None.
+    attribution
+        Data attribution shown in every output.
+    notes
+        Plain-language notes (what is illustrative, which method was used).
+    walk_speed_kmh, thresholds_min, residents_per_inspector
+        The settings of this run.
+    """
+
+    name: str
+    network: WalkNetwork
+    demand: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame | None = None
+    attribution: str = "© OpenStreetMap contributors"
+    notes: list[str] = field(default_factory=list)
+    walk_speed_kmh: float = field(default_factory=lambda: settings.walk_speed_kmh)
+    thresholds_min: tuple[float, ...] = field(default_factory=lambda: settings.thresholds_min)
+    residents_per_inspector: float = field(
+        default_factory=lambda: settings.residents_per_inspector
+    )
+
+    @property
+    def thresholds_m(self) -> list[float]:
+        """The thresholds in metres at this walking speed."""
+        return [settings.minutes_to_metres(t, self.walk_speed_kmh) for t in self.thresholds_min]
+
+
+def _coverage_table(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage per threshold for open and open+planned precincts, and per-precinct loads.
+
+    Computed from :func:`coverage.reach.nearest_precinct` on the demand points.
+    """
+    from .reach import nearest_precinct
+
+    pop = study.demand["population"].to_numpy(float)
+    total = float(pop.sum())
+    status = study.precincts["status"].astype(str)
+    sets = {"open": study.precincts[status == "open"],
+            "with_planned": study.precincts[status.isin(["open", "planned"])]}
+    dist: dict[str, np.ndarray] = {}
+    nearest_all = None
+    for key, sub in sets.items():
+        if len(sub) == 0:
+            dist[key] = np.full(len(pop), np.inf)
+            continue
+        res = nearest_precinct(study.network, sub, study.demand)
+        dist[key] = res["distance_m"].to_numpy(float)
+        if key == "with_planned":
+            nearest_all = res
+    rows = []
+    for minutes, metres in zip(study.thresholds_min, study.thresholds_m, strict=True):
+        a = float(pop[dist["open"] <= metres].sum())
+        b = float(pop[dist["with_planned"] <= metres].sum())
+        rows.append({
+            "threshold_min": minutes, "threshold_m": metres,
+            "covered_open": a, "share_open": a / total if total else 0.0,
+            "covered_with_planned": b, "share_with_planned": b / total if total else 0.0,
+            "added_by_planned": b - a,
+        })
+    table = pd.DataFrame(rows)
+    loads = study.precincts[["name", "status"]].copy()
+    loads["residents_served"] = 0.0
+    if nearest_all is not None:
+        served = pd.Series(pop, index=study.demand.index).groupby(
+            nearest_all["precinct"].to_numpy()).sum()
+        loads["residents_served"] = served.reindex(loads.index).fillna(0.0).to_numpy()
+    loads["inspectors_needed"] = np.ceil(loads["residents_served"] / study.residents_per_inspector)
+    return table, loads
+
+
+def run_study(
+    study: Study,
+    out: OutputDir,
+    reporter: Reporter,
+    *,
+    outputs: frozenset[str] = frozenset({"summary", "tables", "sites", "map"}),
+    p: int | None = None,
+    target_share: float | None = None,
+    method: str = "auto",
+    offline: bool = False,
+) -> dict[str, Any]:
+    """Run the assessment (and siting and map, where asked) and stage the output files.
+
+    Parameters
+    ----------
+    study
+        The loaded inputs.
+    out
+        Where the files are staged (moved into place by the caller's ``with`` block).
+    reporter
+        Progress display.
+    outputs
+        Which groups to write: ``summary``, ``tables``, ``sites``, ``map``.
+    p, target_share, method
+        Siting: number of new sites, or the share of residents to reach; solver method.
+    offline
+        Self-contained map.
+
+    Returns
+    -------
+    dict
+        The summary (also written as ``summary.json``).
+    """
+    with reporter.step("Assessing coverage"):
+        coverage, loads = _coverage_table(study)
+    net = study.network
+    counts = study.precincts["status"].value_counts()
+    summary: dict[str, Any] = {
+        "study": study.name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "attribution": study.attribution,
+        "notes": list(study.notes),
+        "settings": {
+            "walk_speed_kmh": study.walk_speed_kmh,
+            "thresholds_min": list(study.thresholds_min),
+            "thresholds_m": study.thresholds_m,
+            "residents_per_inspector": study.residents_per_inspector,
+            "max_snap_m": settings.max_snap_m,
+        },
+        "network": {
+            "source": net.source,
+            "nodes": net.n_nodes,
+            "edges": net.n_edges,
+            "street_km": round(net.total_length_m / 1000, 3),
+            "crs": net.crs.to_string(),
+            "dropped": str(net.dropped),
+        },
+        "residents": float(study.demand["population"].sum()),
+        "demand_points": len(study.demand),
+        "precincts": {s: int(counts.get(s, 0)) for s in ("open", "planned", "candidate")},
+        "coverage": coverage,
+    }
+    if "tables" in outputs:
+        out.write_csv(loads, "precincts.csv", index=True)
+    summary["outputs"] = sorted({*(p_.name for p_ in out.written), "summary.json"})
+    summary["timings_s"] = dict(reporter.timings)
+    if "summary" in outputs:
+        out.write_json(summary, "summary.json")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+
+
+def _print_report(summary: dict[str, Any], folder: Path, opts: Options) -> None:
+    if opts.json:
+        typer.echo(json.dumps(to_jsonable(summary), indent=2, ensure_ascii=False))
+        return
+    if opts.quiet:
+        return
+    lines = [f"{summary['study']}: {summary['residents']:,.0f} residents, "
+             f"{summary['precincts']['open']} open and {summary['precincts']['planned']} "
+             "planned precincts"]
+    for row in summary.get("coverage", pd.DataFrame()).to_dict(orient="records"):
+        lines.append(
+            f"  within {row['threshold_min']:g} min ({row['threshold_m']:.0f} m): "
+            f"{row['share_open']:.1%} today, {row['share_with_planned']:.1%} with planned"
+        )
+    for note in summary.get("notes", []):
+        lines.append(f"  note: {note}")
+    lines.append(f"Wrote {', '.join(summary['outputs'])} to {folder}/")
+    typer.echo("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+@app.command()
+@_handled
+def demo(
+    ctx: typer.Context,
+    out: OutOpt = Path("out/demo"),
+    sites: Annotated[int, typer.Option("-p", "--sites", help="New sites to propose.")] = 3,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Run the whole job on the embedded demo (central Helsinki; no arguments, no network)."""
+    from .demo import demo_inputs
+
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    with reporter.step("Loading the demo extract, residents and precincts"):
+        d = demo_inputs(cache=False if opts.no_cache else None)
+    study = Study(
+        name=d.name, network=d.network, demand=d.demand, precincts=d.precincts,
+        districts=d.districts, attribution=d.attribution, notes=d.notes,
+    )
+    with OutputDir(out) as staged:
+        summary = run_study(study, staged, reporter, p=sites, offline=offline)
+    _print_report(summary, out, opts)
+
+
+@app.command()
+@_handled
+def inspect(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf, .osm).")],
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """What is in an extract: walkable streets, buildings, police points, extent."""
+    from ._osm import check_osm_file, read_tagged_points
+    from .network import load_network
+
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    check_osm_file(file, "extract")
+    with reporter.step("Reading the walkable streets"):
+        net = load_network(file, cache=False if opts.no_cache else None)
+    with reporter.step("Counting buildings and police"):
+        buildings = read_tagged_points(file, "building")
+        police = read_tagged_points(file, "amenity", "police")
+    lon, lat = _lonlat_bounds(net)
+    info: dict[str, Any] = {
+        "file": str(file),
+        "bytes": file.stat().st_size,
+        "walkable_street_km": round(net.total_length_m / 1000, 3),
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "dropped": str(net.dropped),
+        "crs": net.crs.to_string(),
+        "buildings": len(buildings),
+        "police_points": len(police),
+        "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
+        "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
+    }
+    if opts.json:
+        typer.echo(json.dumps(to_jsonable(info), indent=2, ensure_ascii=False))
+        return
+    if opts.quiet:
+        return
+    e = info["extent_lonlat"]
+    typer.echo(
+        f"{file.name}: {info['walkable_street_km']:,.1f} km of walkable street "
+        f"({net.n_nodes:,} nodes, {net.n_edges:,} edges; {net.dropped})\n"
+        f"  buildings: {len(buildings):,}\n"
+        f"  police points (amenity=police): {len(police)}\n"
+        f"  extent: lon {e['west']:.5f} to {e['east']:.5f}, lat {e['south']:.5f} to "
+        f"{e['north']:.5f}\n"
+        f"  CRS used for distances: {info['crs']}"
+    )
+
+
+def _lonlat_bounds(net: WalkNetwork) -> tuple[tuple[float, float], tuple[float, float]]:
+    import pyproj
+
+    tf = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True)
+    lon, lat = tf.transform(net.node_xy[:, 0], net.node_xy[:, 1])
+    return (round(float(np.min(lon)), 6), round(float(np.max(lon)), 6)), (
+        round(float(np.min(lat)), 6), round(float(np.max(lat)), 6))
+
+
+def main() -> None:
+    """Entry point for ``python -m coverage.cli``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
