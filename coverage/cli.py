@@ -224,6 +224,20 @@ class Study:
         default_factory=lambda: settings.residents_per_inspector
     )
 
+    #: Walking time (minutes) within which proposed sites count residents as covered;
+    #: default 10 when it is one of the thresholds, else the middle threshold.
+    siting_threshold_min: float | None = None
+    #: Which precincts siting keeps fixed: "open" or "open+planned".
+    siting_fix: str = "open"
+
+    @property
+    def siting_threshold(self) -> float:
+        """The walking time used by siting."""
+        if self.siting_threshold_min is not None:
+            return float(self.siting_threshold_min)
+        ts = sorted(self.thresholds_min)
+        return 10.0 if 10.0 in ts else float(ts[len(ts) // 2])
+
     @property
     def thresholds_m(self) -> list[float]:
         """The thresholds in metres at this walking speed."""
@@ -337,11 +351,64 @@ def run_study(
     }
     if "tables" in outputs:
         out.write_csv(loads, "precincts.csv", index=True)
+    if "sites" in outputs and (p is not None or target_share is not None):
+        summary["proposed_sites"] = _siting(
+            study, out, reporter, p=p, target_share=target_share, method=method
+        )
     summary["outputs"] = sorted({*(p_.name for p_ in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     if "summary" in outputs:
         out.write_json(summary, "summary.json")
     return summary
+
+
+def _siting(
+    study: Study,
+    out: OutputDir,
+    reporter: Reporter,
+    *,
+    p: int | None,
+    target_share: float | None,
+    method: str,
+) -> dict[str, Any]:
+    """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
+    from . import siting
+
+    minutes = study.siting_threshold
+    with reporter.step(f"Proposing new sites ({minutes:g} min)"):
+        res = siting.propose_sites(
+            study.network,
+            study.demand,
+            study.precincts,
+            p=p,
+            target_share=target_share,
+            threshold_min=minutes,
+            walk_speed_kmh=study.walk_speed_kmh,
+            method=method,  # type: ignore[arg-type]
+            fix=study.siting_fix,  # type: ignore[arg-type]
+            districts=study.districts,
+            progress=reporter.live,
+        )
+    siting.write_csv(res, out.path("proposed_sites.csv"))
+    siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
+    table = res.table if res.table is not None else pd.DataFrame()
+    cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
+                        "district", "nearest_open_m") if c in table.columns]
+    return {
+        "threshold_min": minutes,
+        "fixed": study.siting_fix,
+        "p": res.p,
+        "target_share": res.target_share,
+        "target_met": res.target_met,
+        "method": res.method,
+        "status": res.status,
+        "gap": res.gap,
+        "covered_share_before": res.base_share,
+        "covered_share_after": res.covered_share,
+        "newly_covered": res.objective,
+        "notes": list(res.notes),
+        "sites": pd.DataFrame(table[cols]),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +431,21 @@ def _print_report(summary: dict[str, Any], folder: Path, opts: Options) -> None:
         )
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
+    sites = summary.get("proposed_sites")
+    if sites:
+        what = (f"best {sites['p']}" if sites["p"] is not None
+                else f"fewest for {sites['target_share']:.0%}")
+        lines.append(
+            f"Proposed sites ({what}, {sites['threshold_min']:g} min, {sites['method']}): "
+            f"covered {sites['covered_share_before']:.1%} -> {sites['covered_share_after']:.1%}"
+        )
+        for row in sites["sites"].to_dict(orient="records"):
+            lines.append(
+                f"  {row['rank']:>3}. {row['site']}  ({row['lat']:.5f}, {row['lon']:.5f})  "
+                f"+{row['newly_covered']:,.0f} residents, cumulative {row['cumulative_share']:.1%}"
+            )
+        for note in sites["notes"]:
+            lines.append(f"  note: {note}")
     lines.append(f"Wrote {', '.join(summary['outputs'])} to {folder}/")
     typer.echo("\n".join(lines))
 
@@ -394,6 +476,7 @@ def demo(
     study = Study(
         name=d.name, network=d.network, demand=d.demand, precincts=d.precincts,
         districts=d.districts, attribution=d.attribution, notes=d.notes,
+        siting_fix="open+planned",
     )
     with OutputDir(out) as staged:
         summary = run_study(study, staged, reporter, p=sites, offline=offline)
