@@ -1,0 +1,977 @@
+"""Assessment: who is within walking distance of a precinct today, and with the planned ones.
+
+:func:`assess` answers the planner's first questions from a network, demand points (residents
+with weights) and precincts with a status:
+
+- ``coverage``: residents within each walking threshold of an ``open`` precinct, and of an
+  ``open`` or ``planned`` one, with the difference;
+- ``districts``: per district polygon, residents, covered shares and precincts by status;
+- ``catchments``: every resident assigned to the nearest precinct by walking distance; per
+  precinct the residents served, those within each threshold, the median and 90th-percentile
+  walk and the district inspectors needed by the staffing norm;
+- ``opening_order``: the planned precincts in the greedy order that covers the most new
+  residents at each step, with each one's gain alone;
+- ``uncovered_areas`` / ``uncovered_cells``: residents beyond the main threshold from every
+  open precinct, aggregated into H3 cells (or a metric grid) and grouped into contiguous
+  areas, ranked by uncovered population.
+
+Every figure is computed on demand points, never on polygons (DESIGN.md). The functions here
+are pure: no files, no printing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from . import settings
+from ._errors import input_error
+from .network import WalkNetwork
+from .reach import coverage_matrix, nearest_facility
+from .snap import Snapped, points_in_network_crs, snap_geometries
+
+__all__ = [
+    "SCENARIOS",
+    "Assessment",
+    "AssessmentSettings",
+    "assess",
+    "h3_resolution_for",
+    "weighted_quantile",
+]
+
+#: The two precinct scenarios every table reports: working precincts only, and working plus
+#: planned ones.
+SCENARIOS: tuple[str, str] = ("open", "open+planned")
+
+_UNASSIGNED = "(no precinct reachable)"
+_OUTSIDE = "(outside districts)"
+
+
+@dataclass(frozen=True)
+class AssessmentSettings:
+    """The settings an assessment used; shown with every output."""
+
+    walk_speed_kmh: float
+    thresholds_min: tuple[float, ...]
+    thresholds_m: tuple[float, ...]
+    threshold_labels: tuple[str, ...]
+    main_threshold_min: float
+    main_threshold_m: float
+    residents_per_inspector: float
+    max_snap_m: float
+    cells: str
+    h3_resolution: int | None
+    grid_size_m: float | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The result of :func:`assess`: plain tables a notebook shows and the CLI writes.
+
+    Attributes
+    ----------
+    settings
+        Walking speed, thresholds, main threshold, staffing norm and cell size used.
+    coverage
+        One row per threshold: ``threshold`` (label), ``threshold_min``, ``threshold_m``,
+        ``residents``, ``covered_open``, ``share_open``, ``covered_with_planned``,
+        ``share_with_planned``, ``added`` (residents the planned precincts add) and
+        ``added_share``.
+    districts
+        One row per district (plus ``(outside districts)`` when residents fall outside all of
+        them): ``district``, ``residents``, ``share_<t>_open`` and ``share_<t>_with_planned``
+        per threshold, ``open``/``planned``/``candidate`` precinct counts, and
+        ``inspectors_needed`` by the norm. ``None`` without district polygons.
+    catchments
+        One row per scenario and precinct: ``scenario`` (``open`` or ``open+planned``),
+        ``precinct``, ``name``, ``status``, ``residents_served``, ``within_<t>`` per threshold,
+        ``median_walk_m``, ``p90_walk_m`` (population-weighted), ``inspectors_needed``
+        (``ceil(residents_served / norm)``). Residents no precinct can be reached from are a
+        row ``(no precinct reachable)``, so the column sums to all residents.
+    opening_order
+        The planned precincts, greedy order at the main threshold: ``step``, ``precinct``,
+        ``name``, ``gain`` (newly covered residents at that step), ``cumulative_covered``,
+        ``cumulative_share`` and ``gain_alone`` (residents it adds to the open precincts on
+        its own).
+    uncovered_areas
+        Contiguous areas of residents beyond the main threshold from every open precinct,
+        ranked by population (EPSG:4326 polygons): ``area``, ``rank``, ``population``,
+        ``cells``, ``covered_by_planned``, ``centroid_lon``, ``centroid_lat``, ``district``,
+        ``walk_to_open_m`` (from the centroid), ``nearest_open``.
+    uncovered_cells
+        The cells of those areas for a choropleth: ``cell``, ``area``, ``population``,
+        ``covered_by_planned``, polygon geometry in EPSG:4326.
+    demand
+        Per demand point (aligned with the input): ``population``, ``walk_open_m``,
+        ``nearest_open``, ``walk_with_planned_m``, ``nearest_with_planned``, ``district``.
+    residents
+        Total population of the demand points.
+    unreachable_residents
+        Residents farther than ``max_snap_m`` from every street.
+    precinct_counts
+        Number of precincts by status.
+    notes
+        Things the planner should know (unreachable precincts, co-located precincts, ...).
+    """
+
+    settings: AssessmentSettings
+    coverage: pd.DataFrame
+    districts: pd.DataFrame | None
+    catchments: pd.DataFrame
+    opening_order: pd.DataFrame
+    uncovered_areas: gpd.GeoDataFrame
+    uncovered_cells: gpd.GeoDataFrame
+    demand: pd.DataFrame
+    residents: float
+    unreachable_residents: float
+    precinct_counts: dict[str, int]
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        """A short text report: settings, coverage, opening order, largest gaps."""
+        s = self.settings
+        lines = [
+            f"Walking coverage at {s.walk_speed_kmh:g} km/h; thresholds "
+            + ", ".join(
+                f"{lab} ({m:,.0f} m)" if lab.endswith("min") else lab
+                for lab, m in zip(s.threshold_labels, s.thresholds_m, strict=True)
+            )
+            + f"; staffing norm {s.residents_per_inspector:,.0f} residents per inspector.",
+            f"Residents: {self.residents:,.0f} ({self.unreachable_residents:,.0f} farther than "
+            f"{s.max_snap_m:g} m from any street). Precincts: "
+            + ", ".join(f"{n} {k}" for k, n in self.precinct_counts.items())
+            + ".",
+            "",
+            f"{'threshold':>10} {'open':>22} {'open+planned':>22} {'added':>12}",
+        ]
+        for row in self.coverage.itertuples():
+            lines.append(
+                f"{row.threshold:>10} {row.covered_open:>13,.0f} ({row.share_open:6.1%})"
+                f" {row.covered_with_planned:>13,.0f} ({row.share_with_planned:6.1%})"
+                f" {row.added:>12,.0f}"
+            )
+        main = _label_for(s, s.main_threshold_m)
+        if len(self.opening_order):
+            lines += ["", f"Opening order of the planned precincts ({main}):"]
+            for row in self.opening_order.head(10).itertuples():
+                who = row.name if row.precinct in row.name else f"{row.name} ({row.precinct})"
+                lines.append(
+                    f"{row.step:>4}. {who}: +{row.gain:,.0f} residents, "
+                    f"{row.cumulative_share:.1%} covered"
+                )
+        today = self.catchments[
+            (self.catchments["scenario"] == "open") & self.catchments["precinct"].ne(_UNASSIGNED)
+        ]
+        if len(today):
+            need = int(today["inspectors_needed"].sum())
+            lines += [
+                "",
+                f"Catchments today: {len(today)} open precinct(s) serve "
+                f"{today['residents_served'].sum():,.0f} residents; {need:,} district "
+                f"inspector(s) needed by the norm.",
+            ]
+        if len(self.uncovered_areas):
+            lines += ["", f"Largest uncovered areas (beyond {main} of an open precinct):"]
+            for row in self.uncovered_areas.head(5).itertuples():
+                where = f" in {row.district}" if isinstance(row.district, str) else ""
+                walk = (
+                    f", {row.walk_to_open_m:,.0f} m walk to {row.nearest_open}"
+                    if math.isfinite(row.walk_to_open_m)
+                    else ", no open precinct reachable"
+                )
+                lines.append(
+                    f"{row.rank:>4}. {row.area}: {row.population:,.0f} residents{where} "
+                    f"({row.centroid_lat:.5f}, {row.centroid_lon:.5f}){walk}"
+                )
+        if self.notes:
+            lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:  # notebooks
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready plain values (``summary.json``); geometries left out."""
+        areas = pd.DataFrame(self.uncovered_areas.drop(columns="geometry"))
+        return {
+            "settings": _jsonable(asdict(self.settings)),
+            "residents": _jsonable(self.residents),
+            "unreachable_residents": _jsonable(self.unreachable_residents),
+            "precinct_counts": dict(self.precinct_counts),
+            "coverage": _records(self.coverage),
+            "districts": None if self.districts is None else _records(self.districts),
+            "catchments": _records(self.catchments),
+            "opening_order": _records(self.opening_order),
+            "uncovered_areas": _records(areas),
+            "notes": list(self.notes),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in frame.to_dict(orient="records")]
+
+
+# ---------------------------------------------------------------------------------------------
+# small pure helpers
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Population-weighted quantile: the smallest value below which at least ``q`` of the
+    weight lies.
+
+    Parameters
+    ----------
+    values, weights
+        Values and their non-negative weights (zero weights are ignored).
+    q
+        Quantile in ``[0, 1]``.
+
+    Returns
+    -------
+    float
+        ``nan`` when the weights sum to zero.
+
+    Examples
+    --------
+    >>> weighted_quantile(np.array([100.0, 200.0, 300.0]), np.array([1.0, 1.0, 2.0]), 0.5)
+    200.0
+    """
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    if len(values) == 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    total = cum[-1]
+    # a relative tolerance so that a sum landing a hair under q * total still counts
+    i = int(np.searchsorted(cum, q * total * (1.0 - 1e-12), side="left"))
+    return float(values[order][min(i, len(values) - 1)])
+
+
+def h3_resolution_for(threshold_m: float) -> int:
+    """The H3 resolution for aggregating uncovered residents at a walking threshold.
+
+    The coarsest resolution whose average hexagon edge is at most a third of the threshold,
+    so that an area's shape is still legible at the scale of a walk (resolution 9, edges of
+    about 200 m, for 10 to 15 minutes at 4.5 km/h; 10 for 5 minutes), between 7 and 11.
+
+    Examples
+    --------
+    >>> h3_resolution_for(750.0), h3_resolution_for(375.0), h3_resolution_for(1125.0)
+    (9, 10, 9)
+    """
+    import h3
+
+    for res in range(7, 12):
+        if h3.average_hexagon_edge_length(res, unit="m") <= threshold_m / 3.0:
+            return res
+    return 11
+
+
+def _thresholds(
+    thresholds_min: Any, thresholds_m: Any, speed: float
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Sorted thresholds in minutes and metres, with their labels."""
+    if thresholds_min is not None and thresholds_m is not None:
+        raise input_error(
+            "thresholds",
+            "both thresholds_min and thresholds_m are given",
+            "Give walking times in minutes or distances in metres, not both",
+        )
+    in_metres = thresholds_m is not None
+    raw = thresholds_m if in_metres else thresholds_min
+    if raw is None:
+        raw = settings.thresholds_min
+    values = np.atleast_1d(np.asarray(raw, dtype=float))
+    name = "thresholds_m" if in_metres else "thresholds_min"
+    if len(values) == 0 or not np.isfinite(values).all() or (values <= 0).any():
+        raise input_error(name, f"must be positive numbers, got {list(np.atleast_1d(raw))}",
+                          "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
+    values = np.unique(values)
+    per_min = settings.minutes_to_metres(1.0, speed)
+    if in_metres:
+        metres, minutes = values, values / per_min
+        labels = [f"{m:g}m" for m in metres]
+    else:
+        minutes, metres = values, values * per_min
+        labels = [f"{t:g}min" for t in minutes]
+    return minutes, metres, labels
+
+
+def _label_for(s: AssessmentSettings, metres: float) -> str:
+    i = int(np.argmin(np.abs(np.asarray(s.thresholds_m) - metres)))
+    return s.threshold_labels[i]
+
+
+def _check_demand(demand: gpd.GeoDataFrame) -> np.ndarray:
+    if not isinstance(demand, gpd.GeoDataFrame):
+        raise input_error("demand", f"expected a GeoDataFrame, got {type(demand).__name__}",
+                          "Build demand points with coverage.population")
+    if "population" not in demand.columns:
+        raise input_error("demand", "has no 'population' column",
+                          "Give each demand point its number of residents in 'population'")
+    pop = pd.to_numeric(demand["population"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(pop) | (pop < 0)
+    if bad.any():
+        raise input_error("demand", f"{int(bad.sum())} row(s) have a missing or negative "
+                          "population", "Give every point a number of residents >= 0")
+    return pop
+
+
+def _check_precincts(precincts: gpd.GeoDataFrame) -> np.ndarray:
+    if not isinstance(precincts, gpd.GeoDataFrame) or "status" not in precincts.columns:
+        raise input_error("precincts", "expected a GeoDataFrame with a 'status' column",
+                          "Read them with coverage.precincts.read_precincts")
+    if precincts.index.duplicated().any():
+        dup = ", ".join(map(str, precincts.index[precincts.index.duplicated()].unique()[:5]))
+        raise input_error("precincts", f"duplicate precinct id(s): {dup}",
+                          "Give every precinct its own id")
+    status = precincts["status"].astype(str).str.lower().to_numpy()
+    unknown = sorted(set(status) - {"open", "planned", "candidate"})
+    if unknown:
+        raise input_error("precincts", f"unknown status {', '.join(unknown)}",
+                          "Use one of: open, planned, candidate")
+    return status
+
+
+def _unique_places(snapped: Snapped, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Among facilities ``members`` (by preference), keep the first at each snapped place.
+
+    Returns the kept facility positions and, for every member, the kept facility standing at
+    its place (``-1`` for members that were not snapped).
+    """
+    ok_mask = snapped.ok[members]
+    ok = members[ok_mask]
+    key = pd.DataFrame(
+        {"e": snapped.edge[ok], "t": snapped.offset_m[ok], "a": snapped.access_m[ok]}
+    )
+    # sort=False numbers the groups in order of first appearance, as `kept` is ordered
+    grp = key.groupby(["e", "t", "a"], sort=False).ngroup().to_numpy()
+    kept = ok[~key.duplicated(keep="first").to_numpy()]
+    rep_of = np.full(len(members), -1, dtype=np.int64)
+    rep_of[ok_mask] = kept[grp]
+    return kept, rep_of
+
+
+def _nearest(
+    network: WalkNetwork, fac: Snapped, members: np.ndarray, dem: Snapped
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Distance and nearest facility (a position in ``fac``) for every demand point.
+
+    Co-located facilities are searched once; the first in ``members`` order serves the
+    residents. Returns also the (duplicate, kept) pairs of co-located facilities.
+    """
+    if len(members) == 0:
+        return np.full(len(dem), np.inf), np.full(len(dem), -1, dtype=np.int64), []
+    kept, rep_of = _unique_places(fac, members)
+    res = nearest_facility(network, fac.subset(kept), dem)
+    nearest = np.where(res.facility >= 0, kept[np.maximum(res.facility, 0)], -1)
+    pairs = [
+        (int(m), int(r)) for m, r in zip(members, rep_of, strict=True) if r >= 0 and r != m
+    ]
+    return res.distance_m, nearest, pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# the assessment
+
+
+def assess(
+    network: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    precincts: gpd.GeoDataFrame,
+    *,
+    thresholds_min: Any = None,
+    thresholds_m: Any = None,
+    main_threshold: float | None = None,
+    walk_speed_kmh: float | None = None,
+    districts: gpd.GeoDataFrame | None = None,
+    residents_per_inspector: float | None = None,
+    max_snap_m: float | None = None,
+    cells: Literal["h3", "grid"] = "h3",
+) -> Assessment:
+    """Assess walking coverage of open and planned precincts.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    demand
+        Demand points (any CRS) with a ``population`` column (residents, >= 0).
+    precincts
+        Precincts (any CRS) with a ``status`` column (``open``, ``planned``, ``candidate``),
+        indexed by a unique id, optionally with a ``name``. Candidates are only counted per
+        district.
+    thresholds_min, thresholds_m
+        Walking thresholds in minutes, or in metres (one of the two). Default
+        :data:`coverage.settings.thresholds_min`.
+    main_threshold
+        The threshold (in the unit of the thresholds) used for the opening order and the
+        uncovered areas; default the largest.
+    walk_speed_kmh
+        Walking speed; default :data:`coverage.settings.walk_speed_kmh`.
+    districts
+        Optional district polygons with a ``name`` column.
+    residents_per_inspector
+        Staffing norm; default :data:`coverage.settings.residents_per_inspector`.
+    max_snap_m
+        Largest access distance from a point to its street; default
+        :data:`coverage.settings.max_snap_m`.
+    cells
+        Aggregate uncovered residents into ``"h3"`` cells (resolution from
+        :func:`h3_resolution_for`) or a square ``"grid"`` of a third of the main threshold.
+
+    Returns
+    -------
+    Assessment
+        The tables, with the settings used.
+
+    Notes
+    -----
+    Walking distances come from one multi-source search per scenario (not bounded, since every
+    resident is assigned to a catchment however far) and one bounded search per planned
+    precinct (the coverage matrix used for the opening order). A resident is covered at a
+    threshold when the walking distance, access distances included, is at most the threshold.
+    Precincts at the same place are searched once; the first (open before planned, then table
+    order) serves the residents and the other is noted.
+    """
+    speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh)
+    if not (math.isfinite(speed) and speed > 0):
+        raise input_error("walk_speed_kmh", f"must be a positive number, got {speed}",
+                          "Give e.g. 4.5")
+    norm = float(
+        settings.residents_per_inspector
+        if residents_per_inspector is None
+        else residents_per_inspector
+    )
+    if not (math.isfinite(norm) and norm > 0):
+        raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
+                          "Give e.g. 3000")
+    snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
+    minutes, metres, labels = _thresholds(thresholds_min, thresholds_m, speed)
+    if main_threshold is None:
+        main_i = len(metres) - 1
+    else:
+        given = metres if thresholds_m is not None else minutes
+        hits = np.flatnonzero(np.isclose(given, float(main_threshold)))
+        if len(hits) == 0:
+            raise input_error("main_threshold", f"{main_threshold} is not one of the thresholds "
+                              f"{list(given)}", "Choose one of them")
+        main_i = int(hits[0])
+    main_m = float(metres[main_i])
+    if cells not in ("h3", "grid"):
+        raise input_error("cells", f"unknown kind '{cells}'", "Use 'h3' or 'grid'")
+    h3_res = h3_resolution_for(main_m) if cells == "h3" else None
+    grid_m = main_m / 3.0 if cells == "grid" else None
+    cfg = AssessmentSettings(
+        walk_speed_kmh=speed,
+        thresholds_min=tuple(float(t) for t in minutes),
+        thresholds_m=tuple(float(m) for m in metres),
+        threshold_labels=tuple(labels),
+        main_threshold_min=float(minutes[main_i]),
+        main_threshold_m=main_m,
+        residents_per_inspector=norm,
+        max_snap_m=snap_limit,
+        cells=cells,
+        h3_resolution=h3_res,
+        grid_size_m=grid_m,
+    )
+
+    pop = _check_demand(demand)
+    status = _check_precincts(precincts)
+    names = (
+        precincts["name"].astype(str).to_numpy()
+        if "name" in precincts.columns
+        else np.asarray([f"Precinct {i}" for i in precincts.index], dtype=object)
+    )
+    ids = np.asarray([str(i) for i in precincts.index], dtype=object)
+
+    # snap once
+    dem_pts = points_in_network_crs(network, demand, "demand")
+    dem = snap_geometries(network, dem_pts, max_snap_m=snap_limit)
+    fac_pts = points_in_network_crs(network, precincts, "precincts")
+    fac = snap_geometries(network, fac_pts, max_snap_m=snap_limit)
+
+    notes: list[str] = []
+    off = ~fac.ok
+    if off.any():
+        notes.append(
+            f"{int(off.sum())} precinct(s) farther than {snap_limit:g} m from any street serve "
+            f"nobody: {', '.join(ids[off][:8])}"
+        )
+    is_open = np.flatnonzero(status == "open")
+    is_planned = np.flatnonzero(status == "planned")
+    with_planned = np.concatenate([is_open, is_planned])
+
+    d_open, n_open, dup_open = _nearest(network, fac, is_open, dem)
+    d_plan, n_plan, dup_plan = _nearest(network, fac, with_planned, dem)
+    for m, r in dict(dup_open + dup_plan).items():
+        notes.append(f"precinct {ids[m]} is at the same place as {ids[r]}; {ids[r]} serves "
+                     "the residents there")
+
+    total = float(pop.sum())
+    unreachable = float(pop[~dem.ok].sum())
+
+    cov = _coverage_table(pop, d_open, d_plan, minutes, metres, labels, total)
+    catch = pd.concat(
+        [
+            _catchments(scen, members, pop, d, n, ids, names, status, metres, labels, norm)
+            for scen, members, d, n in (
+                ("open", is_open, d_open, n_open),
+                ("open+planned", with_planned, d_plan, n_plan),
+            )
+        ],
+        ignore_index=True,
+    )
+    order = _opening_order(
+        network, fac, dem, pop, d_open, is_planned, ids, names, main_m, total
+    )
+
+    demand_district: np.ndarray = np.full(len(pop), None, dtype=object)
+    district_table = None
+    district_polys = None
+    if districts is not None:
+        district_polys = _check_districts(districts, network)
+        demand_district = _in_polygons(dem_pts, district_polys)
+        fac_district = _in_polygons(fac_pts, district_polys)
+        district_table = _district_table(
+            district_polys, demand_district, pop, d_open, d_plan, fac_district, status,
+            metres, labels, norm,
+        )
+
+    uncovered = (d_open > main_m) & (pop > 0)
+    areas, area_cells = _uncovered_areas(
+        network, dem_pts, pop, uncovered, d_plan <= main_m, demand_district, fac, is_open,
+        ids, cfg,
+    )
+
+    nearest_open = np.where(n_open >= 0, ids[np.maximum(n_open, 0)], None)
+    nearest_plan = np.where(n_plan >= 0, ids[np.maximum(n_plan, 0)], None)
+    per_point = pd.DataFrame(
+        {
+            "population": pop,
+            "walk_open_m": d_open,
+            "nearest_open": nearest_open,
+            "walk_with_planned_m": d_plan,
+            "nearest_with_planned": nearest_plan,
+            "district": demand_district,
+        },
+        index=demand.index,
+    )
+    counts = {s: int((status == s).sum()) for s in ("open", "planned", "candidate")}
+    return Assessment(
+        settings=cfg,
+        coverage=cov,
+        districts=district_table,
+        catchments=catch,
+        opening_order=order,
+        uncovered_areas=areas,
+        uncovered_cells=area_cells,
+        demand=per_point,
+        residents=total,
+        unreachable_residents=unreachable,
+        precinct_counts=counts,
+        notes=tuple(notes),
+    )
+
+
+def _share(part: float, total: float) -> float:
+    return part / total if total > 0 else float("nan")
+
+
+def _coverage_table(
+    pop: np.ndarray,
+    d_open: np.ndarray,
+    d_plan: np.ndarray,
+    minutes: np.ndarray,
+    metres: np.ndarray,
+    labels: list[str],
+    total: float,
+) -> pd.DataFrame:
+    rows = []
+    for t, m, lab in zip(minutes, metres, labels, strict=True):
+        c_open = float(pop[d_open <= m].sum())
+        c_plan = float(pop[d_plan <= m].sum())
+        rows.append(
+            {
+                "threshold": lab,
+                "threshold_min": float(t),
+                "threshold_m": float(m),
+                "residents": total,
+                "covered_open": c_open,
+                "share_open": _share(c_open, total),
+                "covered_with_planned": c_plan,
+                "share_with_planned": _share(c_plan, total),
+                "added": c_plan - c_open,
+                "added_share": _share(c_plan - c_open, total),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _catchments(
+    scenario: str,
+    members: np.ndarray,
+    pop: np.ndarray,
+    dist: np.ndarray,
+    nearest: np.ndarray,
+    ids: np.ndarray,
+    names: np.ndarray,
+    status: np.ndarray,
+    metres: np.ndarray,
+    labels: list[str],
+    norm: float,
+) -> pd.DataFrame:
+    cols = ["scenario", "precinct", "name", "status", "residents_served"]
+    cols += [f"within_{lab}" for lab in labels]
+    cols += ["median_walk_m", "p90_walk_m", "inspectors_needed"]
+    order = np.argsort(nearest, kind="stable")
+    sorted_fac = nearest[order]
+    rows = []
+    for p in members:
+        a, b = np.searchsorted(sorted_fac, [p, p + 1])
+        sel = order[a:b]
+        w, d = pop[sel], dist[sel]
+        served = float(w.sum())
+        row: dict[str, Any] = {
+            "scenario": scenario,
+            "precinct": ids[p],
+            "name": names[p],
+            "status": status[p],
+            "residents_served": served,
+        }
+        for m, lab in zip(metres, labels, strict=True):
+            row[f"within_{lab}"] = float(w[d <= m].sum())
+        row["median_walk_m"] = weighted_quantile(d, w, 0.5)
+        row["p90_walk_m"] = weighted_quantile(d, w, 0.9)
+        row["inspectors_needed"] = inspectors_needed(served, norm)
+        rows.append(row)
+    lost = nearest < 0
+    if lost.any() and pop[lost].sum() > 0:
+        rows.append(
+            {
+                "scenario": scenario,
+                "precinct": _UNASSIGNED,
+                "name": _UNASSIGNED,
+                "status": None,
+                "residents_served": float(pop[lost].sum()),
+                **{f"within_{lab}": 0.0 for lab in labels},
+                "median_walk_m": float("nan"),
+                "p90_walk_m": float("nan"),
+                "inspectors_needed": 0,
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def inspectors_needed(residents: float, norm: float) -> int:
+    """District inspectors needed for ``residents`` by the norm (rounded up).
+
+    Examples
+    --------
+    >>> inspectors_needed(6000.0, 3000.0), inspectors_needed(6001.0, 3000.0)
+    (2, 3)
+    """
+    if residents <= 0:
+        return 0
+    # a relative tolerance keeps float sums such as 6000.000000001 at 2
+    return math.ceil(residents / norm * (1.0 - 1e-12))
+
+
+def _opening_order(
+    network: WalkNetwork,
+    fac: Snapped,
+    dem: Snapped,
+    pop: np.ndarray,
+    d_open: np.ndarray,
+    planned: np.ndarray,
+    ids: np.ndarray,
+    names: np.ndarray,
+    main_m: float,
+    total: float,
+) -> pd.DataFrame:
+    cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
+            "gain_alone"]
+    if len(planned) == 0:
+        return pd.DataFrame(columns=cols)
+    covered = d_open <= main_m
+    base = float(pop[covered].sum())
+    mat = coverage_matrix(network, fac.subset(planned), dem, main_m)
+    pattern = sparse.csr_matrix(
+        (np.ones(mat.nnz), mat.indices, mat.indptr), shape=mat.shape
+    )
+    new_w = np.where(covered, 0.0, pop)
+    gain_alone = np.asarray(pattern @ new_w).ravel()
+    left = list(range(len(planned)))
+    rows = []
+    cum = base
+    step = 0
+    while left:
+        gains = np.asarray(pattern[left] @ new_w).ravel()
+        k = int(np.argmax(gains))  # ties: the first in table order
+        j = left.pop(k)
+        gain = float(gains[k])
+        hit = pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]
+        new_w[hit] = 0.0
+        cum += gain
+        step += 1
+        p = planned[j]
+        rows.append(
+            {
+                "step": step,
+                "precinct": ids[p],
+                "name": names[p],
+                "gain": gain,
+                "cumulative_covered": cum,
+                "cumulative_share": _share(cum, total),
+                "gain_alone": float(gain_alone[j]),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _check_districts(districts: gpd.GeoDataFrame, network: WalkNetwork) -> gpd.GeoDataFrame:
+    if not isinstance(districts, gpd.GeoDataFrame) or "name" not in districts.columns:
+        raise input_error("districts", "expected a GeoDataFrame with a 'name' column",
+                          "Read the polygons with geopandas and name the column 'name'")
+    if districts.crs is None:
+        raise input_error("districts", "has no coordinate reference system (CRS)",
+                          "Set it, e.g. gdf.set_crs('EPSG:4326')")
+    if len(districts) == 0:
+        raise input_error("districts", "no polygons given", "Give at least one district")
+    out = districts[["name", districts.geometry.name]].to_crs(network.crs)
+    out = out.set_geometry(shapely.make_valid(np.asarray(out.geometry.values)))
+    return out.reset_index(drop=True)
+
+
+def _in_polygons(pts: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
+    """Name of the first polygon containing each point (boundary included), else None."""
+    tree = shapely.STRtree(np.asarray(polys.geometry.values))
+    i_pt, i_poly = tree.query(pts, predicate="intersects")
+    out = np.full(len(pts), None, dtype=object)
+    if len(i_pt):
+        frame = pd.DataFrame({"p": i_pt, "g": i_poly}).sort_values(["p", "g"])
+        first = frame.drop_duplicates("p")
+        out[first["p"].to_numpy()] = polys["name"].astype(str).to_numpy()[first["g"].to_numpy()]
+    return out
+
+
+def _district_table(
+    polys: gpd.GeoDataFrame,
+    where: np.ndarray,
+    pop: np.ndarray,
+    d_open: np.ndarray,
+    d_plan: np.ndarray,
+    fac_where: np.ndarray,
+    status: np.ndarray,
+    metres: np.ndarray,
+    labels: list[str],
+    norm: float,
+) -> pd.DataFrame:
+    names = list(dict.fromkeys(polys["name"].astype(str)))
+    rows = []
+    outside = np.array([w is None for w in where], dtype=bool)
+    groups: list[tuple[str, np.ndarray, np.ndarray]] = [
+        (n, where == n, fac_where == n) for n in names
+    ]
+    if outside.any() and pop[outside].sum() > 0:
+        fac_out = np.array([w is None for w in fac_where], dtype=bool)
+        groups.append((_OUTSIDE, outside, fac_out))
+    for name, sel, fsel in groups:
+        w = pop[sel]
+        residents = float(w.sum())
+        row: dict[str, Any] = {"district": name, "residents": residents}
+        for m, lab in zip(metres, labels, strict=True):
+            row[f"share_{lab}_open"] = _share(float(w[d_open[sel] <= m].sum()), residents)
+            row[f"share_{lab}_with_planned"] = _share(float(w[d_plan[sel] <= m].sum()),
+                                                      residents)
+        for s in ("open", "planned", "candidate"):
+            row[s] = int((fsel & (status == s)).sum())
+        row["inspectors_needed"] = inspectors_needed(residents, norm)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _uncovered_areas(
+    network: WalkNetwork,
+    pts: np.ndarray,
+    pop: np.ndarray,
+    uncovered: np.ndarray,
+    planned_covers: np.ndarray,
+    district: np.ndarray,
+    fac: Snapped,
+    is_open: np.ndarray,
+    ids: np.ndarray,
+    cfg: AssessmentSettings,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    area_cols = ["area", "rank", "population", "cells", "covered_by_planned", "centroid_lon",
+                 "centroid_lat", "district", "walk_to_open_m", "nearest_open"]
+    cell_cols = ["cell", "area", "population", "covered_by_planned"]
+    sel = np.flatnonzero(uncovered)
+    if len(sel) == 0:
+        return (
+            gpd.GeoDataFrame(columns=[*area_cols, "geometry"], geometry="geometry",
+                             crs="EPSG:4326"),
+            gpd.GeoDataFrame(columns=[*cell_cols, "geometry"], geometry="geometry",
+                             crs="EPSG:4326"),
+        )
+    xy = shapely.get_coordinates(pts[sel])
+    to_ll = pyproj.Transformer.from_crs(network.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(xy[:, 0], xy[:, 1])
+    if cfg.cells == "h3":
+        keys, cell_poly, neighbours = _h3_cells(lat, lon, int(cfg.h3_resolution or 9))
+    else:
+        keys, cell_poly, neighbours = _grid_cells(xy, float(cfg.grid_size_m or 250.0), network)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    n_cells = len(uniq)
+    w = pop[sel]
+    cell_pop = np.bincount(inv, weights=w, minlength=n_cells)
+    cell_plan = np.bincount(inv, weights=w * planned_covers[sel], minlength=n_cells)
+    # contiguous areas: connected components of the cell adjacency
+    pos = {k: i for i, k in enumerate(uniq.tolist())}
+    r: list[int] = []
+    c: list[int] = []
+    for i, k in enumerate(uniq.tolist()):
+        for nb in neighbours(k):
+            j = pos.get(nb)
+            if j is not None and j != i:
+                r.append(i)
+                c.append(j)
+    adj = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_cells, n_cells))
+    _, comp = connected_components(adj, directed=False)
+    comp_pop = np.bincount(comp, weights=cell_pop)
+    # rank: population, ties by the smallest cell key (deterministic)
+    first_key = pd.Series(uniq).groupby(comp).min().to_numpy()
+    rank_order = np.lexsort((first_key, -comp_pop))
+    rank_of = np.empty_like(rank_order)
+    rank_of[rank_order] = np.arange(len(rank_order))
+    area_of_cell = rank_of[comp]
+    area_of_pt = area_of_cell[inv]
+    n_areas = len(rank_order)
+
+    apop = np.bincount(area_of_pt, weights=w, minlength=n_areas)
+    wsafe = np.where(apop > 0, apop, 1.0)
+    cx = np.bincount(area_of_pt, weights=w * xy[:, 0], minlength=n_areas) / wsafe
+    cy = np.bincount(area_of_pt, weights=w * xy[:, 1], minlength=n_areas) / wsafe
+    clon, clat = to_ll.transform(cx, cy)
+    centroids = shapely.points(np.column_stack([cx, cy]))
+    cen = snap_geometries(network, centroids, max_snap_m=cfg.max_snap_m)
+    d_cen, n_cen, _ = _nearest(network, fac, is_open, cen)
+    # district of most of the area's residents (its centroid may fall outside a crescent)
+    frame = pd.DataFrame({"a": area_of_pt, "d": district[sel], "w": w}).dropna(subset=["d"])
+    area_district = np.full(n_areas, None, dtype=object)
+    if len(frame):
+        by = frame.groupby(["a", "d"], sort=True)["w"].sum().reset_index()
+        by = by.sort_values(["a", "w", "d"], ascending=[True, False, True])
+        top = by.drop_duplicates("a")
+        area_district[top["a"].to_numpy()] = top["d"].to_numpy()
+    cells_per_area = np.bincount(area_of_cell, minlength=n_areas)
+    cell_gdf = gpd.GeoDataFrame(
+        {
+            "cell": [str(k) for k in uniq.tolist()],
+            "area": [f"U{a + 1}" for a in area_of_cell],
+            "population": cell_pop,
+            "covered_by_planned": cell_plan,
+        },
+        geometry=cell_poly(uniq),
+        crs="EPSG:4326",
+    )
+    area_geom = cell_gdf.dissolve(by="area", sort=False).geometry
+    names = [f"U{a + 1}" for a in range(n_areas)]
+    areas = gpd.GeoDataFrame(
+        {
+            "area": names,
+            "rank": np.arange(1, n_areas + 1),
+            "population": apop,
+            "cells": cells_per_area,
+            "covered_by_planned": np.bincount(area_of_cell, weights=cell_plan,
+                                              minlength=n_areas),
+            "centroid_lon": np.asarray(clon),
+            "centroid_lat": np.asarray(clat),
+            "district": area_district,
+            "walk_to_open_m": d_cen,
+            "nearest_open": np.where(n_cen >= 0, ids[np.maximum(n_cen, 0)], None),
+        },
+        geometry=area_geom.reindex(names).values,
+        crs="EPSG:4326",
+    )
+    cell_gdf["_rank"] = area_of_cell
+    cell_gdf = (
+        cell_gdf.sort_values(["_rank", "population", "cell"], ascending=[True, False, True])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
+    return areas, cell_gdf
+
+
+def _h3_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray, Any, Any]:
+    import h3
+
+    keys = np.asarray(
+        [h3.latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist(), strict=True)],
+        dtype=object,
+    )
+
+    def polys(cells: np.ndarray) -> np.ndarray:
+        out = []
+        for cell in cells.tolist():
+            ring = h3.cell_to_boundary(cell)  # (lat, lng) pairs
+            out.append(shapely.Polygon([(b, a) for a, b in ring]))
+        return np.asarray(out, dtype=object)
+
+    def neighbours(cell: str) -> list[str]:
+        return list(h3.grid_disk(cell, 1))
+
+    return keys, polys, neighbours
+
+
+def _grid_cells(xy: np.ndarray, size: float, network: WalkNetwork) -> tuple[np.ndarray, Any, Any]:
+    ij = np.floor(xy / size).astype(np.int64)
+    keys = np.asarray([f"{i}_{j}" for i, j in ij.tolist()], dtype=object)
+
+    def polys(cells: np.ndarray) -> np.ndarray:
+        ij2 = np.asarray([[int(v) for v in c.split("_")] for c in cells.tolist()], dtype=float)
+        boxes = shapely.box(ij2[:, 0] * size, ij2[:, 1] * size,
+                            (ij2[:, 0] + 1) * size, (ij2[:, 1] + 1) * size)
+        return np.asarray(
+            gpd.GeoSeries(boxes, crs=network.crs).to_crs("EPSG:4326").values, dtype=object
+        )
+
+    def neighbours(cell: str) -> list[str]:
+        i, j = (int(v) for v in cell.split("_"))
+        return [f"{i + a}_{j + b}" for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b]
+
+    return keys, polys, neighbours
