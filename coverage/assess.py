@@ -163,7 +163,8 @@ class Assessment:
         if len(self.opening_order):
             lines += ["", f"Opening order of the planned precincts ({main}):"]
             for row in self.opening_order.head(10).itertuples():
-                who = row.name if row.precinct in row.name else f"{row.name} ({row.precinct})"
+                name, pid = str(row.name), str(row.precinct)
+                who = name if pid in name else f"{name} ({pid})"
                 lines.append(
                     f"{row.step:>4}. {who}: +{row.gain:,.0f} residents, "
                     f"{row.cumulative_share:.1%} covered"
