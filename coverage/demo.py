@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import settings
 from ._errors import input_error
 from .network import WalkNetwork, load_network
 
@@ -123,54 +122,29 @@ def demo_population(
 ) -> gpd.GeoDataFrame:
     """Illustrative residents: residential buildings, footprint x levels, scaled to ``total``.
 
+    Uses :func:`coverage.population.demand_from_buildings`; buildings whose representative
+    point lies outside the network's study area are left out.
+
     Parameters
     ----------
     extract
         The OSM file with buildings.
     network
-        The walking network (its CRS is used to measure footprints).
+        The walking network (output CRS and study area).
     total
         Residents to spread; the result sums to it exactly (to float rounding).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        One point per building (a point on its surface) in the network's CRS, with
-        ``population``, ``zone`` (None) and ``method``.
+        Demand points in the network's CRS, with ``population``, ``zone`` and ``method``.
     """
-    import pyrosm
+    from .population import demand_from_buildings
 
-    buildings = pyrosm.OSM(str(extract)).get_buildings()
-    if buildings is None or len(buildings) == 0:
-        raise input_error(
-            f"demo extract '{extract}'", "has no buildings", "Use an extract with buildings"
-        )
-    kind = buildings["building"].astype(str).str.lower()
-    residential = ~kind.isin(_NON_RESIDENTIAL)
-    b = buildings[residential].to_crs(network.crs)
-    levels = pd.to_numeric(b.get("building:levels"), errors="coerce").to_numpy(float)
-    levels = np.where(np.isfinite(levels) & (levels > 0), levels, settings.default_building_levels)
-    weight = shapely.area(b.geometry.values) * levels
-    pop = total * weight / weight.sum()
-    return gpd.GeoDataFrame(
-        {
-            "population": pop,
-            "zone": pd.Series([None] * len(b), dtype=object),
-            "method": f"{ILLUSTRATIVE}: buildings (footprint x levels) scaled to {total:,.0f}",
-        },
-        geometry=shapely.point_on_surface(b.geometry.values),
-        crs=network.crs,
-    ).reset_index(drop=True)
-
-
-_NON_RESIDENTIAL = frozenset(
-    {
-        "church", "cathedral", "chapel", "commercial", "office", "retail", "kiosk", "public",
-        "school", "university", "college", "roof", "shed", "garage", "garages", "industrial",
-        "warehouse", "hotel", "train_station", "transportation", "civic", "government",
-        "entrance", "service", "construction", "hospital", "museum",
-    }
-)
+    demand = demand_from_buildings(extract, network, total=total, zone=ILLUSTRATIVE)
+    points = demand.points.copy()
+    points["method"] = f"{ILLUSTRATIVE}: buildings (footprint x levels) scaled to {total:,.0f}"
+    return points
 
 
 def demo_precincts(network: WalkNetwork) -> gpd.GeoDataFrame:
