@@ -206,18 +206,22 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
 
 
 def write_gpkg(
-    frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: str | None = None
+    frame: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame],
+    path: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
 ) -> Path:
-    """Write a GeoDataFrame as a GeoPackage (one layer), atomically, with pyogrio.
+    """Write a GeoDataFrame (or several, as layers) as a GeoPackage, atomically, with pyogrio.
 
     Parameters
     ----------
     frame
-        The layer; it must have a CRS. An empty frame writes an empty layer.
+        The layer, or a mapping of layer name to layer. Each needs a CRS; an empty frame
+        writes an empty layer. Infinite floats (``inf`` = unreachable) are written as NULL.
     path
         Destination file (``.gpkg``); an existing file is replaced, not appended to.
     layer
-        Layer name; default the file's stem.
+        Layer name of a single frame; default the file's stem.
 
     Returns
     -------
@@ -226,21 +230,32 @@ def write_gpkg(
     """
     import pyogrio
 
+    dest = Path(path)
+    layers = dict(frame) if isinstance(frame, Mapping) else {layer or dest.stem: frame}
+    prepared = {name: _gpkg_layer(f) for name, f in layers.items()}
+    with atomic_path(dest) as tmp:
+        for name, out in prepared.items():
+            # an empty layer has no geometry to infer its type from
+            kw: dict[str, Any] = {"geometry_type": "Unknown"} if len(out) == 0 else {}
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", **kw)
+    return dest
+
+
+def _gpkg_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if not isinstance(frame, gpd.GeoDataFrame):
         raise TypeError("write_gpkg needs a GeoDataFrame")
     if frame.crs is None:
         raise ValueError("write_gpkg: the layer has no CRS; set one with .set_crs()")
-    dest = Path(path)
-    name = layer or dest.stem
     out = frame
-    # GeoPackage columns need string names, and object columns of mixed types do not write
+    # GeoPackage columns need string names
     if not all(isinstance(c, str) for c in out.columns):
         out = out.rename(columns={c: str(c) for c in out.columns})
-    # an empty layer has no geometry to infer its type from
-    kw: dict[str, Any] = {"geometry_type": "Unknown"} if len(out) == 0 else {}
-    with atomic_path(dest) as tmp:
-        pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", **kw)
-    return dest
+    floats = [c for c in out.columns if c != out.geometry.name
+              and pd.api.types.is_float_dtype(out[c])]
+    if floats and not np.isfinite(out[floats].to_numpy(float)).all():
+        out = out.copy()
+        out[floats] = out[floats].replace([np.inf, -np.inf], np.nan)
+    return out
 
 
 def write_html(page: Any, path: str | os.PathLike[str]) -> Path:
@@ -381,7 +396,13 @@ class OutputDir:
         """Stage a CSV file (:func:`write_csv`)."""
         return write_csv(frame, self.path(name), index=index)
 
-    def write_gpkg(self, frame: gpd.GeoDataFrame, name: str, *, layer: str | None = None) -> Path:
+    def write_gpkg(
+        self,
+        frame: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame],
+        name: str,
+        *,
+        layer: str | None = None,
+    ) -> Path:
         """Stage a GeoPackage (:func:`write_gpkg`)."""
         return write_gpkg(frame, self.path(name), layer=layer)
 

@@ -258,3 +258,14 @@ def test_output_dir_rejects_bad_names_and_file_destination(tmp_path: Path) -> No
         pass
     with pytest.raises(RuntimeError):
         io.OutputDir(tmp_path / "p").path("a.txt")
+
+
+def test_write_gpkg_several_layers_and_inf_as_null(tmp_path: Path) -> None:
+    a = _points(3)
+    a["walk_m"] = [1.0, np.inf, 3.0]
+    dest = io.write_gpkg({"areas": a, "cells": _points(2).iloc[:0]}, tmp_path / "u.gpkg")
+    assert sorted(pyogrio.list_layers(dest)[:, 0].tolist()) == ["areas", "cells"]
+    back = pyogrio.read_dataframe(dest, layer="areas")
+    assert back["walk_m"].iloc[0] == 1.0 and np.isnan(back["walk_m"].iloc[1])
+    assert pyogrio.read_info(dest, layer="cells")["features"] == 0
+    assert np.isinf(a["walk_m"].iloc[1])  # the caller's frame is not changed
