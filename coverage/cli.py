@@ -208,7 +208,14 @@ class Study:
     notes
         Plain-language notes (what is illustrative, which method was used).
     walk_speed_kmh, thresholds_min, residents_per_inspector
-        The settings of this run.
+        The settings of this run (defaults in :mod:`coverage.settings`).
+    main_threshold_min
+        The walking time used for uncovered areas, the opening order and siting; default 10
+        when it is one of the thresholds, else the largest.
+    siting_fix
+        Which precincts siting keeps: ``"open"`` or ``"open+planned"``.
+    candidates
+        Candidate sites for siting (``None`` = street points; ``"planned"``; or points).
     """
 
     name: str
@@ -223,119 +230,38 @@ class Study:
     residents_per_inspector: float = field(
         default_factory=lambda: settings.residents_per_inspector
     )
-
-    #: Walking time (minutes) within which proposed sites count residents as covered;
-    #: default 10 when it is one of the thresholds, else the middle threshold.
-    siting_threshold_min: float | None = None
-    #: Which precincts siting keeps fixed: "open" or "open+planned".
+    main_threshold_min: float | None = None
     siting_fix: str = "open"
+    candidates: Any = None
 
     @property
-    def siting_threshold(self) -> float:
-        """The walking time used by siting."""
-        if self.siting_threshold_min is not None:
-            return float(self.siting_threshold_min)
-        ts = sorted(self.thresholds_min)
-        return 10.0 if 10.0 in ts else float(ts[len(ts) // 2])
-
-    @property
-    def thresholds_m(self) -> list[float]:
-        """The thresholds in metres at this walking speed."""
-        return [settings.minutes_to_metres(t, self.walk_speed_kmh) for t in self.thresholds_min]
+    def main_threshold(self) -> float:
+        """The walking time (minutes) of uncovered areas, opening order and siting."""
+        if self.main_threshold_min is not None:
+            return float(self.main_threshold_min)
+        ts = [float(t) for t in self.thresholds_min]
+        return 10.0 if 10.0 in ts else max(ts)
 
 
-def _coverage_table(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Coverage per threshold for open and open+planned precincts, and per-precinct loads.
+@dataclass
+class RunResult:
+    """What a run produced: the summary written as ``summary.json`` and the results."""
 
-    Computed from :func:`coverage.reach.nearest_precinct` on the demand points.
-    """
-    from .reach import nearest_precinct
-
-    pop = study.demand["population"].to_numpy(float)
-    total = float(pop.sum())
-    status = study.precincts["status"].astype(str)
-    sets = {"open": study.precincts[status == "open"],
-            "with_planned": study.precincts[status.isin(["open", "planned"])]}
-    dist: dict[str, np.ndarray] = {}
-    nearest_all = None
-    for key, sub in sets.items():
-        if len(sub) == 0:
-            dist[key] = np.full(len(pop), np.inf)
-            continue
-        res = nearest_precinct(study.network, sub, study.demand)
-        dist[key] = res["distance_m"].to_numpy(float)
-        if key == "with_planned":
-            nearest_all = res
-    rows = []
-    for minutes, metres in zip(study.thresholds_min, study.thresholds_m, strict=True):
-        a = float(pop[dist["open"] <= metres].sum())
-        b = float(pop[dist["with_planned"] <= metres].sum())
-        rows.append({
-            "threshold_min": minutes, "threshold_m": metres,
-            "covered_open": a, "share_open": a / total if total else 0.0,
-            "covered_with_planned": b, "share_with_planned": b / total if total else 0.0,
-            "added_by_planned": b - a,
-        })
-    table = pd.DataFrame(rows)
-    loads = study.precincts[["name", "status"]].copy()
-    loads["residents_served"] = 0.0
-    if nearest_all is not None:
-        served = pd.Series(pop, index=study.demand.index).groupby(
-            nearest_all["precinct"].to_numpy()).sum()
-        loads["residents_served"] = served.reindex(loads.index).fillna(0.0).to_numpy()
-    loads["inspectors_needed"] = np.ceil(loads["residents_served"] / study.residents_per_inspector)
-    return table, loads
+    summary: dict[str, Any]
+    assessment: Any = None
+    siting: Any = None
+    folder: Path | None = None
 
 
-def run_study(
-    study: Study,
-    out: OutputDir,
-    reporter: Reporter,
-    *,
-    outputs: frozenset[str] = frozenset({"summary", "tables", "sites", "map"}),
-    p: int | None = None,
-    target_share: float | None = None,
-    method: str = "auto",
-    offline: bool = False,
-) -> dict[str, Any]:
-    """Run the assessment (and siting and map, where asked) and stage the output files.
+def _study_header(study: Study) -> dict[str, Any]:
+    from . import __version__
 
-    Parameters
-    ----------
-    study
-        The loaded inputs.
-    out
-        Where the files are staged (moved into place by the caller's ``with`` block).
-    reporter
-        Progress display.
-    outputs
-        Which groups to write: ``summary``, ``tables``, ``sites``, ``map``.
-    p, target_share, method
-        Siting: number of new sites, or the share of residents to reach; solver method.
-    offline
-        Self-contained map.
-
-    Returns
-    -------
-    dict
-        The summary (also written as ``summary.json``).
-    """
-    with reporter.step("Assessing coverage"):
-        coverage, loads = _coverage_table(study)
     net = study.network
-    counts = study.precincts["status"].value_counts()
-    summary: dict[str, Any] = {
+    return {
         "study": study.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "walkshed_version": __version__,
         "attribution": study.attribution,
-        "notes": list(study.notes),
-        "settings": {
-            "walk_speed_kmh": study.walk_speed_kmh,
-            "thresholds_min": list(study.thresholds_min),
-            "thresholds_m": study.thresholds_m,
-            "residents_per_inspector": study.residents_per_inspector,
-            "max_snap_m": settings.max_snap_m,
-        },
         "network": {
             "source": net.source,
             "nodes": net.n_nodes,
@@ -344,22 +270,83 @@ def run_study(
             "crs": net.crs.to_string(),
             "dropped": str(net.dropped),
         },
-        "residents": float(study.demand["population"].sum()),
         "demand_points": len(study.demand),
-        "precincts": {s: int(counts.get(s, 0)) for s in ("open", "planned", "candidate")},
-        "coverage": coverage,
     }
+
+
+def run_study(
+    study: Study,
+    out: OutputDir,
+    reporter: Reporter,
+    *,
+    outputs: frozenset[str] = frozenset({"tables", "sites", "map"}),
+    p: int | None = None,
+    target_share: float | None = None,
+    method: str = "auto",
+    offline: bool = False,
+) -> RunResult:
+    """Run the assessment (and siting and the map, where asked) and stage the output files.
+
+    Parameters
+    ----------
+    study
+        The loaded inputs.
+    out
+        Where the files are staged (moved into place when the caller's ``with`` block ends).
+    reporter
+        Progress display.
+    outputs
+        Which groups to write besides ``summary.json``: ``tables`` (precincts.csv,
+        districts.csv, opening_order.csv, uncovered_areas.gpkg), ``sites``
+        (proposed_sites.csv and .gpkg, when ``p`` or ``target_share`` is given) and ``map``
+        (coverage_map.html).
+    p, target_share, method
+        Siting: number of new sites, or the share of residents to reach; solver method.
+    offline
+        A self-contained map with no web tiles.
+
+    Returns
+    -------
+    RunResult
+    """
+    from .assess import assess
+
+    summary = _study_header(study)
+    with reporter.step("Assessing coverage"):
+        a = assess(
+            study.network,
+            study.demand,
+            study.precincts,
+            thresholds_min=study.thresholds_min,
+            main_threshold=study.main_threshold,
+            walk_speed_kmh=study.walk_speed_kmh,
+            districts=study.districts,
+            residents_per_inspector=study.residents_per_inspector,
+        )
+    found = a.to_dict()
+    summary.update(found)
+    summary["notes"] = list(study.notes) + list(found.get("notes", []))
     if "tables" in outputs:
-        out.write_csv(loads, "precincts.csv", index=True)
+        out.write_csv(a.catchments, "precincts.csv")
+        if a.districts is not None:
+            out.write_csv(a.districts, "districts.csv")
+        if len(a.opening_order):
+            out.write_csv(a.opening_order, "opening_order.csv")
+        out.write_gpkg(
+            {"uncovered_areas": a.uncovered_areas, "uncovered_cells": a.uncovered_cells},
+            "uncovered_areas.gpkg",
+        )
+    res = None
     if "sites" in outputs and (p is not None or target_share is not None):
-        summary["proposed_sites"] = _siting(
+        res, summary["proposed_sites"] = _siting(
             study, out, reporter, p=p, target_share=target_share, method=method
         )
-    summary["outputs"] = sorted({*(p_.name for p_ in out.written), "summary.json"})
+    if "map" in outputs:
+        _map(study, a, res, out, reporter, offline=offline)
+    summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
-    if "summary" in outputs:
-        out.write_json(summary, "summary.json")
-    return summary
+    out.write_json(summary, "summary.json")
+    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
 
 
 def _siting(
@@ -370,11 +357,11 @@ def _siting(
     p: int | None,
     target_share: float | None,
     method: str,
-) -> dict[str, Any]:
+) -> tuple[Any, dict[str, Any]]:
     """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
     from . import siting
 
-    minutes = study.siting_threshold
+    minutes = study.main_threshold
     with reporter.step(f"Proposing new sites ({minutes:g} min)"):
         res = siting.propose_sites(
             study.network,
@@ -384,6 +371,7 @@ def _siting(
             target_share=target_share,
             threshold_min=minutes,
             walk_speed_kmh=study.walk_speed_kmh,
+            candidates=study.candidates,
             method=method,  # type: ignore[arg-type]
             fix=study.siting_fix,  # type: ignore[arg-type]
             districts=study.districts,
@@ -394,7 +382,7 @@ def _siting(
     table = res.table if res.table is not None else pd.DataFrame()
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]
-    return {
+    info = {
         "threshold_min": minutes,
         "fixed": study.siting_fix,
         "p": res.p,
@@ -409,44 +397,66 @@ def _siting(
         "notes": list(res.notes),
         "sites": pd.DataFrame(table[cols]),
     }
+    return res, info
+
+
+def _map(
+    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
+) -> None:
+    """Stage ``coverage_map.html`` (needs :mod:`coverage.maps`)."""
+    import importlib
+
+    try:
+        maps = importlib.import_module("coverage.maps")
+    except ImportError:  # the map module is not part of this build yet
+        log.info("coverage.maps not available; no map written")
+        return
+    with reporter.step("Drawing the coverage map"):
+        m = maps.coverage_map(
+            study.network, study.precincts, assessment=a, siting=res,
+            districts=study.districts, title=study.name, attribution=study.attribution,
+            offline=offline,
+        )
+    out.write_html(m, "coverage_map.html")
 
 
 # ---------------------------------------------------------------------------------------------
 # reporting
 
 
-def _print_report(summary: dict[str, Any], folder: Path, opts: Options) -> None:
+def _print_report(result: RunResult, opts: Options) -> None:
+    summary = result.summary
     if opts.json:
         typer.echo(json.dumps(to_jsonable(summary), indent=2, ensure_ascii=False))
         return
     if opts.quiet:
         return
-    lines = [f"{summary['study']}: {summary['residents']:,.0f} residents, "
-             f"{summary['precincts']['open']} open and {summary['precincts']['planned']} "
-             "planned precincts"]
-    for row in summary.get("coverage", pd.DataFrame()).to_dict(orient="records"):
-        lines.append(
-            f"  within {row['threshold_min']:g} min ({row['threshold_m']:.0f} m): "
-            f"{row['share_open']:.1%} today, {row['share_with_planned']:.1%} with planned"
-        )
-    for note in summary.get("notes", []):
-        lines.append(f"  note: {note}")
+    lines = [summary["study"], ""]
+    if result.assessment is not None:
+        lines.append(result.assessment.summary())
     sites = summary.get("proposed_sites")
     if sites:
         what = (f"best {sites['p']}" if sites["p"] is not None
                 else f"fewest for {sites['target_share']:.0%}")
-        lines.append(
-            f"Proposed sites ({what}, {sites['threshold_min']:g} min, {sites['method']}): "
-            f"covered {sites['covered_share_before']:.1%} -> {sites['covered_share_after']:.1%}"
-        )
+        lines += [
+            "",
+            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, "
+            f"{sites['method']}, {sites['status']}): covered "
+            f"{sites['covered_share_before']:.1%} -> {sites['covered_share_after']:.1%}",
+        ]
         for row in sites["sites"].to_dict(orient="records"):
+            where = f", {row['district']}" if isinstance(row.get("district"), str) else ""
             lines.append(
-                f"  {row['rank']:>3}. {row['site']}  ({row['lat']:.5f}, {row['lon']:.5f})  "
-                f"+{row['newly_covered']:,.0f} residents, cumulative {row['cumulative_share']:.1%}"
+                f"{row['rank']:>4}. {row['site']} ({row['lat']:.5f}, {row['lon']:.5f}{where}): "
+                f"+{row['newly_covered']:,.0f} residents, {row['cumulative_share']:.1%} covered"
             )
-        for note in sites["notes"]:
-            lines.append(f"  note: {note}")
-    lines.append(f"Wrote {', '.join(summary['outputs'])} to {folder}/")
+        lines += [f"  note: {n}" for n in sites["notes"]]
+    shown = set(getattr(result.assessment, "notes", ()))
+    extra = [n for n in summary.get("notes", []) if n not in shown]
+    if extra:
+        lines += ["", "About the data:"] + [f"- {n}" for n in extra]
+    lines += ["", f"Data: {summary['attribution']}",
+              f"Wrote {', '.join(summary['outputs'])} to {result.folder}/"]
     typer.echo("\n".join(lines))
 
 
@@ -479,8 +489,8 @@ def demo(
         siting_fix="open+planned",
     )
     with OutputDir(out) as staged:
-        summary = run_study(study, staged, reporter, p=sites, offline=offline)
-    _print_report(summary, out, opts)
+        result = run_study(study, staged, reporter, p=sites, offline=offline)
+    _print_report(result, opts)
 
 
 @app.command()
