@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import settings
 from ._errors import input_error
 from .network import WalkNetwork, load_network
 
@@ -194,8 +195,9 @@ def demo_districts(network: WalkNetwork) -> gpd.GeoDataFrame:
         ``name`` and polygon geometry in the network's CRS; the sectors tile the extent.
     """
     minx, miny, maxx, maxy = network.bounds
-    # a small margin so that buildings just beyond the outermost street still fall inside
-    minx, miny, maxx, maxy = minx - 200, miny - 200, maxx + 200, maxy + 200
+    # widened like the study area, so every resident that can be snapped falls in a sector
+    pad = settings.max_snap_m
+    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
     mx, my = (minx + maxx) / 2, (miny + maxy) / 2
     boxes = {
         "NW": (minx, my, mx, maxy),
