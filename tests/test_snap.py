@@ -1,0 +1,226 @@
+"""Snapping points to their nearest street segment (coverage.snap), checked by brute force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coverage._errors import InputError
+from coverage.network import WalkNetwork, load_network
+from coverage.snap import Snapped, points_in_network_crs, snap_geometries, snap_points
+
+ORIGIN = np.array([630_000.0, 4_790_000.0])  # UTM 43N, Almaty
+
+
+def small_net() -> WalkNetwork:
+    """A square of four streets (100 m) with one bent street across it, in UTM 43N."""
+    xy = np.array([(0, 0), (100, 0), (100, 100), (0, 100)], dtype=float) + ORIGIN
+    lines = [
+        [xy[0], xy[1]],
+        [xy[1], xy[2]],
+        [xy[2], xy[3]],
+        [xy[3], xy[0]],
+        [xy[0], ORIGIN + np.array([70.0, 30.0]), xy[2]],
+    ]
+    return WalkNetwork(
+        np.arange(4),
+        xy,
+        np.array([0, 1, 2, 3, 0]),
+        np.array([1, 2, 3, 0, 2]),
+        np.asarray([shapely.LineString(c) for c in lines], dtype=object),
+        "EPSG:32643",
+    )
+
+
+def brute_force_check(net: WalkNetwork, pts: np.ndarray, snapped: Snapped, limit: float) -> None:
+    """The snapped edge is a nearest edge; offset, position and access agree with it."""
+    dist = shapely.distance(pts[:, None], net.edge_geometry[None, :])  # (points, edges)
+    best = dist.min(axis=1)
+    ok = best <= limit
+    # the boundary itself may go either way by a float hair
+    sure = np.abs(best - limit) > 1e-9
+    np.testing.assert_array_equal(snapped.ok[sure], ok[sure])
+    idx = np.flatnonzero(snapped.ok)
+    np.testing.assert_allclose(snapped.access_m[idx], best[idx], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(dist[idx, snapped.edge[idx]], best[idx], rtol=0, atol=1e-9)
+    assert np.all(snapped.offset_m[idx] >= 0)
+    assert np.all(snapped.offset_m[idx] <= net.edge_length[snapped.edge[idx]])
+    on_street = shapely.line_interpolate_point(
+        net.edge_geometry[snapped.edge[idx]], snapped.offset_m[idx]
+    )
+    np.testing.assert_allclose(shapely.get_coordinates(on_street), snapped.xy[idx], atol=1e-6)
+    straight = shapely.distance(pts[idx], shapely.points(snapped.xy[idx]))
+    np.testing.assert_allclose(straight, snapped.access_m[idx], atol=1e-6)
+    miss = np.flatnonzero(~snapped.ok)
+    assert np.all(snapped.edge[miss] == -1)
+    assert np.all(np.isinf(snapped.access_m[miss]))
+    assert np.all(np.isnan(snapped.offset_m[miss]))
+    assert np.all(np.isnan(snapped.xy[miss]))
+
+
+def test_hand_computed_snaps() -> None:
+    net = small_net()
+    pts = shapely.points(ORIGIN + np.array([(30, -4), (104, 60), (0, 0), (50, 140)]))
+    s = snap_geometries(net, pts, max_snap_m=30.0)
+    assert s.edge[0] == 0 and s.offset_m[0] == pytest.approx(30) and s.access_m[0] == 4
+    assert s.edge[1] == 1 and s.offset_m[1] == pytest.approx(60) and s.access_m[1] == 4
+    assert s.access_m[2] == 0 and s.edge[2] in (0, 3, 4)
+    assert s.offset_m[2] == pytest.approx(0.0 if s.edge[2] != 3 else 100.0)
+    assert s.edge[3] == -1 and np.isinf(s.access_m[3])  # 40 m from the street, limit 30
+    brute_force_check(net, pts, s, 30.0)
+    assert len(s) == 4
+    np.testing.assert_array_equal(s.ok, [True, True, True, False])
+    sub = s.subset(s.ok)
+    assert len(sub) == 3 and np.array_equal(sub.edge, s.edge[:3])
+
+
+def test_offset_on_a_bent_street() -> None:
+    net = small_net()
+    # (70, 30) is the bend: offset is the first leg's length
+    s = snap_geometries(net, shapely.points(ORIGIN + np.array([(72, 28)])))
+    assert s.edge[0] == 4
+    assert s.offset_m[0] == pytest.approx(float(np.hypot(70, 30)), abs=1e-9)
+    assert s.access_m[0] == pytest.approx(float(np.hypot(2, 2)), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    coords=st.lists(
+        st.tuples(st.floats(-300, 400), st.floats(-300, 400)), min_size=1, max_size=30
+    ),
+    limit=st.sampled_from([0.5, 25.0, 120.0, 500.0]),
+)
+def test_random_points_brute_force(coords: list[tuple[float, float]], limit: float) -> None:
+    net = small_net()
+    pts = shapely.points(ORIGIN + np.asarray(coords))
+    brute_force_check(net, pts, snap_geometries(net, pts, max_snap_m=limit), limit)
+
+
+def test_any_crs_gives_the_same_snap() -> None:
+    net = small_net()
+    local = gpd.GeoDataFrame(
+        geometry=shapely.points(ORIGIN + np.array([(30, -4), (60, 60), (150, 50)])),
+        crs="EPSG:32643",
+    )
+    a = snap_points(net, local)
+    b = snap_points(net, local.to_crs("EPSG:4326"))
+    c = snap_points(net, local.to_crs("EPSG:3857").geometry)  # a GeoSeries works too
+    for other in (b, c):
+        np.testing.assert_array_equal(a.edge, other.edge)
+        np.testing.assert_allclose(a.offset_m, other.offset_m, atol=1e-6)
+        np.testing.assert_allclose(a.access_m, other.access_m, atol=1e-6)
+
+
+def test_polygons_are_taken_at_a_point_on_their_surface() -> None:
+    net = small_net()
+    square = shapely.box(*(ORIGIN + np.array([20, -30])), *(ORIGIN + np.array([40, -10])))
+    gdf = gpd.GeoDataFrame(geometry=[square], crs="EPSG:32643")
+    pts = points_in_network_crs(net, gdf)
+    assert square.contains(pts[0])
+    s = snap_points(net, gdf)
+    assert s.edge[0] == 0
+    assert s.access_m[0] == pytest.approx(shapely.distance(pts[0], net.edge_geometry[0]))
+
+
+def test_default_limit_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from coverage import settings as cfg
+
+    net = small_net()
+    pts = shapely.points(ORIGIN + np.array([(50, -60)]))
+    assert snap_geometries(net, pts).ok[0]
+    monkeypatch.setattr(cfg, "max_snap_m", 50.0)
+    assert not snap_geometries(net, pts).ok[0]
+
+
+def test_empty_array_and_empty_network() -> None:
+    net = small_net()
+    s = snap_geometries(net, np.empty(0, dtype=object))
+    assert len(s) == 0 and s.xy.shape == (0, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: one clear InputError naming the input and the fix
+
+
+def _message(exc: pytest.ExceptionInfo[InputError]) -> str:
+    return str(exc.value)
+
+
+def test_points_without_crs() -> None:
+    net = small_net()
+    gdf = gpd.GeoDataFrame(geometry=shapely.points(ORIGIN + np.array([(1.0, 1.0)])))
+    with pytest.raises(InputError) as exc:
+        snap_points(net, gdf, what="buildings")
+    msg = _message(exc)
+    assert msg.startswith("buildings:") and "CRS" in msg and "set_crs" in msg
+
+
+def test_empty_points() -> None:
+    net = small_net()
+    gdf = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"^precincts: no points given.*at least one"):
+        snap_points(net, gdf, what="precincts")
+
+
+def test_not_a_geodataframe() -> None:
+    with pytest.raises(InputError, match=r"points: expected a GeoDataFrame.*geopandas"):
+        snap_points(small_net(), [(1, 2)])  # type: ignore[arg-type]
+
+
+def test_missing_geometry() -> None:
+    net = small_net()
+    gdf = gpd.GeoDataFrame(
+        geometry=[shapely.Point(*(ORIGIN + 1)), None], crs="EPSG:32643"
+    )
+    with pytest.raises(InputError, match=r"points: 1 row\(s\) have no geometry.*Drop or fix"):
+        snap_points(net, gdf)
+
+
+def test_lat_lon_swapped_is_named() -> None:
+    net = small_net()
+    lonlat = gpd.GeoSeries(shapely.points(ORIGIN + 50), crs="EPSG:32643").to_crs("EPSG:4326")
+    lon, lat = lonlat.x.to_numpy(), lonlat.y.to_numpy()
+    assert snap_points(net, gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)).ok[0]
+    swapped = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lat, lon), crs="EPSG:4326")
+    with pytest.raises(InputError) as exc:
+        snap_points(net, swapped, what="police.geojson")
+    msg = _message(exc)
+    assert msg.startswith("police.geojson:") and "swapped" in msg and "points_from_xy" in msg
+
+
+def test_points_elsewhere_are_not_called_swapped() -> None:
+    net = small_net()
+    paris = gpd.GeoDataFrame(geometry=gpd.points_from_xy([2.35], [48.85]), crs="EPSG:4326")
+    with pytest.raises(InputError) as exc:
+        snap_points(net, paris)
+    msg = _message(exc)
+    assert "within the network's area" in msg and "swapped" not in msg and "CRS" in msg
+
+
+def test_projected_numbers_labelled_as_lonlat() -> None:
+    # metres given the wrong CRS (EPSG:4326): out of the area, with a hint about the CRS
+    net = small_net()
+    wrong = gpd.GeoDataFrame(geometry=[shapely.Point(60.0, 40.0)], crs="EPSG:4326")
+    with pytest.raises(InputError, match="CRS is right"):
+        snap_points(net, wrong)
+
+
+# ---------------------------------------------------------------------------------------------
+# Almaty
+
+
+@pytest.mark.slow
+def test_almaty_brute_force(shared_data: Path) -> None:
+    net = load_network(shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    rng = np.random.default_rng(11)
+    near = net.node_xy[rng.integers(0, net.n_nodes, 250)] + rng.normal(0, 200, (250, 2))
+    pts = shapely.points(near)
+    s = snap_geometries(net, pts, max_snap_m=150.0)
+    assert s.ok.sum() > 100 and (~s.ok).sum() > 0
+    brute_force_check(net, pts, s, 150.0)
