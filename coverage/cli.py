@@ -207,15 +207,15 @@ class Study:
         Data attribution shown in every output.
     notes
         Plain-language notes (what is illustrative, which method was used).
-    walk_speed_kmh, thresholds_min, residents_per_inspector
-        The settings of this run (defaults in :mod:`coverage.settings`).
-    main_threshold_min
-        The walking time used for uncovered areas, the opening order and siting; default 10
-        when it is one of the thresholds, else the largest.
-    siting_fix
-        Which precincts siting keeps: ``"open"`` or ``"open+planned"``.
-    candidates
-        Candidate sites for siting (``None`` = street points; ``"planned"``; or points).
+    assess_options
+        Keyword arguments of :func:`coverage.assess.assess` (thresholds, main threshold,
+        walking speed, staffing norm, ...); its defaults are :mod:`coverage.settings`.
+    siting_options
+        Keyword arguments of :func:`coverage.siting.propose_sites` besides ``p`` /
+        ``target_share`` / ``method`` (``fix``, ``candidates``, ``threshold_min``, ...).
+        Siting uses the assessment's main threshold unless ``threshold_min`` is given.
+    make_map
+        Whether ``analyze`` draws the map.
     """
 
     name: str
@@ -225,22 +225,9 @@ class Study:
     districts: gpd.GeoDataFrame | None = None
     attribution: str = "© OpenStreetMap contributors"
     notes: list[str] = field(default_factory=list)
-    walk_speed_kmh: float = field(default_factory=lambda: settings.walk_speed_kmh)
-    thresholds_min: tuple[float, ...] = field(default_factory=lambda: settings.thresholds_min)
-    residents_per_inspector: float = field(
-        default_factory=lambda: settings.residents_per_inspector
-    )
-    main_threshold_min: float | None = None
-    siting_fix: str = "open"
-    candidates: Any = None
-
-    @property
-    def main_threshold(self) -> float:
-        """The walking time (minutes) of uncovered areas, opening order and siting."""
-        if self.main_threshold_min is not None:
-            return float(self.main_threshold_min)
-        ts = [float(t) for t in self.thresholds_min]
-        return 10.0 if 10.0 in ts else max(ts)
+    assess_options: dict[str, Any] = field(default_factory=dict)
+    siting_options: dict[str, Any] = field(default_factory=dict)
+    make_map: bool = True
 
 
 @dataclass
@@ -317,11 +304,8 @@ def run_study(
             study.network,
             study.demand,
             study.precincts,
-            thresholds_min=study.thresholds_min,
-            main_threshold=study.main_threshold,
-            walk_speed_kmh=study.walk_speed_kmh,
             districts=study.districts,
-            residents_per_inspector=study.residents_per_inspector,
+            **study.assess_options,
         )
     found = a.to_dict()
     summary.update(found)
@@ -339,7 +323,7 @@ def run_study(
     res = None
     if "sites" in outputs and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
-            study, out, reporter, p=p, target_share=target_share, method=method
+            study, a, out, reporter, p=p, target_share=target_share, method=method
         )
     if "map" in outputs:
         _map(study, a, res, out, reporter, offline=offline)
@@ -351,6 +335,7 @@ def run_study(
 
 def _siting(
     study: Study,
+    a: Any,
     out: OutputDir,
     reporter: Reporter,
     *,
@@ -361,7 +346,9 @@ def _siting(
     """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
     from . import siting
 
-    minutes = study.main_threshold
+    opts = dict(study.siting_options)
+    minutes = float(opts.pop("threshold_min", None) or a.settings.main_threshold_min)
+    fix = opts.setdefault("fix", "open")
     with reporter.step(f"Proposing new sites ({minutes:g} min)"):
         res = siting.propose_sites(
             study.network,
@@ -370,12 +357,12 @@ def _siting(
             p=p,
             target_share=target_share,
             threshold_min=minutes,
-            walk_speed_kmh=study.walk_speed_kmh,
-            candidates=study.candidates,
+            walk_speed_kmh=a.settings.walk_speed_kmh,
+            max_snap_m=a.settings.max_snap_m,
             method=method,  # type: ignore[arg-type]
-            fix=study.siting_fix,  # type: ignore[arg-type]
             districts=study.districts,
             progress=reporter.live,
+            **opts,
         )
     siting.write_csv(res, out.path("proposed_sites.csv"))
     siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
@@ -384,7 +371,7 @@ def _siting(
                         "district", "nearest_open_m") if c in table.columns]
     info = {
         "threshold_min": minutes,
-        "fixed": study.siting_fix,
+        "fixed": fix,
         "p": res.p,
         "target_share": res.target_share,
         "target_met": res.target_met,
@@ -486,7 +473,8 @@ def demo(
     study = Study(
         name=d.name, network=d.network, demand=d.demand, precincts=d.precincts,
         districts=d.districts, attribution=d.attribution, notes=d.notes,
-        siting_fix="open+planned",
+        assess_options={"main_threshold": 10.0},
+        siting_options={"fix": "open+planned"},
     )
     with OutputDir(out) as staged:
         result = run_study(study, staged, reporter, p=sites, offline=offline)
