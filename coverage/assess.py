@@ -566,7 +566,7 @@ def assess(
     district_polys = None
     if districts is not None:
         district_polys = _check_districts(districts, network)
-        demand_district = _in_polygons(dem_pts, district_polys)
+        demand_district = _demand_districts(demand, dem_pts, district_polys)
         fac_district = _in_polygons(fac_pts, district_polys)
         district_table = _district_table(
             district_polys, demand_district, pop, d_open, d_plan, fac_district, status,
@@ -780,14 +780,37 @@ def _check_districts(districts: gpd.GeoDataFrame, network: WalkNetwork) -> gpd.G
 
 def _in_polygons(pts: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
     """Name of the first polygon containing each point (boundary included), else None."""
-    tree = shapely.STRtree(np.asarray(polys.geometry.values))
-    i_pt, i_poly = tree.query(pts, predicate="intersects")
     out = np.full(len(pts), None, dtype=object)
+    if len(pts) == 0:
+        return out
+    # the polygons query a tree of the points: each polygon is prepared once
+    tree = shapely.STRtree(pts)
+    i_poly, i_pt = tree.query(np.asarray(polys.geometry.values), predicate="intersects")
     if len(i_pt):
-        frame = pd.DataFrame({"p": i_pt, "g": i_poly}).sort_values(["p", "g"])
-        first = frame.drop_duplicates("p")
-        out[first["p"].to_numpy()] = polys["name"].astype(str).to_numpy()[first["g"].to_numpy()]
+        order = np.lexsort((i_poly, i_pt))
+        i_pt, i_poly = i_pt[order], i_poly[order]
+        first = np.ones(len(i_pt), dtype=bool)
+        first[1:] = i_pt[1:] != i_pt[:-1]
+        out[i_pt[first]] = polys["name"].astype(str).to_numpy()[i_poly[first]]
     return out
+
+
+def _demand_districts(
+    demand: gpd.GeoDataFrame, pts: np.ndarray, polys: gpd.GeoDataFrame
+) -> np.ndarray:
+    """District of each demand point.
+
+    When the demand was spread over these very districts (every ``zone`` value is a district
+    name), the zone is the district: points on a shared boundary stay with the zone whose
+    residents they carry, so each district's residents equal its source count exactly.
+    """
+    names = set(polys["name"].astype(str))
+    if "zone" in demand.columns:
+        zone = demand["zone"]
+        known = zone.dropna().astype(str)
+        if len(known) == len(zone) and set(known) <= names:
+            return known.to_numpy(dtype=object)
+    return _in_polygons(pts, polys)
 
 
 def _district_table(
@@ -910,7 +933,11 @@ def _uncovered_areas(
         geometry=cell_poly(uniq),
         crs="EPSG:4326",
     )
-    area_geom = cell_gdf.dissolve(by="area", sort=False).geometry
+    # cells tile the plane without overlaps, so a coverage union is exact and fast
+    cell_geoms = np.asarray(cell_gdf.geometry.values)
+    by_area = np.argsort(area_of_cell, kind="stable")
+    cuts = np.searchsorted(area_of_cell[by_area], np.arange(1, n_areas))
+    area_geom = [shapely.coverage_union_all(cell_geoms[g]) for g in np.split(by_area, cuts)]
     names = [f"U{a + 1}" for a in range(n_areas)]
     areas = gpd.GeoDataFrame(
         {
@@ -926,7 +953,7 @@ def _uncovered_areas(
             "walk_to_open_m": d_cen,
             "nearest_open": np.where(n_cen >= 0, ids[np.maximum(n_cen, 0)], None),
         },
-        geometry=area_geom.reindex(names).values,
+        geometry=area_geom,
         crs="EPSG:4326",
     )
     cell_gdf["_rank"] = area_of_cell
@@ -947,11 +974,11 @@ def _h3_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray, A
     )
 
     def polys(cells: np.ndarray) -> np.ndarray:
-        out = []
-        for cell in cells.tolist():
-            ring = h3.cell_to_boundary(cell)  # (lat, lng) pairs
-            out.append(shapely.Polygon([(b, a) for a, b in ring]))
-        return np.asarray(out, dtype=object)
+        rings = [h3.cell_to_boundary(cell) for cell in cells.tolist()]  # (lat, lng) pairs
+        sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+        coords = np.asarray([pt for r in rings for pt in r], dtype=float)[:, ::-1]
+        idx = np.repeat(np.arange(len(rings)), sizes)
+        return np.asarray(shapely.polygons(shapely.linearrings(coords, indices=idx)))
 
     def neighbours(cell: str) -> list[str]:
         return list(h3.grid_disk(cell, 1))
