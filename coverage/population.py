@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,7 +215,7 @@ def demand_from_raster(
         cell in the area is nodata, zero or negative.
     """
     import rasterio
-    from rasterio.errors import RasterioError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
     what = f"population raster '{source}'"
     out_crs = _output_crs(network, crs, what)
@@ -227,7 +228,10 @@ def demand_from_raster(
     if max_cell_m <= 0:
         raise input_error("max_cell_m", f"must be positive, got {max_cell_m}", "Give metres > 0")
     try:
-        src = rasterio.open(source)
+        with warnings.catch_warnings():
+            # a file without georeferencing is reported below as a clear InputError
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(source)
     except (RasterioError, OSError) as exc:
         raise input_error(
             what, f"cannot be opened as a raster ({exc})",
@@ -321,7 +325,9 @@ def _clip_window(
     if not ok.any():
         return 0, 0, 0, 0
     inv = ~src.transform
-    cols, rows = inv * (np.asarray(rx)[ok], np.asarray(ry)[ok])
+    px, py = np.asarray(rx)[ok], np.asarray(ry)[ok]
+    cols = inv.a * px + inv.b * py + inv.c
+    rows = inv.d * px + inv.e * py + inv.f
     c0 = max(0, math.floor(float(np.min(cols))))
     c1 = min(src.width, math.ceil(float(np.max(cols))))
     r0 = max(0, math.floor(float(np.min(rows))))
