@@ -1,0 +1,468 @@
+"""Walking areas: the streets reached from each precinct, drawn as polygons for the map.
+
+For every precinct and threshold the street network is walked exactly as :mod:`coverage.reach`
+measures it: the precinct is placed on its nearest street at the exact offset, with its access
+distance; every street segment whose both ends are within the threshold is reached whole; a
+segment reached only part-way is cut at the exact remaining distance from each reached end; the
+precinct's own segment is reached on both sides of its snapped position. The reached pieces are
+buffered by a set width (the depth of a street-front block, so the houses along a reached street
+fall inside) and dissolved, holes kept. A concave hull of the same pieces is available as an
+option. A convex hull is never used: it would paint parks, rivers and railway yards as reached.
+
+These polygons are for drawing only. Coverage is always counted on demand points by walking
+distance (:mod:`coverage.reach`), never by point-in-polygon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import settings
+from ._errors import input_error
+from .network import WalkNetwork
+from .reach import bounded_searches
+from .snap import Snapped, snap_points
+
+__all__ = [
+    "dissolve_walking_areas",
+    "line_substrings",
+    "reached_segments",
+    "walking_areas",
+]
+
+#: Arc segments per quarter circle of the buffers: the areas are for display, so a coarser round
+#: end (chords lie inside the exact buffer) keeps them small and fast to build.
+_QUAD_SEGS = 3
+
+
+def line_substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The parts of many lines between two distances along each, in one vectorised pass.
+
+    Parameters
+    ----------
+    lines
+        Array of shapely LineStrings.
+    start, end
+        Distances along each line (same length as ``lines``), ``0 <= start < end <= length``;
+        values outside are clipped to the line.
+
+    Returns
+    -------
+    numpy.ndarray
+        LineStrings from ``start`` to ``end`` along each line, following its vertices.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> line = shapely.LineString([(0, 0), (10, 0), (10, 10)])
+    >>> line_substrings(np.array([line]), np.array([5.0]), np.array([15.0]))[0].wkt
+    'LINESTRING (5 0, 10 0, 10 5)'
+    """
+    lines = np.asarray(lines, dtype=object)
+    n = len(lines)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    length = shapely.length(lines)
+    a = np.clip(np.asarray(start, dtype=float), 0.0, length)
+    b = np.clip(np.asarray(end, dtype=float), 0.0, length)
+    coords, which = shapely.get_coordinates(lines, return_index=True)
+    step = np.zeros(len(coords))
+    same = which[1:] == which[:-1]
+    step[1:] = np.where(same, np.hypot(*(coords[1:] - coords[:-1]).T), 0.0)
+    cum = np.cumsum(step)
+    first = np.searchsorted(which, np.arange(n))
+    cum -= cum[first][which]
+    inner = (cum > a[which]) & (cum < b[which])
+    pa = shapely.get_coordinates(shapely.line_interpolate_point(lines, a))
+    pb = shapely.get_coordinates(shapely.line_interpolate_point(lines, b))
+    ids = np.concatenate([np.arange(n), which[inner], np.arange(n)])
+    key = np.concatenate([a, cum[inner], b])
+    # ties (a vertex exactly at a cut is excluded above) cannot occur; order by id then distance
+    order = np.lexsort((key, ids))
+    xy = np.concatenate([pa, coords[inner], pb])[order]
+    return np.asarray(shapely.linestrings(xy, indices=ids[order]), dtype=object)
+
+
+def _thresholds(
+    thresholds_min: Sequence[float] | None,
+    thresholds_m: Sequence[float] | None,
+    walk_speed_kmh: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds in metres and minutes, sorted ascending."""
+    speed = settings.walk_speed_kmh if walk_speed_kmh is None else float(walk_speed_kmh)
+    if speed <= 0:
+        raise input_error("walk_speed_kmh", f"must be positive, got {speed}", "Give e.g. 4.5")
+    if thresholds_m is not None:
+        metres = np.asarray(list(thresholds_m), dtype=float)
+        minutes = metres / (speed * 1000.0 / 60.0)
+    else:
+        mins = settings.thresholds_min if thresholds_min is None else thresholds_min
+        minutes = np.asarray(list(mins), dtype=float)
+        metres = np.array([settings.minutes_to_metres(x, speed) for x in minutes], dtype=float)
+    if len(metres) == 0 or not np.all(np.isfinite(metres)) or np.any(metres <= 0):
+        raise input_error(
+            "thresholds", f"must be positive numbers, got {list(minutes)} minutes",
+            "Give e.g. thresholds_min=(5, 10, 15)",
+        )
+    order = np.argsort(metres, kind="stable")
+    return metres[order], minutes[order]
+
+
+def _reached_pieces(
+    network: WalkNetwork, snapped: Snapped, thresholds_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every reached piece of street: (source position, threshold index, LineString, edge).
+
+    Pieces of one (source, threshold) may overlap (a segment reached from both ends, or the
+    source's own segment); the buffer dissolves them.
+    """
+    n = network.n_nodes
+    eu, ev, elen, egeom = (
+        network.edge_u, network.edge_v, network.edge_length, network.edge_geometry
+    )
+    r_max = float(thresholds_m[-1])
+    out_src: list[np.ndarray] = []
+    out_thr: list[np.ndarray] = []
+    out_geom: list[np.ndarray] = []
+    out_edge: list[np.ndarray] = []
+    # partial pieces are cut together at the end: (edge, start, end) with their group
+    cut_src: list[np.ndarray] = []
+    cut_thr: list[np.ndarray] = []
+    cut_edge: list[np.ndarray] = []
+    cut_a: list[np.ndarray] = []
+    cut_b: list[np.ndarray] = []
+    local = np.full(n, -1, dtype=np.int64)
+    for pos, nodes, dist in bounded_searches(network, snapped, r_max):
+        local[nodes] = np.arange(len(nodes))
+        lu, lv = local[eu], local[ev]
+        cand = np.flatnonzero((lu >= 0) | (lv >= 0))
+        local[nodes] = -1
+        m = len(nodes)
+        dist_x = np.hstack([dist, np.full((len(pos), 1), np.inf)])
+        cu = np.where(lu[cand] >= 0, lu[cand], m)
+        cv = np.where(lv[cand] >= 0, lv[cand], m)
+        du = dist_x[:, cu]
+        dv = dist_x[:, cv]
+        si, ci = np.nonzero(np.minimum(du, dv) < r_max)
+        e = cand[ci]
+        du_p, dv_p, length = du[si, ci], dv[si, ci], elen[e]
+        src = pos[si]
+        for ti, t in enumerate(thresholds_m):
+            ru = t - du_p  # remaining budget on entering the edge at u (may be negative)
+            rv = t - dv_p
+            whole = np.maximum(ru, 0.0) + np.maximum(rv, 0.0) >= length
+            hit = (ru > 0) | (rv > 0)
+            w = whole & hit
+            out_src.append(src[w])
+            out_thr.append(np.full(int(w.sum()), ti))
+            out_geom.append(egeom[e[w]])
+            out_edge.append(e[w])
+            part = hit & ~whole
+            from_u = part & (ru > 0)
+            from_v = part & (rv > 0)
+            for sel, a, b in (
+                (from_u, np.zeros(int(from_u.sum())), ru[from_u]),
+                (from_v, length[from_v] - rv[from_v], length[from_v]),
+            ):
+                cut_src.append(src[sel])
+                cut_thr.append(np.full(int(sel.sum()), ti))
+                cut_edge.append(e[sel])
+                cut_a.append(a)
+                cut_b.append(b)
+    # the precinct's own segment, walked directly both ways from its snapped position
+    ok = np.flatnonzero(snapped.ok)
+    se, st, sa = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
+    for ti, t in enumerate(thresholds_m):
+        rest = t - sa
+        sel = rest > 0
+        cut_src.append(ok[sel])
+        cut_thr.append(np.full(int(sel.sum()), ti))
+        cut_edge.append(se[sel])
+        cut_a.append(st[sel] - rest[sel])
+        cut_b.append(st[sel] + rest[sel])
+    if cut_edge:
+        ce = np.concatenate(cut_edge)
+        ca = np.clip(np.concatenate(cut_a), 0.0, elen[ce])
+        cb = np.clip(np.concatenate(cut_b), 0.0, elen[ce])
+        keep = cb > ca
+        out_src.append(np.concatenate(cut_src)[keep])
+        out_thr.append(np.concatenate(cut_thr)[keep])
+        out_geom.append(line_substrings(egeom[ce[keep]], ca[keep], cb[keep]))
+        out_edge.append(ce[keep])
+    if not out_src:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, object), empty
+    return (
+        np.concatenate(out_src).astype(np.int64),
+        np.concatenate(out_thr).astype(np.int64),
+        np.concatenate(out_geom),
+        np.concatenate(out_edge).astype(np.int64),
+    )
+
+
+def _access_lines(
+    points: np.ndarray, snapped: Snapped, thresholds_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The straight walk from each precinct to its street, within each threshold."""
+    ok = np.flatnonzero(snapped.ok & (snapped.access_m > 0))
+    src: list[np.ndarray] = []
+    thr: list[np.ndarray] = []
+    geo: list[np.ndarray] = []
+    if len(ok):
+        pxy = shapely.get_coordinates(points[ok])
+        sxy = snapped.xy[ok]
+        for ti, t in enumerate(thresholds_m):
+            # an access walk longer than the threshold is cut at the threshold
+            frac = np.minimum(1.0, t / snapped.access_m[ok])
+            end = pxy + (sxy - pxy) * frac[:, None]
+            xy = np.stack([pxy, end], axis=1).reshape(-1, 2)
+            lines = shapely.linestrings(xy, indices=np.repeat(np.arange(len(ok)), 2))
+            src.append(ok)
+            thr.append(np.full(len(ok), ti))
+            geo.append(np.asarray(lines, dtype=object))
+    if not src:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, object)
+    return np.concatenate(src), np.concatenate(thr), np.concatenate(geo)
+
+
+def _precinct_frame(precincts: gpd.GeoDataFrame) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """Precinct labels, names and statuses (defaults where the columns are missing)."""
+    n = len(precincts)
+    names = (
+        precincts["name"].astype(object).to_numpy()
+        if "name" in precincts.columns else np.full(n, None, dtype=object)
+    )
+    status = (
+        precincts["status"].astype(object).to_numpy()
+        if "status" in precincts.columns else np.full(n, "open", dtype=object)
+    )
+    return precincts.index, names, status
+
+
+def reached_segments(
+    network: WalkNetwork,
+    precincts: gpd.GeoDataFrame,
+    *,
+    thresholds_min: Sequence[float] | None = None,
+    thresholds_m: Sequence[float] | None = None,
+    walk_speed_kmh: float | None = None,
+    max_snap_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """The street pieces reached from each precinct within each threshold.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    precincts
+        Precincts (index = precinct id), any CRS.
+    thresholds_min
+        Walking times in minutes; default :data:`coverage.settings.thresholds_min`.
+    thresholds_m
+        Walking distances in metres; when given, used instead of ``thresholds_min``.
+    walk_speed_kmh
+        Speed turning minutes into metres; default :data:`coverage.settings.walk_speed_kmh`.
+    max_snap_m
+        Farthest a precinct may be from a street; default :data:`coverage.settings.max_snap_m`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per reached piece, in the network's CRS: ``precinct`` (index label),
+        ``threshold_m``, ``threshold_min``, ``edge`` (edge position; ``-1`` for the access walk)
+        and a LineString ``geometry``. Whole segments are
+        the network's edge geometries; partly reached ones are cut at the exact remaining
+        distance; the precinct's access walk to its street is included.
+    """
+    metres, minutes = _thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
+    snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
+    src, thr, geom, edge = _pieces(network, precincts, snapped, metres)
+    return gpd.GeoDataFrame(
+        {
+            "precinct": np.asarray(precincts.index, dtype=object)[src],
+            "threshold_m": metres[thr],
+            "threshold_min": minutes[thr],
+            "edge": edge,
+        },
+        geometry=geom,
+        crs=network.crs,
+    )
+
+
+def _pieces(
+    network: WalkNetwork, precincts: gpd.GeoDataFrame, snapped: Snapped, metres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reached street pieces and access walks of all precincts and thresholds."""
+    pts = np.asarray(precincts.geometry.to_crs(network.crs).values, dtype=object)
+    pts = np.asarray(shapely.point_on_surface(pts), dtype=object)
+    s1, t1, g1, e1 = _reached_pieces(network, snapped, metres)
+    s2, t2, g2 = _access_lines(pts, snapped, metres)
+    return (
+        np.concatenate([s1, s2]),
+        np.concatenate([t1, t2]),
+        np.concatenate([g1, g2]),
+        np.concatenate([e1, np.full(len(s2), -1, dtype=np.int64)]),
+    )
+
+
+def walking_areas(
+    network: WalkNetwork,
+    precincts: gpd.GeoDataFrame,
+    *,
+    thresholds_min: Sequence[float] | None = None,
+    thresholds_m: Sequence[float] | None = None,
+    walk_speed_kmh: float | None = None,
+    buffer_m: float | None = None,
+    method: Literal["buffer", "concave"] = "buffer",
+    concave_ratio: float = 0.3,
+    max_snap_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """The area within each walking threshold of each precinct, for drawing on a map.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    precincts
+        Precincts (index = precinct id; optional ``name`` and ``status`` columns), any CRS.
+    thresholds_min
+        Walking times in minutes; default :data:`coverage.settings.thresholds_min`.
+    thresholds_m
+        Walking distances in metres; when given, used instead of ``thresholds_min``.
+    walk_speed_kmh
+        Speed turning minutes into metres; default :data:`coverage.settings.walk_speed_kmh`.
+    buffer_m
+        Width by which reached streets are widened; default
+        :data:`coverage.settings.isochrone_buffer_m`.
+    method
+        ``"buffer"`` (default): the reached street pieces buffered by ``buffer_m`` and
+        dissolved, holes kept. ``"concave"``: the concave hull of those pieces (holes allowed),
+        widened by ``buffer_m`` so every reached street lies inside; smoother, but it also
+        paints unreached blocks between reached streets.
+    concave_ratio
+        ``ratio`` of :func:`shapely.concave_hull` for ``method="concave"`` (0 = tightest).
+    max_snap_m
+        Farthest a precinct may be from a street; default :data:`coverage.settings.max_snap_m`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per precinct and threshold (thresholds ascending), in the network's CRS:
+        ``precinct`` (index label), ``name``, ``status``, ``threshold_min``, ``threshold_m``
+        and a (Multi)Polygon ``geometry``. A precinct too far from every street has an empty
+        polygon.
+
+    Examples
+    --------
+    >>> areas = walking_areas(net, police, thresholds_min=(5, 10, 15))  # doctest: +SKIP
+    >>> areas.explore(column="threshold_min")  # doctest: +SKIP
+    """
+    width = settings.isochrone_buffer_m if buffer_m is None else float(buffer_m)
+    if not np.isfinite(width) or width <= 0:
+        raise input_error("buffer_m", f"must be a positive width, got {buffer_m}", "Give e.g. 40")
+    if method not in ("buffer", "concave"):
+        raise input_error(
+            "method", f"unknown walking-area method {method!r}", "Use 'buffer' or 'concave'"
+        )
+    metres, minutes = _thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
+    snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
+    src, thr, geom, _ = _pieces(network, precincts, snapped, metres)
+    k, nt = len(precincts), len(metres)
+    group = src * nt + thr
+    polys = _dissolve_lines(geom, group, k * nt, width, method, concave_ratio)
+    labels, names, status = _precinct_frame(precincts)
+    rows = np.repeat(np.arange(k), nt)
+    cols = np.tile(np.arange(nt), k)
+    return gpd.GeoDataFrame(
+        {
+            "precinct": np.asarray(labels, dtype=object)[rows],
+            "name": names[rows],
+            "status": status[rows],
+            "threshold_min": minutes[cols],
+            "threshold_m": metres[cols],
+        },
+        geometry=polys,
+        crs=network.crs,
+    )
+
+
+def _dissolve_lines(
+    geom: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    width: float,
+    method: str,
+    concave_ratio: float,
+) -> np.ndarray:
+    """One polygon per group: the group's lines widened and merged (vectorised over groups)."""
+    out = np.array([shapely.Polygon()] * n_groups, dtype=object)
+    if len(geom) == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    present, compact = np.unique(group[order], return_inverse=True)
+    lines = geom[order]
+    if method == "concave":
+        multi = shapely.multilinestrings(lines, indices=compact)
+        dense = shapely.segmentize(multi, max_segment_length=width)
+        hull = shapely.concave_hull(dense, ratio=concave_ratio, allow_holes=True)
+        polys = shapely.buffer(hull, width, quad_segs=_QUAD_SEGS)
+    else:
+        # Buffering each piece and merging per group measured ~2.5x faster in GEOS than buffering
+        # one MultiLineString per group (same result); the loop runs once per group, not piece.
+        pieces = shapely.buffer(lines, width, quad_segs=_QUAD_SEGS)
+        cut = np.flatnonzero(np.diff(compact)) + 1
+        polys = np.array(
+            [shapely.union_all(part) for part in np.split(pieces, cut)], dtype=object
+        )
+    out[present] = polys
+    return out
+
+
+def dissolve_walking_areas(
+    areas: gpd.GeoDataFrame,
+    *,
+    statuses: Iterable[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Merge walking areas per threshold, over the precincts of the given statuses.
+
+    Parameters
+    ----------
+    areas
+        Output of :func:`walking_areas`.
+    statuses
+        Which precinct statuses to include, e.g. ``("open",)`` or ``("open", "planned")``;
+        default all.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per threshold (ascending): ``threshold_min``, ``threshold_m``, ``precincts``
+        (how many were merged) and the merged ``geometry`` (empty when none).
+    """
+    sel = areas
+    if statuses is not None:
+        sel = areas[areas["status"].isin(list(statuses))]
+    thresholds = areas[["threshold_m", "threshold_min"]].drop_duplicates("threshold_m")
+    thresholds = thresholds.sort_values("threshold_m")
+    geoms = []
+    counts = []
+    for t in thresholds["threshold_m"]:
+        part = sel.geometry[(sel["threshold_m"] == t).to_numpy()].to_numpy()
+        part = part[~shapely.is_empty(part)] if len(part) else part
+        geoms.append(shapely.union_all(part) if len(part) else shapely.Polygon())
+        counts.append(len(part))
+    return gpd.GeoDataFrame(
+        {
+            "threshold_min": thresholds["threshold_min"].to_numpy(),
+            "threshold_m": thresholds["threshold_m"].to_numpy(),
+            "precincts": np.asarray(counts, dtype=np.int64),
+        },
+        geometry=np.asarray(geoms, dtype=object),
+        crs=areas.crs,
+    )
