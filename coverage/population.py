@@ -666,6 +666,13 @@ def _check_zones(
         names = zones[name].astype(object).to_numpy()
     else:
         names = np.asarray([str(i) for i in zones.index], dtype=object)
+    dup = pd.Series(names).duplicated(keep=False).to_numpy()
+    if dup.any():
+        examples = ", ".join(sorted({str(n) for n in names[dup]})[:5])
+        raise input_error(
+            what, f"zone names repeat ({examples}): each zone's residents must stay apart",
+            "Give a column of unique zone names with name=..., or name=None to use the index",
+        )
     raw = zones[population]
     counts = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(counts)

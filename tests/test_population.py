@@ -487,6 +487,10 @@ def test_zone_bad_input(net: Any, caplog: pytest.LogCaptureFixture) -> None:
                           net)
     with pytest.raises(InputError, match="not polygons"):
         demand_from_zones(z.set_geometry([shapely.Point(X0, Y0), zone]), net)
+    with pytest.raises(InputError, match=r"zone names repeat \(a\)"):
+        demand_from_zones(z.assign(name=["a", "a"]), net)
+    by_index = demand_from_zones(z.assign(name=["a", "a"]), net, name=None, method="area")
+    assert set(by_index.points["zone"]) == {"0", "1"}
     with pytest.raises(InputError, match="empty table"):
         demand_from_zones(z.iloc[:0], net)
     far = shapely.box(X0 + 50_000, Y0, X0 + 51_000, Y0 + 1000)
