@@ -575,17 +575,21 @@ def _source_name(scen: Any) -> str:
 
 
 def _attribution(scen: Any) -> str:
-    """The attribution line: OpenStreetMap always; its licence when the extract says so."""
+    """The attribution line: "© OpenStreetMap contributors" and the data's licence.
+
+    OpenStreetMap data is ODbL 1.0 since September 2012; a ``SOURCE.md`` beside the extract
+    naming another licence (older snapshots are CC BY-SA 2.0) takes precedence.
+    """
     base = "© OpenStreetMap contributors"
     f = scen.network.file
     if f is not None:
-        source_md = Path(f).parent / "SOURCE.md"
+        source_md = Path(f).resolve().parent / "SOURCE.md"
         if source_md.is_file():
             text = source_md.read_text(encoding="utf-8", errors="replace")
-            for lic in ("CC BY-SA 2.0", "ODbL 1.0", "ODbL"):
+            for lic in ("CC BY-SA 2.0", "ODbL 1.0"):
                 if lic in text:
                     return f"{base}, {lic}"
-    return f"{base}, ODbL 1.0" if scen.network.place is not None else base
+    return f"{base}, ODbL 1.0"
 
 
 def _out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:
