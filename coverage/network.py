@@ -396,7 +396,7 @@ def from_osmnx_graph(
     px, py = tf.transform(nx_, ny_)
     node_xy = np.column_stack([px, py])
 
-    seen: set[tuple[int, int, Any, Any]] = set()
+    seen: set[tuple[int, int, frozenset[Any], float]] = set()
     us: list[int] = []
     vs: list[int] = []
     geoms: list[Any] = []
@@ -412,9 +412,12 @@ def from_osmnx_graph(
                            [graph.nodes[v]["x"], graph.nodes[v]["y"]]])
         )
         osmid = data.get("osmid", -1)
+        # a simplified edge lists its ways in walking order, so the two directions of one street
+        # list them in opposite orders: compare them as a set
+        ways = frozenset(osmid) if isinstance(osmid, list) else frozenset([osmid])
         if isinstance(osmid, list):
-            osmid = osmid[0]
-        key = (min(iu, iv), max(iu, iv), osmid, round(float(data.get("length", 0.0)), 3))
+            osmid = min(osmid)
+        key = (min(iu, iv), max(iu, iv), ways, round(float(data.get("length", 0.0)), 3))
         if key in seen:
             continue
         seen.add(key)
@@ -561,6 +564,7 @@ def _query_key(source: Any) -> str:
 def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
     """Fetch through osmnx (its own HTTP cache applies) and convert. Kept thin on purpose."""
     import osmnx as ox
+    import requests
 
     try:
         if isinstance(source, shapely.Geometry):
@@ -587,6 +591,12 @@ def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
             f"network source {source!r}",
             f"OpenStreetMap returned no walkable streets for it ({exc})",
             "Check the place name (try the form 'City, Country') or use a larger area",
+        ) from exc
+    except (requests.RequestException, OSError) as exc:  # offline, timeout, server down
+        raise input_error(
+            f"network source {source!r}",
+            f"could not download it from OpenStreetMap ({exc.__class__.__name__}: {exc})",
+            "Check the internet connection, or give a local .osm.pbf extract instead",
         ) from exc
     return from_osmnx_graph(graph, crs=crs, keep_largest=keep_largest, source=f"osmnx {desc}")
 
@@ -625,7 +635,8 @@ def write_cache(net: WalkNetwork, path: Path) -> None:
 
 def read_cache(path: Path) -> WalkNetwork:
     """Read a network written by :func:`write_cache`; raises on any inconsistency."""
-    with np.load(path, allow_pickle=False) as z:
+    # open the file here: np.load leaks its own handle when the file is empty or not an npz
+    with path.open("rb") as f, np.load(f, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         if meta.get("format") != _CACHE_FORMAT:
             raise ValueError("old cache format")
