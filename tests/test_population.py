@@ -219,6 +219,11 @@ def _random_raster(draw: st.DrawFn) -> dict[str, Any]:
         "crs": draw(st.sampled_from(["EPSG:4326", "EPSG:3857", "EPSG:32643"])),
         "window_cells": draw(st.integers(1, 60)),
         "max_cell_m": draw(st.sampled_from([30.0, 100.0, 1e6])),
+        "area": draw(st.one_of(
+            st.none(),
+            st.tuples(st.floats(-200, 600), st.floats(-600, 200), st.floats(1, 700),
+                      st.floats(1, 700)),
+        )),
     }
 
 
@@ -234,16 +239,29 @@ def test_raster_conservation_property(case: dict[str, Any]) -> None:
         x, y = pyproj.Transformer.from_crs(UTM, crs, always_xy=True).transform(X0, Y0)
         transform = Affine(60.0, 0, x, 0, -60.0, y)
     valid = np.isfinite(data) & (data > 0) & (data != -9999.0)
+    area = None
+    if case["area"] is not None:
+        ax, ay, aw, ah = case["area"]
+        area = shapely.box(X0 + ax, Y0 + ay, X0 + ax + aw, Y0 + ay + ah)
+        # by hand: which cell centres fall in the area
+        rr, cc = np.nonzero(valid)
+        px = transform.c + (cc + 0.5) * transform.a
+        py = transform.f + (rr + 0.5) * transform.e
+        ux, uy = pyproj.Transformer.from_crs(crs, UTM, always_xy=True).transform(px, py)
+        keep = np.zeros_like(valid)
+        keep[rr, cc] = shapely.contains_xy(area, ux, uy)
+        valid = keep
     with MemoryFile() as mem:
         with mem.open(driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
                       dtype="float64", transform=transform, crs=crs, nodata=-9999.0) as dst:
             dst.write(data, 1)
         if not valid.any():
-            with pytest.raises(InputError, match="nodata"):
-                demand_from_raster(mem.name, crs=UTM)
+            with pytest.raises(InputError, match="nodata|inside the study area|overlap"):
+                demand_from_raster(mem.name, crs=UTM, area=area)
             return
         d = demand_from_raster(
-            mem.name, crs=UTM, window_cells=case["window_cells"], max_cell_m=case["max_cell_m"]
+            mem.name, crs=UTM, window_cells=case["window_cells"], max_cell_m=case["max_cell_m"],
+            area=area,
         )
     expected = float(data[valid].sum())
     assert d.total == pytest.approx(expected, rel=1e-12)
@@ -251,8 +269,19 @@ def test_raster_conservation_property(case: dict[str, Any]) -> None:
     np.testing.assert_allclose(rep["population_out"], rep["population_in"], rtol=1e-12)
     assert int(rep["cells_populated"].sum()) == int(valid.sum())
     assert len(d.points) == int((rep["cells_populated"] * rep["split"] ** 2).sum())
-    assert int(rep["cells_negative"].sum()) == int((np.isfinite(data) & (data < 0)
-                                                    & (data != -9999.0)).sum())
+    if area is None:
+        negative = np.isfinite(data) & (data < 0) & (data != -9999.0)
+        assert int(rep["cells_negative"].sum()) == int(negative.sum())
+    else:
+        inside = d.points.geometry.values
+        assert shapely.contains(area.buffer(max(case["max_cell_m"], 100.0)), inside).all()
+
+
+def test_study_area_is_the_padded_hull(net: Any) -> None:
+    # the 1 km square grid widened by 500 m: square + four 1000 x 500 sides + a 500 m circle
+    expected = 1000.0**2 + 4 * 1000 * 500 + math.pi * 500**2
+    assert study_area(net).area == pytest.approx(expected, rel=5e-3)
+    assert study_area(net, pad_m=0).area == pytest.approx(1e6)
 
 
 def test_raster_bad_input(tmp_path: Path, net: Any) -> None:
