@@ -585,10 +585,10 @@ def assess(
         {
             "population": pop,
             "walk_open_m": d_open,
-            "nearest_open": nearest_open,
+            "nearest_open": pd.Series(nearest_open, index=demand.index, dtype=object),
             "walk_with_planned_m": d_plan,
-            "nearest_with_planned": nearest_plan,
-            "district": demand_district,
+            "nearest_with_planned": pd.Series(nearest_plan, index=demand.index, dtype=object),
+            "district": pd.Series(demand_district, index=demand.index, dtype=object),
         },
         index=demand.index,
     )
@@ -727,7 +727,8 @@ def _opening_order(
     cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
             "gain_alone"]
     if len(planned) == 0:
-        return pd.DataFrame(columns=cols)
+        dtypes = ["int64", object, object, "float64", "float64", "float64", "float64"]
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(cols, dtypes, strict=True)})
     covered = d_open <= main_m
     base = float(pop[covered].sum())
     mat = coverage_matrix(network, fac.subset(planned), dem, main_m)
@@ -831,8 +832,8 @@ def _district_table(
     groups: list[tuple[str, np.ndarray, np.ndarray]] = [
         (n, where == n, fac_where == n) for n in names
     ]
-    if outside.any() and pop[outside].sum() > 0:
-        fac_out = np.array([w is None for w in fac_where], dtype=bool)
+    fac_out = np.array([w is None for w in fac_where], dtype=bool)
+    if (outside.any() and pop[outside].sum() > 0) or fac_out.any():
         groups.append((_OUTSIDE, outside, fac_out))
     for name, sel, fsel in groups:
         w = pop[sel]
@@ -949,9 +950,11 @@ def _uncovered_areas(
                                               minlength=n_areas),
             "centroid_lon": np.asarray(clon),
             "centroid_lat": np.asarray(clat),
-            "district": area_district,
+            "district": pd.Series(area_district, dtype=object),
             "walk_to_open_m": d_cen,
-            "nearest_open": np.where(n_cen >= 0, ids[np.maximum(n_cen, 0)], None),
+            "nearest_open": pd.Series(
+                np.where(n_cen >= 0, ids[np.maximum(n_cen, 0)], None), dtype=object
+            ),
         },
         geometry=area_geom,
         crs="EPSG:4326",

@@ -1,0 +1,655 @@
+"""The assessment (coverage.assess) against a brute-force computation over networkx distances.
+
+The reference snaps every point itself (nearest edge by brute force over all edge geometries,
+offset by shapely's ``line_locate_point``), inserts precincts and residents as nodes on their
+edges (the split graph of DESIGN.md), runs networkx's Dijkstra from every precinct, and derives
+every table from the full precinct x resident distance matrix with plain loops. Nothing of
+coverage.reach or coverage.snap is used to build it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import h3
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from coverage import settings
+from coverage._errors import InputError
+from coverage.assess import Assessment, assess, h3_resolution_for, weighted_quantile
+from coverage.network import WalkNetwork, load_network
+from coverage.precincts import precincts_from_osm
+
+TOL_M = 1e-6
+CRS = "EPSG:32643"
+
+
+# ---------------------------------------------------------------------------------------------
+# the independent reference
+
+
+def brute_snap(net: WalkNetwork, pts: np.ndarray, max_snap_m: float) -> list[Any]:
+    """(edge, offset, access) of every point by trying every edge; None beyond max_snap_m."""
+    out: list[Any] = []
+    geoms = net.edge_geometry
+    for p in pts:
+        d = shapely.distance(geoms, p)
+        e = int(np.argmin(d))
+        if d[e] > max_snap_m:
+            out.append(None)
+            continue
+        t = float(shapely.line_locate_point(geoms[e], p))
+        out.append((e, min(max(t, 0.0), float(net.edge_length[e])), float(d[e])))
+    return out
+
+
+def reference_distances(
+    net: WalkNetwork, fac_pts: np.ndarray, dem_pts: np.ndarray, max_snap_m: float
+) -> np.ndarray:
+    """``(n_fac, n_dem)`` walking distances on the split graph (inf when unreachable)."""
+    g = nx.Graph()
+
+    def link(a: Any, b: Any, w: float) -> None:
+        if a == b:
+            return
+        if g.has_edge(a, b) and g[a][b]["w"] <= w:
+            return
+        g.add_edge(a, b, w=w)
+
+    g.add_nodes_from(("n", i) for i in range(net.n_nodes))
+    on_edge: dict[int, list[tuple[float, Any, float]]] = defaultdict(list)
+    for kind, pts in (("f", fac_pts), ("p", dem_pts)):
+        for i, s in enumerate(brute_snap(net, pts, max_snap_m)):
+            g.add_node((kind, i))
+            if s is not None:
+                on_edge[s[0]].append((s[1], (kind, i), s[2]))
+    for e in range(net.n_edges):
+        u, v, length = ("n", int(net.edge_u[e])), ("n", int(net.edge_v[e])), net.edge_length[e]
+        items = sorted(on_edge.get(e, []), key=lambda it: it[0])
+        prev, prev_t = u, 0.0
+        for t, node, access in items:
+            on = ("on", *node)
+            link(prev, on, t - prev_t)
+            link(on, node, access)
+            prev, prev_t = on, t
+        link(prev, v, float(length) - prev_t)
+    out = np.full((len(fac_pts), len(dem_pts)), np.inf)
+    for i in range(len(fac_pts)):
+        dist = nx.single_source_dijkstra_path_length(g, ("f", i), weight="w")
+        for j in range(len(dem_pts)):
+            out[i, j] = dist.get(("p", j), np.inf)
+    return out
+
+
+def ref_quantile(d: list[float], w: list[float], q: float) -> float:
+    pairs = sorted((a, b) for a, b in zip(d, w, strict=True) if b > 0)
+    total = sum(b for _, b in pairs)
+    acc = 0.0
+    for a, b in pairs:
+        acc += b
+        if acc >= q * total * (1 - 1e-12):
+            return a
+    return math.nan
+
+
+def reference(
+    D: np.ndarray,
+    pop: np.ndarray,
+    status: list[str],
+    thresholds_m: list[float],
+    main_m: float,
+) -> dict[str, Any]:
+    """Every figure of the assessment from the distance matrix, by plain loops."""
+    n_fac, n_dem = D.shape
+    open_ = [j for j in range(n_fac) if status[j] == "open"]
+    planned = [j for j in range(n_fac) if status[j] == "planned"]
+    out: dict[str, Any] = {}
+    for scen, members in (("open", open_), ("open+planned", open_ + planned)):
+        dist = np.full(n_dem, np.inf)
+        near = np.full(n_dem, -1)
+        for k in range(n_dem):
+            for j in members:  # ties: the first member (open before planned, table order)
+                if D[j, k] < dist[k]:
+                    dist[k], near[k] = D[j, k], j
+        out[scen] = (dist, near)
+        catch = {}
+        for j in members:
+            sel = [k for k in range(n_dem) if near[k] == j]
+            catch[j] = {
+                "served": sum(pop[k] for k in sel),
+                "within": [sum(pop[k] for k in sel if dist[k] <= m) for m in thresholds_m],
+                "median": ref_quantile([dist[k] for k in sel], [pop[k] for k in sel], 0.5),
+                "p90": ref_quantile([dist[k] for k in sel], [pop[k] for k in sel], 0.9),
+            }
+        out[f"catch {scen}"] = catch
+        out[f"unassigned {scen}"] = sum(pop[k] for k in range(n_dem) if near[k] < 0)
+    covered = [out["open"][0][k] <= main_m for k in range(n_dem)]
+    out["gain_alone"] = {
+        j: sum(pop[k] for k in range(n_dem) if not covered[k] and D[j, k] <= main_m)
+        for j in planned
+    }
+    order = []
+    left = list(planned)
+    while left:
+        gains = [
+            sum(pop[k] for k in range(n_dem) if not covered[k] and D[j, k] <= main_m)
+            for j in left
+        ]
+        best = int(np.argmax(gains))
+        j = left.pop(best)
+        order.append((j, gains[best]))
+        covered = [covered[k] or D[j, k] <= main_m for k in range(n_dem)]
+    out["order"] = order
+    return out
+
+
+def check_against_reference(
+    a: Assessment,
+    D: np.ndarray,
+    pop: np.ndarray,
+    ids: list[str],
+    status: list[str],
+) -> dict[str, Any]:
+    """Compare every table of ``a`` with the brute-force figures."""
+    s = a.settings
+    thresholds = list(s.thresholds_m)
+    ref = reference(D, pop, status, thresholds, s.main_threshold_m)
+    total = float(pop.sum())
+    assert a.residents == pytest.approx(total, rel=1e-12)
+    # per resident
+    d_open, n_open = ref["open"]
+    d_plan, n_plan = ref["open+planned"]
+    np.testing.assert_allclose(a.demand["walk_open_m"], d_open, atol=TOL_M, rtol=0)
+    np.testing.assert_allclose(a.demand["walk_with_planned_m"], d_plan, atol=TOL_M, rtol=0)
+    assert list(a.demand["nearest_open"]) == [ids[j] if j >= 0 else None for j in n_open]
+    assert list(a.demand["nearest_with_planned"]) == [
+        ids[j] if j >= 0 else None for j in n_plan
+    ]
+    # coverage
+    assert len(a.coverage) == len(thresholds)
+    for row, m in zip(a.coverage.itertuples(), thresholds, strict=True):
+        c_open = sum(pop[k] for k in range(len(pop)) if d_open[k] <= m)
+        c_plan = sum(pop[k] for k in range(len(pop)) if d_plan[k] <= m)
+        assert row.threshold_m == pytest.approx(m)
+        assert row.covered_open == pytest.approx(c_open, rel=1e-9, abs=1e-9)
+        assert row.covered_with_planned == pytest.approx(c_plan, rel=1e-9, abs=1e-9)
+        assert row.share_open == pytest.approx(c_open / total, rel=1e-9, abs=1e-12)
+        assert row.share_with_planned == pytest.approx(c_plan / total, rel=1e-9, abs=1e-12)
+        assert row.added == pytest.approx(c_plan - c_open, rel=1e-9, abs=1e-9)
+    # catchments
+    for scen in ("open", "open+planned"):
+        table = a.catchments[a.catchments["scenario"] == scen].set_index("precinct")
+        catch = ref[f"catch {scen}"]
+        assert {ids[j] for j in catch} <= set(table.index)
+        for j, c in catch.items():
+            row = table.loc[ids[j]]
+            assert row["residents_served"] == pytest.approx(c["served"], rel=1e-9, abs=1e-9)
+            for lab, w in zip(s.threshold_labels, c["within"], strict=True):
+                assert row[f"within_{lab}"] == pytest.approx(w, rel=1e-9, abs=1e-9)
+            for col, key in (("median_walk_m", "median"), ("p90_walk_m", "p90")):
+                if math.isnan(c[key]):
+                    assert math.isnan(row[col])
+                else:
+                    assert row[col] == pytest.approx(c[key], abs=TOL_M)
+            need = math.ceil(round(c["served"], 6) / s.residents_per_inspector)
+            assert row["inspectors_needed"] == need
+        lost = ref[f"unassigned {scen}"]
+        if lost > 0:
+            assert table.loc["(no precinct reachable)", "residents_served"] == pytest.approx(lost)
+        assert table["residents_served"].sum() == pytest.approx(total, rel=1e-12)
+    # opening order
+    order = a.opening_order
+    assert list(order["precinct"]) == [ids[j] for j, _ in ref["order"]]
+    np.testing.assert_allclose(order["gain"], [g for _, g in ref["order"]], rtol=1e-9, atol=1e-9)
+    base = sum(pop[k] for k in range(len(pop)) if d_open[k] <= s.main_threshold_m)
+    np.testing.assert_allclose(
+        order["cumulative_covered"], base + np.cumsum([g for _, g in ref["order"]]), rtol=1e-9
+    )
+    for row in order.itertuples():
+        j = ids.index(row.precinct)
+        assert row.gain_alone == pytest.approx(ref["gain_alone"][j], rel=1e-9, abs=1e-9)
+    if len(order):  # everything planned open = the open+planned scenario
+        c_plan_main = sum(pop[k] for k in range(len(pop)) if d_plan[k] <= s.main_threshold_m)
+        assert order["cumulative_covered"].iloc[-1] == pytest.approx(c_plan_main, rel=1e-9)
+    return ref
+
+
+def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_pts: np.ndarray,
+                    pop: np.ndarray, d_open: np.ndarray, d_plan: np.ndarray) -> None:
+    """Cells and areas: populations, contiguity and separation, ranks."""
+    s = a.settings
+    r = s.main_threshold_m
+    unc = (d_open > r) & (pop > 0)
+    cells = a.uncovered_cells
+    areas = a.uncovered_areas
+    assert cells["population"].sum() == pytest.approx(pop[unc].sum(), rel=1e-9, abs=1e-9)
+    assert areas["population"].sum() == pytest.approx(pop[unc].sum(), rel=1e-9, abs=1e-9)
+    if not unc.any():
+        assert len(areas) == 0
+        return
+    assert s.cells == "h3" and s.h3_resolution == h3_resolution_for(r)
+    ll = gpd.GeoSeries(dem_pts[unc], crs=net.crs).to_crs("EPSG:4326")
+    by_cell: dict[str, float] = defaultdict(float)
+    plan_cell: dict[str, float] = defaultdict(float)
+    for p, w, covered in zip(ll, pop[unc], d_plan[unc] <= r, strict=True):
+        c = h3.latlng_to_cell(p.y, p.x, s.h3_resolution)
+        by_cell[c] += w
+        plan_cell[c] += w * covered
+    got = cells.set_index("cell")
+    assert set(got.index) == set(by_cell)
+    for c, w in by_cell.items():
+        assert got.loc[c, "population"] == pytest.approx(w, rel=1e-9)
+        assert got.loc[c, "covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
+    area_of = got["area"].to_dict()
+    # cells of different areas never touch; the cells of one area are connected
+    for c1 in by_cell:
+        for c2 in by_cell:
+            if c1 < c2 and h3.are_neighbor_cells(c1, c2):
+                assert area_of[c1] == area_of[c2]
+    for name, group in got.groupby("area"):
+        members = set(group.index)
+        seen = {next(iter(members))}
+        stack = list(seen)
+        while stack:
+            c = stack.pop()
+            for nb in h3.grid_disk(c, 1):
+                if nb in members and nb not in seen:
+                    seen.add(nb)
+                    stack.append(nb)
+        assert seen == members, name
+        row = areas.set_index("area").loc[name]
+        assert row["population"] == pytest.approx(group["population"].sum(), rel=1e-9)
+        assert row["cells"] == len(group)
+    assert list(areas["rank"]) == list(range(1, len(areas) + 1))
+    assert (np.diff(areas["population"].to_numpy()) <= 1e-9).all()
+    # walking distance from each area's centroid to the nearest open precinct
+    cen = gpd.GeoSeries(
+        gpd.points_from_xy(areas["centroid_lon"], areas["centroid_lat"]), crs="EPSG:4326"
+    ).to_crs(net.crs)
+    ref = reference_distances(net, open_pts, np.asarray(cen.values), s.max_snap_m)
+    want = ref.min(axis=0) if len(open_pts) else np.full(len(areas), np.inf)
+    np.testing.assert_allclose(areas["walk_to_open_m"], want, atol=1e-3, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# small hand-made networks
+
+
+def grid_network(n: int = 5, step: float = 100.0, origin: tuple[float, float] = (500000.0,
+                 4790000.0)) -> WalkNetwork:
+    """An ``n x n`` street grid with one diagonal, a parallel detour and a detached street."""
+    x0, y0 = origin
+    xy = [(x0 + i * step, y0 + j * step) for j in range(n) for i in range(n)]
+    u: list[int] = []
+    v: list[int] = []
+    geoms: list[Any] = []
+
+    def add(a: int, b: int, via: tuple[float, float] | None = None) -> None:
+        pts = [xy[a]] + ([via] if via else []) + [xy[b]]
+        u.append(a)
+        v.append(b)
+        geoms.append(shapely.LineString(pts))
+
+    for j in range(n):
+        for i in range(n):
+            k = j * n + i
+            if i + 1 < n:
+                add(k, k + 1)
+            if j + 1 < n:
+                add(k, k + n)
+    add(0, n + 1)  # a diagonal
+    add(1, 2, via=(x0 + 1.5 * step, y0 - 0.4 * step))  # a bent parallel street
+    # a detached street far east, not connected to the grid
+    a = len(xy)
+    xy += [(x0 + (n + 3) * step, y0), (x0 + (n + 3) * step, y0 + step)]
+    add(a, a + 1)
+    return WalkNetwork(np.arange(len(xy)), np.asarray(xy), np.asarray(u), np.asarray(v),
+                       np.asarray(geoms, dtype=object), CRS, source="grid")
+
+
+def points_gdf(xy: np.ndarray, **cols: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+
+
+def run_case(
+    net: WalkNetwork,
+    fac_xy: np.ndarray,
+    status: list[str],
+    dem_xy: np.ndarray,
+    pop: np.ndarray,
+    *,
+    ids: list[str] | None = None,
+    **kw: Any,
+) -> tuple[Assessment, dict[str, Any], np.ndarray]:
+    ids = ids or [f"P{i}" for i in range(len(fac_xy))]
+    precincts = points_gdf(fac_xy, name=[f"Precinct {i}" for i in ids], status=status)
+    precincts.index = pd.Index(ids)
+    demand = points_gdf(dem_xy, population=pop)
+    a = assess(net, demand, precincts, **kw)
+    fac_pts = shapely.points(fac_xy)
+    dem_pts = shapely.points(dem_xy)
+    D = reference_distances(net, fac_pts, dem_pts, a.settings.max_snap_m)
+    ref = check_against_reference(a, D, pop, ids, status)
+    open_pts = fac_pts[[s == "open" for s in status]]
+    check_uncovered(a, net, open_pts, dem_pts, pop, ref["open"][0], ref["open+planned"][0])
+    return a, ref, D
+
+
+def test_hand_made_network_matches_brute_force() -> None:
+    net = grid_network()
+    rng = np.random.default_rng(3)
+    x0, y0 = 500000.0, 4790000.0
+    dem = np.column_stack([x0 - 50 + rng.random(150) * 800, y0 - 60 + rng.random(150) * 520])
+    pop = np.round(rng.random(150) * 40, 2)
+    pop[:5] = 0.0  # residents-free points
+    fac = np.array([
+        [x0 + 13.7, y0 + 4.1],  # open, south-west
+        [x0 + 331.2, y0 + 288.9],  # open, north-east
+        [x0 + 19.1, y0 + 101.7],  # planned near the first: adds nothing at 200 m? (checked)
+        [x0 + 421.5, y0 + 17.3],  # planned, south-east corner
+        [x0 + 801.0, y0 + 55.0],  # planned on the detached street
+    ])
+    a, ref, _ = run_case(net, fac, ["open", "open", "planned", "planned", "planned"], dem, pop,
+                         thresholds_m=[120, 200, 350])
+    assert a.settings.main_threshold_m == 350.0
+    assert a.settings.threshold_labels == ("120m", "200m", "350m")
+    far = np.array([s is None for s in brute_snap(net, shapely.points(dem), 500.0)])
+    assert a.unreachable_residents == pytest.approx(pop[far].sum())
+    # the detached street is reachable only from its own (planned) precinct
+    on_detached = np.isfinite(ref["open+planned"][0]) & ~np.isfinite(ref["open"][0])
+    assert on_detached.any()
+    assert (ref["open+planned"][1][on_detached] == 4).all()
+    json.dumps(a.to_dict())
+
+
+def test_planned_precinct_that_adds_nothing() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    rng = np.random.default_rng(11)
+    dem = np.column_stack([x0 + rng.random(80) * 400, y0 + rng.random(80) * 400])
+    pop = rng.random(80) * 10 + 1
+    fac = np.array([
+        [x0 + 250.0, y0 + 201.0],  # open, 1 m off a street in the centre
+        [x0 + 250.0, y0 + 221.0],  # planned, same street spot but 21 m off: always 20 m more
+        [x0 + 3.0, y0 + 390.0],  # planned far corner
+    ])
+    a, ref, D = run_case(net, fac, ["open", "planned", "planned"], dem, pop,
+                         thresholds_m=[100, 200])
+    order = a.opening_order.set_index("precinct")
+    assert order.loc["P1", "gain_alone"] == 0.0
+    assert order.loc["P1", "gain"] == 0.0
+    assert order.loc["P2", "gain_alone"] > 0
+    assert list(a.opening_order["precinct"]) == ["P2", "P1"]
+    # the brute force agrees: it is 20 m farther than the open one from everybody
+    np.testing.assert_allclose(D[1] - D[0], 20.0, atol=1e-6)
+
+
+def test_two_precincts_at_the_same_place() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    rng = np.random.default_rng(5)
+    dem = np.column_stack([x0 + rng.random(60) * 400, y0 + rng.random(60) * 400])
+    pop = rng.random(60) * 10 + 1
+    same = [x0 + 111.0, y0 + 97.0]
+    fac = np.array([same, [x0 + 350.0, y0 + 330.0], same, same])
+    a, ref, _ = run_case(net, fac, ["open", "open", "open", "planned"], dem, pop,
+                         ids=["A", "B", "A2", "A3"], thresholds_min=[2, 4])
+    today = a.catchments[a.catchments["scenario"] == "open"].set_index("precinct")
+    assert today.loc["A", "residents_served"] > 0
+    assert today.loc["A2", "residents_served"] == 0.0
+    assert today.loc["A2", "inspectors_needed"] == 0
+    assert math.isnan(today.loc["A2", "median_walk_m"])
+    assert today["residents_served"].sum() == pytest.approx(pop.sum())
+    # the planned one at the same place adds nothing
+    assert a.opening_order.set_index("precinct").loc["A3", "gain_alone"] == 0.0
+    assert any("A2" in n and "same place" in n for n in a.notes)
+    assert a.coverage["added"].abs().max() == 0.0
+
+
+def test_no_open_precinct_and_no_planned() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    dem = np.array([[x0 + 50.0, y0 + 3.0], [x0 + 310.0, y0 + 150.0], [x0 + 5000.0, y0]])
+    pop = np.array([10.0, 20.0, 7.0])
+    a, _, _ = run_case(net, np.array([[x0 + 60.0, y0 + 2.0]]), ["planned"], dem, pop,
+                       thresholds_min=[3])
+    assert a.coverage["covered_open"].iloc[0] == 0.0
+    assert a.unreachable_residents == 7.0
+    assert len(a.catchments[a.catchments["scenario"] == "open"]) == 1  # only the unassigned row
+    b, _, _ = run_case(net, np.array([[x0 + 60.0, y0 + 2.0]]), ["open"], dem, pop,
+                       thresholds_min=[3])
+    assert len(b.opening_order) == 0
+    assert list(b.opening_order.columns)[:2] == ["step", "precinct"]
+
+
+def test_districts_against_point_in_polygon() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    rng = np.random.default_rng(9)
+    dem = np.column_stack([x0 + rng.random(120) * 400, y0 + rng.random(120) * 400])
+    pop = rng.random(120) * 10
+    fac = np.array([[x0 + 50.0, y0 + 50.0], [x0 + 350.0, y0 + 337.0], [x0 + 300.0, y0 + 40.0],
+                    [x0 + 120.0, y0 + 310.0]])
+    status = ["open", "open", "planned", "candidate"]
+    west = shapely.box(x0 - 10, y0 - 10, x0 + 200, y0 + 410)
+    east = shapely.box(x0 + 200, y0 - 10, x0 + 330, y0 + 410)  # x > 330 is in no district
+    districts = gpd.GeoDataFrame({"name": ["West", "East"]}, geometry=[west, east], crs=CRS)
+    precincts = points_gdf(fac, name=["a", "b", "c", "d"], status=status)
+    a = assess(net, points_gdf(dem, population=pop), precincts, districts=districts,
+               thresholds_min=[2, 5], residents_per_inspector=100)
+    D = reference_distances(net, shapely.points(fac), shapely.points(dem), 500.0)
+    d_open = D[[0, 1]].min(axis=0)
+    d_plan = D[[0, 1, 2]].min(axis=0)
+    t = a.districts.set_index("district")
+    assert list(t.index) == ["West", "East", "(outside districts)"]
+    for name, poly in (("West", west), ("East", east), ("(outside districts)", None)):
+        if poly is None:
+            inside = np.array([not (west.intersects(p) or east.intersects(p))
+                               for p in shapely.points(dem)])
+            fac_in = np.array([not (west.intersects(p) or east.intersects(p))
+                               for p in shapely.points(fac)])
+        else:
+            inside = np.array([poly.intersects(p) for p in shapely.points(dem)])
+            if name == "East":
+                inside &= ~np.array([west.intersects(p) for p in shapely.points(dem)])
+            fac_in = np.array([poly.intersects(p) for p in shapely.points(fac)])
+        res = pop[inside].sum()
+        assert t.loc[name, "residents"] == pytest.approx(res, rel=1e-12)
+        for m, lab in zip(a.settings.thresholds_m, a.settings.threshold_labels, strict=True):
+            assert t.loc[name, f"share_{lab}_open"] == pytest.approx(
+                pop[inside & (d_open <= m)].sum() / res, rel=1e-9)
+            assert t.loc[name, f"share_{lab}_with_planned"] == pytest.approx(
+                pop[inside & (d_plan <= m)].sum() / res, rel=1e-9)
+        for s in ("open", "planned", "candidate"):
+            assert t.loc[name, s] == sum(1 for i in np.flatnonzero(fac_in) if status[i] == s)
+        assert t.loc[name, "inspectors_needed"] == math.ceil(res / 100)
+    assert t["residents"].sum() == pytest.approx(pop.sum(), rel=1e-12)
+
+
+def test_grid_cells_and_settings_in_every_output() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    rng = np.random.default_rng(2)
+    dem = np.column_stack([x0 + rng.random(100) * 400, y0 + rng.random(100) * 400])
+    pop = rng.random(100) * 10
+    precincts = points_gdf(np.array([[x0 + 20.0, y0 + 20.0]]), name=["a"], status=["open"])
+    a = assess(net, points_gdf(dem, population=pop), precincts, thresholds_m=[150, 300],
+               main_threshold=150, cells="grid", walk_speed_kmh=5.0, residents_per_inspector=250)
+    assert a.settings.grid_size_m == 50.0 and a.settings.h3_resolution is None
+    assert a.settings.thresholds_min == pytest.approx((150 / (5000 / 60), 300 / (5000 / 60)))
+    D = reference_distances(net, shapely.points([[x0 + 20.0, y0 + 20.0]]), shapely.points(dem),
+                            500.0)[0]
+    unc = (D > 150) & (pop > 0)
+    ij = np.floor(dem[unc] / 50.0).astype(int)
+    keys = {f"{i}_{j}" for i, j in ij}
+    assert set(a.uncovered_cells["cell"]) == keys
+    assert a.uncovered_areas["population"].sum() == pytest.approx(pop[unc].sum())
+    for name, group in a.uncovered_cells.groupby("area"):  # 8-connected within an area
+        cells = {tuple(map(int, c.split("_"))) for c in group["cell"]}
+        others = {tuple(map(int, c.split("_")))
+                  for c in a.uncovered_cells.loc[a.uncovered_cells["area"] != name, "cell"]}
+        for i, j in cells:
+            assert not any((i + di, j + dj) in others for di in (-1, 0, 1) for dj in (-1, 0, 1))
+    text = a.summary()
+    assert "5 km/h" in text and "250 residents per inspector" in text and "150m" in text
+    d = json.loads(json.dumps(a.to_dict()))
+    assert d["settings"]["residents_per_inspector"] == 250
+    assert d["settings"]["walk_speed_kmh"] == 5.0
+    assert d["settings"]["main_threshold_m"] == 150
+    assert len(d["coverage"]) == 2 and d["residents"] == pytest.approx(pop.sum())
+
+
+def test_input_errors() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    dem = points_gdf(np.array([[x0 + 5.0, y0 + 5.0]]), population=[1.0])
+    fac = points_gdf(np.array([[x0, y0]]), name=["a"], status=["open"])
+    with pytest.raises(InputError, match="both thresholds_min and thresholds_m"):
+        assess(net, dem, fac, thresholds_min=[5], thresholds_m=[300])
+    with pytest.raises(InputError, match="positive"):
+        assess(net, dem, fac, thresholds_min=[0, 5])
+    with pytest.raises(InputError, match="not one of the thresholds"):
+        assess(net, dem, fac, thresholds_min=[5, 10], main_threshold=7)
+    with pytest.raises(InputError, match="population"):
+        assess(net, dem.drop(columns="population"), fac)
+    with pytest.raises(InputError, match="negative"):
+        assess(net, points_gdf(np.array([[x0, y0]]), population=[-1.0]), fac)
+    with pytest.raises(InputError, match="unknown status"):
+        assess(net, dem, fac.assign(status=["closed"]))
+    with pytest.raises(InputError, match="walk_speed_kmh"):
+        assess(net, dem, fac, walk_speed_kmh=0)
+    with pytest.raises(InputError, match="residents_per_inspector"):
+        assess(net, dem, fac, residents_per_inspector=-3)
+
+
+def test_weighted_quantile_and_resolution() -> None:
+    assert weighted_quantile(np.array([3.0, 1.0, 2.0]), np.array([1.0, 1.0, 1.0]), 0.5) == 2.0
+    assert weighted_quantile(np.array([1.0, 2.0]), np.array([0.0, 5.0]), 0.1) == 2.0
+    assert math.isnan(weighted_quantile(np.array([1.0]), np.array([0.0]), 0.5))
+    assert weighted_quantile(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4), 0.9) == 4.0
+    # the lower quantile: exactly half the weight at or below 2
+    assert weighted_quantile(np.array([4.0, 3.0, 2.0, 1.0]), np.ones(4), 0.5) == 2.0
+    assert weighted_quantile(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), 0.5) == 2.0
+    for r in (200.0, 375.0, 750.0, 1125.0, 3000.0):
+        res = h3_resolution_for(r)
+        assert h3.average_hexagon_edge_length(res, unit="m") <= r / 3 or res == 11
+        if res > 7:
+            assert h3.average_hexagon_edge_length(res - 1, unit="m") > r / 3
+    assert h3_resolution_for(750.0) == 9
+
+
+# ---------------------------------------------------------------------------------------------
+# Monaco: OSM police, some marked planned, random residents
+
+
+@pytest.fixture(scope="module")
+def monaco(shared_data: Path) -> tuple[WalkNetwork, gpd.GeoDataFrame]:
+    path = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
+    return load_network(path), precincts_from_osm(path)
+
+
+@pytest.mark.slow
+def test_monaco_matches_brute_force(monaco: Any) -> None:
+    net, police = monaco
+    police = police.copy()
+    police.loc[police.index[[1, 4, 7]], "status"] = "planned"
+    police.loc[police.index[6], "status"] = "candidate"
+    rng = np.random.default_rng(2020)
+    minx, miny, maxx, maxy = net.bounds
+    n = 500
+    dem_xy = np.column_stack([minx + rng.random(n) * (maxx - minx),
+                              miny + rng.random(n) * (maxy - miny)])
+    pop = np.round(rng.gamma(2.0, 20.0, n), 1)
+    demand = gpd.GeoDataFrame({"population": pop},
+                              geometry=gpd.points_from_xy(dem_xy[:, 0], dem_xy[:, 1]),
+                              crs=net.crs).to_crs("EPSG:4326")
+    midx = (minx + maxx) / 2
+    districts = gpd.GeoDataFrame(
+        {"name": ["West", "East"]},
+        geometry=[shapely.box(minx - 1, miny - 1, midx, maxy + 1),
+                  shapely.box(midx, miny - 1, maxx - 300, maxy + 1)],
+        crs=net.crs,
+    ).to_crs("EPSG:4326")
+    a = assess(net, demand, police, thresholds_min=[3, 6, 10], main_threshold=6,
+               districts=districts)
+    fac_pts = np.asarray(police.to_crs(net.crs).geometry.values)
+    # the reference works on the same coordinates the assessment sees
+    dem_pts = np.asarray(demand.to_crs(net.crs).geometry.values)
+    D = reference_distances(net, fac_pts, dem_pts, settings.max_snap_m)
+    ids = list(police.index)
+    status = list(police["status"])
+    ref = check_against_reference(a, D, pop, ids, status)
+    open_pts = fac_pts[[s == "open" for s in status]]
+    check_uncovered(a, net, open_pts, dem_pts, pop, ref["open"][0], ref["open+planned"][0])
+    assert a.precinct_counts == {"open": 5, "planned": 3, "candidate": 1}
+    assert a.unreachable_residents > 0  # random points in the sea
+    t = a.districts.set_index("district")
+    assert t["residents"].sum() == pytest.approx(pop.sum(), rel=1e-12)
+    assert "(outside districts)" in t.index
+    assert t[["open", "planned", "candidate"]].to_numpy().sum() == len(police)
+    assert len(a.opening_order) == 3
+    text = a.summary()
+    assert "4.5 km/h" in text and "3,000 residents per inspector" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Almaty: the test scenario (2012 police, some planned; district populations spread)
+
+
+@pytest.mark.slow
+def test_almaty_scenario_tables_and_totals(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage.reach import nearest_precinct
+    from coverage.scenario import load_inputs, load_scenario
+
+    monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
+    scen = load_scenario(Path(__file__).parent / "data" / "almaty_2012.toml")
+    inputs = load_inputs(scen)
+    a = assess(inputs.network, inputs.demand, inputs.precincts, districts=inputs.districts,
+               **scen.assess_options())
+    total = float(inputs.demand["population"].sum())
+    counts = pd.read_csv(Path(__file__).parents[1] / "data" / "kz_district_population.csv")
+    almaty = counts[(counts["city"] == "Almaty") & (counts["level"] == "district")]
+    assert total == pytest.approx(almaty["population"].sum(), rel=1e-12)
+    assert a.residents == pytest.approx(total, rel=1e-12)
+    # districts: every district's residents are its official count, the sum is the total
+    t = a.districts.set_index("district")
+    assert t["residents"].sum() == pytest.approx(total, rel=1e-12)
+    official = {"Jetysu": 173972, "Nauryzbai": 220187, "Almaly": 224600, "Auezov": 358000,
+                "Alatau": 317700, "Bostandyk": 362200, "Medeu": 242100, "Turksib": 267000}
+    for name, value in official.items():
+        assert t.loc[name, "residents"] == pytest.approx(value, rel=1e-9)
+    assert t[["open", "planned"]].to_numpy().sum() == 40  # outside districts included
+    assert t.loc["(outside districts)", "residents"] == 0.0
+    assert int(t["planned"].sum()) == 4
+    # catchments: per scenario, residents served add up to the total
+    for scen_name in ("open", "open+planned"):
+        c = a.catchments[a.catchments["scenario"] == scen_name]
+        assert c["residents_served"].sum() == pytest.approx(total, rel=1e-12)
+        assert (c["inspectors_needed"] >= np.ceil(c["residents_served"] / 3000 - 1e-9)).all()
+    assert len(a.catchments[a.catchments["scenario"] == "open"]) >= 36
+    # coverage against the public nearest_precinct path
+    status = inputs.precincts["status"]
+    near = nearest_precinct(inputs.network, inputs.precincts[status == "open"], inputs.demand)
+    pop = inputs.demand["population"].to_numpy()
+    for row in a.coverage.itertuples():
+        want = pop[near["distance_m"].to_numpy() <= row.threshold_m].sum()
+        assert row.covered_open == pytest.approx(want, rel=1e-9)
+    assert list(a.opening_order["precinct"]) != []
+    assert set(a.opening_order["precinct"]) == set(status.index[status == "planned"])
+    assert a.uncovered_areas["population"].sum() == pytest.approx(
+        pop[a.demand["walk_open_m"].to_numpy() > 750.0].sum(), rel=1e-9)
+    assert a.settings.h3_resolution == 9
+    json.dumps(a.to_dict())
+    assert pyproj.CRS(a.uncovered_areas.crs).to_epsg() == 4326
