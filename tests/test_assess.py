@@ -383,7 +383,7 @@ def test_planned_precinct_that_adds_nothing() -> None:
         [x0 + 250.0, y0 + 221.0],  # planned, same street spot but 21 m off: always 20 m more
         [x0 + 3.0, y0 + 390.0],  # planned far corner
     ])
-    a, ref, D = run_case(net, fac, ["open", "planned", "planned"], dem, pop,
+    a, _, D = run_case(net, fac, ["open", "planned", "planned"], dem, pop,
                          thresholds_m=[100, 200])
     order = a.opening_order.set_index("precinct")
     assert order.loc["P1", "gain_alone"] == 0.0
@@ -402,7 +402,7 @@ def test_two_precincts_at_the_same_place() -> None:
     pop = rng.random(60) * 10 + 1
     same = [x0 + 111.0, y0 + 97.0]
     fac = np.array([same, [x0 + 350.0, y0 + 330.0], same, same])
-    a, ref, _ = run_case(net, fac, ["open", "open", "open", "planned"], dem, pop,
+    a, _, _ = run_case(net, fac, ["open", "open", "open", "planned"], dem, pop,
                          ids=["A", "B", "A2", "A3"], thresholds_min=[2, 4])
     today = a.catchments[a.catchments["scenario"] == "open"].set_index("precinct")
     assert today.loc["A", "residents_served"] > 0
