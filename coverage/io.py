@@ -323,6 +323,13 @@ def read_vector(path: str | os.PathLike[str], *, what: str = "file") -> gpd.GeoD
 # a whole run
 
 
+def _default_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` gives a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 class OutputDir:
     """Stage every output of a run and move them into ``path`` only when the run succeeds.
 
@@ -413,9 +420,13 @@ class OutputDir:
     def commit(self) -> list[Path]:
         """Move the staged files into the output folder; returns their final paths."""
         self.final.mkdir(parents=True, exist_ok=True)
+        mode = _default_file_mode()
         moved = []
         for p in self.written:
             if p.exists():
+                # writers built on tempfile.mkstemp leave owner-only files: give outputs the
+                # permissions of an ordinary new file, so colleagues and web servers can read them
+                p.chmod(mode)
                 dest = self.final / p.name
                 os.replace(p, dest)
                 moved.append(dest)

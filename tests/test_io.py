@@ -269,3 +269,19 @@ def test_write_gpkg_several_layers_and_inf_as_null(tmp_path: Path) -> None:
     assert back["walk_m"].iloc[0] == 1.0 and np.isnan(back["walk_m"].iloc[1])
     assert pyogrio.read_info(dest, layer="cells")["features"] == 0
     assert np.isinf(a["walk_m"].iloc[1])  # the caller's frame is not changed
+
+
+def test_output_dir_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import tempfile
+
+    with io.OutputDir(tmp_path / "out") as out:
+        # a writer that goes through mkstemp (owner-only, 0o600)
+        fd, name = tempfile.mkstemp(dir=out.staging)
+        os.close(fd)
+        os.replace(name, out.path("map.html"))
+        out.write_json({}, "summary.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in (tmp_path / "out").iterdir():
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f.name
