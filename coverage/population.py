@@ -206,7 +206,8 @@ def demand_from_raster(
         ``row_off``, ``col_off``, ``height``, ``width``, ``cells_populated`` (positive cells in
         the area), ``cells_nodata``, ``cells_negative``, ``cells_outside`` (positive cells outside
         the area), ``split`` (k), ``population_in`` (sum of the populated cells),
-        ``population_out`` (sum of the window's points).
+        ``population_out`` (sum of the window's points), ``area_covered`` (share of the study
+        area inside the raster's extent; below 1 also logs a warning).
 
     Raises
     ------
@@ -258,6 +259,7 @@ def demand_from_raster(
                 "Check that the raster covers the city (and its CRS); download the tile that "
                 "contains the network",
             )
+        covered = _raster_covers(src, clip, to_out)
         prepared = None
         if clip is not None:
             prepared = clip
@@ -277,6 +279,7 @@ def demand_from_raster(
             pops.append(pop)
             report.append(rec)
     rep = pd.DataFrame(report)
+    rep["area_covered"] = covered
     if rep.empty or rep["cells_populated"].sum() == 0:
         if not rep.empty and rep["cells_outside"].sum() > 0:
             problem = "no populated cell has its centre inside the study area"
@@ -285,6 +288,11 @@ def demand_from_raster(
         raise input_error(
             what, problem,
             "Check that the raster covers the city and that its nodata value is set right",
+        )
+    if covered < 1.0 - 1e-6:
+        log.warning(
+            "%s covers only %.1f%% of the study area: residents outside it are missing",
+            what, 100 * covered,
         )
     neg = int(rep["cells_negative"].sum())
     if neg:
@@ -333,6 +341,24 @@ def _clip_window(
     r0 = max(0, math.floor(float(np.min(rows))))
     r1 = min(src.height, math.ceil(float(np.max(rows))))
     return c0, r0, c1 - c0, r1 - r0
+
+
+def _raster_covers(src: Any, clip: shapely.Geometry | None, to_out: pyproj.Transformer) -> float:
+    """Share of the study area inside the raster's extent (1.0 without a study area)."""
+    if clip is None:
+        return 1.0
+    tr = src.transform
+    ring = shapely.segmentize(
+        shapely.box(0, 0, src.width, src.height).exterior, max(src.width, src.height) / 64.0
+    )
+    pc, pr = shapely.get_coordinates(ring).T
+    x, y = to_out.transform(tr.a * pc + tr.b * pr + tr.c, tr.d * pc + tr.e * pr + tr.f)
+    x, y = np.asarray(x), np.asarray(y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 4:
+        return 0.0
+    footprint = shapely.make_valid(shapely.Polygon(np.column_stack([x[ok], y[ok]])))
+    return float(shapely.area(shapely.intersection(clip, footprint)) / shapely.area(clip))
 
 
 def _raster_window(

@@ -169,6 +169,22 @@ def test_raster_default_area_is_the_network_hull(tmp_path: Path, net: Any) -> No
     assert len(d.points) == n_inside
     assert d.total == pytest.approx(n_inside)
     assert d.report["width"].max() < 90  # read by window, not whole
+    np.testing.assert_allclose(d.report["area_covered"], 1.0)
+
+
+def test_raster_partly_over_the_area_is_reported(
+    tmp_path: Path, net: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a UTM raster covering the left half of a 1 km x 1 km study area
+    path = tmp_path / "half.tif"
+    write_tif(path, np.ones((10, 5), dtype=np.float32), Affine(100, 0, X0, 0, -100, Y0 + 1000),
+              UTM, None)
+    area = shapely.box(X0, Y0, X0 + 1000, Y0 + 1000)
+    with caplog.at_level(logging.WARNING, logger="coverage.population"):
+        d = demand_from_raster(path, net, area=area)
+    assert d.report["area_covered"].iloc[0] == pytest.approx(0.5)
+    assert "covers only 50.0%" in caplog.text
+    assert d.total == 50
 
 
 def test_raster_large_cells_split_into_subgrid(tmp_path: Path, net: Any) -> None:
@@ -256,7 +272,7 @@ def test_raster_conservation_property(case: dict[str, Any]) -> None:
                       dtype="float64", transform=transform, crs=crs, nodata=-9999.0) as dst:
             dst.write(data, 1)
         if not valid.any():
-            with pytest.raises(InputError, match="nodata|inside the study area|overlap"):
+            with pytest.raises(InputError, match=r"nodata|inside the study area|overlap"):
                 demand_from_raster(mem.name, crs=UTM, area=area)
             return
         d = demand_from_raster(
