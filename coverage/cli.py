@@ -391,21 +391,22 @@ def _siting(
 def _map(
     study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
 ) -> None:
-    """Stage ``coverage_map.html`` (needs :mod:`coverage.maps`)."""
-    import importlib
+    """Stage ``coverage_map.html``."""
+    from . import maps
 
-    try:
-        maps = importlib.import_module("coverage.maps")
-    except ImportError:  # the map module is not part of this build yet
-        log.info("coverage.maps not available; no map written")
-        return
+    licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     with reporter.step("Drawing the coverage map"):
         m = maps.coverage_map(
-            study.network, study.precincts, assessment=a, siting=res,
-            districts=study.districts, title=study.name, attribution=study.attribution,
+            study.network,
+            a,
+            precincts=study.precincts,
+            sites=res,
+            districts=study.districts,
+            scenario=study.name,
+            data_licence=licence,
             offline=offline,
         )
-    out.write_html(m, "coverage_map.html")
+    maps.save_map(m, out.path("coverage_map.html"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,455 @@
+"""The ``walkshed`` command, run for real (typer's runner) on the demo, Monaco and Almaty.
+
+Figures the command prints and writes are checked against networkx Dijkstra on the split
+graph and against the population inputs (conservation); failures are checked for their exit
+code, a single line on stderr and no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from typer.testing import CliRunner
+
+from coverage import cli
+from coverage.network import WalkNetwork, to_networkx
+from coverage.snap import Snapped, snap_points
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+DEMO_FILES = {
+    "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
+    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg",
+}
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(cli.app, [str(a) for a in args])
+
+
+def _one_error_line(result: Any) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    return lines[0]
+
+
+def _has_map() -> bool:
+    try:
+        import coverage.maps  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _leftovers(parent: Path) -> list[str]:
+    """Staging folders or temp files a run left beside its output folder."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+# ---------------------------------------------------------------------------------------------
+# independent reference: nearest-precinct walking distance on the split graph (networkx)
+
+
+def split_graph_nearest(net: WalkNetwork, fac: Snapped, pts: Snapped) -> np.ndarray:
+    """Walking distance from every point to its nearest facility, by networkx Dijkstra on the
+    network with all snapped positions inserted as nodes on their edges."""
+    g = to_networkx(net)
+    on_edge: dict[int, list[tuple[float, Any, float]]] = defaultdict(list)
+    for tag, s in (("f", fac), ("p", pts)):
+        for i in np.flatnonzero(s.edge >= 0):
+            on_edge[int(s.edge[i])].append((float(s.offset_m[i]), (tag, int(i)),
+                                            float(s.access_m[i])))
+    for e, items in on_edge.items():
+        u, v, length = int(net.edge_u[e]), int(net.edge_v[e]), float(net.edge_length[e])
+        g.remove_edge(u, v, key=e)
+        prev: Any = u
+        prev_t = 0.0
+        for t, node, access in sorted(items, key=lambda it: it[0]):
+            g.add_edge(prev, ("on", *node), length=t - prev_t)
+            g.add_edge(("on", *node), node, length=access)
+            prev, prev_t = ("on", *node), t
+        g.add_edge(prev, v, length=length - prev_t)
+    sources = [("f", int(i)) for i in np.flatnonzero(fac.ok)]
+    dist = nx.multi_source_dijkstra_path_length(g, sources, weight="length")
+    return np.array([dist.get(("p", j), np.inf) for j in range(len(pts))])
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    out = tmp_path_factory.mktemp("demo") / "out" / "demo"
+    result = run("demo", "--out", out)
+    return out, result
+
+
+def test_demo_writes_every_output(demo_run: tuple[Path, Any]) -> None:
+    out, result = demo_run
+    assert result.exit_code == 0, result.output
+    expected = DEMO_FILES | ({"coverage_map.html"} if _has_map() else set())
+    assert {p.name for p in out.iterdir()} == expected
+    assert _leftovers(out.parent) == []
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["outputs"]) == expected
+    assert "illustrative" in summary["study"]
+    assert "© OpenStreetMap contributors" in summary["attribution"]
+    assert sum("illustrative" in n for n in summary["notes"]) >= 3
+    # the report says where the files are, and what is illustrative; no progress in a pipe
+    assert result.stderr == ""
+    assert f"to {out}/" in result.stdout
+    assert "illustrative" in result.stdout
+
+
+def test_demo_coverage_matches_networkx(demo_run: tuple[Path, Any]) -> None:
+    from coverage.demo import demo_inputs
+
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    d = demo_inputs()
+    pts = snap_points(d.network, d.demand)
+    pop = d.demand["population"].to_numpy()
+    total = pop.sum()
+    by_status = {
+        "open": d.precincts[d.precincts["status"] == "open"],
+        "with_planned": d.precincts,
+    }
+    dist = {k: split_graph_nearest(d.network, snap_points(d.network, v), pts)
+            for k, v in by_status.items()}
+    assert len(summary["coverage"]) == 3
+    for row in summary["coverage"]:
+        metres = row["threshold_min"] * 4.5 * 1000 / 60
+        assert row["threshold_m"] == pytest.approx(metres)
+        for key in ("open", "with_planned"):
+            covered = pop[dist[key] <= metres + 1e-6].sum()
+            assert row[f"covered_{key}"] == pytest.approx(covered, rel=1e-9, abs=1e-6)
+            assert row[f"share_{key}"] == pytest.approx(covered / total, rel=1e-9, abs=1e-12)
+
+
+def test_demo_tables_conserve_residents(demo_run: tuple[Path, Any]) -> None:
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    total = summary["residents"]
+    assert total == pytest.approx(20_000.0)
+    precincts = pd.read_csv(out / "precincts.csv")
+    for scenario, rows in precincts.groupby("scenario"):
+        assert rows["residents_served"].sum() == pytest.approx(total), scenario
+    districts = pd.read_csv(out / "districts.csv")
+    assert districts["residents"].sum() == pytest.approx(total)
+    sites = pd.read_csv(out / "proposed_sites.csv")
+    assert sites["rank"].tolist() == [1, 2, 3]
+    info = summary["proposed_sites"]
+    assert info["fixed"] == "open+planned"
+    assert sites["cumulative_share"].iloc[-1] == pytest.approx(info["covered_share_after"])
+    base = info["covered_share_before"]
+    # the base of siting (open + planned, 10 min) is the assessment's figure
+    ten = next(r for r in summary["coverage"] if r["threshold_min"] == 10)
+    assert base == pytest.approx(ten["share_with_planned"])
+    steps = np.diff(np.r_[base, sites["cumulative_share"].to_numpy()])
+    np.testing.assert_allclose(steps * total, sites["newly_covered"], rtol=1e-9, atol=1e-6)
+    gpkg = pyogrio.read_dataframe(out / "proposed_sites.gpkg")
+    assert gpkg["site"].tolist() == sites["site"].tolist()
+    layers = set(pyogrio.list_layers(out / "uncovered_areas.gpkg")[:, 0])
+    assert layers == {"uncovered_areas", "uncovered_cells"}
+
+
+def test_demo_json_and_quiet(tmp_path: Path) -> None:
+    result = run("--json", "demo", "--out", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    written = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    assert printed == written
+    quiet = run("demo", "--out", tmp_path / "b", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert (tmp_path / "b" / "summary.json").is_file()
+
+
+def test_demo_scenario_file_gives_the_same_figures(
+    demo_run: tuple[Path, Any], tmp_path: Path
+) -> None:
+    out, _ = demo_run
+    result = run("--json", "analyze", REPO / "data" / "demo.toml", "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    from_file = json.loads(result.stdout)
+    embedded = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for a, b in zip(from_file["coverage"], embedded["coverage"], strict=True):
+        assert a["covered_open"] == pytest.approx(b["covered_open"], rel=1e-6)
+        assert a["covered_with_planned"] == pytest.approx(b["covered_with_planned"], rel=1e-6)
+    assert from_file["proposed_sites"]["sites"] and embedded["proposed_sites"]["sites"]
+
+
+# ---------------------------------------------------------------------------------------------
+# failures: exit codes, one line, no partial outputs
+
+
+def test_interrupted_run_leaves_previous_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage import siting
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"previous": true}')
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    # siting runs after the tables were staged: an interruption there is "midway"
+    monkeypatch.setattr(siting, "propose_sites", interrupted)
+    result = run("demo", "--out", out)
+    assert result.exit_code == 130
+    assert "interrupted" in _one_error_line(result)
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    assert json.loads((out / "summary.json").read_text()) == {"previous": True}
+    assert _leftovers(tmp_path) == []
+
+
+def test_internal_failure_is_exit_1_and_debug_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage import siting
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(siting, "propose_sites", broken)
+    result = run("demo", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert "internal error" in line and "solver exploded" in line and "--debug" in line
+    assert not (tmp_path / "out").exists()
+    assert _leftovers(tmp_path) == []
+    debug = run("--debug", "demo", "--out", tmp_path / "out")
+    assert debug.exit_code == 1
+    assert isinstance(debug.exception, RuntimeError)
+    assert not (tmp_path / "out").exists()
+
+
+DEMO_TOML = (REPO / "data" / "demo.toml").read_text(encoding="utf-8")
+DEMO_DATA = f"{(REPO / 'data').as_posix()}/"
+DEMO_TOML_HERE = DEMO_TOML.replace('file = "demo_', f'file = "{DEMO_DATA}demo_')
+
+BAD_SCENARIOS = {
+    "syntax": ("name = 'x\n", "not valid TOML"),
+    "unknown key": ('colour = "blue"\n' + DEMO_TOML_HERE, "colour"),
+    "misspelt key in a table": (
+        DEMO_TOML_HERE.replace("new_sites = 3", "new_site = 3"),
+        f"line {DEMO_TOML.splitlines().index('new_sites = 3') + 1}: key 'siting.new_site'",
+    ),
+    "wrong type": ('walk_speed_kmh = "fast"\n', "walk_speed_kmh"),
+    "missing network": ('name = "x"\n', "network"),
+    "missing file": (
+        '[network]\nfile = "nowhere.osm.pbf"\n[population]\ntype = "buildings"\n'
+        'total = 10\n[[precincts]]\nosm = true\n',
+        "nowhere.osm.pbf",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCENARIOS))
+def test_bad_scenario_is_exit_2_with_one_line(tmp_path: Path, case: str) -> None:
+    text, word = BAD_SCENARIOS[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    for command in (["analyze"], ["rank", "-p", "2"], ["map"]):
+        result = run(*command, path, "--out", tmp_path / "out")
+        assert result.exit_code == 2, (command, result.output)
+        line = _one_error_line(result)
+        assert line.startswith("walkshed: ") and word in line, line
+        assert not (tmp_path / "out").exists()
+
+
+def test_bad_precinct_file_is_exit_2(tmp_path: Path) -> None:
+    table = (REPO / "data" / "demo_precincts.csv").read_text(encoding="utf-8")
+    (tmp_path / "demo_precincts.csv").write_text(table.replace(",planned,", ",closed,", 1))
+    (tmp_path / "demo_sectors.geojson").symlink_to(REPO / "data" / "demo_sectors.geojson")
+    (tmp_path / "s.toml").write_text(DEMO_TOML, encoding="utf-8")
+    result = run("analyze", tmp_path / "s.toml", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert "closed" in line and "open, planned, candidate" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_progress_only_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    pipe = cli.Reporter(cli.Options(), console=Console(file=io.StringIO()))
+    assert not pipe.live
+    buf = io.StringIO()
+    tty = cli.Reporter(cli.Options(), console=Console(file=buf, force_terminal=True))
+    assert tty.live
+    with tty.step("Assessing coverage"):
+        pass
+    assert "Assessing coverage" in buf.getvalue()
+    quiet = cli.Reporter(cli.Options(quiet=True),
+                         console=Console(file=io.StringIO(), force_terminal=True))
+    assert not quiet.live
+
+
+def test_missing_scenario_and_usage_errors(tmp_path: Path) -> None:
+    result = run("analyze", tmp_path / "none.toml")
+    assert result.exit_code == 2 and "file not found" in _one_error_line(result)
+    both = run("rank", REPO / "data" / "demo.toml", "-p", "2", "--target-share", "0.9")
+    assert both.exit_code == 2 and "both" in _one_error_line(both)
+    share = run("rank", REPO / "data" / "demo.toml", "--target-share", "1.5")
+    assert share.exit_code == 2 and "target-share" in _one_error_line(share)
+    method = run("rank", REPO / "data" / "demo.toml", "-p", "1", "--method", "fast")
+    assert method.exit_code == 2 and "fast" in _one_error_line(method)
+    assert run("no-such-command").exit_code == 2
+    assert run("demo", "--sites", "many").exit_code == 2
+
+
+def test_output_folder_that_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "taken"
+    f.write_text("x")
+    result = run("demo", "--out", f)
+    assert result.exit_code == 2 and "not a folder" in _one_error_line(result)
+    assert f.read_text() == "x"
+
+
+def test_inspect_bad_files(tmp_path: Path) -> None:
+    result = run("inspect", tmp_path / "none.osm.pbf")
+    assert result.exit_code == 2 and "file not found" in _one_error_line(result)
+    junk = tmp_path / "junk.osm.pbf"
+    junk.write_bytes(b"not a pbf at all")
+    result = run("inspect", junk)
+    assert result.exit_code == 2 and "junk.osm.pbf" in _one_error_line(result)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("x")
+    result = run("inspect", txt)
+    assert result.exit_code == 2 and "not an OpenStreetMap file" in _one_error_line(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Monaco
+
+
+def test_inspect_monaco(shared_data: Path) -> None:
+    import pyrosm
+
+    pbf = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
+    result = run("--json", "inspect", pbf)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["police_points"] == 9  # SOURCE.md: 9 amenity=police
+    assert info["nodes"] > 2000 and info["edges"] > info["nodes"]
+    # pyrosm, an independent reader, finds the same buildings (ways and relations)
+    buildings = pyrosm.OSM(str(pbf)).get_buildings()
+    assert abs(info["buildings"] - len(buildings)) <= 0.02 * len(buildings)
+    e = info["extent_lonlat"]
+    # the PBF header's box (SOURCE.md), give or take ways leaving it
+    assert 7.40 < e["west"] < e["east"] < 7.45 and 43.72 < e["south"] < e["north"] < 43.76
+    text = run("inspect", pbf)
+    assert text.exit_code == 0 and "police points (amenity=police): 9" in text.stdout
+
+
+def _monaco_scenario(folder: Path, shared: Path) -> Path:
+    pbf = shared / "monaco-osm-2020" / "monaco.osm.pbf"
+    path = folder / "monaco.toml"
+    path.write_text(
+        f'name = "Monaco 2020"\nthresholds_min = [5, 10]\nmain_threshold = 5\n'
+        f'[network]\nfile = "{pbf.as_posix()}"\n'
+        '[population]\ntype = "buildings"\ntotal = 38000\n'
+        "[[precincts]]\nosm = true\nstatus = \"open\"\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
+    scenario = _monaco_scenario(tmp_path, shared_data)
+    out = tmp_path / "analyze"
+    result = run("analyze", scenario, "--out", out)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.json", "precincts.csv", "uncovered_areas.gpkg"} <= names
+    assert "districts.csv" not in names  # no district polygons given
+    assert ("coverage_map.html" in names) == _has_map()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["residents"] == pytest.approx(38000)
+    assert summary["precinct_counts"]["open"] == 9
+    assert summary["attribution"].endswith("ODbL 1.0")
+    catch = pd.read_csv(out / "precincts.csv")
+    assert catch[catch["scenario"] == "open"]["residents_served"].sum() == pytest.approx(38000)
+
+    ranked = run("rank", scenario, "-p", "2", "--method", "exact", "--out", tmp_path / "rank")
+    assert ranked.exit_code == 0, ranked.output
+    sites = pd.read_csv(tmp_path / "rank" / "proposed_sites.csv")
+    assert sites["rank"].tolist() == [1, 2]
+    assert (sites["newly_covered"] > 0).all()
+    assert sites["newly_covered"].is_monotonic_decreasing
+    assert {p.name for p in (tmp_path / "rank").iterdir()} == {
+        "summary.json", "proposed_sites.csv", "proposed_sites.gpkg"}
+    # a target share instead of a count
+    target = run("--json", "rank", scenario, "--target-share", "0.5", "--out",
+                 tmp_path / "target")
+    assert target.exit_code == 0, target.output
+    info = json.loads(target.stdout)["proposed_sites"]
+    assert info["target_share"] == 0.5
+    assert info["covered_share_after"] >= 0.5 or info["target_met"] is False
+
+    mapped = run("map", scenario, "--out", tmp_path / "map", "--offline")
+    assert mapped.exit_code == 0, mapped.output
+    written = {p.name for p in (tmp_path / "map").iterdir()}
+    assert written == ({"summary.json", "coverage_map.html"} if _has_map() else {"summary.json"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Almaty (the example scenario in data/, pointed at the shared 2012 extract)
+
+
+@pytest.fixture()
+def almaty_scenario(shared_data: Path, tmp_path: Path) -> Path:
+    """data/almaty.toml in a folder laid out as its comments say, the data linked in."""
+    folder = tmp_path / "scenario"
+    (folder / "almaty").mkdir(parents=True)
+    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
+        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
+        shared_data / "almaty-districts" / "almaty_districts.geojson")
+    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
+    text = (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")
+    # keep the test quick: two sites by greedy instead of ten by the exact model
+    assert "new_sites = 10" in text and 'method = "auto"' in text
+    text = text.replace("new_sites = 10", "new_sites = 2").replace(
+        'method = "auto"', 'method = "greedy"')
+    (folder / "almaty.toml").write_text(text, encoding="utf-8")
+    return folder / "almaty.toml"
+
+
+@pytest.mark.slow
+def test_almaty_analyze(almaty_scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("analyze", almaty_scenario, "--out", out)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert DEMO_FILES - {"opening_order.csv"} <= names  # no planned precincts here
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["precinct_counts"]["open"] == 40  # SOURCE.md: 40 amenity=police
+    # the residents are the official district figures, conserved through every table
+    table = pd.read_csv(REPO / "data" / "kz_district_population.csv")
+    official = table[(table["city"] == "Almaty") & (table["level"] == "district")]
+    districts = pd.read_csv(out / "districts.csv")
+    assert summary["residents"] == pytest.approx(official["population"].sum(), rel=1e-9)
+    assert districts["residents"].sum() == pytest.approx(summary["residents"], rel=1e-9)
+    catch = pd.read_csv(out / "precincts.csv")
+    served = catch[catch["scenario"] == "open"]["residents_served"].sum()
+    assert served == pytest.approx(summary["residents"], rel=1e-9)
+    sites = pd.read_csv(out / "proposed_sites.csv")
+    assert len(sites) == 2 and sites["district"].notna().all()
+    assert "CC BY-SA 2.0" in summary["attribution"]  # from the extract's SOURCE.md
