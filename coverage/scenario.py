@@ -296,6 +296,9 @@ class _Source:
         self, table: str, key: str | None, problem: str, fix: str, occurrence: int = 0
     ) -> InputError:
         line = self.line_of(table, key, occurrence)
+        if line is None and "." in table:  # an inline table: the line of its key
+            parent, child = table.rsplit(".", 1)
+            line = self.line_of(parent, child, occurrence)
         full = ".".join(p for p in (table, key) if p)
         where = f"{self.label}, line {line}" if line else self.label
         what = f"{where}: key '{full}'" if full else where
@@ -636,13 +639,15 @@ def _precincts(src: _Source, top: _Table) -> tuple[PrecinctSource, ...]:
             raise t.error("file", "is missing", 'Add file = "police.geojson" (or osm = true '
                           "to take amenity=police from the network's extract)")
         pairs: list[tuple[str, str]] = []
+        seen: set[str] = set()
         for status in _STATUSES:
-            pairs += [(pid, status) for pid in t.texts(status)]
-        ids = [p for p, _ in pairs]
-        dup = sorted({p for p in ids if ids.count(p) > 1})
-        if dup:
-            raise t.error(None, f"id(s) {', '.join(dup)} are given more than one status",
-                          "List each id under one status only")
+            ids = t.texts(status)
+            dup = sorted(set(ids) & seen) or sorted({p for p in ids if ids.count(p) > 1})
+            if dup:
+                raise t.error(status, f"id(s) {', '.join(dup)} are given more than one "
+                              "status", "List each id under one status only")
+            seen.update(ids)
+            pairs += [(pid, status) for pid in ids]
         out.append(
             PrecinctSource(
                 file=file,
