@@ -264,13 +264,12 @@ def demand_from_raster(
         if clip is not None:
             prepared = clip
             shapely.prepare(prepared)
-        rows_per = max(1, int(window_cells) // max(width, 1))
+        block_rows = int(src.block_shapes[band - 1][0])
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
         pops: list[np.ndarray] = []
         report: list[dict[str, Any]] = []
-        for r in range(row0, row0 + height, rows_per):
-            h = min(rows_per, row0 + height - r)
+        for r, h in _row_bands(row0, height, max(1, int(window_cells) // width), block_rows):
             x, y, pop, rec = _raster_window(
                 src, band, r, col0, h, width, to_out, prepared, max_cell_m
             )
@@ -302,6 +301,22 @@ def demand_from_raster(
     pop_all = np.concatenate(pops)
     points = _frame(x_all, y_all, pop_all, None, "raster", out_crs)
     return Demand(points, rep)
+
+
+def _row_bands(row0: int, height: int, rows: int, block_rows: int) -> Iterator[tuple[int, int]]:
+    """``(row_off, height)`` of bands of about ``rows`` rows covering ``row0 .. row0+height``,
+    cut on the file's block boundaries when a band holds whole blocks (no block read twice)."""
+    stop = row0 + height
+    if rows >= block_rows > 0:
+        rows -= rows % block_rows
+        end = min(stop, (row0 // block_rows) * block_rows + rows)
+    else:
+        end = min(stop, row0 + rows)
+    r = row0
+    while r < stop:
+        yield r, end - r
+        r = end
+        end = min(stop, r + rows)
 
 
 def _output_crs(network: WalkNetwork | None, crs: Any, what: str) -> pyproj.CRS:

@@ -6,6 +6,7 @@ footprint x levels, clipped street lengths, grid counts), never by calling the c
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import warnings
@@ -31,6 +32,7 @@ from coverage._errors import InputError
 from coverage.network import WalkNetwork, load_network, to_networkx
 from coverage.population import (
     Demand,
+    _row_bands,
     choose_method,
     demand_from_buildings,
     demand_from_raster,
@@ -298,6 +300,19 @@ def test_study_area_is_the_padded_hull(net: Any) -> None:
     expected = 1000.0**2 + 4 * 1000 * 500 + math.pi * 500**2
     assert study_area(net).area == pytest.approx(expected, rel=5e-3)
     assert study_area(net, pad_m=0).area == pytest.approx(1e6)
+
+
+@given(st.integers(0, 5000), st.integers(1, 3000), st.integers(1, 2000), st.integers(1, 512))
+def test_row_bands_tile_the_rows(row0: int, height: int, rows: int, block: int) -> None:
+    bands = list(_row_bands(row0, height, rows, block))
+    starts = [r for r, _ in bands]
+    assert starts[0] == row0
+    assert all(h > 0 for _, h in bands)
+    assert all(a + h == b for (a, h), (b, _) in itertools.pairwise(bands))
+    assert bands[-1][0] + bands[-1][1] == row0 + height
+    assert max(h for _, h in bands) <= max(rows, 1)
+    if rows >= block:  # later bands start on block boundaries: no block is decoded twice
+        assert all(r % block == 0 for r in starts[1:])
 
 
 def test_raster_bad_input(tmp_path: Path, net: Any) -> None:
