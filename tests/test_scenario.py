@@ -175,7 +175,8 @@ method = "greedy"
          r"line 2: key 'network.place': expected text"),
         (MINIMAL + 'status = "closed"\n', r"line 10: key 'precincts.status'.*open, planned, "
          r"candidate"),
-        (MINIMAL + 'planned = ["A"]\nopen = ["A"]\n', r"line 10: key 'precincts.planned': id\(s\) A are given more than one"),
+        (MINIMAL + 'planned = ["A"]\nopen = ["A"]\n',
+         r"line 10: key 'precincts.planned': id\(s\) A are given more than one"),
         (MINIMAL + '\n[[precincts]]\nfile = "more.csv"\nid = "x"\n',
          r"line 13: key 'precincts.id': unknown key"),
         (MINIMAL.replace('[[precincts]]\nfile = "police.csv"\n', ""),
