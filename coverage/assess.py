@@ -727,7 +727,7 @@ def _opening_order(
     cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
             "gain_alone"]
     if len(planned) == 0:
-        dtypes = ["int64", object, object, "float64", "float64", "float64", "float64"]
+        dtypes = ["int64", "object", "object", "float64", "float64", "float64", "float64"]
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(cols, dtypes, strict=True)})
     covered = d_open <= main_m
     base = float(pop[covered].sum())
