@@ -194,22 +194,31 @@ def symmetric_csr(
     """Symmetric CSR adjacency keeping the smallest weight of parallel edges, no self-loops.
 
     Zero weights are kept as explicit entries (``scipy.sparse.csgraph`` treats explicit zeros in
-    a sparse matrix as edges).
+    a sparse matrix as edges). Column indices are sorted within each row.
     """
-    keep = u != v
-    rows = np.concatenate([u[keep], v[keep]])
-    cols = np.concatenate([v[keep], u[keep]])
-    data = np.concatenate([weight[keep], weight[keep]])
-    order = np.lexsort((data, cols, rows))
-    rows, cols, data = rows[order], cols[order], data[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, data = rows[first], cols[first], data[first]
+    keep = np.asarray(u) != np.asarray(v)
+    lo = np.minimum(u[keep], v[keep]).astype(np.int64)
+    hi = np.maximum(u[keep], v[keep]).astype(np.int64)
+    w = np.asarray(weight, dtype=np.float64)[keep]
+    # one key per undirected pair; the smallest weight of each group of parallel edges
+    key = lo * n + hi
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    w = np.minimum.reduceat(w[order], starts) if len(starts) else w[:0]
+    lo, hi = np.divmod(key[starts], n)
+    rows = np.concatenate([lo, hi])
+    cols = np.concatenate([hi, lo])
+    data = np.concatenate([w, w])
+    order = np.argsort(rows * n + cols, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
-    np.cumsum(indptr, out=indptr)
-    # entries are sorted by row then column, so they are already in CSR order
-    return sparse.csr_matrix((data, cols.astype(np.int32), indptr.astype(np.int32)), shape=(n, n))
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    index_type = np.int32 if max(n, len(rows)) < np.iinfo(np.int32).max else np.int64
+    return sparse.csr_matrix(
+        (data[order], cols[order].astype(index_type), indptr.astype(index_type)), shape=(n, n)
+    )
 
 
 def utm_crs(lon: float, lat: float) -> pyproj.CRS:
@@ -282,6 +291,13 @@ def network_from_ways(
     # a way that repeats a vertex in place gives zero-length loops: no street there
     ok = ~((eu == ev) & (length == 0.0))
     eu, ev, geoms, e_run = eu[ok], ev[ok], geoms[ok], e_run[ok]
+    if len(eu) == 0:
+        raise input_error(
+            f"network source {source}",
+            "the area has no walkable streets (only ways of zero length)",
+            "Check that the extract or place covers a town, and that it is not a water or "
+            "empty area",
+        )
 
     used = np.unique(np.concatenate([eu, ev]))
     remap = np.full(len(uniq), -1, dtype=np.int64)

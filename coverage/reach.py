@@ -36,7 +36,10 @@ def _with_sources(network: WalkNetwork, sources: Snapped) -> tuple[sparse.csr_ma
     """The adjacency extended by one virtual node per snapped source.
 
     Returns the ``(n + k) x (n + k)`` matrix and the virtual node index of each source (sources
-    that were not snapped get ``-1`` and no node).
+    that were not snapped get ``-1`` and no node). The virtual nodes only have edges *out* of
+    them (to the two ends of their edge), so the matrix is meant for a directed search from
+    them; the street part stays symmetric. Nothing of the street part is re-sorted: its CSR
+    arrays are reused with the new rows appended.
     """
     ok = np.flatnonzero(sources.ok)
     n = network.n_nodes
@@ -44,15 +47,32 @@ def _with_sources(network: WalkNetwork, sources: Snapped) -> tuple[sparse.csr_ma
     e = sources.edge[ok]
     t = sources.offset_m[ok]
     a = sources.access_m[ok]
-    virt = n + np.arange(k)
     u = network.edge_u[e]
     v = network.edge_v[e]
-    rows = np.concatenate([virt, virt])
-    cols = np.concatenate([u, v])
-    w = np.concatenate([a + t, a + network.edge_length[e] - t])
-    ext = _add_edges(network.adjacency, rows, cols, w, n + k)
+    to_u = a + t
+    to_v = a + (network.edge_length[e] - t)
+    loop = u == v  # a source on a loop reaches its one node by the shorter way round
+    to_u[loop] = np.minimum(to_u[loop], to_v[loop])
+    # row i: (u_i, to_u_i) and, unless a loop, (v_i, to_v_i)
+    count = np.where(loop, 1, 2)
+    cols = np.column_stack([u, v]).ravel()[np.column_stack([np.ones(k, bool), ~loop]).ravel()]
+    data = np.column_stack([to_u, to_v]).ravel()[np.column_stack([np.ones(k, bool), ~loop]).ravel()]
+    adj = network.adjacency
+    base = adj.indptr[-1]
+    indptr = np.concatenate([adj.indptr.astype(np.int64), base + np.cumsum(count)])
+    indices = np.concatenate([adj.indices.astype(np.int64), cols])
+    size = n + k
+    index_type = np.int32 if max(size, len(indices)) < np.iinfo(np.int32).max else np.int64
+    ext = sparse.csr_matrix(
+        (
+            np.concatenate([adj.data, data]),
+            indices.astype(index_type),
+            indptr.astype(index_type),
+        ),
+        shape=(size, size),
+    )
     node_of = np.full(len(sources), -1, dtype=np.int64)
-    node_of[ok] = virt
+    node_of[ok] = n + np.arange(k)
     return ext, node_of
 
 

@@ -539,6 +539,22 @@ def test_bad_files(tmp_path: Path, case: str, problem: str, fix: str) -> None:
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
+def test_ways_of_zero_length_only() -> None:
+    from coverage._osm import WayRuns
+    from coverage.network import network_from_ways
+
+    ways = WayRuns(
+        node_ref=np.array([1, 2, 1]),
+        lon=np.array([76.9, 76.9, 76.9]),
+        lat=np.array([43.2, 43.2, 43.2]),
+        run_start=np.array([0, 3]),
+        way_id=np.array([5]),
+        highway=np.array(["footway"], dtype=object),
+    )
+    with pytest.raises(InputError, match=r"network source tiny\.osm: .*no walkable streets"):
+        network_from_ways(ways, source="tiny.osm")
+
+
 def test_not_a_source() -> None:
     with pytest.raises(InputError, match=r"network source 42.*neither a file.*place name"):
         load_network(42, cache=False)  # type: ignore[arg-type]
