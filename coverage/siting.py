@@ -318,6 +318,148 @@ def _lazy_greedy(
     return chosen, marg, bound
 
 
+class _State:
+    """A set of open sites with per-group cover counts and the gain of adding each candidate.
+
+    ``gain[j]`` is the weight ``j`` would newly cover; it is kept up to date incrementally, so
+    adding or removing a site costs only the groups it touches (and the candidates covering
+    those), not a pass over the whole matrix.
+    """
+
+    def __init__(self, cover: sparse.csr_matrix, cover_t: sparse.csr_matrix,
+                 weight: np.ndarray, sites: list[int]) -> None:
+        self.cover = cover
+        self.cover_t = cover_t
+        self.weight = weight
+        self.sites = list(sites)
+        self.count = np.zeros(cover.shape[1], dtype=np.int64)
+        for j in self.sites:
+            self.count[self._groups(j)] += 1
+        self.gain = np.asarray(cover @ np.where(self.count == 0, weight, 0.0)).ravel()
+        self.value = float(weight[self.count > 0].sum())
+
+    def _groups(self, j: int) -> np.ndarray:
+        return self.cover.indices[self.cover.indptr[j]:self.cover.indptr[j + 1]]
+
+    def _spread(self, groups: np.ndarray) -> np.ndarray:
+        """Weight of ``groups`` summed per candidate covering them (dense ``n_candidates``)."""
+        t = self.cover_t
+        if len(groups) == 0:
+            return np.zeros(self.cover.shape[0])
+        starts, ends = t.indptr[groups], t.indptr[groups + 1]
+        lens = ends - starts
+        idx = np.repeat(ends - np.cumsum(lens), lens) + np.arange(lens.sum())
+        return np.bincount(t.indices[idx], weights=np.repeat(self.weight[groups], lens),
+                           minlength=self.cover.shape[0])
+
+    def loss(self, j: int) -> tuple[float, np.ndarray]:
+        g = self._groups(j)
+        only = g[self.count[g] == 1]
+        return float(self.weight[only].sum()), only
+
+    def remove(self, j: int) -> None:
+        g = self._groups(j)
+        self.count[g] -= 1
+        freed = g[self.count[g] == 0]
+        self.gain += self._spread(freed)
+        self.value -= float(self.weight[freed].sum())
+        self.sites.remove(j)
+
+    def add(self, j: int) -> None:
+        g = self._groups(j)
+        new = g[self.count[g] == 0]
+        self.count[g] += 1
+        self.gain -= self._spread(new)
+        self.value += float(self.weight[new].sum())
+        self.sites.append(j)
+
+    def best_addition(self, forbidden: list[int]) -> int:
+        gains = self.gain.copy()
+        gains[self.sites] = -1.0
+        if forbidden:
+            gains[forbidden] = -1.0
+        return int(np.argmax(gains))  # first maximum: lowest position
+
+
+def _swap_improve(state: _State, *, max_passes: int = 50) -> None:
+    """Improve the open sites by single swaps (Teitz & Bart's interchange), in place.
+
+    Each open site in turn is replaced by the best other candidate (largest gain once it is
+    gone, lowest position on ties) when that covers strictly more. Repeats until a pass makes
+    no change.
+    """
+    tol = 1e-12 * max(float(state.weight.sum()), 1.0)
+    for _ in range(max_passes):
+        changed = False
+        for s in list(state.sites):
+            loss, only = state.loss(s)
+            gains = state.gain + state._spread(only)
+            gains[state.sites] = -1.0
+            best = int(np.argmax(gains))
+            if gains[best] > loss + tol:
+                state.remove(s)
+                state.add(best)
+                changed = True
+        if not changed:
+            break
+
+
+def _local_search(
+    cover: sparse.csr_matrix, weight: np.ndarray, sites: list[int], *, rounds: int, seed: int = 0,
+) -> list[int]:
+    """Swaps, then iterated local search: drop a few sites at random, refill greedily, swap.
+
+    Deterministic (fixed seed). A round is kept only when it covers strictly more.
+    """
+    cover_t = cover.T.tocsr()
+    state = _State(cover, cover_t, weight, sites)
+    _swap_improve(state)
+    best, best_value = list(state.sites), state.value
+    p = len(best)
+    if p < 2:
+        return best
+    rng = np.random.default_rng(seed)
+    k = max(2, p // 5)
+    tol = 1e-12 * max(float(weight.sum()), 1.0)
+    for _ in range(rounds):
+        state = _State(cover, cover_t, weight, best)
+        out = [best[i] for i in rng.choice(p, size=min(k, p), replace=False)]
+        for j in out:
+            state.remove(j)
+        while len(state.sites) < p:
+            state.add(state.best_addition(out))
+        _swap_improve(state)
+        if state.value > best_value + tol:
+            best, best_value = list(state.sites), state.value
+    return best
+
+
+def _default_rounds(n_candidates: int, p: int) -> int:
+    """Local-search rounds: 100, fewer when one round (about ``p`` scans of all candidates,
+    a few times over) gets expensive; depends only on the model's size, so stays
+    deterministic."""
+    return int(max(5, min(100, 2e9 // max(1, 20 * n_candidates * p))))
+
+
+def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
+    """Positions of candidates whose covered set is not contained in another candidate's.
+
+    A candidate covering a subset of what another covers can be left out of the model without
+    changing its optimum (swap it for the other). Of candidates with equal sets the first is
+    kept, so answers stay deterministic.
+    """
+    size = np.diff(cover.indptr)
+    live = np.flatnonzero(size > 0)
+    sub = cover[live].astype(np.int32)
+    overlap = (sub @ sub.T).tocoo()
+    i, j, o = overlap.row, overlap.col, overlap.data
+    si, sj = size[live][i], size[live][j]
+    dominated_by = (i != j) & (o == si) & ((sj > si) | ((sj == si) & (j < i)))
+    drop = np.zeros(len(live), dtype=bool)
+    drop[i[dominated_by]] = True
+    return live[~drop]
+
+
 # ---------------------------------------------------------------------------------------------
 # exact: HiGHS
 #
@@ -504,6 +646,8 @@ def solve_mclp(
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 0.0,
     solver: Literal["highspy", "scipy"] = "highspy",
+    improve: bool = True,
+    rounds: int | None = None,
 ) -> SitingResult:
     r"""Maximal covering with fixed facilities, on a coverage matrix.
 
@@ -544,6 +688,13 @@ def solve_mclp(
         Relative optimality gap at which the integer program may stop (0: prove optimality).
     solver
         ``"highspy"`` (default) or ``"scipy"`` (``scipy.optimize.milp``; both run HiGHS).
+    improve
+        Improve the greedy answer by local search before it is used or returned: single swaps
+        (Teitz & Bart) and ``rounds`` of iterated local search. The bounds still come from the
+        plain greedy run.
+    rounds
+        Rounds of iterated local search; default 100, fewer on very large models (about
+        ``3e9 / (nonzeros x p)``) so that greedy stays fast. Deterministic.
 
     Returns
     -------
@@ -573,19 +724,28 @@ def solve_mclp(
     notes: list[str] = []
     greedy_sites, _, gbound = _lazy_greedy(red.cover, red.weight, p=int(p))
     gval = float(red.weight[_covered_mask(red.cover, greedy_sites)].sum())
+    proven = gval >= gbound * (1 - 1e-12)
+    status = "greedy, proven optimal" if proven else "greedy"
+    if improve and not proven and len(greedy_sites) == p:
+        n_rounds = _default_rounds(n_cand, int(p)) if rounds is None else int(rounds)
+        better = _local_search(red.cover, red.weight, greedy_sites, rounds=n_rounds)
+        bval = float(red.weight[_covered_mask(red.cover, better)].sum())
+        if bval > gval:
+            greedy_sites, gval, status = better, bval, "greedy + local search"
     use_exact = method == "exact" or (
-        method == "auto" and gval < gbound * (1 - 1e-12) and red.cover.nnz <= _AUTO_MAX_NNZ
+        method == "auto" and not proven and red.cover.nnz <= _AUTO_MAX_NNZ
     )
     size = {"candidates": n_cand, "demand_groups": len(red.weight), "nonzeros": red.cover.nnz}
     if not use_exact:
         chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(greedy_sites))
-        status = "greedy, proven optimal" if gval >= gbound * (1 - 1e-12) else "greedy"
         return _finish(chosen, gains, red, "greedy", status, gbound, t0, notes, size, p=int(p))
-    keep = np.flatnonzero(np.diff(red.cover.indptr) > 0)  # candidates covering nothing new
+    keep = _undominated(red.cover)
+    # a greedy site may be dominated: start the solver from the sites that dominate them
+    start = _dominating(red.cover, keep, greedy_sites)
     sub = red.cover[keep]
-    pos_in_keep = np.searchsorted(keep, greedy_sites)
     ans = _mip(sub, red.weight, p=int(p), need=None, time_limit_s=time_limit_s,
-               start_sites=list(pos_in_keep), solver=solver, mip_rel_gap=mip_rel_gap)
+               start_sites=start, solver=solver, mip_rel_gap=mip_rel_gap)
+    size["model_candidates"] = len(keep)
     sel = keep[_sel_positions(ans.x, len(keep))]
     val = float(red.weight[_covered_mask(red.cover, list(sel))].sum()) if len(sel) else 0.0
     if val < gval or ans.x is None:  # cannot happen with a warm start; keep greedy if it does
@@ -601,6 +761,23 @@ def solve_mclp(
                      f"the answer is within {(bound - val) / max(bound, 1e-300):.2%} of optimal.")
     chosen, gains = _rank_sites(red.cover, red.weight, sel)
     return _finish(chosen, gains, red, "exact", status, bound, t0, notes, size, p=int(p))
+
+
+def _dominating(cover: sparse.csr_matrix, keep: np.ndarray, sites: list[int]) -> list[int]:
+    """Positions in ``keep`` of sites covering at least what each of ``sites`` covers."""
+    kept = set(int(k) for k in keep)
+    out: list[int] = []
+    for j in sites:
+        if j in kept:
+            k = j
+        else:
+            cols = cover.indices[cover.indptr[j]:cover.indptr[j + 1]]
+            sup = np.asarray(cover[keep][:, cols].sum(axis=1)).ravel()
+            k = int(keep[int(np.argmax(sup == len(cols)))])
+        pos = int(np.searchsorted(keep, k))
+        if pos not in out:
+            out.append(pos)
+    return out
 
 
 def _covered_mask(cover: sparse.csr_matrix, sites: list[int] | np.ndarray) -> np.ndarray:
@@ -709,9 +886,10 @@ def solve_min_sites(
         status = "greedy, proven optimal" if len(sites) <= lower else "greedy"
         return _finish(chosen, gains, red, "greedy", status, float(lower), t0, notes, size,
                        target_share=share, target_met=met)
-    keep = np.flatnonzero(np.diff(red.cover.indptr) > 0)
+    keep = _undominated(red.cover)
+    size["model_candidates"] = len(keep)
     ans = _mip(red.cover[keep], red.weight, p=None, need=need, time_limit_s=time_limit_s,
-               start_sites=list(np.searchsorted(keep, sites)), solver=solver)
+               start_sites=_dominating(red.cover, keep, sites), solver=solver)
     sel = keep[_sel_positions(ans.x, len(keep))]
     if ans.x is None or len(sel) > len(sites):
         sel = np.asarray(sites, dtype=np.int64)
