@@ -808,9 +808,9 @@ def _demand_districts(
     names = set(polys["name"].astype(str))
     if "zone" in demand.columns:
         zone = demand["zone"]
-        known = zone.dropna().astype(str)
-        if len(known) == len(zone) and set(known) <= names:
-            return known.to_numpy(dtype=object)
+        known = zone.dropna().astype(str).to_numpy(dtype=object)
+        if len(known) == len(zone) and set(np.unique(known).tolist()) <= names:
+            return known
     return _in_polygons(pts, polys)
 
 
