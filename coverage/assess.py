@@ -44,7 +44,9 @@ __all__ = [
     "Assessment",
     "AssessmentSettings",
     "assess",
+    "assess_scenario",
     "h3_resolution_for",
+    "inspectors_needed",
     "weighted_quantile",
 ]
 
@@ -607,6 +609,34 @@ def assess(
         precinct_counts=counts,
         notes=tuple(notes),
     )
+
+
+def assess_scenario(
+    scenario: Any, *, inputs: Any = None, cache: bool | None = None
+) -> tuple[Any, Assessment]:
+    """Load a scenario's inputs and assess them with the scenario's settings.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`coverage.scenario.Scenario` or the path of a scenario file.
+    inputs
+        Already loaded :class:`coverage.scenario.ScenarioInputs` (skips loading).
+    cache
+        Use the network cache; default :data:`coverage.settings.use_cache`.
+
+    Returns
+    -------
+    (ScenarioInputs, Assessment)
+    """
+    from .scenario import Scenario, load_inputs, load_scenario
+
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if inputs is None:
+        inputs = load_inputs(scen, cache=cache)
+    result = assess(inputs.network, inputs.demand, inputs.precincts,
+                    districts=inputs.districts, **scen.assess_options())
+    return inputs, result
 
 
 def _share(part: float, total: float) -> float:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "STATUSES",
+    "default_name",
     "precincts_from_osm",
     "read_precincts",
     "validate_precincts",

@@ -709,7 +709,19 @@ class ScenarioInputs:
 
 
 def load_network_for(scenario: Scenario, *, cache: bool | None = None) -> WalkNetwork:
-    """The walking network a scenario names (cached on disk, see :func:`load_network`)."""
+    """The walking network a scenario names.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    cache
+        Use the on-disk network cache; default :data:`coverage.settings.use_cache`.
+
+    Returns
+    -------
+    WalkNetwork
+    """
     from .network import load_network
 
     src = scenario.network
@@ -722,6 +734,18 @@ def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
 
     This is the one place where the scenario's population options meet the population
     module's functions.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        Its walking network (output CRS and study area).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Demand points with ``population``, ``zone`` and ``method`` (network CRS).
     """
     from . import population as popmod
 
@@ -818,8 +842,18 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
 def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gpd.GeoDataFrame:
     """All precinct files of a scenario in one table, statuses applied, checked.
 
-    Ids must be unique across files. With a network, precincts outside its area are an error
-    (:func:`coverage.precincts.validate_precincts`).
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        When given, precincts outside its area are an error
+        (:func:`coverage.precincts.validate_precincts`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The precinct contract (ids unique across files), EPSG:4326.
     """
     import pandas as pd
 
@@ -871,7 +905,17 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
 
 
 def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:
-    """The district polygons of a scenario with a ``name`` column, or None."""
+    """The district polygons of a scenario with a ``name`` column, or None.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+    """
     cfg = scenario.districts
     if cfg is None:
         return None
@@ -889,7 +933,19 @@ def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:
 
 
 def load_inputs(scenario: Scenario, *, cache: bool | None = None) -> ScenarioInputs:
-    """Load everything a scenario names: network, demand points, precincts, districts."""
+    """Load everything a scenario names: network, demand points, precincts, districts.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    cache
+        Use the on-disk network cache; default :data:`coverage.settings.use_cache`.
+
+    Returns
+    -------
+    ScenarioInputs
+    """
     network = load_network_for(scenario, cache=cache)
     return ScenarioInputs(
         network=network,

@@ -653,3 +653,19 @@ def test_almaty_scenario_tables_and_totals(
     assert a.settings.h3_resolution == 9
     json.dumps(a.to_dict())
     assert pyproj.CRS(a.uncovered_areas.crs).to_epsg() == 4326
+
+
+@pytest.mark.slow
+def test_assess_scenario_reads_and_assesses(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage.assess import assess_scenario
+
+    monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
+    inputs, a = assess_scenario(Path(__file__).parent / "data" / "monaco.toml")
+    b = assess(inputs.network, inputs.demand, inputs.precincts, thresholds_m=[250, 500, 750],
+               main_threshold=500, residents_per_inspector=2500, cells="grid",
+               districts=inputs.districts)
+    pd.testing.assert_frame_equal(a.coverage, b.coverage)
+    pd.testing.assert_frame_equal(a.catchments, b.catchments)
+    assert a.settings == b.settings
