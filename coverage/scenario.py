@@ -750,19 +750,28 @@ def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
     from . import population as popmod
 
     cfg = scenario.population
+    buildings: Any = None
+    building_file = cfg.file if isinstance(cfg, BuildingPopulation) else (
+        cfg.buildings if isinstance(cfg, PolygonPopulation) else None
+    )
+    if building_file is not None:
+        from ._osm import OSM_SUFFIXES
+
+        # an OSM extract is read by the population module; footprints in a vector file here
+        is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
+        buildings = building_file if is_osm else _read_vector(building_file, "buildings file")
     if isinstance(cfg, RasterPopulation):
         demand = popmod.demand_from_raster(cfg.file, network, band=cfg.band,
                                            max_cell_m=cfg.max_cell_m)
     elif isinstance(cfg, BuildingPopulation):
-        assert cfg.file is not None
         demand = popmod.demand_from_buildings(
-            cfg.file, network, total=cfg.total, persons_per_m2=cfg.persons_per_m2,
+            buildings, network, total=cfg.total, persons_per_m2=cfg.persons_per_m2,
             default_levels=cfg.default_levels,
         )
     else:
         zones = _zones_with_counts(cfg)
         demand = popmod.demand_from_zones(
-            zones, network, population="population", name="name", buildings=cfg.buildings,
+            zones, network, population="population", name="name", buildings=buildings,
             method=cfg.method,  # type: ignore[arg-type]
             outside=cfg.outside,  # type: ignore[arg-type]
             default_levels=cfg.default_levels,

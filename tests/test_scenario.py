@@ -312,3 +312,35 @@ osm = true
     assert by_zone["West"] == pytest.approx(15000.0, rel=1e-12)
     assert by_zone["East"] == pytest.approx(23000.0, rel=1e-12)
     assert len(load_precincts(s, net)) == 9
+
+
+def test_buildings_from_a_footprint_file(shared_data: Path, tmp_path: Path) -> None:
+    import pyogrio
+
+    from coverage._buildings import read_buildings
+    from coverage.scenario import load_network_for
+
+    net_file = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
+    footprints = tmp_path / "buildings.gpkg"
+    pyogrio.write_dataframe(read_buildings(net_file), footprints)
+    text = f"""\
+[network]
+file = "{net_file}"
+
+[population]
+type = "buildings"
+file = "FILE"
+total = 1000
+
+[[precincts]]
+osm = true
+"""
+    from_gpkg = parse(tmp_path, text.replace("FILE", str(footprints)))
+    from_osm = parse(tmp_path, text.replace("FILE", str(net_file)))
+    net = load_network_for(from_osm)
+    a = load_demand(from_gpkg, net)
+    b = load_demand(from_osm, net)
+    assert a["population"].sum() == pytest.approx(1000.0, rel=1e-12)
+    assert len(a) == len(b)
+    np.testing.assert_allclose(np.sort(a["population"].to_numpy()),
+                               np.sort(b["population"].to_numpy()), rtol=1e-9)
