@@ -509,6 +509,59 @@ def test_grid_cells_and_settings_in_every_output() -> None:
     assert len(d["coverage"]) == 2 and d["residents"] == pytest.approx(pop.sum())
 
 
+def random_network(rng: np.random.Generator, n: int = 30) -> WalkNetwork:
+    """Random streets: each node joined to its nearest neighbours, some streets bent."""
+    x0, y0 = 500000.0, 4790000.0
+    xy = np.column_stack([x0 + rng.random(n) * 600, y0 + rng.random(n) * 600])
+    pairs = set()
+    for i in range(n):
+        d = np.hypot(*(xy - xy[i]).T)
+        for j in np.argsort(d)[1:1 + int(rng.integers(1, 4))]:
+            pairs.add((min(i, int(j)), max(i, int(j))))
+    u, v, geoms = [], [], []
+    for i, j in sorted(pairs):
+        mid = (xy[i] + xy[j]) / 2
+        pts = [xy[i], mid + rng.normal(0, 15, 2), xy[j]] if rng.random() < 0.4 else [xy[i], xy[j]]
+        u.append(i)
+        v.append(j)
+        geoms.append(shapely.LineString(pts))
+    return WalkNetwork(np.arange(n), xy, np.asarray(u), np.asarray(v),
+                       np.asarray(geoms, dtype=object), CRS, source="random")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_match_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    net = random_network(rng)
+    x0, y0 = 500000.0, 4790000.0
+    k = int(rng.integers(2, 7))
+    fac = np.column_stack([x0 + rng.random(k) * 600, y0 + rng.random(k) * 600])
+    if seed % 2:
+        fac = np.vstack([fac, fac[:1]])  # a second precinct at the place of the first
+    status = [str(s) for s in rng.choice(["open", "open", "planned", "candidate"], len(fac))]
+    status[0] = "open"
+    m = 120
+    dem = np.column_stack([x0 - 100 + rng.random(m) * 800, y0 - 100 + rng.random(m) * 800])
+    pop = rng.gamma(1.5, 10.0, m)
+    pop[rng.random(m) < 0.1] = 0.0
+    t = sorted({float(x) for x in rng.choice([1.5, 2.0, 3.0, 4.0, 6.0], 3)})
+    run_case(net, fac, status, dem, pop, thresholds_min=t, max_snap_m=120.0)
+
+
+def test_a_resident_exactly_at_the_threshold_is_covered() -> None:
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0
+    dem = np.array([[x0 + 100.0, y0], [x0 + 150.0, y0], [x0 + 150.5, y0]])
+    pop = np.array([1.0, 2.0, 4.0])
+    a, ref, _ = run_case(net, np.array([[x0, y0]]), ["open"], dem, pop,
+                         thresholds_m=[100, 150])
+    np.testing.assert_array_equal(ref["open"][0], [100.0, 150.0, 150.5])
+    assert list(a.coverage["covered_open"]) == [1.0, 3.0]
+    assert a.uncovered_areas["population"].sum() == 4.0
+    row = a.catchments.set_index("precinct").loc["P0"].iloc[0]
+    assert (row["within_100m"], row["within_150m"]) == (1.0, 3.0)
+
+
 def test_input_errors() -> None:
     net = grid_network()
     x0, y0 = 500000.0, 4790000.0
