@@ -470,6 +470,24 @@ def assess(
     threshold when the walking distance, access distances included, is at most the threshold.
     Precincts at the same place are searched once; the first (open before planned, then table
     order) serves the residents and the other is noted.
+
+    Examples
+    --------
+    One 1 km street, a precinct at its west end, two homes:
+
+    >>> import geopandas as gpd, numpy as np, shapely
+    >>> from coverage.network import WalkNetwork
+    >>> xy = np.array([[0.0, 0.0], [1000.0, 0.0]])
+    >>> net = WalkNetwork([1, 2], xy, [0], [1], [shapely.LineString(xy)], "EPSG:32643")
+    >>> homes = gpd.GeoDataFrame({"population": [100.0, 50.0]},
+    ...                          geometry=gpd.points_from_xy([200, 900], [10, 0]), crs=net.crs)
+    >>> police = gpd.GeoDataFrame({"name": ["West"], "status": ["open"]},
+    ...                           geometry=gpd.points_from_xy([0], [0]), crs=net.crs)
+    >>> a = assess(net, homes, police, thresholds_m=[300])
+    >>> a.coverage.loc[0, ["covered_open", "share_open"]].tolist()
+    [100.0, 0.6666666666666666]
+    >>> a.demand["walk_open_m"].tolist()  # 200 m along the street + 10 m to the door
+    [210.0, 900.0]
     """
     speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh)
     if not (math.isfinite(speed) and speed > 0):
@@ -542,8 +560,8 @@ def assess(
     d_open, n_open, dup_open = _nearest(network, fac, is_open, dem)
     d_plan, n_plan, dup_plan = _nearest(network, fac, with_planned, dem)
     for m, r in dict(dup_open + dup_plan).items():
-        notes.append(f"precinct {ids[m]} is at the same place as {ids[r]}; {ids[r]} serves "
-                     "the residents there")
+        notes.append(f"precinct {ids[m]} stands at the same place on the street network as "
+                     f"{ids[r]}; {ids[r]} serves the residents there")
 
     total = float(pop.sum())
     unreachable = float(pop[~dem.ok].sum())
