@@ -202,10 +202,16 @@ class Assessment:
     def __str__(self) -> str:
         return self.summary()
 
-    def _repr_html_(self) -> str:  # notebooks
+    def _repr_html_(self) -> str:  # notebooks: the text, then the two headline tables
         import html
 
-        return f"<pre>{html.escape(self.summary())}</pre>"
+        parts = [f"<pre>{html.escape(self.summary())}</pre>", "<h4>Coverage</h4>",
+                 self.coverage.to_html(index=False, float_format=lambda v: f"{v:,.3f}")]
+        if len(self.opening_order):
+            parts += ["<h4>Opening order</h4>",
+                      self.opening_order.to_html(index=False,
+                                                 float_format=lambda v: f"{v:,.3f}")]
+        return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-ready plain values (``summary.json``); geometries left out."""

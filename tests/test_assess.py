@@ -502,6 +502,9 @@ def test_grid_cells_and_settings_in_every_output() -> None:
             assert not any((i + di, j + dj) in others for di in (-1, 0, 1) for dj in (-1, 0, 1))
     text = a.summary()
     assert "5 km/h" in text and "250 residents per inspector" in text and "150m" in text
+    assert str(a) == text
+    html = a._repr_html_()
+    assert "250 residents per inspector" in html and "<table" in html
     d = json.loads(json.dumps(a.to_dict()))
     assert d["settings"]["residents_per_inspector"] == 250
     assert d["settings"]["walk_speed_kmh"] == 5.0
