@@ -1,0 +1,499 @@
+"""Siting (coverage.siting) against spopt's published answers, spopt itself and brute force.
+
+Every optimum here is checked against an independent computation: spopt's own test answers on
+its San Francisco tables, spopt's MCLP solved with CBC in the same run, enumeration of all
+``p``-subsets on small cases, hand-computed distances on a straight street, and on Almaty a
+multi-source nearest-precinct search over the fixed and proposed sites together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from scipy import sparse
+
+from coverage._errors import InputError
+from coverage.network import WalkNetwork
+from coverage.siting import (
+    make_candidates,
+    network_candidates,
+    propose_sites,
+    solve_mclp,
+    solve_min_sites,
+    write_csv,
+    write_gpkg,
+)
+
+# ---------------------------------------------------------------------------------------------
+# San Francisco (spopt's tables)
+
+
+def _sf(shared_data: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """spopt's cost matrix (tracts x stores, as spopt's tests pivot it) and tract populations."""
+    folder = shared_data / "spopt-sf-coverage"
+    if not folder.is_dir():
+        pytest.skip("spopt-sf-coverage not in the shared data")
+    dist = pd.read_csv(folder / "SF_network_distance_candidateStore_16_censusTract_205_new.csv")
+    piv = dist.pivot_table(values="distance", index="DestinationName", columns="name")
+    demand = pd.read_csv(folder / "SF_demand_205_centroid_uniform_weight.csv")
+    demand = demand.sort_values("NAME")
+    assert list(demand["NAME"].round(2)) == list(piv.index.astype(float).round(2))
+    return piv.to_numpy(), demand["POP2000"].to_numpy(float), list(piv.columns), list(piv.index)
+
+
+def test_sf_matches_spopt_published_answer(shared_data: Path) -> None:
+    """spopt's tests (test_mclp.py, TestRealWorldLocate): 5,000 m, p = 4 leaves 21 of 205 tracts
+    uncovered, 89.756 % of tracts covered. The chosen stores are spopt 0.7's answer with CBC
+    (Store_2, Store_11, Store_12, Store_15; optimum 875,247 residents)."""
+    cost, pop, stores, _ = _sf(shared_data)
+    cover = sparse.csr_matrix((cost <= 5000.0).T)
+    for method in ("exact", "greedy"):
+        res = solve_mclp(cover, pop, 4, method=method)  # type: ignore[arg-type]
+        chosen = sorted(stores[j] for j in res.chosen)
+        assert chosen == ["Store_11", "Store_12", "Store_15", "Store_2"], method
+        covered = (cost[:, res.chosen] <= 5000.0).any(axis=1)
+        assert int((~covered).sum()) == 21
+        assert covered.mean() * 100 == pytest.approx(89.75609756097561)
+        assert res.objective == pytest.approx(875247.0)
+        assert res.objective == pytest.approx(pop[covered].sum())
+        assert res.total == pytest.approx(pop.sum())
+    assert solve_mclp(cover, pop, 4, method="exact").status == "optimal"
+
+
+SF_CASES = [(r, p) for r in (1000.0, 2000.0, 5000.0) for p in (1, 2, 3, 4, 5)]
+
+
+@pytest.mark.parametrize(("radius", "p"), SF_CASES)
+def test_sf_against_spopt_run_here(shared_data: Path, radius: float, p: int) -> None:
+    """spopt's MCLP.from_cost_matrix solved with PuLP/CBC gives the same covered population."""
+    spopt_locate = pytest.importorskip("spopt.locate")
+    pulp = pytest.importorskip("pulp")
+    cost, pop, _, _ = _sf(shared_data)
+    model = spopt_locate.MCLP.from_cost_matrix(cost, pop, radius, p)
+    model = model.solve(pulp.PULP_CBC_CMD(msg=False))
+    theirs = pulp.value(model.problem.objective)
+    sel = [j for j in range(cost.shape[1]) if model.fac_vars[j].value() > 0.5]
+    their_cover = pop[(cost[:, sel] <= radius).any(axis=1)].sum()
+    assert their_cover == pytest.approx(theirs)
+    cover = sparse.csr_matrix((cost <= radius).T)
+    for method in ("exact", "greedy", "auto"):
+        ours = solve_mclp(cover, pop, p, method=method)  # type: ignore[arg-type]
+        assert ours.objective == pytest.approx(theirs), method
+        assert pop[(cost[:, ours.chosen] <= radius).any(axis=1)].sum() == pytest.approx(theirs)
+
+
+# ---------------------------------------------------------------------------------------------
+# small cases against brute force
+
+
+def random_cover(seed: int, n_cand: int = 9, n_dem: int = 30, density: float = 0.18
+                 ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    dense = rng.random((n_cand, n_dem)) < density
+    # stored zeros are real coverage (a distance of 0): mark some pairs with 0.0
+    values = np.where(rng.random((n_cand, n_dem)) < 0.2, 0.0, rng.random((n_cand, n_dem)))
+    rows, cols = np.nonzero(dense)
+    cover = sparse.csr_matrix((values[rows, cols], (rows, cols)), shape=dense.shape)
+    weights = rng.integers(0, 20, n_dem).astype(float)
+    covered = rng.random(n_dem) < 0.2
+    return cover, weights, covered
+
+
+def brute_best(cover: sparse.csr_matrix, w: np.ndarray, covered: np.ndarray, p: int
+               ) -> tuple[float, tuple[int, ...]]:
+    dense = cover.toarray() != 0
+    dense |= _stored(cover)
+    best, arg = -1.0, ()
+    for sub in itertools.combinations(range(cover.shape[0]), p):
+        reach = dense[list(sub)].any(axis=0) & ~covered
+        val = float(w[reach].sum())
+        if val > best + 1e-9:
+            best, arg = val, sub
+    return best, arg
+
+
+def _stored(cover: sparse.csr_matrix) -> np.ndarray:
+    out = np.zeros(cover.shape, dtype=bool)
+    coo = cover.tocoo()
+    out[coo.row, coo.col] = True
+    return out
+
+
+def covered_by(cover: sparse.csr_matrix, sites: np.ndarray) -> np.ndarray:
+    return _stored(cover)[list(sites)].any(axis=0) if len(sites) else np.zeros(cover.shape[1],
+                                                                              dtype=bool)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mclp_equals_brute_force(seed: int) -> None:
+    cover, w, covered = random_cover(seed)
+    for p in (1, 2, 3, 4):
+        best, _ = brute_best(cover, w, covered, p)
+        exact = solve_mclp(cover, w, p, covered=covered, method="exact")
+        assert exact.objective == pytest.approx(best)
+        # the objective is what the chosen sites newly cover, recomputed from scratch
+        newly = covered_by(cover, exact.chosen) & ~covered
+        assert exact.objective == pytest.approx(w[newly].sum())
+        assert exact.newly_covered.sum() == pytest.approx(exact.objective)
+        assert exact.already_covered == pytest.approx(w[covered].sum())
+        assert exact.bound >= best - 1e-9 and exact.gap == pytest.approx(0.0, abs=1e-9)
+        for improve in (True, False):
+            greedy = solve_mclp(cover, w, p, covered=covered, method="greedy", improve=improve)
+            assert greedy.objective <= best + 1e-9
+            assert greedy.bound >= best - 1e-9  # a true upper bound on the optimum
+            if not improve:
+                assert greedy.objective >= (1 - 1 / math.e) * best - 1e-9
+        # ranked: marginals in rank order are non-increasing for the greedy ordering
+        assert np.all(np.diff(exact.newly_covered) <= 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mclp_larger_cases_brute_force(seed: int) -> None:
+    cover, w, covered = random_cover(100 + seed, n_cand=14, n_dem=60, density=0.12)
+    for p in (3, 5):
+        best, _ = brute_best(cover, w, covered, p)
+        assert solve_mclp(cover, w, p, covered=covered, method="exact").objective \
+            == pytest.approx(best)
+        assert solve_mclp(cover, w, p, covered=covered, method="auto").objective \
+            == pytest.approx(best)
+        assert solve_mclp(cover, w, p, covered=covered, method="exact",
+                          solver="scipy").objective == pytest.approx(best)
+
+
+def test_fixed_coverage_counts_as_covered() -> None:
+    # site 0 reaches the heavy point, which a fixed precinct already covers
+    cover = sparse.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 0]], dtype=bool))
+    w = np.array([100.0, 1.0, 5.0, 5.0])
+    free = solve_mclp(cover, w, 1, method="exact")
+    assert free.chosen.tolist() == [0] and free.objective == 101.0
+    fixed = solve_mclp(cover, w, 1, covered=np.array([True, False, False, False]),
+                       method="exact")
+    assert fixed.chosen.tolist() == [1] and fixed.objective == 10.0
+    assert fixed.already_covered == 100.0
+    assert fixed.covered_share == pytest.approx(110.0 / 111.0)
+
+
+def test_ties_go_to_the_first_candidate_and_results_repeat() -> None:
+    # candidates 1 and 3 are identical; 0 and 2 each cover one light point
+    cover = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 1, 1]], dtype=bool)
+    w = np.array([1.0, 2.0, 2.0])
+    for method in ("exact", "greedy", "auto"):
+        res = solve_mclp(cover, w, 1, method=method)  # type: ignore[arg-type]
+        assert res.chosen.tolist() == [1]
+        res2 = solve_mclp(cover, w, 2, method=method)  # type: ignore[arg-type]
+        assert res2.chosen.tolist() == [1, 0]
+    a = solve_mclp(*random_cover(3)[:2], 3, method="exact")
+    b = solve_mclp(*random_cover(3)[:2], 3, method="exact")
+    assert a.chosen.tolist() == b.chosen.tolist()
+
+
+def test_merging_identical_demand_does_not_change_the_answer() -> None:
+    cover, w, covered = random_cover(7)
+    dup = sparse.hstack([cover, cover, cover], format="csr")
+    w3 = np.concatenate([w, w, w])
+    c3 = np.concatenate([covered, covered, covered])
+    one = solve_mclp(cover, w, 3, covered=covered, method="exact")
+    three = solve_mclp(dup, w3, 3, covered=c3, method="exact")
+    assert three.objective == pytest.approx(3 * one.objective)
+    assert three.model_size["demand_groups"] == one.model_size["demand_groups"]
+
+
+def test_greedy_is_submodular_greedy_with_lazy_evaluation() -> None:
+    """Plain greedy (every candidate rescanned each step) picks the same sites in order."""
+    cover, w, covered = random_cover(11, n_cand=25, n_dem=200, density=0.1)
+    stored = _stored(cover)
+    left = ~covered
+    plain = []
+    for _ in range(6):
+        gains = np.array([w[stored[j] & left].sum() for j in range(cover.shape[0])])
+        gains[plain] = -1
+        j = int(np.argmax(gains))
+        plain.append(j)
+        left &= ~stored[j]
+    lazy = solve_mclp(cover, w, 6, covered=covered, method="greedy", improve=False)
+    assert sorted(lazy.chosen.tolist()) == sorted(plain)
+
+
+def brute_min_sites(cover: sparse.csr_matrix, w: np.ndarray, covered: np.ndarray,
+                    share: float) -> int | None:
+    need = share * w.sum() - w[covered].sum()
+    if need <= 1e-9:
+        return 0
+    for k in range(1, cover.shape[0] + 1):
+        if brute_best(cover, w, covered, k)[0] >= need - 1e-9:
+            return k
+    return None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_sites_is_minimal(seed: int) -> None:
+    cover, w, covered = random_cover(200 + seed, n_cand=10, n_dem=40, density=0.2)
+    everything = covered_by(cover, np.arange(cover.shape[0])) | covered
+    best_share = w[everything].sum() / w.sum()
+    for share in (0.3, 0.6, 0.9 * best_share, best_share):
+        k = brute_min_sites(cover, w, covered, share)
+        assert k is not None
+        exact = solve_min_sites(cover, w, share, covered=covered, method="exact")
+        assert len(exact.chosen) == k
+        assert exact.target_met
+        reach = covered_by(cover, exact.chosen) | covered
+        assert w[reach].sum() >= share * w.sum() - 1e-6
+        greedy = solve_min_sites(cover, w, share, covered=covered, method="greedy")
+        assert len(greedy.chosen) >= k
+        assert greedy.bound <= k  # a true lower bound
+        assert w[covered_by(cover, greedy.chosen) | covered].sum() >= share * w.sum() - 1e-6
+
+
+def test_min_sites_target_out_of_reach_is_said_plainly() -> None:
+    cover = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]], dtype=bool)
+    w = np.array([1.0, 1.0, 1.0, 1.0])
+    res = solve_min_sites(cover, w, 0.9, method="exact")
+    assert res.target_met is False
+    assert res.chosen.tolist() == [2]  # one site reaches the best possible 50 %
+    assert res.covered_share == pytest.approx(0.5)
+    assert any("cannot be reached" in n and "50.0%" in n for n in res.notes)
+    assert "cannot be reached" in res.summary()
+
+
+def test_min_sites_none_needed() -> None:
+    cover = np.array([[1, 0], [0, 1]], dtype=bool)
+    res = solve_min_sites(cover, np.array([3.0, 1.0]), 0.7, covered=np.array([True, False]))
+    assert len(res.chosen) == 0 and res.target_met
+
+
+def test_bad_array_inputs() -> None:
+    cover = np.array([[1, 0], [0, 1]], dtype=bool)
+    w = np.array([1.0, 1.0])
+    with pytest.raises(InputError, match="only 2 candidate sites"):
+        solve_mclp(cover, w, 3)
+    with pytest.raises(InputError, match="p"):
+        solve_mclp(cover, w, 0)
+    with pytest.raises(InputError, match="method"):
+        solve_mclp(cover, w, 1, method="best")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="weights"):
+        solve_mclp(cover, np.array([1.0, -1.0]), 1)
+    with pytest.raises(InputError, match="weights"):
+        solve_mclp(cover, np.array([1.0]), 1)
+    with pytest.raises(InputError, match="target_share"):
+        solve_min_sites(cover, w, 1.5)
+
+
+def test_time_limit_reports_gap() -> None:
+    # a model big enough not to be solved in 0.01 s; answer is still the greedy one or better
+    cover, w, covered = random_cover(5, n_cand=300, n_dem=3000, density=0.02)
+    greedy = solve_mclp(cover, w, 25, covered=covered, method="greedy")
+    res = solve_mclp(cover, w, 25, covered=covered, method="exact", time_limit_s=0.01)
+    assert res.objective >= greedy.objective - 1e-9
+    assert res.bound >= res.objective
+    if res.status != "optimal":
+        assert "time" in res.status
+        assert res.gap == pytest.approx((res.bound - res.objective) / res.bound)
+        assert any("time limit" in n for n in res.notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# a straight street, distances by hand
+
+ORIGIN = np.array([630_000.0, 4_790_000.0])
+
+
+def street(length: float = 1000.0, step: float = 100.0) -> WalkNetwork:
+    """A straight east-west street from x = 0 to ``length``, nodes every ``step`` metres."""
+    xs = np.arange(0.0, length + step / 2, step)
+    xy = np.column_stack([xs, np.zeros_like(xs)]) + ORIGIN
+    n = len(xs)
+    geoms = [shapely.LineString([xy[i], xy[i + 1]]) for i in range(n - 1)]
+    return WalkNetwork(np.arange(n), xy, np.arange(n - 1), np.arange(1, n),
+                       np.asarray(geoms, dtype=object), "EPSG:32643")
+
+
+def pts(xy: list[tuple[float, float]], **cols: object) -> gpd.GeoDataFrame:
+    arr = np.asarray(xy, dtype=float) + ORIGIN
+    return gpd.GeoDataFrame(dict(cols), geometry=shapely.points(arr), crs="EPSG:32643")
+
+
+def hand_distance(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Walking distance on the straight street: along it plus both access distances."""
+    return abs(a[0] - b[0]) + abs(a[1]) + abs(b[1])
+
+
+def test_propose_sites_on_a_street_by_hand(tmp_path: Path) -> None:
+    net = street()
+    homes = [(50.0, 10.0), (120.0, -5.0), (400.0, 20.0), (430.0, 0.0), (800.0, 5.0),
+             (980.0, 30.0)]
+    pop = [10.0, 20.0, 5.0, 40.0, 30.0, 7.0]
+    demand = pts(homes, population=pop)
+    sites_xy = [(100.0, 0.0), (420.0, 10.0), (850.0, 0.0), (600.0, 0.0)]
+    sites = pts(sites_xy)
+    sites.index = pd.Index(["a", "b", "c", "d"])
+    prec = pts([(0.0, 0.0), (990.0, 0.0)], name=["P1", "P2"], status=["open", "planned"])
+    prec.index = pd.Index(["p1", "p2"])
+    speed = 4.5
+    minutes = 2.0  # 150 m
+    r = minutes * speed * 1000 / 60
+    covered = np.array([hand_distance(h, (0.0, 0.0)) <= r for h in homes])
+    cov = np.array([[hand_distance(h, s) <= r for h in homes] for s in sites_xy])
+    w = np.asarray(pop)
+    # by hand: brute force over the 4 candidates
+    best = max(
+        (float(w[cov[list(c)].any(axis=0) & ~covered].sum()), c)
+        for c in itertools.combinations(range(4), 2)
+    )
+    res = propose_sites(net, demand, prec, p=2, threshold_min=minutes, walk_speed_kmh=speed,
+                        candidates=sites, method="exact")
+    assert res.objective == pytest.approx(best[0])
+    assert res.already_covered == pytest.approx(w[covered].sum())
+    table = res.table
+    assert table is not None
+    assert sorted(table["site"]) == sorted(["abcd"[i] for i in best[1]])
+    assert list(table["rank"]) == [1, 2]
+    first = "abcd".index(table["site"].iloc[0])
+    assert table["newly_covered"].iloc[0] == pytest.approx(w[cov[first] & ~covered].sum())
+    assert table["cumulative_share"].iloc[-1] == pytest.approx(
+        (w[covered].sum() + best[0]) / w.sum())
+    for _, row in table.iterrows():
+        s = sites_xy["abcd".index(row["site"])]
+        assert row["nearest_open_m"] == pytest.approx(hand_distance(s, (0.0, 0.0)))
+        assert row["x"] == pytest.approx(s[0] + ORIGIN[0])
+    lonlat = gpd.GeoSeries(table.geometry, crs=net.crs).to_crs("EPSG:4326")
+    assert np.allclose(table["lon"], lonlat.x) and np.allclose(table["lat"], lonlat.y)
+    # fixing the planned precinct too covers the home at 980 m
+    res2 = propose_sites(net, demand, prec, p=2, threshold_min=minutes, walk_speed_kmh=speed,
+                         candidates=sites, method="exact", fix="open+planned")
+    assert res2.already_covered == pytest.approx(w[covered].sum() + 7.0)
+    # writers: CSV and GeoPackage round trip
+    csv = write_csv(res, tmp_path / "sites.csv")
+    back = pd.read_csv(csv)
+    assert list(back["site"]) == list(table["site"])
+    assert np.allclose(back["newly_covered"], table["newly_covered"])
+    gpkg = write_gpkg(res, tmp_path / "sites.gpkg")
+    layer = pyogrio.read_dataframe(gpkg, layer="sites")
+    assert list(layer["site"]) == list(table["site"])
+    assert layer.crs == net.crs
+    assert not list(tmp_path.glob(".tmp-*"))  # no temporary files left behind
+
+
+def test_districts_label_sites() -> None:
+    net = street()
+    demand = pts([(100.0, 0.0), (900.0, 0.0)], population=[1.0, 2.0])
+    west = shapely.box(*(ORIGIN - 10), *(ORIGIN + [500, 10]))
+    east = shapely.box(*(ORIGIN + [500, -10]), *(ORIGIN + [1010, 10]))
+    districts = gpd.GeoDataFrame({"name": ["West", "East"]}, geometry=[west, east],
+                                 crs="EPSG:32643")
+    res = propose_sites(net, demand, None, p=2, threshold_min=1.0, districts=districts,
+                        candidates=pts([(100.0, 0.0), (900.0, 0.0)]), method="exact")
+    assert res.table is not None
+    assert list(res.table["district"]) == ["East", "West"]  # heavier east first
+    assert np.isinf(res.table["nearest_open_m"]).all()  # no precincts at all
+
+
+def test_network_candidates_spacing_and_exclusion() -> None:
+    net = street(length=3000.0, step=500.0)
+    gdf, snapped = network_candidates(net, spacing_m=150.0)
+    xs = snapped.xy[:, 0] - ORIGIN[0]
+    # each 500 m edge gets round(500 / 150) = 3 points, at the middles of equal thirds
+    assert len(gdf) == 18
+    assert np.allclose(np.sort(xs), (np.arange(18) + 0.5) * 500.0 / 3)
+    assert np.allclose(snapped.xy, shapely.get_coordinates(np.asarray(gdf.geometry.values)))
+    # positions agree with edge + offset
+    e = snapped.edge
+    assert np.allclose(net.node_xy[net.edge_u[e], 0] + snapped.offset_m, snapped.xy[:, 0])
+    park = gpd.GeoDataFrame(geometry=[shapely.box(*(ORIGIN + [-1, -50]),
+                                                  *(ORIGIN + [1000, 50]))], crs="EPSG:32643")
+    cand = make_candidates(net, exclude=park, spacing_m=150.0)
+    assert cand.excluded == int((xs <= 1000).sum())
+    assert len(cand) == 18 - cand.excluded
+    assert (cand.snapped.xy[:, 0] - ORIGIN[0] > 1000).all()
+    everywhere = gpd.GeoDataFrame(geometry=[shapely.box(*(ORIGIN - 100), *(ORIGIN + 4000))],
+                                  crs="EPSG:32643")
+    with pytest.raises(InputError, match="remove all"):
+        make_candidates(net, exclude=everywhere, spacing_m=150.0)
+
+
+def test_bad_inputs_on_the_street() -> None:
+    net = street()
+    demand = pts([(100.0, 0.0), (900.0, 0.0)], population=[1.0, 2.0])
+    sites = pts([(100.0, 0.0), (500.0, 900.0), (900.0, 0.0)])  # the middle one is 900 m off
+    sites.index = pd.Index(["west", "far", "east"])
+    res = propose_sites(net, demand, None, p=1, candidates=sites, threshold_min=2.0)
+    assert any("far" in n and "too far" in n for n in res.notes)
+    with pytest.raises(InputError, match="only 2 candidate sites"):
+        propose_sites(net, demand, None, p=3, candidates=sites)
+    with pytest.raises(InputError, match="none of the"):
+        propose_sites(net, demand, None, p=1, candidates=pts([(500.0, 900.0)]))
+    with pytest.raises(InputError, match="exactly one"):
+        propose_sites(net, demand, None, candidates=sites)
+    with pytest.raises(InputError, match="exactly one"):
+        propose_sites(net, demand, None, p=1, target_share=0.5, candidates=sites)
+    with pytest.raises(InputError, match="population"):
+        propose_sites(net, demand.drop(columns="population"), None, p=1, candidates=sites)
+    planned = pts([(0.0, 0.0)], status=["open"])
+    with pytest.raises(InputError, match="planned"):
+        propose_sites(net, demand, planned, p=1, candidates="planned")
+    res = propose_sites(net, demand, None, target_share=1.0, candidates=sites,
+                        threshold_min=1.0)
+    assert res.target_met and len(res.chosen) == 2
+    low = propose_sites(net, demand, None, target_share=1.0,
+                        candidates=pts([(900.0, 0.0)]), threshold_min=1.0)
+    assert low.target_met is False
+    assert "cannot be reached" in low.summary()
+
+
+# ---------------------------------------------------------------------------------------------
+# Almaty
+
+
+@pytest.fixture(scope="module")
+def almaty_case(shared_data: Path) -> dict[str, object]:
+    from coverage.network import load_network
+    from coverage.population import demand_from_buildings
+    from coverage.precincts import precincts_from_osm
+
+    pbf = shared_data / "almaty-osm-2012" / "almaty.osm.pbf"
+    net = load_network(pbf, cache=False)
+    demand = demand_from_buildings(pbf, net, total=1_000_000.0).points
+    police = precincts_from_osm(pbf)
+    return {"net": net, "demand": demand, "police": police}
+
+
+@pytest.mark.slow
+def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
+    from coverage.reach import nearest_facility
+    from coverage.snap import snap_points
+
+    net = almaty_case["net"]
+    demand = almaty_case["demand"]
+    police = almaty_case["police"]
+    assert isinstance(net, WalkNetwork)
+    assert isinstance(demand, gpd.GeoDataFrame) and isinstance(police, gpd.GeoDataFrame)
+    assert len(police) == 40
+    cand = make_candidates(net)
+    assert len(cand) >= 5000
+    exact = propose_sites(net, demand, police, p=10, method="exact", time_limit_s=60)
+    greedy = propose_sites(net, demand, police, p=10, method="greedy")
+    assert exact.status == "optimal" and exact.gap == pytest.approx(0.0, abs=1e-6)
+    assert exact.time_s < 60
+    assert greedy.objective <= exact.objective + 1e-6
+    assert greedy.objective >= 0.99 * exact.objective
+    assert greedy.bound >= exact.objective - 1e-6
+    # independent check: one multi-source search from police + proposed sites together
+    r = 10 * 4.5 * 1000 / 60
+    dem = snap_points(net, demand)
+    fac = pd.concat([police.to_crs(net.crs).geometry, exact.table.geometry])
+    near = nearest_facility(net, snap_points(net, gpd.GeoDataFrame(geometry=fac)), dem,
+                            max_distance_m=r)
+    w = demand["population"].to_numpy()
+    assert w[near.distance_m <= r].sum() == pytest.approx(
+        exact.already_covered + exact.objective, rel=1e-9)
+    base = nearest_facility(net, snap_points(net, police), dem, max_distance_m=r)
+    assert w[base.distance_m <= r].sum() == pytest.approx(exact.already_covered, rel=1e-9)
+    assert exact.table is not None and len(exact.table) == 10
+    assert (exact.table["nearest_open_m"] > 0).all()
