@@ -299,6 +299,8 @@ class _Source:
         if line is None and "." in table:  # an inline table: the line of its key
             parent, child = table.rsplit(".", 1)
             line = self.line_of(parent, child, occurrence)
+        if line is None and key:  # a whole (misspelt) table: the line of its header
+            line = self.line_of(".".join(p for p in (table, key) if p), None)
         full = ".".join(p for p in (table, key) if p)
         where = f"{self.label}, line {line}" if line else self.label
         what = f"{where}: key '{full}'" if full else where
