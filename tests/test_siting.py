@@ -320,6 +320,11 @@ def pts(xy: list[tuple[float, float]], **cols: object) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(dict(cols), geometry=shapely.points(arr), crs="EPSG:32643")
 
 
+def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    """A rectangle in metres from the street's origin."""
+    return shapely.box(x0 + ORIGIN[0], y0 + ORIGIN[1], x1 + ORIGIN[0], y1 + ORIGIN[1])
+
+
 def hand_distance(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Walking distance on the straight street: along it plus both access distances."""
     return abs(a[0] - b[0]) + abs(a[1]) + abs(b[1])
@@ -384,8 +389,8 @@ def test_propose_sites_on_a_street_by_hand(tmp_path: Path) -> None:
 def test_districts_label_sites() -> None:
     net = street()
     demand = pts([(100.0, 0.0), (900.0, 0.0)], population=[1.0, 2.0])
-    west = shapely.box(*(ORIGIN - 10), *(ORIGIN + [500, 10]))
-    east = shapely.box(*(ORIGIN + [500, -10]), *(ORIGIN + [1010, 10]))
+    west = box(-10, -10, 500, 10)
+    east = box(500, -10, 1010, 10)
     districts = gpd.GeoDataFrame({"name": ["West", "East"]}, geometry=[west, east],
                                  crs="EPSG:32643")
     res = propose_sites(net, demand, None, p=2, threshold_min=1.0, districts=districts,
@@ -406,14 +411,12 @@ def test_network_candidates_spacing_and_exclusion() -> None:
     # positions agree with edge + offset
     e = snapped.edge
     assert np.allclose(net.node_xy[net.edge_u[e], 0] + snapped.offset_m, snapped.xy[:, 0])
-    park = gpd.GeoDataFrame(geometry=[shapely.box(*(ORIGIN + [-1, -50]),
-                                                  *(ORIGIN + [1000, 50]))], crs="EPSG:32643")
+    park = gpd.GeoDataFrame(geometry=[box(-1, -50, 1000, 50)], crs="EPSG:32643")
     cand = make_candidates(net, exclude=park, spacing_m=150.0)
     assert cand.excluded == int((xs <= 1000).sum())
     assert len(cand) == 18 - cand.excluded
     assert (cand.snapped.xy[:, 0] - ORIGIN[0] > 1000).all()
-    everywhere = gpd.GeoDataFrame(geometry=[shapely.box(*(ORIGIN - 100), *(ORIGIN + 4000))],
-                                  crs="EPSG:32643")
+    everywhere = gpd.GeoDataFrame(geometry=[box(-100, -100, 4000, 4000)], crs="EPSG:32643")
     with pytest.raises(InputError, match="remove all"):
         make_candidates(net, exclude=everywhere, spacing_m=150.0)
 
