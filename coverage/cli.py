@@ -176,17 +176,6 @@ class Reporter:
             yield
         self.timings[text] = round(time.perf_counter() - t0, 3)
 
-    def counter(self, text: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
-        """A progress bar of ``total`` items: returns ``(advance, close)``."""
-        if not self.live:
-            return (lambda k: None), (lambda: None)
-        from rich.progress import Progress
-
-        bar = Progress(console=self.console, transient=True)
-        task = bar.add_task(text, total=total)
-        bar.start()
-        return (lambda k: bar.advance(task, k)), bar.stop
-
 
 # ---------------------------------------------------------------------------------------------
 # the job: inputs -> assessment -> siting -> map -> files
@@ -723,6 +712,7 @@ def inspect(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
+    from ._buildings import is_residential, read_buildings
     from ._osm import check_osm_file, read_tagged_points
     from .network import load_network
 
@@ -732,8 +722,9 @@ def inspect(
     with reporter.step("Reading the walkable streets"):
         net = load_network(file, cache=False if opts.no_cache else None)
     with reporter.step("Counting buildings and police"):
-        buildings = read_tagged_points(file, "building")
+        buildings = read_buildings(file)
         police = read_tagged_points(file, "amenity", "police")
+    residential = int(sum(is_residential(b) for b in buildings["building"]))
     lon, lat = _lonlat_bounds(net)
     info: dict[str, Any] = {
         "file": str(file),
@@ -744,6 +735,7 @@ def inspect(
         "dropped": str(net.dropped),
         "crs": net.crs.to_string(),
         "buildings": len(buildings),
+        "residential_buildings": residential,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
@@ -757,7 +749,7 @@ def inspect(
     typer.echo(
         f"{file.name}: {info['walkable_street_km']:,.1f} km of walkable street "
         f"({net.n_nodes:,} nodes, {net.n_edges:,} edges; {net.dropped})\n"
-        f"  buildings: {len(buildings):,}\n"
+        f"  buildings: {len(buildings):,} ({residential:,} residential by type)\n"
         f"  police points (amenity=police): {len(police)}\n"
         f"  extent: lon {e['west']:.5f} to {e['east']:.5f}, lat {e['south']:.5f} to "
         f"{e['north']:.5f}\n"

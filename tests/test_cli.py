@@ -348,14 +348,30 @@ def test_inspect_monaco(shared_data: Path) -> None:
     info = json.loads(result.stdout)
     assert info["police_points"] == 9  # SOURCE.md: 9 amenity=police
     assert info["nodes"] > 2000 and info["edges"] > info["nodes"]
+    assert info["buildings"] == 1151  # SOURCE.md
     # pyrosm, an independent reader, finds the same buildings (ways and relations)
     buildings = pyrosm.OSM(str(pbf)).get_buildings()
     assert abs(info["buildings"] - len(buildings)) <= 0.02 * len(buildings)
+    assert 0 < info["residential_buildings"] <= info["buildings"]
     e = info["extent_lonlat"]
     # the PBF header's box (SOURCE.md), give or take ways leaving it
     assert 7.40 < e["west"] < e["east"] < 7.45 and 43.72 < e["south"] < e["north"] < 43.76
     text = run("inspect", pbf)
     assert text.exit_code == 0 and "police points (amenity=police): 9" in text.stdout
+
+
+def test_inspect_almaty(shared_data: Path) -> None:
+    result = run("--json", "inspect", shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    # SOURCE.md: 8,201 building=* features, 40 amenity=police, header box
+    # lon 76.575-77.223, lat 43.057-43.549
+    assert info["buildings"] == 8201 and info["police_points"] == 40
+    e = info["extent_lonlat"]
+    assert 76.574 <= e["west"] < e["east"] <= 77.224
+    assert 43.056 <= e["south"] < e["north"] <= 43.550
+    # most of the ~2,860 km of highway centre-line is walkable
+    assert 2500 < info["walkable_street_km"] < 3000
 
 
 def _monaco_scenario(folder: Path, shared: Path) -> Path:
