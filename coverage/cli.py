@@ -126,6 +126,11 @@ def _handled(fn: F) -> F:
         except KeyboardInterrupt:
             typer.echo("walkshed: interrupted; no outputs were written", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
+            if opts.debug:
+                raise
+            typer.echo(f"walkshed: {_one_line(exc)} (no outputs were written)", err=True)
+            raise typer.Exit(1) from None
         except Exception as exc:
             if opts.debug:
                 raise

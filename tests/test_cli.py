@@ -241,6 +241,22 @@ DEMO_TOML = (REPO / "data" / "demo.toml").read_text(encoding="utf-8")
 DEMO_DATA = f"{(REPO / 'data').as_posix()}/"
 DEMO_TOML_HERE = DEMO_TOML.replace('file = "demo_', f'file = "{DEMO_DATA}demo_')
 
+def test_os_error_is_exit_1_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage import siting
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(siting, "propose_sites", disk_full)
+    result = run("demo", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert "No space left on device" in line and "internal error" not in line
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+
+
 BAD_SCENARIOS = {
     "syntax": ("name = 'x\n", "not valid TOML"),
     "unknown key": ('colour = "blue"\n' + DEMO_TOML_HERE, "colour"),
