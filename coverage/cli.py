@@ -421,17 +421,23 @@ def _print_report(result: RunResult, opts: Options) -> None:
     if sites:
         what = (f"best {sites['p']}" if sites["p"] is not None
                 else f"fewest for {sites['target_share']:.0%}")
+        # with a target, show enough digits that "90.0%" is not read as reaching 90 %
+        pct = ".1%" if sites["p"] is not None else ".2%"
+        how = str(sites["status"])
+        if not how.startswith(str(sites["method"])):
+            how = f"{sites['method']}, {how}"
         lines += [
             "",
-            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, "
-            f"{sites['method']}, {sites['status']}): covered "
-            f"{sites['covered_share_before']:.1%} -> {sites['covered_share_after']:.1%}",
+            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, {how}): "
+            f"covered {sites['covered_share_before']:{pct}} -> "
+            f"{sites['covered_share_after']:{pct}}",
         ]
         for row in sites["sites"].to_dict(orient="records"):
             where = f", {row['district']}" if isinstance(row.get("district"), str) else ""
             lines.append(
                 f"{row['rank']:>4}. {row['site']} ({row['lat']:.5f}, {row['lon']:.5f}{where}): "
-                f"+{row['newly_covered']:,.0f} residents, {row['cumulative_share']:.1%} covered"
+                f"+{row['newly_covered']:,.0f} residents, "
+                f"{row['cumulative_share']:{pct}} covered"
             )
         lines += [f"  note: {n}" for n in sites["notes"]]
     shown = set(getattr(result.assessment, "notes", ()))
