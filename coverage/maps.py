@@ -263,7 +263,7 @@ class _Decorations(folium.MacroElement):
         (function () {
             var map = {{ this._parent.get_name() }};
             map.attributionControl.addAttribution({{ this.attribution|tojson }});
-            var legend = L.control({position: "bottomright"});
+            var legend = L.control({position: "bottomleft"});
             legend.onAdd = function () {
                 var div = L.DomUtil.create("div", "ws-legend");
                 div.id = "ws-legend";
@@ -756,7 +756,15 @@ def coverage_map(
         legend="".join(legend) or "",
         attribution=attribution,
     ).add_to(m)
-    m.fit_bounds([[s, w], [n, e]])
+    # frame the precincts and their walking reach, not the whole extract (suburbs, highways)
+    reach = float(walking_areas["threshold_m"].max()) if len(walking_areas) else 0.0
+    pts = precincts.geometry.to_crs(metric)
+    box = shapely.box(*pts.total_bounds).buffer(reach, join_style="mitre")
+    box = box.intersection(shapely.box(minx, miny, maxx, maxy))
+    if box.is_empty:
+        box = shapely.box(minx, miny, maxx, maxy)
+    frame = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
+    m.fit_bounds([[frame[1], frame[0]], [frame[3], frame[2]]])
     return m
 
 
