@@ -256,6 +256,21 @@ def _study_header(study: Study) -> dict[str, Any]:
     }
 
 
+def _population_sources(demand: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per source zone: how its residents were placed, how many, on how many points."""
+    frame = pd.DataFrame({
+        "zone": demand["zone"].astype(object).where(demand["zone"].notna(), "(none)")
+        if "zone" in demand.columns else "(none)",
+        "method": demand["method"].astype(str) if "method" in demand.columns else "",
+        "population": demand["population"].to_numpy(float),
+    })
+    return (
+        frame.groupby(["zone", "method"], sort=True)
+        .agg(residents=("population", "sum"), points=("population", "size"))
+        .reset_index()
+    )
+
+
 def run_study(
     study: Study,
     out: OutputDir,
@@ -303,6 +318,7 @@ def run_study(
             **study.assess_options,
         )
     found = a.to_dict()
+    summary["population_sources"] = _population_sources(study.demand)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
     if "tables" in outputs:
@@ -442,6 +458,10 @@ def _print_report(result: RunResult, opts: Options) -> None:
         lines += [f"  note: {n}" for n in sites["notes"]]
     shown = set(getattr(result.assessment, "notes", ()))
     extra = [n for n in summary.get("notes", []) if n not in shown]
+    src = summary.get("population_sources")
+    if isinstance(src, pd.DataFrame) and 1 < len(src) <= 12:
+        extra.append("Residents placed: " + "; ".join(
+            f"{r.zone} {r.residents:,.0f} by {r.method}" for r in src.itertuples()))
     if extra:
         lines += ["", "About the data:"] + [f"- {n}" for n in extra]
     lines += ["", f"Data: {summary['attribution']}",

@@ -171,6 +171,8 @@ def test_demo_json_and_quiet(tmp_path: Path) -> None:
     printed = json.loads(result.stdout)
     written = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
     assert printed == written
+    after = run("demo", "--out", tmp_path / "c", "--json")  # the option after the command
+    assert after.exit_code == 0 and json.loads(after.stdout)["study"] == printed["study"]
     quiet = run("demo", "--out", tmp_path / "b", "--quiet")
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert (tmp_path / "b" / "summary.json").is_file()
@@ -482,6 +484,16 @@ def test_almaty_analyze(almaty_scenario: Path, tmp_path: Path) -> None:
     catch = pd.read_csv(out / "precincts.csv")
     served = catch[catch["scenario"] == "open"]["residents_served"].sum()
     assert served == pytest.approx(summary["residents"], rel=1e-9)
+    by_zone = {r["zone"]: r["residents"] for r in summary["population_sources"]}
+    expected = {}
+    for row in official.itertuples():  # the polygons spell some names differently
+        for spelling in [row.district, *str(row.name_variants).split("|")]:
+            if spelling in by_zone:
+                expected[spelling] = row.population
+    assert len(expected) == 8
+    for zone, residents in by_zone.items():
+        assert residents == pytest.approx(expected[zone], rel=1e-9), zone
+    assert "Residents placed:" in result.stdout
     sites = pd.read_csv(out / "proposed_sites.csv")
     assert len(sites) == 2 and sites["district"].notna().all()
     assert "CC BY-SA 2.0" in summary["attribution"]  # from the extract's SOURCE.md
