@@ -100,7 +100,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _handled(fn: F) -> F:
-    """Turn exceptions into the documented exit codes and one-line messages."""
+    """Turn exceptions into the documented exit codes and one-line messages.
+
+    With ``--debug`` the traceback is printed as well; the exit code stays the same.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -113,45 +116,64 @@ def _handled(fn: F) -> F:
             no_cache=kwargs.get("no_cache", False),
         )
         ctx.obj = opts
-        _configure_logging(opts)
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except InputError as exc:
-            if opts.debug:
+        with _logging_to_stderr(opts):
+            try:
+                return fn(*args, **kwargs)
+            except typer.Exit:
                 raise
-            typer.echo(f"walkshed: {_one_line(exc)}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("walkshed: interrupted; no outputs were written", err=True)
-            raise typer.Exit(130) from None
-        except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
-            if opts.debug:
-                raise
-            typer.echo(f"walkshed: {_one_line(exc)} (no outputs were written)", err=True)
-            raise typer.Exit(1) from None
-        except Exception as exc:
-            if opts.debug:
-                raise
-            typer.echo(
-                f"walkshed: internal error: {type(exc).__name__}: {_one_line(exc)} "
-                "(run with --debug for the traceback; please report it)",
-                err=True,
-            )
-            raise typer.Exit(1) from None
+            except InputError as exc:
+                _fail(opts, 2, _one_line(exc))
+            except KeyboardInterrupt:
+                _fail(opts, 130, "interrupted; no outputs were written")
+            except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
+                _fail(opts, 1, f"{_one_line(exc)} (no outputs were written)")
+            except Exception as exc:
+                _fail(opts, 1, f"internal error: {type(exc).__name__}: {_one_line(exc)} "
+                      "(run with --debug for the traceback; please report it)")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(opts: Options, code: int, message: str) -> None:
+    if opts.debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    typer.echo(f"walkshed: {message}", err=True)
+    raise typer.Exit(code)
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _configure_logging(opts: Options) -> None:
-    level = logging.DEBUG if opts.debug else logging.ERROR if opts.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="walkshed: %(message)s", stream=sys.stderr)
-    logging.getLogger("coverage").setLevel(level)
+class _StderrHandler(logging.Handler):
+    """Log records as ``walkshed: message`` lines on the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"walkshed: {record.getMessage()}\n")
+        except Exception:  # never let a log line break a run
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(opts: Options) -> Iterator[None]:
+    """Show walkshed's warnings (all messages with --debug, errors only with --quiet) while a
+    command runs, and restore the logger afterwards (the CLI may run inside another program)."""
+    logger = logging.getLogger("coverage")
+    saved = (logger.level, logger.propagate)
+    handler = _StderrHandler()
+    logger.setLevel(logging.DEBUG if opts.debug else logging.ERROR if opts.quiet
+                    else logging.WARNING)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 # ---------------------------------------------------------------------------------------------
