@@ -32,7 +32,7 @@ from ._errors import InputError
 from .io import OutputDir, to_jsonable
 from .network import WalkNetwork
 
-__all__ = ["Study", "app", "run_study"]
+__all__ = ["Options", "Reporter", "RunResult", "Study", "app", "load_study", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class Study:
     demand: gpd.GeoDataFrame
     precincts: gpd.GeoDataFrame
     districts: gpd.GeoDataFrame | None = None
-    attribution: str = "© OpenStreetMap contributors"
+    attribution: str = "© OpenStreetMap contributors, ODbL 1.0"
     notes: list[str] = field(default_factory=list)
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
