@@ -372,10 +372,14 @@ def walking_areas(
         )
     metres, minutes = _thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
     snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
-    src, thr, geom, _ = _pieces(network, precincts, snapped, metres)
+    src, thr, geom, edge = _pieces(network, precincts, snapped, metres)
     k, nt = len(precincts), len(metres)
-    group = src * nt + thr
-    polys = _dissolve_lines(geom, group, k * nt, width, method, concave_ratio)
+    # a piece that spans its whole edge at one threshold does so at every larger one
+    whole = edge >= 0
+    whole[whole] = np.abs(shapely.length(geom[whole]) - network.edge_length[edge[whole]]) < 1e-9
+    polys = _dissolve_lines(
+        geom, src, thr, nt, k, width, method, concave_ratio, edge=edge, whole=whole
+    )
     labels, names, status = _precinct_frame(precincts)
     rows = np.repeat(np.arange(k), nt)
     cols = np.tile(np.arange(nt), k)
@@ -394,16 +398,22 @@ def walking_areas(
 
 def _dissolve_lines(
     geom: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
+    src: np.ndarray,
+    thr: np.ndarray,
+    nt: int,
+    k: int,
     width: float,
     method: str,
     concave_ratio: float,
+    *,
+    edge: np.ndarray,
+    whole: np.ndarray,
 ) -> np.ndarray:
-    """One polygon per group: the group's lines widened and merged (vectorised over groups)."""
-    out = np.array([shapely.Polygon()] * n_groups, dtype=object)
+    """One polygon per (source, threshold): its pieces widened and merged."""
+    out = np.array([shapely.Polygon()] * (k * nt), dtype=object)
     if len(geom) == 0:
         return out
+    group = src * nt + thr
     order = np.argsort(group, kind="stable")
     present, compact = np.unique(group[order], return_inverse=True)
     lines = geom[order]
@@ -416,10 +426,24 @@ def _dissolve_lines(
         # Buffering each piece and merging per group measured ~2.5x faster in GEOS than buffering
         # one MultiLineString per group (same result); the loop runs once per group, not piece.
         pieces = shapely.buffer(lines, width, quad_segs=_QUAD_SEGS)
+        e_s, w_s = edge[order], whole[order]
         cut = np.flatnonzero(np.diff(compact)) + 1
-        polys = np.array(
-            [shapely.union_all(part) for part in np.split(pieces, cut)], dtype=object
-        )
+        starts = np.concatenate([[0], cut])
+        ends = np.concatenate([cut, [len(lines)]])
+        polys = np.empty(len(present), dtype=object)
+        prev_src = -1
+        prev_whole = np.empty(0, dtype=np.int64)
+        for j, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            s_j = int(present[j]) // nt
+            part = pieces[a:b]
+            if s_j == prev_src:
+                # the previous (smaller) threshold's area lies inside this one: start from it
+                # and skip the whole edges it already holds (~25% less work than from scratch)
+                skip = w_s[a:b] & np.isin(e_s[a:b], prev_whole)
+                part = np.concatenate([[polys[j - 1]], part[~skip]])
+            polys[j] = shapely.union_all(part)
+            prev_src = s_j
+            prev_whole = e_s[a:b][w_s[a:b]]
     out[present] = polys
     return out
 
