@@ -102,8 +102,8 @@ class Assessment:
     opening_order
         The planned precincts, greedy order at the main threshold: ``step``, ``precinct``,
         ``name``, ``gain`` (newly covered residents at that step), ``cumulative_covered``,
-        ``cumulative_share`` and ``gain_alone`` (residents it adds to the open precincts on
-        its own).
+        ``cumulative_share``, ``gain_alone`` (residents it adds to the open precincts on its
+        own, at the main threshold) and ``gain_alone_<t>`` at every threshold.
     uncovered_areas
         Contiguous areas of residents beyond the main threshold from every open precinct,
         ranked by population (EPSG:4326 polygons): ``area``, ``rank``, ``population``,
@@ -584,7 +584,7 @@ def assess(
         ignore_index=True,
     )
     order = _opening_order(
-        network, fac, dem, pop, d_open, is_planned, ids, names, main_m, total
+        network, fac, dem, pop, d_open, is_planned, ids, names, main_m, metres, labels, total
     )
 
     demand_district: np.ndarray = np.full(len(pop), None, dtype=object)
@@ -776,46 +776,61 @@ def _opening_order(
     ids: np.ndarray,
     names: np.ndarray,
     main_m: float,
+    metres: np.ndarray,
+    labels: list[str],
     total: float,
 ) -> pd.DataFrame:
     cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
-            "gain_alone"]
+            "gain_alone"] + [f"gain_alone_{lab}" for lab in labels]
     if len(planned) == 0:
-        dtypes = ["int64", "object", "object", "float64", "float64", "float64", "float64"]
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(cols, dtypes, strict=True)})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "step" else "object" if c in ("precinct", "name")
+                          else "float64") for c in cols}
+        )
+    # one bounded search per planned precinct, at the largest threshold; smaller thresholds
+    # keep the stored pairs within them (a stored zero is a real distance: test the values)
+    mat = coverage_matrix(network, fac.subset(planned), dem, float(metres.max()))
+
+    def reach_within(m: float) -> sparse.csr_matrix:
+        keep = (mat.data <= m).astype(np.float64)
+        # copies: eliminate_zeros compacts the index arrays in place
+        out = sparse.csr_matrix((keep, mat.indices.copy(), mat.indptr.copy()), shape=mat.shape)
+        out.eliminate_zeros()
+        return out
+
+    alone = {
+        lab: np.asarray(reach_within(m) @ np.where(d_open <= m, 0.0, pop)).ravel()
+        for m, lab in zip(metres, labels, strict=True)
+    }
+    pattern = reach_within(main_m)
     covered = d_open <= main_m
-    base = float(pop[covered].sum())
-    mat = coverage_matrix(network, fac.subset(planned), dem, main_m)
-    pattern = sparse.csr_matrix(
-        (np.ones(mat.nnz), mat.indices, mat.indptr), shape=mat.shape
-    )
     new_w = np.where(covered, 0.0, pop)
     gain_alone = np.asarray(pattern @ new_w).ravel()
     left = list(range(len(planned)))
     rows = []
-    cum = base
+    cum = float(pop[covered].sum())
     step = 0
     while left:
         gains = np.asarray(pattern[left] @ new_w).ravel()
         k = int(np.argmax(gains))  # ties: the first in table order
         j = left.pop(k)
         gain = float(gains[k])
-        hit = pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]
-        new_w[hit] = 0.0
+        new_w[pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]] = 0.0
         cum += gain
         step += 1
         p = planned[j]
-        rows.append(
-            {
-                "step": step,
-                "precinct": ids[p],
-                "name": names[p],
-                "gain": gain,
-                "cumulative_covered": cum,
-                "cumulative_share": _share(cum, total),
-                "gain_alone": float(gain_alone[j]),
-            }
-        )
+        row: dict[str, Any] = {
+            "step": step,
+            "precinct": ids[p],
+            "name": names[p],
+            "gain": gain,
+            "cumulative_covered": cum,
+            "cumulative_share": _share(cum, total),
+            "gain_alone": float(gain_alone[j]),
+        }
+        for lab in labels:
+            row[f"gain_alone_{lab}"] = float(alone[lab][j])
+        rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -138,6 +138,10 @@ def reference(
         j: sum(pop[k] for k in range(n_dem) if not covered[k] and D[j, k] <= main_m)
         for j in planned
     }
+    out["gain_alone at"] = {
+        (j, m): sum(pop[k] for k in range(n_dem) if out["open"][0][k] > m and D[j, k] <= m)
+        for j in planned for m in thresholds_m
+    }
     order = []
     left = list(planned)
     while left:
@@ -215,9 +219,12 @@ def check_against_reference(
     np.testing.assert_allclose(
         order["cumulative_covered"], base + np.cumsum([g for _, g in ref["order"]]), rtol=1e-9
     )
-    for row in order.itertuples():
-        j = ids.index(row.precinct)
-        assert row.gain_alone == pytest.approx(ref["gain_alone"][j], rel=1e-9, abs=1e-9)
+    for _, row in order.iterrows():
+        j = ids.index(row["precinct"])
+        assert row["gain_alone"] == pytest.approx(ref["gain_alone"][j], rel=1e-9, abs=1e-9)
+        for m, lab in zip(thresholds, s.threshold_labels, strict=True):
+            assert row[f"gain_alone_{lab}"] == pytest.approx(ref["gain_alone at"][j, m],
+                                                             rel=1e-9, abs=1e-9)
     if len(order):  # everything planned open = the open+planned scenario
         c_plan_main = sum(pop[k] for k in range(len(pop)) if d_plan[k] <= s.main_threshold_m)
         assert order["cumulative_covered"].iloc[-1] == pytest.approx(c_plan_main, rel=1e-9)
