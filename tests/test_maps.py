@@ -70,9 +70,18 @@ def _halves(net: WalkNetwork) -> gpd.GeoDataFrame:
     )
 
 
+def _need_offline_leaflet() -> None:
+    pytest.importorskip(
+        "xstatic.pkg.leaflet",
+        reason="xstatic-leaflet (Leaflet's files inlined into offline maps) is not installed",
+    )
+
+
 @pytest.fixture(scope="module")
 def monaco(shared_data: Path) -> dict[str, Any]:
     from coverage.assess import assess
+
+    _need_offline_leaflet()
 
     pbf = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
     net = load_network(pbf)
@@ -153,6 +162,33 @@ EXPECTED_LAYERS = [
 
 # ---------------------------------------------------------------------------------------------
 # page content (no browser)
+
+
+def test_small_hand_made_map_escapes_and_is_offline() -> None:
+    _need_offline_leaflet()
+    xy = np.array([[0.0, 0.0], [200.0, 0.0], [200.0, 200.0], [0.0, 200.0]])
+    u, v = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 0])
+    geom = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
+    net = WalkNetwork(np.arange(4), xy, u, v, geom, "EPSG:32643", source="square")
+    pre = gpd.GeoDataFrame(
+        {"name": [XSS, "B & C"], "status": ["open", "candidate"]},
+        geometry=[shapely.Point(10, 5), shapely.Point(190, 150)], crs="EPSG:32643",
+        index=["a", "b"],
+    )
+    m = coverage_map(net, precincts=pre, offline=True, title="T <1>", date="2026-11-26",
+                     thresholds_min=(1, 2))
+    page = m.get_root().render()
+    assert XSS not in page and "T <1>" not in page and "<h1>T &lt;1&gt;</h1>" in page
+    assert _overlay_names(page) == [
+        "Streets (offline basemap)",
+        "Walking areas, open: 1 min", "Walking areas, open: 2 min",
+        "Precincts: open", "Precincts: candidate",
+    ]
+    assert not re.search(r"<script[^>]+src=", page)
+    popups = {json.loads(layer.markers)[0]["alt"]: json.loads(layer.markers)[0]["popup"]
+              for layer in _marker_layers(m)}
+    assert "<b>&lt;img src=x onerror=alert(1)&gt;</b>" in popups[XSS]
+    assert "<b>B &amp; C</b>" in popups["B & C"]
 
 
 def test_layers_title_legend_attribution(monaco: dict[str, Any]) -> None:
