@@ -58,6 +58,137 @@ class DroppedReport:
         )
 
 
+@dataclass(frozen=True)
+class SegmentIndex:
+    """Every straight segment of the edge geometries, bucketed in square cells (for snapping).
+
+    Each segment is cut (virtually) into pieces no longer than ``cell_m``, and each piece is
+    filed under the cell holding its midpoint. A segment none of whose pieces lies in the
+    block of cells around a point is at least ``margin - cell_m / 2`` away from the point,
+    where ``margin`` is the distance from the point to the block's border: that is what lets
+    :func:`coverage.snap.snap_geometries` prove it found the nearest segment.
+
+    Attributes
+    ----------
+    a, b
+        ``(s, 2)`` segment start and end.
+    edge
+        Edge position of each segment.
+    start_m
+        Distance along the edge from ``u`` to the segment's start.
+    cell_m
+        Cell size and largest piece length, in metres.
+    origin
+        Corner of cell ``(0, 0)``.
+    shape
+        Number of cells along x and y.
+    cell_key
+        Sorted keys (``ix * ny + iy``) of the cells holding at least one piece.
+    cell_start
+        ``len(cell_key) + 1`` offsets into ``cell_segment``.
+    cell_segment
+        Segment of each piece, grouped by cell.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    edge: np.ndarray
+    start_m: np.ndarray
+    cell_m: float
+    origin: np.ndarray
+    shape: tuple[int, int]
+    cell_key: np.ndarray
+    cell_start: np.ndarray
+    cell_segment: np.ndarray
+
+    @classmethod
+    def build(cls, geoms: np.ndarray) -> SegmentIndex:
+        """Index the segments of LineStrings ``geoms``."""
+        coords = shapely.get_coordinates(geoms)
+        ncoord = shapely.get_num_coordinates(geoms).astype(np.int64)
+        ends = np.cumsum(ncoord)
+        is_seg = np.ones(len(coords), dtype=bool)
+        is_seg[ends - 1] = False  # the last vertex of each line starts no segment
+        first = np.flatnonzero(is_seg)
+        a = coords[first]
+        b = coords[first + 1]
+        edge = np.repeat(np.arange(len(geoms)), ncoord - 1)
+        length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+        # distance from the edge start: cumulative length minus the edge's total before it
+        # (summed in extended precision so that millions of segments lose nothing measurable)
+        cum = np.cumsum(length.astype(np.longdouble))
+        seg_end = np.cumsum(ncoord - 1)
+        before = np.concatenate([np.zeros(1, np.longdouble), cum])[
+            np.concatenate([[0], seg_end[:-1]])
+        ]
+        start_m = (cum - length - np.repeat(before, ncoord - 1)).astype(np.float64)
+        cell = float(np.clip(np.quantile(length, 0.75), 10.0, 100.0)) if len(length) else 10.0
+        n_piece = np.maximum(np.ceil(length / cell).astype(np.int64), 1)
+        piece_segment = np.repeat(np.arange(len(a)), n_piece)
+        k = np.arange(len(piece_segment)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
+        frac = (k + 0.5) / n_piece[piece_segment]
+        # pieces are length / ceil(length / cell) <= cell long
+        mid = a[piece_segment] + frac[:, None] * (b - a)[piece_segment]
+        origin = mid.min(axis=0) if len(mid) else np.zeros(2)
+        ij = np.floor((mid - origin) / cell).astype(np.int64)
+        nx_ = int(ij[:, 0].max()) + 1 if len(ij) else 1
+        ny_ = int(ij[:, 1].max()) + 1 if len(ij) else 1
+        key = ij[:, 0] * ny_ + ij[:, 1]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        new = np.ones(len(key), dtype=bool)
+        new[1:] = key[1:] != key[:-1]
+        starts = np.flatnonzero(new)
+        return cls(
+            a=a,
+            b=b,
+            edge=edge,
+            start_m=start_m,
+            cell_m=cell,
+            origin=origin,
+            shape=(nx_, ny_),
+            cell_key=key[starts],
+            cell_start=np.append(starts, len(key)),
+            cell_segment=piece_segment[order],
+        )
+
+    def candidates(
+        self, xy: np.ndarray, ring: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segments filed in the ``(2 ring + 1)^2`` cells around each point.
+
+        Returns
+        -------
+        point, segment : ndarray
+            Candidate pairs, grouped by point (ascending).
+        margin : ndarray
+            Per point, the distance to the border of its block of cells: every segment not
+            among its candidates is at least ``margin - cell_m / 2`` away.
+        """
+        c = self.cell_m
+        rel = (xy - self.origin) / c
+        cxy = np.floor(rel).astype(np.int64)
+        low = (rel - (cxy - ring)) * c
+        high = ((cxy + ring + 1) - rel) * c
+        margin = np.minimum(low, high).min(axis=1)
+        offs = np.arange(-ring, ring + 1)
+        qx = (cxy[:, 0, None, None] + offs[None, :, None]).repeat(len(offs), axis=2)
+        qy = (cxy[:, 1, None, None] + offs[None, None, :]).repeat(len(offs), axis=1)
+        nx_, ny_ = self.shape
+        valid = (qx >= 0) & (qx < nx_) & (qy >= 0) & (qy < ny_)
+        key = (qx * ny_ + qy).ravel()
+        pos = np.searchsorted(self.cell_key, key)
+        pos_c = np.minimum(pos, len(self.cell_key) - 1)
+        found = valid.ravel() & (self.cell_key[pos_c] == key)
+        begin = self.cell_start[pos_c]
+        count = np.where(found, self.cell_start[pos_c + 1] - begin, 0)
+        total = int(count.sum())
+        point = np.repeat(np.repeat(np.arange(len(xy)), len(offs) ** 2), count)
+        skip = np.repeat(np.cumsum(count) - count, count)
+        idx = np.repeat(begin, count) + (np.arange(total) - skip)
+        return point, self.cell_segment[idx], margin
+
+
 class WalkNetwork:
     """An undirected street network for walking, in a projected metric CRS.
 
@@ -168,6 +299,11 @@ class WalkNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries (for snapping)."""
         return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def segment_index(self) -> SegmentIndex:
+        """The straight segments of all edge geometries, with a k-d tree (for fast snapping)."""
+        return SegmentIndex.build(self.edge_geometry)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:

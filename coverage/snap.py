@@ -17,7 +17,7 @@ import shapely
 
 from . import settings
 from ._errors import input_error
-from .network import WalkNetwork
+from .network import SegmentIndex, WalkNetwork
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,13 @@ def snap_points(
 def snap_geometries(
     network: WalkNetwork, pts: np.ndarray, *, max_snap_m: float | None = None
 ) -> Snapped:
-    """:func:`snap_points` for an array of shapely points already in the network's CRS."""
+    """:func:`snap_points` for an array of shapely points already in the network's CRS.
+
+    The nearest segment is found among the segments filed in the cells around each point
+    (:class:`coverage.network.SegmentIndex`) with exact point-to-segment distances; a point for
+    which the cells do not prove the answer (far from every street) is looked up in a wider
+    block, and then with GEOS's exact nearest-geometry search.
+    """
     limit = settings.max_snap_m if max_snap_m is None else float(max_snap_m)
     n = len(pts)
     edge = np.full(n, -1, dtype=np.int64)
@@ -161,9 +167,112 @@ def snap_geometries(
     xy = np.full((n, 2), np.nan)
     if n == 0 or network.n_edges == 0:
         return Snapped(edge, offset, access, xy)
-    (i_pt, i_edge), dist = network.edge_tree.query_nearest(
-        pts, max_distance=limit, return_distance=True, all_matches=False
+    pxy = shapely.get_coordinates(pts)
+    if len(pxy) != n or not np.isfinite(pxy).all():  # not all plain points: the safe road
+        _snap_geos(network, pts, np.arange(n), limit, edge, offset, access, xy)
+        return Snapped(edge, offset, access, xy)
+    index = network.segment_index
+    # farther than the limit from the box around all streets: nothing to snap to
+    lo_xy = np.minimum(index.a.min(axis=0), index.b.min(axis=0))
+    hi_xy = np.maximum(index.a.max(axis=0), index.b.max(axis=0))
+    gap = np.maximum(np.maximum(lo_xy - pxy, pxy - hi_xy), 0.0)
+    todo = np.flatnonzero(np.hypot(gap[:, 0], gap[:, 1]) <= limit)
+    for ring in (1, 3):
+        if len(todo) == 0:
+            break
+        unsure: list[np.ndarray] = []
+        for lo in range(0, len(todo), _CHUNK):
+            which = todo[lo:lo + _CHUNK]
+            unsure.append(
+                _snap_cells(network, index, pxy[which], which, ring, limit,
+                            edge, offset, access, xy)
+            )
+        todo = np.concatenate(unsure)
+    if len(todo):
+        _snap_geos(network, pts, todo, limit, edge, offset, access, xy)
+    return Snapped(edge, offset, access, xy)
+
+
+def _snap_cells(
+    network: WalkNetwork,
+    index: SegmentIndex,
+    p: np.ndarray,
+    which: np.ndarray,
+    ring: int,
+    limit: float,
+    edge: np.ndarray,
+    offset: np.ndarray,
+    access: np.ndarray,
+    xy: np.ndarray,
+) -> np.ndarray:
+    """Snap the points ``p`` (positions ``which``) whose nearest segment the cells prove.
+
+    Writes the results into the arrays and returns the positions still unsure.
+    """
+    m = len(p)
+    pt, seg, margin = index.candidates(p, ring)
+    a = index.a[seg]
+    d = index.b[seg]
+    d -= a
+    q = p[pt]
+    q -= a  # the point relative to the segment start
+    len2 = np.einsum("ij,ij->i", d, d)
+    t = np.einsum("ij,ij->i", q, d)
+    np.divide(t, len2, out=t, where=len2 > 0)
+    t[len2 == 0] = 0.0
+    np.clip(t, 0.0, 1.0, out=t)
+    q -= t[:, None] * d  # from the foot of the perpendicular to the point
+    dist2 = np.einsum("ij,ij->i", q, q)
+    # the nearest candidate of every point (pairs come grouped by point)
+    has = np.bincount(pt, minlength=m) > 0
+    best2 = np.full(m, np.inf)
+    best_i = np.full(m, -1, dtype=np.int64)
+    if len(pt):
+        starts = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])
+        best2[pt[starts]] = np.minimum.reduceat(dist2, starts)
+        hit = np.flatnonzero(dist2 == best2[pt])
+        first_pt, first = np.unique(pt[hit], return_index=True)
+        best_i[first_pt] = hit[first]
+    best_d = np.sqrt(best2)
+    # a segment not among the candidates is at least this far away
+    bound = margin - index.cell_m / 2.0
+    proven = has & (best_d <= bound)
+    nothing_near = bound > limit  # no unseen segment within reach
+    take = proven & (best_d <= limit)
+    done = take | (nothing_near & (best_d > limit))
+    i = np.flatnonzero(take)
+    j = best_i[i]
+    s_best = seg[j]
+    e_best = index.edge[s_best]
+    out = which[i]
+    edge[out] = e_best
+    offset[out] = np.clip(
+        index.start_m[s_best] + t[j] * np.sqrt(len2[j]), 0.0, network.edge_length[e_best]
     )
+    access[out] = best_d[i]
+    xy[out] = index.a[s_best] + t[j, None] * d[j]
+    return which[~done]
+
+
+#: Points handled per step by :func:`snap_geometries` (bounds its temporary memory).
+_CHUNK = 32_768
+
+
+def _snap_geos(
+    network: WalkNetwork,
+    pts: np.ndarray,
+    which: np.ndarray,
+    limit: float,
+    edge: np.ndarray,
+    offset: np.ndarray,
+    access: np.ndarray,
+    xy: np.ndarray,
+) -> None:
+    """Exact nearest edge of ``pts[which]`` with GEOS's STRtree, written into the arrays."""
+    (j, i_edge), dist = network.edge_tree.query_nearest(
+        pts[which], max_distance=limit, return_distance=True, all_matches=False
+    )
+    i_pt = which[j]
     geoms = network.edge_geometry[i_edge]
     t = shapely.line_locate_point(geoms, pts[i_pt])
     edge[i_pt] = i_edge
@@ -171,4 +280,3 @@ def snap_geometries(
     offset[i_pt] = np.clip(t, 0.0, network.edge_length[i_edge])
     access[i_pt] = dist
     xy[i_pt] = shapely.get_coordinates(shapely.line_interpolate_point(geoms, t))
-    return Snapped(edge, offset, access, xy)

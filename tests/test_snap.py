@@ -144,6 +144,100 @@ def test_empty_array_and_empty_network() -> None:
     assert len(s) == 0 and s.xy.shape == (0, 2)
 
 
+def street_grid(side: int, seed: int) -> WalkNetwork:
+    """A jittered street grid (50 m) with some long bent streets across it, in UTM 43N."""
+    rng = np.random.default_rng(seed)
+    ij = np.indices((side, side)).reshape(2, -1).T
+    xy = ORIGIN + ij * 50.0 + rng.uniform(-10, 10, (side * side, 2))
+    idx = np.arange(side * side).reshape(side, side)
+    pairs = np.vstack([
+        np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
+        np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
+    ])
+    lines = [shapely.LineString(xy[p]) for p in pairs]
+    u, v = list(pairs[:, 0]), list(pairs[:, 1])
+    for _ in range(6):  # long streets with a bend, crossing many cells
+        a, b = rng.integers(0, side * side, 2)
+        if a == b:
+            continue
+        bend = (xy[a] + xy[b]) / 2 + rng.normal(0, 80, 2)
+        lines.append(shapely.LineString([xy[a], bend, xy[b]]))
+        u.append(int(a))
+        v.append(int(b))
+    return WalkNetwork(
+        np.arange(side * side), xy, np.array(u), np.array(v),
+        np.asarray(lines, dtype=object), "EPSG:32643",
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_grid_brute_force_both_paths(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The k-d tree path and the GEOS fallback both give the brute-force nearest segment."""
+    import coverage.snap as snap_mod
+
+    net = street_grid(25, seed)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = net.bounds
+    pts = shapely.points(
+        np.column_stack([rng.uniform(minx - 300, maxx + 300, 1500),
+                         rng.uniform(miny - 300, maxy + 300, 1500)])
+    )
+    fallback: list[int] = []
+    real = snap_mod._snap_geos
+
+    def spy(network: WalkNetwork, p: np.ndarray, which: np.ndarray, *args: object) -> None:
+        fallback.append(len(which))
+        real(network, p, which, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snap_mod, "_snap_geos", spy)
+    for limit in (30.0, 200.0):
+        brute_force_check(net, pts, snap_geometries(net, pts, max_snap_m=limit), limit)
+    # points among the streets are all proven by the cells; only some outside go to GEOS
+    pxy = shapely.get_coordinates(pts)
+    outside = ((pxy < [minx, miny]) | (pxy > [maxx, maxy])).any(axis=1)
+    assert 0 < sum(fallback) < outside.sum()
+    # far from the streets the cells prove nothing: GEOS does
+    centre = np.array([(minx + maxx) / 2, (miny + maxy) / 2])
+    angle = rng.uniform(0, 2 * np.pi, 200)
+    far = shapely.points(centre + np.column_stack([np.cos(angle), np.sin(angle)]) * 4000)
+    brute_force_check(net, far, snap_geometries(net, far, max_snap_m=5000.0), 5000.0)
+    # and all through GEOS, for the record: the same edges' distances
+    geos_edge = np.full(len(pts), -1)
+    geos_off = np.full(len(pts), np.nan)
+    geos_access = np.full(len(pts), np.inf)
+    real(net, pts, np.arange(len(pts)), 200.0, geos_edge, geos_off,
+         geos_access, np.full((len(pts), 2), np.nan))
+    fast = snap_geometries(net, pts, max_snap_m=200.0)
+    np.testing.assert_array_equal(fast.ok, geos_edge >= 0)
+    np.testing.assert_allclose(fast.access_m, geos_access, atol=1e-9)
+    # where both chose the same edge (ties at crossings may choose another), the same offset
+    same = (fast.edge == geos_edge) & fast.ok
+    assert same.sum() > 500
+    np.testing.assert_allclose(fast.offset_m[same], geos_off[same], atol=1e-6)
+    # long streets leave some points unproven by the tree: the fallback ran
+    assert sum(fallback) > 0
+
+
+def test_segment_index_offsets() -> None:
+    net = street_grid(6, 0)
+    index = net.segment_index
+    assert len(index.a) == int((shapely.get_num_coordinates(net.edge_geometry) - 1).sum())
+    # a segment's start offset plus its length is the next segment's start, ending at the length
+    seg_len = np.hypot(*(index.b - index.a).T)
+    for e in range(net.n_edges):
+        mine = np.flatnonzero(index.edge == e)
+        assert index.start_m[mine[0]] == 0.0
+        np.testing.assert_allclose(
+            index.start_m[mine[-1]] + seg_len[mine[-1]], net.edge_length[e], atol=1e-9
+        )
+    # every segment is filed, in as many pieces as its length needs
+    pieces = np.bincount(index.cell_segment, minlength=len(index.a))
+    assert np.all(pieces >= 1)
+    assert np.all(seg_len / pieces <= index.cell_m + 1e-9)
+    assert np.all(np.diff(index.cell_key) > 0)
+    assert index.cell_start[-1] == len(index.cell_segment)
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input: one clear InputError naming the input and the fix
 
