@@ -497,7 +497,8 @@ def coverage_map(
         outlined and numbered by rank.
     sites
         Proposed sites: a ranked table (``rank``, point geometry, ``newly_covered``,
-        ``cumulative_share``) or a siting result with such a ``table``.
+        ``cumulative_share``; optional ``nearest_open_m``, ``district``, ``site``) or a
+        :class:`~coverage.siting.SitingResult` (its ``table``).
     districts
         District polygons with ``name``, and a ``covered_share`` column or a
         ``district_table`` to take it from.
@@ -731,8 +732,13 @@ def coverage_map(
                 ("Newly covered residents", _fmt_int(row.get("newly_covered"))),
                 ("Cumulative covered share", _fmt_share(row.get("cumulative_share"))),
             ]
+            if "nearest_open_m" in tab.columns and math.isfinite(_num(row["nearest_open_m"])):
+                rows.append(("Walk to nearest open precinct",
+                             f"{_fmt_int(row['nearest_open_m'])} m"))
             if "district" in tab.columns:
                 rows.append(("District", str(row["district"])))
+            if "site" in tab.columns:
+                rows.append(("Site", str(row["site"])))
             marks.append({
                 "lat": float(xy[j, 1]), "lon": float(xy[j, 0]), "cls": "ws-site-icon",
                 "html": f'<div class="ws-site">{_fmt_int(rank)}</div>', "size": [22, 22],
