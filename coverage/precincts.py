@@ -133,6 +133,16 @@ def read_precincts(
             "Give every precinct a point, or drop those rows",
         )
 
+    if pyproj.CRS.from_user_input(frame.crs).is_geographic:
+        xy = shapely.get_coordinates(np.asarray(geom.values))
+        if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
+            raise input_error(
+                what,
+                "coordinates are not longitude/latitude although the file says so (its CRS "
+                "is missing or wrong; GeoJSON without a CRS is read as EPSG:4326)",
+                "Save the file with its real CRS (e.g. as a GeoPackage), or reproject it to "
+                "EPSG:4326",
+            )
     ids = _ids(frame, id_column, row_ids, what)
     names = _names(frame, name_column, ids, what)
     statuses = _statuses(frame, status_column, ids, default_status, what)

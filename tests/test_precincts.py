@@ -121,6 +121,11 @@ def test_unknown_crs(tmp_path: Path) -> None:
     gdf = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.Point(650000, 4790000)])
     with pytest.raises(InputError, match="no coordinate reference system"):
         read_precincts(gdf)
+    projected = write(tmp_path / "utm.geojson", '{"type": "FeatureCollection", "features": ['
+                      '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", '
+                      '"coordinates": [650000, 4790000]}}]}')
+    with pytest.raises(InputError, match="not longitude/latitude"):
+        read_precincts(projected)
     path = tmp_path / "nocrs.gpkg"
     with pytest.warns(UserWarning, match="crs"):
         pyogrio.write_dataframe(gdf, path)
