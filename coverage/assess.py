@@ -439,7 +439,8 @@ def assess(
     network
         The walking network.
     demand
-        Demand points (any CRS) with a ``population`` column (residents, >= 0).
+        Demand points (any CRS) with a ``population`` column (residents, >= 0), or a
+        :class:`coverage.population.Demand`.
     precincts
         Precincts (any CRS) with a ``status`` column (``open``, ``planned``, ``candidate``),
         indexed by a unique id, optionally with a ``name``. Candidates are only counted per
@@ -495,6 +496,10 @@ def assess(
     >>> a.demand["walk_open_m"].tolist()  # 200 m along the street + 10 m to the door
     [210.0, 900.0]
     """
+    if not isinstance(demand, gpd.GeoDataFrame) and isinstance(
+        getattr(demand, "points", None), gpd.GeoDataFrame
+    ):
+        demand = demand.points  # a coverage.population.Demand
     speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh)
     if not (math.isfinite(speed) and speed > 0):
         raise input_error("walk_speed_kmh", f"must be a positive number, got {speed}",

@@ -311,6 +311,13 @@ osm = true
     net = load_network_for(s)
     demand = load_demand(s, net)
     by_zone = demand.groupby("zone")["population"].sum()
+    # assess takes the population module's Demand as it is
+    from coverage.assess import assess
+    from coverage.population import Demand
+
+    p = load_precincts(s, net)
+    a = assess(net, Demand(demand, demand.iloc[:0]), p, thresholds_min=[10])
+    assert a.residents == pytest.approx(38000.0, rel=1e-12)
     assert by_zone["West"] == pytest.approx(15000.0, rel=1e-12)
     assert by_zone["East"] == pytest.approx(23000.0, rel=1e-12)
     assert len(load_precincts(s, net)) == 9
