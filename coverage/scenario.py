@@ -640,6 +640,9 @@ def _precincts(src: _Source, top: _Table) -> tuple[PrecinctSource, ...]:
         if file is None and not osm:
             raise t.error("file", "is missing", 'Add file = "police.geojson" (or osm = true '
                           "to take amenity=police from the network's extract)")
+        if file is not None and osm:
+            raise t.error("osm", "both file and osm = true are given",
+                          "Keep one: a precinct file, or the extract's police points")
         pairs: list[tuple[str, str]] = []
         seen: set[str] = set()
         for status in _STATUSES:

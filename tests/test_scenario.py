@@ -184,6 +184,7 @@ method = "greedy"
         (MINIMAL.replace("[network]\nplace = \"Monaco\"\n", ""), r"key 'network': is missing"),
         (MINIMAL + '\n[output]\ncells = "hex"\n', r"line 12: key 'output.cells'.*h3, grid"),
         (MINIMAL + '\n[ouput]\ndir = "x"\n', r"line 11: key 'ouput': unknown key.*output"),
+        (MINIMAL + "osm = true\n", r"line 10: key 'precincts.osm': both file and osm"),
         (MINIMAL + '\n[[district]]\nfile = "x"\n', r"line 11: key 'district': unknown key"),
         (MINIMAL + '\n[siting]\nnew_sites = 3\ntarget_share = 0.5\n',
          r"line 13: .*both new_sites and target_share"),
