@@ -502,3 +502,23 @@ def test_almaty_analyze(almaty_scenario: Path, tmp_path: Path) -> None:
     sites = pd.read_csv(out / "proposed_sites.csv")
     assert len(sites) == 2 and sites["district"].notna().all()
     assert "CC BY-SA 2.0" in summary["attribution"]  # from the extract's SOURCE.md
+
+
+# ---------------------------------------------------------------------------------------------
+# the installed console script, in a real process (exit codes as a shell sees them)
+
+
+def test_console_script_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "walkshed"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "coverage.cli"]
+    ok = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "demo" in ok.stdout and "inspect" in ok.stdout
+    bad = subprocess.run([*cmd, "inspect", str(tmp_path / "none.osm.pbf")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "file not found" in bad.stderr
+    usage = subprocess.run([*cmd, "rank"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
