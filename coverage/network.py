@@ -102,8 +102,9 @@ class SegmentIndex:
     cell_segment: np.ndarray
 
     @classmethod
-    def build(cls, geoms: np.ndarray) -> SegmentIndex:
-        """Index the segments of LineStrings ``geoms``."""
+    def build(cls, geoms: np.ndarray, cell_m: float | None = None) -> SegmentIndex:
+        """Index the segments of LineStrings ``geoms`` (cell size chosen from the segment
+        lengths unless given)."""
         coords = shapely.get_coordinates(geoms)
         ncoord = shapely.get_num_coordinates(geoms).astype(np.int64)
         ends = np.cumsum(ncoord)
@@ -122,7 +123,10 @@ class SegmentIndex:
             np.concatenate([[0], seg_end[:-1]])
         ]
         start_m = (cum - length - np.repeat(before, ncoord - 1)).astype(np.float64)
-        cell = float(np.clip(np.quantile(length, 0.75), 10.0, 100.0)) if len(length) else 10.0
+        if cell_m is not None:
+            cell = float(cell_m)
+        else:
+            cell = float(np.clip(np.quantile(length, 0.75), 10.0, 100.0)) if len(length) else 10.0
         n_piece = np.maximum(np.ceil(length / cell).astype(np.int64), 1)
         piece_segment = np.repeat(np.arange(len(a)), n_piece)
         k = np.arange(len(piece_segment)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)

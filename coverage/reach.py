@@ -135,11 +135,20 @@ def _same_edge_pairs(
     if len(s_ok) == 0 or len(p_ok) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    s_frame = pd.DataFrame({"edge": sources.edge[s_ok], "s": s_ok})
-    p_frame = pd.DataFrame({"edge": points.edge[p_ok], "p": p_ok})
-    pairs = p_frame.merge(s_frame, on="edge")
-    s = pairs["s"].to_numpy()
-    p = pairs["p"].to_numpy()
+    # only points on an edge that holds a source can pair up (a cheap filter first)
+    on_source_edge = np.zeros(int(max(sources.edge.max(), points.edge.max())) + 1, dtype=bool)
+    on_source_edge[sources.edge[s_ok]] = True
+    p_ok = p_ok[on_source_edge[points.edge[p_ok]]]
+    # sources sorted by edge; each point takes the run of sources on its own edge
+    order = np.argsort(sources.edge[s_ok], kind="stable")
+    s_sorted = s_ok[order]
+    e_sorted = sources.edge[s_sorted]
+    p_edge = points.edge[p_ok]
+    lo = np.searchsorted(e_sorted, p_edge, side="left")
+    count = np.searchsorted(e_sorted, p_edge, side="right") - lo
+    p = np.repeat(p_ok, count)
+    skip = np.repeat(np.cumsum(count) - count, count)
+    s = s_sorted[np.repeat(lo, count) + (np.arange(len(p)) - skip)]
     d = (
         sources.access_m[s]
         + np.abs(sources.offset_m[s] - points.offset_m[p])
