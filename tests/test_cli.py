@@ -522,3 +522,27 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert bad.stderr.count("\n") == 1 and "file not found" in bad.stderr
     usage = subprocess.run([*cmd, "rank"], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+
+
+def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "demo_precincts.csv").symlink_to(REPO / "data" / "demo_precincts.csv")
+    (tmp_path / "demo_sectors.geojson").symlink_to(REPO / "data" / "demo_sectors.geojson")
+    # three vacant premises: two far from every precinct, one next to precinct A
+    (tmp_path / "premises.csv").write_text(
+        "id,name,lat,lon\n"
+        "far-south,Vacant school,60.16646,24.94334\n"
+        "far-north,Old library,60.17675,24.95007\n"
+        "next-to-A,Shop,60.17021,24.94155\n",
+        encoding="utf-8",
+    )
+    text = DEMO_TOML.replace('fix = "open+planned"', 'fix = "open+planned"\n'
+                             'candidates = "premises.csv"')
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    result = run("--json", "rank", tmp_path / "s.toml", "-p", "3", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    sites = pd.read_csv(tmp_path / "out" / "proposed_sites.csv")
+    assert set(sites["site"][:2]) == {"far-south", "far-north"}
+    assert (sites["newly_covered"][:2] > 500).all()
+    # a site beside a working precinct brings nobody new: last, or left out
+    assert len(sites) == 2 or (sites["site"][2] == "next-to-A"
+                               and sites["newly_covered"][2] < 50)
