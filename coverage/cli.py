@@ -402,6 +402,10 @@ def _siting(
     table = res.table if res.table is not None else pd.DataFrame()
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]
+    notes = list(res.notes)
+    if res.p is not None and len(res.chosen) < res.p:
+        notes.append(f"Only {len(res.chosen)} of the {res.p} sites asked for bring new residents "
+                     f"within {minutes:g} min; further sites would add none.")
     info = {
         "threshold_min": minutes,
         "fixed": fix,
@@ -414,7 +418,7 @@ def _siting(
         "covered_share_before": res.base_share,
         "covered_share_after": res.covered_share,
         "newly_covered": res.objective,
-        "notes": list(res.notes),
+        "notes": notes,
         "sites": pd.DataFrame(table[cols]),
     }
     return res, info

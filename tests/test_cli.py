@@ -546,3 +546,6 @@ def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:
     # a site beside a working precinct brings nobody new: last, or left out
     assert len(sites) == 2 or (sites["site"][2] == "next-to-A"
                                and sites["newly_covered"][2] < 50)
+    if len(sites) == 2:
+        notes = json.loads(result.stdout)["proposed_sites"]["notes"]
+        assert any("Only 2 of the 3 sites" in n for n in notes)
