@@ -291,6 +291,27 @@ def _tiles(xy: np.ndarray, size: float) -> Iterator[np.ndarray]:
     yield from np.split(order, cut)
 
 
+def _induced(adj: sparse.csr_matrix, nodes: np.ndarray, local_of: np.ndarray
+             ) -> sparse.csr_matrix:
+    """``adj[nodes][:, nodes]`` for sorted ``nodes``, without scipy's column indexing (which
+    allocates arrays as long as the whole graph on every call). ``local_of`` is an all ``-1``
+    scratch array of length ``n_nodes``; it is left that way."""
+    m = len(nodes)
+    starts = adj.indptr[nodes].astype(np.int64)
+    lens = adj.indptr[nodes + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    idx = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    local_of[nodes] = np.arange(m)
+    col = local_of[adj.indices[idx]]
+    local_of[nodes] = -1
+    keep = col >= 0
+    row = np.repeat(np.arange(m), lens)[keep]
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.add.at(indptr, row + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return sparse.csr_matrix((adj.data[idx][keep], col[keep], indptr), shape=(m, m))
+
+
 def bounded_searches(
     network: WalkNetwork,
     sources: Snapped,
@@ -321,21 +342,25 @@ def bounded_searches(
     node_xy = network.node_xy
     tile = max(r, 250.0)
     adj = network.adjacency
+    # nodes sorted by x once: each piece scans only the strip of its box, not every node
+    by_x = np.argsort(node_xy[:, 0], kind="stable")
+    xs = node_xy[by_x, 0]
+    local_of = np.full(network.n_nodes, -1, dtype=np.int64)
     for group in _tiles(sources.xy[ok], tile):
         for start in range(0, len(group), chunk):
             pos = ok[group[start:start + chunk]]
             sxy = sources.xy[pos]
             lo = sxy.min(axis=0) - r
             hi = sxy.max(axis=0) + r
-            inside = np.flatnonzero(
-                (node_xy[:, 0] >= lo[0]) & (node_xy[:, 0] <= hi[0])
-                & (node_xy[:, 1] >= lo[1]) & (node_xy[:, 1] <= hi[1])
-            )
+            strip = by_x[np.searchsorted(xs, lo[0], side="left"):
+                         np.searchsorted(xs, hi[0], side="right")]
+            ys = node_xy[strip, 1]
+            inside = strip[(ys >= lo[1]) & (ys <= hi[1])]
             # the source edges' end nodes belong to the piece even when just outside the box
             e = sources.edge[pos]
             nodes = np.union1d(inside, np.concatenate([network.edge_u[e], network.edge_v[e]]))
             m = len(nodes)
-            sub = adj[nodes][:, nodes]
+            sub = _induced(adj, nodes, local_of)
             local = np.searchsorted(nodes, np.concatenate([network.edge_u[e], network.edge_v[e]]))
             k = len(pos)
             virt = m + np.arange(k)
