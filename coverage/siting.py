@@ -255,6 +255,8 @@ def _rank_sites(cover: sparse.csr_matrix, weight: np.ndarray,
     while left:
         g = [_gain_of(cover, weight, uncovered, j) for j in left]
         k = int(np.argmax(g))  # first maximum: lowest candidate position
+        if g[k] <= 0:
+            break  # the rest add no one (an exact solver may open such sites): left out
         j = left.pop(k)
         order.append(j)
         gains.append(g[k])
@@ -793,6 +795,9 @@ def _finish(
     target_share: float | None = None, target_met: bool | None = None,
 ) -> SitingResult:
     obj = float(gains.sum())
+    if p is not None and len(chosen) < p:
+        notes.append(f"Only {len(chosen)} site(s) bring anyone new within reach; more sites "
+                     "would add no one, so fewer than p are proposed.")
     if target_share is None:
         gap = (bound - obj) / bound if bound > 0 else 0.0
     else:
@@ -1205,14 +1210,14 @@ def propose_sites(
         )
         near = nearest_facility(network, fixed_snap, dem, max_distance_m=r)
         covered = near.distance_m <= r
+    if p is not None and isinstance(p, (int, np.integer)) and p > len(cand):
+        raise input_error(
+            "p", f"{p} new sites asked for but there are only {len(cand)} candidate sites",
+            "Lower p or add candidate sites (e.g. a smaller candidate spacing)",
+        )
     with _progress(len(cand), "coverage matrix", progress) as tick:
         cover = coverage_matrix(network, cand.snapped, dem, r, progress=tick)
     if p is not None:
-        if isinstance(p, (int, np.integer)) and p > len(cand):
-            raise input_error(
-                "p", f"{p} new sites asked for but there are only {len(cand)} candidate sites",
-                "Lower p or add candidate sites (e.g. a smaller candidate spacing)",
-            )
         res = solve_mclp(cover, weights, p, covered=covered, method=method,
                          time_limit_s=time_limit_s)
     else:

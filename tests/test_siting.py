@@ -195,6 +195,16 @@ def test_ties_go_to_the_first_candidate_and_results_repeat() -> None:
     assert a.chosen.tolist() == b.chosen.tolist()
 
 
+def test_fewer_useful_sites_than_p_are_proposed_and_said() -> None:
+    cover = np.array([[1, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1]], dtype=bool)
+    w = np.array([1.0, 1.0, 0.0])  # the point only site 3 reaches has no residents
+    for method in ("exact", "greedy", "auto"):
+        res = solve_mclp(cover, w, 3, method=method)  # type: ignore[arg-type]
+        assert res.chosen.tolist() == [0]
+        assert res.objective == 2.0
+        assert any("Only 1 site" in n for n in res.notes)
+
+
 def test_merging_identical_demand_does_not_change_the_answer() -> None:
     cover, w, covered = random_cover(7)
     dup = sparse.hstack([cover, cover, cover], format="csr")
