@@ -14,6 +14,7 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -334,6 +335,29 @@ def test_precinct_on_a_dropped_piece() -> None:
     check_nearest(net, fac, pts, nearest_facility(net, fac, pts))
 
 
+def test_nearest_precinct_bad_inputs_name_the_input() -> None:
+    net = make_net([(0, 0), (100, 0)], [(0, 1, [])])
+    good = gpd.GeoDataFrame(
+        {"name": ["a"]}, geometry=list(at(net, [(10, 5)])), crs="EPSG:32643", index=["P1"]
+    )
+    pts = gpd.GeoDataFrame(geometry=list(at(net, [(50, 5)])), crs="EPSG:32643")
+    out = nearest_precinct(net, good, pts)
+    assert out["precinct"].tolist() == ["P1"] and out["distance_m"].iloc[0] == pytest.approx(50)
+    with pytest.raises(InputError, match=r"^precincts: no points given.*at least one"):
+        nearest_precinct(net, good.iloc[:0], pts)
+    with pytest.raises(InputError, match=r"^points: no points given"):
+        nearest_precinct(net, good, pts.iloc[:0])
+    no_crs = gpd.GeoDataFrame(geometry=list(at(net, [(50, 5)])))
+    with pytest.raises(InputError, match=r"^points: has no coordinate reference system.*set_crs"):
+        nearest_precinct(net, good, no_crs)
+    lonlat = pts.to_crs("EPSG:4326")
+    swapped = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(lonlat.geometry.y, lonlat.geometry.x), crs="EPSG:4326"
+    )
+    with pytest.raises(InputError, match=r"^precincts: .*Latitude and longitude look swapped"):
+        nearest_precinct(net, swapped.set_index(pd.Index(["P1"])), pts)
+
+
 # ---------------------------------------------------------------------------------------------
 # hypothesis: random small street networks
 
@@ -406,7 +430,7 @@ def place(net: WalkNetwork, spec: list[tuple[str, tuple[float, float], int]]) ->
 
 
 @settings(
-    max_examples=120,
+    max_examples=250,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
