@@ -104,7 +104,7 @@ def almaty_vs_spopt(spacing: float, p: int, skip_spopt: bool) -> None:
         for pp in (p, 2 * p):
             for solver in ("highspy", "scipy"):
                 res = solve_mclp(cover, w, pp, covered=fixed, method="exact", solver=solver,
-                                 time_limit_s=300)  # type: ignore[arg-type]
+                                 time_limit_s=300)
                 print(f"    p = {pp:2d} MILP via {solver:8s}: {res.time_s:6.2f} s  objective "
                       f"{res.objective:,.1f} ({res.status})")
     cand = make_candidates(net, spacing_m=spacing)

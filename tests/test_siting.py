@@ -45,7 +45,7 @@ def _sf(shared_data: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str]
     piv = dist.pivot_table(values="distance", index="DestinationName", columns="name")
     demand = pd.read_csv(folder / "SF_demand_205_centroid_uniform_weight.csv")
     demand = demand.sort_values("NAME")
-    assert list(demand["NAME"].round(2)) == list(piv.index.astype(float).round(2))
+    assert np.allclose(demand["NAME"].to_numpy(float), np.asarray(piv.index, dtype=float))
     return piv.to_numpy(), demand["POP2000"].to_numpy(float), list(piv.columns), list(piv.index)
 
 
@@ -56,7 +56,7 @@ def test_sf_matches_spopt_published_answer(shared_data: Path) -> None:
     cost, pop, stores, _ = _sf(shared_data)
     cover = sparse.csr_matrix((cost <= 5000.0).T)
     for method in ("exact", "greedy"):
-        res = solve_mclp(cover, pop, 4, method=method)  # type: ignore[arg-type]
+        res = solve_mclp(cover, pop, 4, method=method)
         chosen = sorted(stores[j] for j in res.chosen)
         assert chosen == ["Store_11", "Store_12", "Store_15", "Store_2"], method
         covered = (cost[:, res.chosen] <= 5000.0).any(axis=1)
@@ -85,7 +85,7 @@ def test_sf_against_spopt_run_here(shared_data: Path, radius: float, p: int) -> 
     assert their_cover == pytest.approx(theirs)
     cover = sparse.csr_matrix((cost <= radius).T)
     for method in ("exact", "greedy", "auto"):
-        ours = solve_mclp(cover, pop, p, method=method)  # type: ignore[arg-type]
+        ours = solve_mclp(cover, pop, p, method=method)
         assert ours.objective == pytest.approx(theirs), method
         assert pop[(cost[:, ours.chosen] <= radius).any(axis=1)].sum() == pytest.approx(theirs)
 
@@ -111,7 +111,7 @@ def brute_best(cover: sparse.csr_matrix, w: np.ndarray, covered: np.ndarray, p: 
                ) -> tuple[float, tuple[int, ...]]:
     dense = cover.toarray() != 0
     dense |= _stored(cover)
-    best, arg = -1.0, ()
+    best, arg = -1.0, tuple[int, ...]()
     for sub in itertools.combinations(range(cover.shape[0]), p):
         reach = dense[list(sub)].any(axis=0) & ~covered
         val = float(w[reach].sum())
@@ -128,8 +128,9 @@ def _stored(cover: sparse.csr_matrix) -> np.ndarray:
 
 
 def covered_by(cover: sparse.csr_matrix, sites: np.ndarray) -> np.ndarray:
-    return _stored(cover)[list(sites)].any(axis=0) if len(sites) else np.zeros(cover.shape[1],
-                                                                              dtype=bool)
+    if len(sites) == 0:
+        return np.zeros(cover.shape[1], dtype=bool)
+    return np.asarray(_stored(cover)[list(sites)].any(axis=0))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -186,9 +187,9 @@ def test_ties_go_to_the_first_candidate_and_results_repeat() -> None:
     cover = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 1, 1]], dtype=bool)
     w = np.array([1.0, 2.0, 2.0])
     for method in ("exact", "greedy", "auto"):
-        res = solve_mclp(cover, w, 1, method=method)  # type: ignore[arg-type]
+        res = solve_mclp(cover, w, 1, method=method)
         assert res.chosen.tolist() == [1]
-        res2 = solve_mclp(cover, w, 2, method=method)  # type: ignore[arg-type]
+        res2 = solve_mclp(cover, w, 2, method=method)
         assert res2.chosen.tolist() == [1, 0]
     a = solve_mclp(*random_cover(3)[:2], 3, method="exact")
     b = solve_mclp(*random_cover(3)[:2], 3, method="exact")
@@ -199,7 +200,7 @@ def test_fewer_useful_sites_than_p_are_proposed_and_said() -> None:
     cover = np.array([[1, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1]], dtype=bool)
     w = np.array([1.0, 1.0, 0.0])  # the point only site 3 reaches has no residents
     for method in ("exact", "greedy", "auto"):
-        res = solve_mclp(cover, w, 3, method=method)  # type: ignore[arg-type]
+        res = solve_mclp(cover, w, 3, method=method)
         assert res.chosen.tolist() == [0]
         assert res.objective == 2.0
         assert any("Only 1 site" in n for n in res.notes)
@@ -221,7 +222,7 @@ def test_greedy_is_submodular_greedy_with_lazy_evaluation() -> None:
     cover, w, covered = random_cover(11, n_cand=25, n_dem=200, density=0.1)
     stored = _stored(cover)
     left = ~covered
-    plain = []
+    plain: list[int] = []
     for _ in range(6):
         gains = np.array([w[stored[j] & left].sum() for j in range(cover.shape[0])])
         gains[plain] = -1
@@ -500,6 +501,7 @@ def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
     # independent check: one multi-source search from police + proposed sites together
     r = 10 * 4.5 * 1000 / 60
     dem = snap_points(net, demand)
+    assert exact.table is not None
     fac = pd.concat([police.to_crs(net.crs).geometry, exact.table.geometry])
     near = nearest_facility(net, snap_points(net, gpd.GeoDataFrame(geometry=fac)), dem,
                             max_distance_m=r)
