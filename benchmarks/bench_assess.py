@@ -13,6 +13,10 @@ open precinct (twice: open, open + planned) and ``nx.single_source_dijkstra_path
 a cutoff per planned precinct (the ``ego_graph`` idea). It is less exact (node snapping, no
 partial edges), so it does less work than walkshed's exact computation.
 
+The uncovered areas (greedy seeded regions of one precinct's reach, a lazy heap of bounds) are
+timed against the connected components of the same cells (scipy), the cheaper rule they
+replaced, which made one area of almost the whole city.
+
 Run: ``.venv/bin/python benchmarks/bench_assess.py``
 """
 
@@ -112,6 +116,44 @@ def walkshed_way(net: Any, demand: Any, precincts: Any, radius_m: float) -> dict
     return out
 
 
+def seeded_vs_components(a: Any, net: Any) -> None:
+    """Time the area grouping on the assessment's uncovered cells against the old rule."""
+    import h3
+    import pyproj
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    from coverage.assess import _seeded_areas
+
+    cells = a.uncovered_cells.sort_values("cell")
+    keys = cells["cell"].tolist()
+    weight = cells["population"].to_numpy(dtype=float)
+    pos = {k: i for i, k in enumerate(keys)}
+    r, c = [], []
+    for i, k in enumerate(keys):
+        for nb in h3.grid_disk(k, 1):
+            j = pos.get(nb)
+            if j is not None and j != i:
+                r.append(i)
+                c.append(j)
+    adj = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(keys), len(keys)))
+    ll = np.asarray([h3.cell_to_latlng(k) for k in keys])
+    to_net = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    centre = np.column_stack(to_net.transform(ll[:, 1], ll[:, 0]))
+    radius = a.settings.main_threshold_m
+    t_seed, (area_of, seeds) = _best(lambda: _seeded_areas(centre, weight, adj, radius))
+    t_comp, (n_comp, comp) = _best(lambda: connected_components(adj, directed=False))
+    pops = np.sort(np.bincount(area_of, weights=weight))[::-1]
+    comp_pops = np.sort(np.bincount(comp, weights=weight))[::-1]
+    print(f"uncovered areas ({len(keys):,} H3 cells, {weight.sum():,.0f} residents, "
+          f"reach {radius:,.0f} m):")
+    print(f"  seeded regions {t_seed * 1e3:.1f} ms, {len(seeds)} areas, largest "
+          f"{pops[0]:,.0f}, top 10 hold {pops[:10].sum() / weight.sum():.1%}")
+    print(f"  connected components {t_comp * 1e3:.1f} ms, {n_comp} areas, largest "
+          f"{comp_pops[0]:,.0f} ({comp_pops[0] / weight.sum():.1%})")
+    print(f"  seeded / components time: {t_seed / t_comp:.0f}x (both a small share of assess)")
+
+
 def main() -> None:
     data = _data_dir()
     os.environ["WALKSHED_TEST_DATA"] = str(data)
@@ -179,6 +221,8 @@ def main() -> None:
           f"{t_peer / t_ours:.1f}x (walkshed exact, networkx node-snapped)")
     print(f"  covered within 10 min by open precincts: walkshed {ours:.4f}, networkx "
           f"node-snapped {peer_share:.4f}")
+    print()
+    seeded_vs_components(a, net)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ with weights) and precincts with a status:
   residents at each step, with each one's gain alone;
 - ``uncovered_areas`` / ``uncovered_cells``: residents beyond the main threshold from every
   open precinct, aggregated into H3 cells (or a metric grid) and grouped into contiguous
-  areas, ranked by uncovered population.
+  areas of the size one precinct could serve (greedy seeded regions, see
+  :class:`Assessment`), ranked by uncovered population.
 
 Every figure is computed on demand points, never on polygons (DESIGN.md). The functions here
 are pure: no files, no printing.
@@ -31,7 +32,6 @@ import pandas as pd
 import pyproj
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
 from . import settings
 from ._errors import input_error
@@ -105,10 +105,23 @@ class Assessment:
         ``cumulative_share``, ``gain_alone`` (residents it adds to the open precincts on its
         own, at the main threshold) and ``gain_alone_<t>`` at every threshold.
     uncovered_areas
-        Contiguous areas of residents beyond the main threshold from every open precinct,
-        ranked by population (EPSG:4326 polygons): ``area``, ``rank``, ``population``,
-        ``cells``, ``covered_by_planned``, ``centroid_lon``, ``centroid_lat``, ``district``,
-        ``walk_to_open_m`` (from the centroid), ``nearest_open``.
+        Contiguous areas of residents beyond the main threshold from every open precinct, each
+        no wider than one precinct's reach, ranked by population (EPSG:4326 polygons):
+        ``area``, ``rank``, ``population``, ``cells``, ``seed_cell``, ``covered_by_planned``,
+        ``centroid_lon``, ``centroid_lat`` (population-weighted), ``district`` (where most of
+        its residents live), ``walk_to_open_m`` (from the centroid), ``nearest_open``.
+
+        The rule (greedy seeded regions): the uncovered cells are scored by the residents of
+        their *reach*, the uncovered cells whose centres lie within the main threshold's
+        distance (straight line) of the cell's centre and that connect to it through
+        neighbouring cells inside that disk. The cell with the most such residents (ties: the
+        smallest cell id) seeds area ``U1``, which takes its reach; the remaining cells are
+        scored again, the next seed takes its reach among them, and so on until every
+        uncovered cell belongs to an area (isolated remnants become small areas of their
+        own). So every area is contiguous, lies within one walking threshold (straight line,
+        centre to centre) of its seed cell, and the areas partition the uncovered residents.
+        The seed cell is where to start looking for a new precinct (straight-line reach is an
+        upper bound of the walk; the siting module gives walking answers).
     uncovered_cells
         The cells of those areas for a choropleth: ``cell``, ``area``, ``population``,
         ``covered_by_planned``, polygon geometry in EPSG:4326.
@@ -183,7 +196,16 @@ class Assessment:
                 f"inspector(s) needed by the norm.",
             ]
         if len(self.uncovered_areas):
-            lines += ["", f"Largest uncovered areas (beyond {main} of an open precinct):"]
+            lines += [
+                "",
+                f"Largest uncovered areas (beyond {main} of an open precinct): "
+                f"{len(self.uncovered_areas):,} area(s), "
+                f"{self.uncovered_areas['population'].sum():,.0f} residents.",
+                f"Each area is one precinct's reach: the uncovered cells within "
+                f"{s.main_threshold_m:,.0f} m (straight line) of its seed cell,",
+                "joined through neighbouring cells; the seed reaching the most residents is "
+                "taken first.",
+            ]
             for row in self.uncovered_areas.head(5).itertuples():
                 where = f" in {row.district}" if isinstance(row.district, str) else ""
                 walk = (
@@ -463,6 +485,8 @@ def assess(
     cells
         Aggregate uncovered residents into ``"h3"`` cells (resolution from
         :func:`h3_resolution_for`) or a square ``"grid"`` of a third of the main threshold.
+        The cells are grouped into areas of one precinct's reach by greedy seeded regions
+        (the rule is under :class:`Assessment`, ``uncovered_areas``).
 
     Returns
     -------
@@ -936,8 +960,8 @@ def _uncovered_areas(
     ids: np.ndarray,
     cfg: AssessmentSettings,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    area_cols = ["area", "rank", "population", "cells", "covered_by_planned", "centroid_lon",
-                 "centroid_lat", "district", "walk_to_open_m", "nearest_open"]
+    area_cols = ["area", "rank", "population", "cells", "seed_cell", "covered_by_planned",
+                 "centroid_lon", "centroid_lat", "district", "walk_to_open_m", "nearest_open"]
     cell_cols = ["cell", "area", "population", "covered_by_planned"]
     sel = np.flatnonzero(uncovered)
     if len(sel) == 0:
@@ -951,15 +975,16 @@ def _uncovered_areas(
     to_ll = pyproj.Transformer.from_crs(network.crs, "EPSG:4326", always_xy=True)
     lon, lat = to_ll.transform(xy[:, 0], xy[:, 1])
     if cfg.cells == "h3":
-        keys, cell_poly, neighbours = _h3_cells(lat, lon, int(cfg.h3_resolution or 9))
+        keys, cell_poly, neighbours, centre = _h3_cells(lat, lon, int(cfg.h3_resolution or 9),
+                                                        network)
     else:
-        keys, cell_poly, neighbours = _grid_cells(xy, float(cfg.grid_size_m or 250.0), network)
-    uniq, inv = np.unique(keys, return_inverse=True)
+        keys, cell_poly, neighbours, centre = _grid_cells(xy, float(cfg.grid_size_m or 250.0),
+                                                          network)
+    uniq, inv = np.unique(keys, return_inverse=True)  # cell ids sorted: ties by cell id
     n_cells = len(uniq)
     w = pop[sel]
     cell_pop = np.bincount(inv, weights=w, minlength=n_cells)
     cell_plan = np.bincount(inv, weights=w * planned_covers[sel], minlength=n_cells)
-    # contiguous areas: connected components of the cell adjacency
     pos = {k: i for i, k in enumerate(uniq.tolist())}
     r: list[int] = []
     c: list[int] = []
@@ -970,16 +995,9 @@ def _uncovered_areas(
                 r.append(i)
                 c.append(j)
     adj = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_cells, n_cells))
-    _, comp = connected_components(adj, directed=False)
-    comp_pop = np.bincount(comp, weights=cell_pop)
-    # rank: population, ties by the smallest cell key (deterministic)
-    first_key = pd.Series(uniq).groupby(comp).min().to_numpy()
-    rank_order = np.lexsort((first_key, -comp_pop))
-    rank_of = np.empty_like(rank_order)
-    rank_of[rank_order] = np.arange(len(rank_order))
-    area_of_cell = rank_of[comp]
+    area_of_cell, seeds = _seeded_areas(centre(uniq), cell_pop, adj, cfg.main_threshold_m)
+    n_areas = len(seeds)
     area_of_pt = area_of_cell[inv]
-    n_areas = len(rank_order)
 
     apop = np.bincount(area_of_pt, weights=w, minlength=n_areas)
     wsafe = np.where(apop > 0, apop, 1.0)
@@ -1020,6 +1038,7 @@ def _uncovered_areas(
             "rank": np.arange(1, n_areas + 1),
             "population": apop,
             "cells": cells_per_area,
+            "seed_cell": pd.Series([str(k) for k in uniq[seeds].tolist()], dtype=object),
             "covered_by_planned": np.bincount(area_of_cell, weights=cell_plan,
                                               minlength=n_areas),
             "centroid_lon": np.asarray(clon),
@@ -1042,7 +1061,95 @@ def _uncovered_areas(
     return areas, cell_gdf
 
 
-def _h3_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray, Any, Any]:
+def _seeded_areas(
+    centre: np.ndarray, weight: np.ndarray, adj: sparse.csr_matrix, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group cells into contiguous areas no wider than one precinct's reach (greedy seeds).
+
+    Repeatedly, every cell not yet in an area is scored by the residents of its *reach*: the
+    cells not yet in an area whose centres lie within ``radius`` (straight line, boundary
+    included) of its centre and that are connected to it through such cells (neighbouring
+    cells, all inside the disk). The cell with the largest score (ties: the first cell) is the
+    seed of the next area, which takes the seed's reach. Small isolated remnants end up as
+    areas of their own. Areas come out in order of non-increasing population.
+
+    Scores only fall as cells are taken, so a lazy heap of upper bounds (first, every cell's
+    residents within the radius, connected or not) finds the same seeds as rescoring every
+    cell at every step, in a handful of rescorings per area. Scores are exactly rounded sums
+    (``math.fsum``), so equal sets of cells score equal whatever the order.
+
+    Parameters
+    ----------
+    centre
+        ``(n, 2)`` cell centres in metres (projected CRS).
+    weight
+        Residents per cell (``> 0``); cells are in cell-id order.
+    adj
+        Symmetric ``n x n`` cell adjacency.
+    radius
+        The reach of one precinct in metres (the main walking threshold).
+
+    Returns
+    -------
+    area_of_cell : np.ndarray
+        Area number (0-based, in the order the areas were formed) of every cell.
+    seeds : np.ndarray
+        The seed cell of every area.
+    """
+    import heapq
+
+    from scipy.spatial import cKDTree
+
+    n = len(weight)
+    r2 = radius * radius * (1.0 + 1e-9)  # inclusive, robust to rounding of the centres
+    # upper bounds: the residents of all cells within the radius, a little inflated so that a
+    # rounded sum never falls below the exact score of a subset
+    i, j = cKDTree(centre).query_pairs(radius * (1.0 + 1e-6), output_type="ndarray").T
+    near = np.bincount(i, weights=weight[j], minlength=n) + np.bincount(
+        j, weights=weight[i], minlength=n
+    )
+    bound = (np.asarray(weight, dtype=float) + near) * (1.0 + 1e-9) + 1e-9
+    x, y = centre[:, 0].tolist(), centre[:, 1].tolist()
+    wl = weight.tolist()
+    indptr, indices = adj.indptr.tolist(), adj.indices.tolist()
+    free = [True] * n
+
+    def reach(s: int) -> list[int]:
+        sx, sy = x[s], y[s]
+        out, stack = [s], [s]
+        seen = {s}
+        while stack:
+            u = stack.pop()
+            for v in indices[indptr[u]:indptr[u + 1]]:
+                if free[v] and v not in seen and (x[v] - sx) ** 2 + (y[v] - sy) ** 2 <= r2:
+                    seen.add(v)
+                    out.append(v)
+                    stack.append(v)
+        return out
+
+    # entries (-score, cell, areas formed when scored); stale entries are upper bounds
+    heap = [(-b, k, -1) for k, b in enumerate(bound.tolist())]
+    heapq.heapify(heap)
+    area_of_cell = np.full(n, -1, dtype=np.int64)
+    seeds: list[int] = []
+    while heap:
+        _, s, stamp = heapq.heappop(heap)
+        if not free[s]:
+            continue
+        members = reach(s)
+        if stamp == len(seeds):  # scored after the last area: the best of all
+            for m in members:
+                free[m] = False
+            area_of_cell[members] = len(seeds)
+            seeds.append(s)
+        else:
+            heapq.heappush(heap, (-math.fsum(wl[m] for m in members), s, len(seeds)))
+    return area_of_cell, np.asarray(seeds, dtype=np.int64)
+
+
+def _h3_cells(
+    lat: np.ndarray, lon: np.ndarray, res: int, network: WalkNetwork
+) -> tuple[np.ndarray, Any, Any, Any]:
     import h3
 
     keys = np.asarray(
@@ -1060,15 +1167,26 @@ def _h3_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray, A
     def neighbours(cell: str) -> list[str]:
         return list(h3.grid_disk(cell, 1))
 
-    return keys, polys, neighbours
+    def centres(cells: np.ndarray) -> np.ndarray:
+        ll = np.asarray([h3.cell_to_latlng(cell) for cell in cells.tolist()], dtype=float)
+        to_net = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
+        cx, cy = to_net.transform(ll[:, 1], ll[:, 0])
+        return np.column_stack([cx, cy])
+
+    return keys, polys, neighbours, centres
 
 
-def _grid_cells(xy: np.ndarray, size: float, network: WalkNetwork) -> tuple[np.ndarray, Any, Any]:
+def _grid_cells(
+    xy: np.ndarray, size: float, network: WalkNetwork
+) -> tuple[np.ndarray, Any, Any, Any]:
     ij = np.floor(xy / size).astype(np.int64)
     keys = np.asarray([f"{i}_{j}" for i, j in ij.tolist()], dtype=object)
 
+    def index(cells: np.ndarray) -> np.ndarray:
+        return np.asarray([[int(v) for v in c.split("_")] for c in cells.tolist()], dtype=float)
+
     def polys(cells: np.ndarray) -> np.ndarray:
-        ij2 = np.asarray([[int(v) for v in c.split("_")] for c in cells.tolist()], dtype=float)
+        ij2 = index(cells)
         boxes = shapely.box(ij2[:, 0] * size, ij2[:, 1] * size,
                             (ij2[:, 0] + 1) * size, (ij2[:, 1] + 1) * size)
         return np.asarray(
@@ -1079,4 +1197,7 @@ def _grid_cells(xy: np.ndarray, size: float, network: WalkNetwork) -> tuple[np.n
         i, j = (int(v) for v in cell.split("_"))
         return [f"{i + a}_{j + b}" for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b]
 
-    return keys, polys, neighbours
+    def centres(cells: np.ndarray) -> np.ndarray:
+        return (index(cells) + 0.5) * size
+
+    return keys, polys, neighbours, centres

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,119 @@ def check_against_reference(
     return ref
 
 
+def reference_areas(
+    cell_pop: dict[str, float],
+    centre: dict[str, tuple[float, float]],
+    neighbours: Callable[[str], Iterable[str]],
+    radius: float,
+    *,
+    max_areas: int | None = None,
+) -> list[tuple[str, set[str], float]]:
+    """Greedy seeded areas by brute force: every step rescores every free cell.
+
+    A cell's reach is the free cells within ``radius`` of its centre (boundary included)
+    connected to it through neighbours inside that disk; the cell with the most residents in
+    its reach (ties: the smallest cell id) seeds the next area. Returns (seed, cells, residents)
+    per area, in order.
+    """
+    free = set(cell_pop)
+    out: list[tuple[str, set[str], float]] = []
+    limit = radius * radius * (1 + 1e-9)
+    while free and (max_areas is None or len(out) < max_areas):
+        best: tuple[float, str, set[str]] | None = None
+        for seed in sorted(free):
+            sx, sy = centre[seed]
+            reach, stack = {seed}, [seed]
+            while stack:
+                c = stack.pop()
+                for nb in neighbours(c):
+                    if nb in free and nb not in reach and (
+                        (centre[nb][0] - sx) ** 2 + (centre[nb][1] - sy) ** 2 <= limit
+                    ):
+                        reach.add(nb)
+                        stack.append(nb)
+            score = math.fsum(cell_pop[c] for c in reach)
+            if best is None or score > best[0]:
+                best = (score, seed, reach)
+        assert best is not None
+        out.append((best[1], best[2], best[0]))
+        free -= best[2]
+    return out
+
+
+def h3_centres(cells: Iterable[str], crs: Any) -> dict[str, tuple[float, float]]:
+    to_net = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    out = {}
+    for c in cells:
+        lat, lon = h3.cell_to_latlng(c)
+        x, y = to_net.transform(lon, lat)
+        out[c] = (float(x), float(y))
+    return out
+
+
+def grid_centres(cells: Iterable[str], size: float) -> dict[str, tuple[float, float]]:
+    out = {}
+    for c in cells:
+        i, j = (int(v) for v in c.split("_"))
+        out[c] = ((i + 0.5) * size, (j + 0.5) * size)
+    return out
+
+
+def grid_neighbours(cell: str) -> list[str]:
+    i, j = (int(v) for v in cell.split("_"))
+    return [f"{i + a}_{j + b}" for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b]
+
+
+def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None) -> None:
+    """The areas against the brute-force greedy; contiguity, size bound, conservation."""
+    s = a.settings
+    cells = a.uncovered_cells.set_index("cell")
+    areas = a.uncovered_areas.set_index("area")
+    cell_pop = cells["population"].to_dict()
+    if s.cells == "h3":
+        centre = h3_centres(cell_pop, net.crs)
+
+        def nbrs(c: str) -> Iterable[str]:
+            return h3.grid_disk(c, 1)
+    else:
+        assert s.grid_size_m is not None
+        centre = grid_centres(cell_pop, s.grid_size_m)
+        nbrs = grid_neighbours
+    radius = s.main_threshold_m
+    # the same partition, seeds and order as the brute force
+    ref = reference_areas(cell_pop, centre, nbrs, radius, max_areas=max_areas)
+    if max_areas is None:
+        assert len(areas) == len(ref)
+    for k, (seed, members, score) in enumerate(ref, start=1):
+        name = f"U{k}"
+        assert areas.loc[name, "rank"] == k
+        assert areas.loc[name, "seed_cell"] == seed
+        assert set(cells.index[cells["area"] == name]) == members, name
+        assert areas.loc[name, "population"] == pytest.approx(score, rel=1e-9)
+    # conservation: every cell in exactly one area, the areas sum to the cells
+    assert set(cells["area"]) == set(areas.index)
+    assert areas["population"].sum() == pytest.approx(cells["population"].sum(), rel=1e-12)
+    for name, group in cells.groupby("area"):
+        row = areas.loc[name]
+        members = set(group.index)
+        # contiguity: connected through neighbouring cells of the area
+        seen = {row["seed_cell"]}
+        stack = list(seen)
+        while stack:
+            c = stack.pop()
+            for nb in nbrs(c):
+                if nb in members and nb not in seen:
+                    seen.add(nb)
+                    stack.append(nb)
+        assert seen == members, name
+        # size bound: every cell centre within the main threshold of the seed's
+        sx, sy = centre[row["seed_cell"]]
+        far = max(math.hypot(centre[c][0] - sx, centre[c][1] - sy) for c in members)
+        assert far <= radius * (1 + 1e-9), name
+        assert row["population"] == pytest.approx(group["population"].sum(), rel=1e-9)
+        assert row["cells"] == len(group)
+
+
 def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_pts: np.ndarray,
                     pop: np.ndarray, d_open: np.ndarray, d_plan: np.ndarray) -> None:
     """Cells and areas: populations, contiguity and separation, ranks."""
@@ -257,26 +371,7 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
     for c, w in by_cell.items():
         assert got.loc[c, "population"] == pytest.approx(w, rel=1e-9)
         assert got.loc[c, "covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
-    area_of = got["area"].to_dict()
-    # cells of different areas never touch; the cells of one area are connected
-    for c1 in by_cell:
-        for c2 in by_cell:
-            if c1 < c2 and h3.are_neighbor_cells(c1, c2):
-                assert area_of[c1] == area_of[c2]
-    for name, group in got.groupby("area"):
-        members = set(group.index)
-        seen = {next(iter(members))}
-        stack = list(seen)
-        while stack:
-            c = stack.pop()
-            for nb in h3.grid_disk(c, 1):
-                if nb in members and nb not in seen:
-                    seen.add(nb)
-                    stack.append(nb)
-        assert seen == members, name
-        row = areas.set_index("area").loc[name]
-        assert row["population"] == pytest.approx(group["population"].sum(), rel=1e-9)
-        assert row["cells"] == len(group)
+    check_areas(a, net)
     assert list(areas["rank"]) == list(range(1, len(areas) + 1))
     assert (np.diff(areas["population"].to_numpy()) <= 1e-9).all()
     # walking distance from each area's centroid to the nearest open precinct
@@ -501,12 +596,7 @@ def test_grid_cells_and_settings_in_every_output() -> None:
     keys = {f"{i}_{j}" for i, j in ij}
     assert set(a.uncovered_cells["cell"]) == keys
     assert a.uncovered_areas["population"].sum() == pytest.approx(pop[unc].sum())
-    for name, group in a.uncovered_cells.groupby("area"):  # 8-connected within an area
-        cells = {tuple(map(int, c.split("_"))) for c in group["cell"]}
-        others = {tuple(map(int, c.split("_")))
-                  for c in a.uncovered_cells.loc[a.uncovered_cells["area"] != name, "cell"]}
-        for i, j in cells:
-            assert not any((i + di, j + dj) in others for di in (-1, 0, 1) for dj in (-1, 0, 1))
+    check_areas(a, net)
     text = a.summary()
     assert "5 km/h" in text and "250 residents per inspector" in text and "150m" in text
     assert str(a) == text
@@ -711,9 +801,19 @@ def test_almaty_scenario_tables_and_totals(
         assert row.covered_open == pytest.approx(want, rel=1e-9)
     assert list(a.opening_order["precinct"]) != []
     assert set(a.opening_order["precinct"]) == set(status.index[status == "planned"])
-    assert a.uncovered_areas["population"].sum() == pytest.approx(
-        pop[a.demand["walk_open_m"].to_numpy() > 750.0].sum(), rel=1e-9)
+    uncovered = pop[a.demand["walk_open_m"].to_numpy() > 750.0].sum()
+    areas = a.uncovered_areas
+    assert areas["population"].sum() == pytest.approx(uncovered, rel=1e-12)
     assert a.settings.h3_resolution == 9
+    # areas of one precinct's reach: many of them, none near the city's size (the connected
+    # uncovered cells were one area of 2.02 million residents)
+    assert uncovered > 0.9 * total
+    assert len(areas) > 100
+    assert areas["population"].iloc[0] < 0.05 * uncovered
+    assert areas["cells"].max() <= 19  # a 750 m disk holds at most two rings of 9-cells
+    assert set(areas["district"].head(5)) <= set(official)
+    # the first areas against the brute force; contiguity and size bound of all of them
+    check_areas(a, inputs.network, max_areas=3)
     json.dumps(a.to_dict())
     assert pyproj.CRS(a.uncovered_areas.crs).to_epsg() == 4326
 
@@ -732,3 +832,91 @@ def test_assess_scenario_reads_and_assesses(
     pd.testing.assert_frame_equal(a.coverage, b.coverage)
     pd.testing.assert_frame_equal(a.catchments, b.catchments)
     assert a.settings == b.settings
+
+
+# ---------------------------------------------------------------------------------------------
+# uncovered areas: greedy seeded regions of one precinct's reach
+
+
+def test_uncovered_areas_hand_made_partition() -> None:
+    """Grid cells of 100 m (threshold 300 m), everybody far from any street, so uncovered.
+
+    Row: ten cells in a line (10 residents each, 50 in the seventh). Every seed from the 4th
+    to the 7th cell reaches seven cells (3 either side) and 110 residents: the tie goes to the
+    smallest cell id (the 4th), which takes cells 1..7; cells 8..10 are the second area. A
+    rule seeding the most populous cell would take cells 4..10 instead.
+
+    Elsewhere: a heavy cell A (100) and a cell B (10) two cells east of it, within A's radius
+    but not touching it: two areas. Two diagonal neighbours (5 + 5) are one area, tied with B
+    at 10 residents: B's smaller cell id ranks first. A lone cell far away is its own area.
+    """
+    net = grid_network()
+    x0, y0 = 500000.0, 4790000.0 + 5000.0  # 5 km north of the streets: out of snapping reach
+    cells: dict[tuple[int, int], float] = {}
+    for i in range(10):
+        cells[(i, 0)] = 50.0 if i == 6 else 10.0
+    cells[(20, 10)] = 100.0  # A
+    cells[(22, 10)] = 10.0  # B
+    cells[(30, 20)] = cells[(31, 21)] = 5.0  # diagonal neighbours
+    cells[(40, 30)] = 7.0
+    # two points per cell, the cell's residents split 1:3, off the cell centre
+    xy, pop = [], []
+    for (i, j), w in cells.items():
+        xy += [[x0 + i * 100 + 20, y0 + j * 100 + 30], [x0 + i * 100 + 70, y0 + j * 100 + 80]]
+        pop += [w / 4, 3 * w / 4]
+    xy.append([500050.0, 4790000.0])  # nobody lives on the streets (but the input is there)
+    pop.append(0.0)
+    precinct = points_gdf(np.array([[500000.0, 4790000.0]]), name=["a"], status=["open"])
+    a = assess(net, points_gdf(np.asarray(xy), population=np.asarray(pop)), precinct,
+               thresholds_m=[300], cells="grid")
+    assert a.settings.grid_size_m == 100.0
+
+    def key(i: int, j: int) -> str:
+        return f"{5000 + i}_{47950 + j}"
+
+    want = [
+        ({key(i, 0) for i in range(7)}, key(3, 0), 110.0),
+        ({key(20, 10)}, key(20, 10), 100.0),
+        ({key(i, 0) for i in range(7, 10)}, key(7, 0), 30.0),
+        ({key(22, 10)}, key(22, 10), 10.0),
+        ({key(30, 20), key(31, 21)}, key(30, 20), 10.0),
+        ({key(40, 30)}, key(40, 30), 7.0),
+    ]
+    got = a.uncovered_areas
+    cell_area = a.uncovered_cells.set_index("cell")["area"]
+    assert list(got["area"]) == [f"U{k}" for k in range(1, 7)]
+    assert list(got["rank"]) == list(range(1, 7))
+    for k, (members, seed, residents) in enumerate(want):
+        name = f"U{k + 1}"
+        assert set(cell_area.index[cell_area == name]) == members
+        assert got["seed_cell"].iloc[k] == seed
+        assert got["population"].iloc[k] == residents  # quarters of integers: exact sums
+        assert got["cells"].iloc[k] == len(members)
+    # conservation, exactly: the areas hold every uncovered resident once
+    assert got["population"].sum() == sum(pop) == sum(cells.values())
+    assert not np.isfinite(got["walk_to_open_m"]).any()  # nobody can reach a street
+    check_areas(a, net)
+    assert "6 area(s), 267 residents" in a.summary()
+    assert "within 300 m (straight line) of its seed cell" in a.summary()
+
+
+def test_seeded_areas_on_random_cells() -> None:
+    """Random H3 and grid cell sets: the fast lazy greedy equals the brute force."""
+    net = grid_network()
+    rng = np.random.default_rng(17)
+    x0, y0 = 500000.0, 4795000.0
+    for kind, t in (("grid", [240.0]), ("h3", [400.0]), ("grid", [600.0])):
+        n = 400
+        # clusters of residents with gaps, integer counts (many ties)
+        centres = rng.random((6, 2)) * 3000
+        xy = centres[rng.integers(0, 6, n)] + rng.normal(0, 350, (n, 2))
+        pop = rng.integers(1, 4, n).astype(float)
+        precinct = points_gdf(np.array([[500000.0, 4790000.0]]), name=["a"], status=["open"])
+        xy = np.vstack([xy + np.array([x0, y0]), [[500050.0, 4790000.0]]])  # one empty point
+        pop = np.append(pop, 0.0)
+        a = assess(net, points_gdf(xy, population=pop), precinct, thresholds_m=t,
+                   cells=kind)  # type: ignore[arg-type]
+        assert len(a.uncovered_areas) > 3
+        assert a.uncovered_areas["cells"].max() > 3
+        assert a.uncovered_areas["population"].sum() == pop.sum()
+        check_areas(a, net)
