@@ -88,6 +88,8 @@ class SegmentIndex:
         ``len(cell_key) + 1`` offsets into ``cell_segment``.
     cell_segment
         Segment of each piece, grouped by cell.
+    packed
+        Per segment ``ax, ay, dx, dy, 1 / length^2``.
     """
 
     a: np.ndarray
@@ -100,6 +102,9 @@ class SegmentIndex:
     cell_key: np.ndarray
     cell_start: np.ndarray
     cell_segment: np.ndarray
+    #: ``(s, 5)`` rows ``ax, ay, bx - ax, by - ay, 1 / |b - a|^2`` (0 for a zero-length segment),
+    #: what the distance computation gathers per candidate, in one piece.
+    packed: np.ndarray
 
     @classmethod
     def build(cls, geoms: np.ndarray, cell_m: float | None = None) -> SegmentIndex:
@@ -154,6 +159,10 @@ class SegmentIndex:
             cell_key=key[starts],
             cell_start=np.append(starts, len(key)),
             cell_segment=piece_segment[order],
+            packed=np.column_stack(
+                [a, b - a, np.divide(1.0, length**2, out=np.zeros_like(length),
+                                     where=length > 0)]
+            ),
         )
 
     def candidates(
@@ -175,19 +184,24 @@ class SegmentIndex:
         low = (rel - (cxy - ring)) * c
         high = ((cxy + ring + 1) - rel) * c
         margin = np.minimum(low, high).min(axis=1)
-        offs = np.arange(-ring, ring + 1)
-        qx = (cxy[:, 0, None, None] + offs[None, :, None]).repeat(len(offs), axis=2)
-        qy = (cxy[:, 1, None, None] + offs[None, None, :]).repeat(len(offs), axis=1)
+        # the cells (x, y - ring .. y + ring) of one column of the block have consecutive
+        # keys, so their pieces are one run of cell_segment: one range per column
         nx_, ny_ = self.shape
-        valid = (qx >= 0) & (qx < nx_) & (qy >= 0) & (qy < ny_)
-        key = (qx * ny_ + qy).ravel()
-        pos = np.searchsorted(self.cell_key, key)
-        pos_c = np.minimum(pos, len(self.cell_key) - 1)
-        found = valid.ravel() & (self.cell_key[pos_c] == key)
-        begin = self.cell_start[pos_c]
-        count = np.where(found, self.cell_start[pos_c + 1] - begin, 0)
+        offs = np.arange(-ring, ring + 1)
+        qx = cxy[:, 0, None] + offs[None, :]  # (m, 2 ring + 1)
+        y_lo = np.clip(cxy[:, 1] - ring, 0, ny_ - 1)[:, None]
+        y_hi = np.clip(cxy[:, 1] + ring, 0, ny_ - 1)[:, None]
+        valid = (
+            (qx >= 0) & (qx < nx_) & (cxy[:, 1, None] + ring >= 0)
+            & (cxy[:, 1, None] - ring < ny_)
+        )
+        begin = self.cell_start[np.searchsorted(self.cell_key, (qx * ny_ + y_lo).ravel())]
+        end = self.cell_start[
+            np.searchsorted(self.cell_key, (qx * ny_ + y_hi).ravel(), side="right")
+        ]
+        count = np.where(valid.ravel(), end - begin, 0)
         total = int(count.sum())
-        point = np.repeat(np.repeat(np.arange(len(xy)), len(offs) ** 2), count)
+        point = np.repeat(np.repeat(np.arange(len(xy)), len(offs)), count)
         skip = np.repeat(np.cumsum(count) - count, count)
         idx = np.repeat(begin, count) + (np.arange(total) - skip)
         return point, self.cell_segment[idx], margin

@@ -211,18 +211,14 @@ def _snap_cells(
     """
     m = len(p)
     pt, seg, margin = index.candidates(p, ring)
-    a = index.a[seg]
-    d = index.b[seg]
-    d -= a
-    q = p[pt]
-    q -= a  # the point relative to the segment start
-    len2 = np.einsum("ij,ij->i", d, d)
-    t = np.einsum("ij,ij->i", q, d)
-    np.divide(t, len2, out=t, where=len2 > 0)
-    t[len2 == 0] = 0.0
+    g = index.packed[seg]  # ax, ay, dx, dy, 1 / len^2
+    qx = p[pt, 0] - g[:, 0]  # the point relative to the segment start
+    qy = p[pt, 1] - g[:, 1]
+    t = (qx * g[:, 2] + qy * g[:, 3]) * g[:, 4]
     np.clip(t, 0.0, 1.0, out=t)
-    q -= t[:, None] * d  # from the foot of the perpendicular to the point
-    dist2 = np.einsum("ij,ij->i", q, q)
+    qx -= t * g[:, 2]  # from the foot of the perpendicular to the point
+    qy -= t * g[:, 3]
+    dist2 = qx * qx + qy * qy
     # the nearest candidate of every point (pairs come grouped by point)
     has = np.bincount(pt, minlength=m) > 0
     best2 = np.full(m, np.inf)
@@ -231,8 +227,10 @@ def _snap_cells(
         starts = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])
         best2[pt[starts]] = np.minimum.reduceat(dist2, starts)
         hit = np.flatnonzero(dist2 == best2[pt])
-        first_pt, first = np.unique(pt[hit], return_index=True)
-        best_i[first_pt] = hit[first]
+        hit_pt = pt[hit]  # non-decreasing: the first hit of each point is its choice
+        first = np.ones(len(hit), dtype=bool)
+        first[1:] = hit_pt[1:] != hit_pt[:-1]
+        best_i[hit_pt[first]] = hit[first]
     best_d = np.sqrt(best2)
     # a segment not among the candidates is at least this far away
     bound = margin - index.cell_m / 2.0
@@ -246,11 +244,12 @@ def _snap_cells(
     e_best = index.edge[s_best]
     out = which[i]
     edge[out] = e_best
+    seg_len = np.hypot(g[j, 2], g[j, 3])
     offset[out] = np.clip(
-        index.start_m[s_best] + t[j] * np.sqrt(len2[j]), 0.0, network.edge_length[e_best]
+        index.start_m[s_best] + t[j] * seg_len, 0.0, network.edge_length[e_best]
     )
     access[out] = best_d[i]
-    xy[out] = index.a[s_best] + t[j, None] * d[j]
+    xy[out] = g[j, :2] + t[j, None] * g[j, 2:4]
     return which[~done]
 
 
