@@ -705,6 +705,12 @@ def solve_mclp(
     SitingResult
         ``chosen`` are candidate positions in rank order.
 
+    Notes
+    -----
+    Results are deterministic: greedy breaks ties by candidate position; HiGHS runs on one
+    thread with a fixed seed, so the same inputs give the same sites (among several equally
+    good sets it returns one of them, not necessarily the lowest positions).
+
     Examples
     --------
     >>> import numpy as np
@@ -1175,8 +1181,11 @@ def propose_sites(
     -------
     SitingResult
         With ``table``: a GeoDataFrame (network CRS) ranked by marginal gain with ``rank``,
-        ``site``, ``x``, ``y``, ``lon``, ``lat``, ``newly_covered``, ``cumulative_share``,
-        ``district`` (when districts are given), ``nearest_open_m`` and the point geometry.
+        ``site`` (id), ``source``, ``x``, ``y`` (network CRS), ``lon``, ``lat``,
+        ``newly_covered`` (residents this site adds given the higher-ranked ones),
+        ``cumulative_share`` (share of all residents covered with the fixed precincts and
+        sites up to this rank), ``district`` (when districts are given), ``nearest_open_m``
+        (walking distance to the nearest open precinct, ``inf`` when none) and the geometry.
     """
     from .settings import minutes_to_metres
 
