@@ -512,3 +512,41 @@ def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
     assert w[base.distance_m <= r].sum() == pytest.approx(exact.already_covered, rel=1e-9)
     assert exact.table is not None and len(exact.table) == 10
     assert (exact.table["nearest_open_m"] > 0).all()
+
+
+@pytest.mark.slow
+def test_almaty_fewest_sites_is_minimal(almaty_case: dict[str, object]) -> None:
+    """Minimality checked by the other model: the best k - 1 sites stay below the target."""
+    from coverage.reach import nearest_facility
+    from coverage.snap import snap_points
+
+    net, demand, police = almaty_case["net"], almaty_case["demand"], almaty_case["police"]
+    assert isinstance(net, WalkNetwork)
+    assert isinstance(demand, gpd.GeoDataFrame) and isinstance(police, gpd.GeoDataFrame)
+    res = propose_sites(net, demand, police, target_share=0.3, method="exact", time_limit_s=60)
+    assert res.status == "optimal" and res.target_met
+    k = len(res.chosen)
+    assert res.bound == k
+    fewer = propose_sites(net, demand, police, p=k - 1, method="exact", time_limit_s=60)
+    assert fewer.status == "optimal"
+    assert fewer.covered_share < 0.3 <= res.covered_share
+    assert res.table is not None
+    r = 10 * 4.5 * 1000 / 60
+    fac = pd.concat([police.to_crs(net.crs).geometry, res.table.geometry])
+    near = nearest_facility(net, snap_points(net, gpd.GeoDataFrame(geometry=fac)),
+                            snap_points(net, demand), max_distance_m=r)
+    w = demand["population"].to_numpy()
+    assert w[near.distance_m <= r].sum() / w.sum() == pytest.approx(res.covered_share)
+
+
+def test_planned_precincts_as_candidates() -> None:
+    net = street()
+    demand = pts([(100.0, 0.0), (500.0, 0.0), (900.0, 0.0)], population=[1.0, 5.0, 2.0])
+    prec = pts([(0.0, 0.0), (480.0, 0.0), (920.0, 0.0), (300.0, 0.0)], name=list("ABCD"),
+               status=["open", "planned", "planned", "planned"])
+    prec.index = pd.Index(["a", "b", "c", "d"])
+    res = propose_sites(net, demand, prec, p=1, candidates="planned", threshold_min=1.0)
+    assert res.table is not None
+    assert list(res.table["site"]) == ["b"] and res.objective == 5.0
+    assert set(res.table["source"]) == {"planned"}
+    assert res.table["nearest_open_m"].iloc[0] == pytest.approx(480.0)
