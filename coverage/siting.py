@@ -220,6 +220,9 @@ def _reduce(
         raise input_error("covered", f"{len(fixed)} flags for {n_dem} demand points",
                           "Give one flag per demand point")
     total = float(w.sum())
+    if total <= 0:
+        raise input_error("demand", "the total population is 0",
+                          "Give demand points with residents (population > 0)")
     already = float(w[fixed].sum())
     n_cov = np.bincount(pat.indices, minlength=n_dem)
     active = np.flatnonzero((w > 0) & ~fixed & (n_cov > 0))
@@ -803,7 +806,9 @@ def _finish(
     target_share: float | None = None, target_met: bool | None = None,
 ) -> SitingResult:
     obj = float(gains.sum())
-    if p is not None and len(chosen) < p:
+    if p is not None and len(chosen) == 0:
+        notes.append("No candidate site brings anyone new within reach: nothing to propose.")
+    elif p is not None and len(chosen) < p:
         notes.append(f"Only {len(chosen)} site(s) bring anyone new within reach; more sites "
                      "would add no one, so fewer than p are proposed.")
     if target_share is None:
@@ -877,7 +882,9 @@ def solve_min_sites(
         best = (red.already + red.reachable_new) / red.total if red.total > 0 else 0.0
         notes.append(
             f"The target of {share:.1%} cannot be reached: with every candidate site open "
-            f"{best:.1%} of residents are within reach. The sites below reach that share."
+            f"{best:.1%} of residents are within reach. "
+            + ("The sites below reach that share." if red.reachable_new > 0
+               else "No candidate site brings anyone new within reach.")
         )
         need = red.reachable_new - 1e-9 * max(red.total, 1.0)
     if need <= 0:

@@ -295,6 +295,10 @@ def test_bad_array_inputs() -> None:
         solve_mclp(cover, np.array([1.0]), 1)
     with pytest.raises(InputError, match="target_share"):
         solve_min_sites(cover, w, 1.5)
+    with pytest.raises(InputError, match="total population is 0"):
+        solve_min_sites(cover, np.zeros(2), 0.5)
+    res = solve_mclp(np.zeros((2, 2), dtype=bool), w, 1)
+    assert len(res.chosen) == 0 and "No candidate site" in res.summary()
 
 
 def test_time_limit_reports_gap() -> None:
