@@ -146,6 +146,8 @@ def test_mclp_equals_brute_force(seed: int) -> None:
         assert exact.newly_covered.sum() == pytest.approx(exact.objective)
         assert exact.already_covered == pytest.approx(w[covered].sum())
         assert exact.bound >= best - 1e-9 and exact.gap == pytest.approx(0.0, abs=1e-9)
+        assert exact.greedy_objective is not None
+        assert exact.greedy_objective <= exact.objective + 1e-9
         for improve in (True, False):
             greedy = solve_mclp(cover, w, p, covered=covered, method="greedy", improve=improve)
             assert greedy.objective <= best + 1e-9
