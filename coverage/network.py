@@ -89,7 +89,12 @@ class SegmentIndex:
     cell_segment
         Segment of each piece, grouped by cell.
     packed
-        Per segment ``ax, ay, dx, dy, 1 / length^2``.
+        Per piece, in the order of ``cell_segment``: its segment's ``ax, ay, dx, dy,
+        1 / length^2`` (``1 / length^2`` is 0 for a zero-length segment). Candidates of one
+        point are a few runs of consecutive rows, which keeps the distance step cache-friendly.
+    dense_start
+        When the grid of cells is small enough, ``nx * ny + 1`` offsets into ``cell_segment``
+        for every cell (empty ones included), replacing the binary search; else ``None``.
     """
 
     a: np.ndarray
@@ -102,9 +107,8 @@ class SegmentIndex:
     cell_key: np.ndarray
     cell_start: np.ndarray
     cell_segment: np.ndarray
-    #: ``(s, 5)`` rows ``ax, ay, bx - ax, by - ay, 1 / |b - a|^2`` (0 for a zero-length segment),
-    #: what the distance computation gathers per candidate, in one piece.
     packed: np.ndarray
+    dense_start: np.ndarray | None
 
     @classmethod
     def build(cls, geoms: np.ndarray, cell_m: float | None = None) -> SegmentIndex:
@@ -149,6 +153,13 @@ class SegmentIndex:
         new = np.ones(len(key), dtype=bool)
         new[1:] = key[1:] != key[:-1]
         starts = np.flatnonzero(new)
+        cell_segment = piece_segment[order]
+        inv_len2 = np.divide(1.0, length**2, out=np.zeros_like(length), where=length > 0)
+        packed = np.column_stack([a, b - a, inv_len2])[cell_segment]
+        dense_start = None
+        if nx_ * ny_ <= max(8 * len(key), 1 << 22):
+            dense_start = np.zeros(nx_ * ny_ + 1, dtype=np.int64)
+            np.cumsum(np.bincount(key, minlength=nx_ * ny_), out=dense_start[1:])
         return cls(
             a=a,
             b=b,
@@ -159,12 +170,15 @@ class SegmentIndex:
             shape=(nx_, ny_),
             cell_key=key[starts],
             cell_start=np.append(starts, len(key)),
-            cell_segment=piece_segment[order],
-            packed=np.column_stack(
-                [a, b - a, np.divide(1.0, length**2, out=np.zeros_like(length),
-                                     where=length > 0)]
-            ),
+            cell_segment=cell_segment,
+            packed=packed,
+            dense_start=dense_start,
         )
+
+    def cell_of(self, xy: np.ndarray) -> np.ndarray:
+        """Key of the cell holding each point (an order that keeps nearby points together)."""
+        ij = np.floor((xy - self.origin) / self.cell_m).astype(np.int64)
+        return ij[:, 0] * self.shape[1] + ij[:, 1]
 
     def candidates(
         self, xy: np.ndarray, ring: int
@@ -173,8 +187,9 @@ class SegmentIndex:
 
         Returns
         -------
-        point, segment : ndarray
-            Candidate pairs, grouped by point (ascending).
+        point, piece : ndarray
+            Candidate pairs, grouped by point (ascending); ``piece`` indexes ``cell_segment``
+            and ``packed``.
         margin : ndarray
             Per point, the distance to the border of its block of cells: every segment not
             among its candidates is at least ``margin - cell_m / 2`` away.
@@ -196,16 +211,23 @@ class SegmentIndex:
             (qx >= 0) & (qx < nx_) & (cxy[:, 1, None] + ring >= 0)
             & (cxy[:, 1, None] - ring < ny_)
         )
-        begin = self.cell_start[np.searchsorted(self.cell_key, (qx * ny_ + y_lo).ravel())]
-        end = self.cell_start[
-            np.searchsorted(self.cell_key, (qx * ny_ + y_hi).ravel(), side="right")
-        ]
+        k_lo = (qx * ny_ + y_lo).ravel()
+        k_hi = (qx * ny_ + y_hi).ravel()
+        if self.dense_start is not None:
+            inside = valid.ravel()
+            k_lo = np.where(inside, k_lo, 0)
+            k_hi = np.where(inside, k_hi, 0)
+            begin = self.dense_start[k_lo]
+            end = self.dense_start[k_hi + 1]
+        else:
+            begin = self.cell_start[np.searchsorted(self.cell_key, k_lo)]
+            end = self.cell_start[np.searchsorted(self.cell_key, k_hi, side="right")]
         count = np.where(valid.ravel(), end - begin, 0)
         total = int(count.sum())
         point = np.repeat(np.repeat(np.arange(len(xy)), len(offs)), count)
         skip = np.repeat(np.cumsum(count) - count, count)
         idx = np.repeat(begin, count) + (np.arange(total) - skip)
-        return point, self.cell_segment[idx], margin
+        return point, idx, margin
 
 
 class WalkNetwork:

@@ -177,6 +177,8 @@ def snap_geometries(
     hi_xy = np.maximum(index.a.max(axis=0), index.b.max(axis=0))
     gap = np.maximum(np.maximum(lo_xy - pxy, pxy - hi_xy), 0.0)
     todo = np.flatnonzero(np.hypot(gap[:, 0], gap[:, 1]) <= limit)
+    # nearby points together: their candidates are nearby rows of the index
+    todo = todo[np.argsort(index.cell_of(pxy[todo]), kind="stable")]
     for ring in (1, 3):
         if len(todo) == 0:
             break
@@ -210,8 +212,8 @@ def _snap_cells(
     Writes the results into the arrays and returns the positions still unsure.
     """
     m = len(p)
-    pt, seg, margin = index.candidates(p, ring)
-    g = index.packed[seg]  # ax, ay, dx, dy, 1 / len^2
+    pt, piece, margin = index.candidates(p, ring)
+    g = index.packed[piece]  # ax, ay, dx, dy, 1 / len^2 of the piece's segment
     qx = p[pt, 0] - g[:, 0]  # the point relative to the segment start
     qy = p[pt, 1] - g[:, 1]
     t = (qx * g[:, 2] + qy * g[:, 3]) * g[:, 4]
@@ -240,7 +242,7 @@ def _snap_cells(
     done = take | (nothing_near & (best_d > limit))
     i = np.flatnonzero(take)
     j = best_i[i]
-    s_best = seg[j]
+    s_best = index.cell_segment[piece[j]]
     e_best = index.edge[s_best]
     out = which[i]
     edge[out] = e_best
