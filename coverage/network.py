@@ -124,14 +124,19 @@ class SegmentIndex:
         b = coords[first + 1]
         edge = np.repeat(np.arange(len(geoms)), ncoord - 1)
         length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
-        # distance from the edge start: cumulative length minus the edge's total before it
-        # (summed in extended precision so that millions of segments lose nothing measurable)
-        cum = np.cumsum(length.astype(np.longdouble))
-        seg_end = np.cumsum(ncoord - 1)
-        before = np.concatenate([np.zeros(1, np.longdouble), cum])[
-            np.concatenate([[0], seg_end[:-1]])
-        ]
-        start_m = (cum - length - np.repeat(before, ncoord - 1)).astype(np.float64)
+        # distance from the edge start, summed segment by segment along each edge (the k-th
+        # segments of all edges at once; edges sorted by segment count, longest first)
+        nseg = ncoord - 1
+        first_seg = np.cumsum(nseg) - nseg
+        start_m = np.zeros(len(length))
+        by_count = np.argsort(-nseg, kind="stable")
+        n_with = np.searchsorted(-nseg[by_count], -np.arange(1, int(nseg.max(initial=1))),
+                                 side="left")  # edges with more than k segments, k = 1, 2, ..
+        running = np.zeros(len(geoms))
+        for k, count in enumerate(n_with, start=1):
+            es = by_count[:count]
+            running[es] += length[first_seg[es] + k - 1]
+            start_m[first_seg[es] + k] = running[es]
         if cell_m is not None:
             cell = float(cell_m)
         else:
@@ -142,7 +147,9 @@ class SegmentIndex:
         k = np.arange(len(piece_segment)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
         frac = (k + 0.5) / n_piece[piece_segment]
         # pieces are length / ceil(length / cell) <= cell long
-        mid = a[piece_segment] + frac[:, None] * (b - a)[piece_segment]
+        # (np.take along axis 0: much faster than fancy indexing on 2-d arrays)
+        mid = np.take(a, piece_segment, axis=0)
+        mid += frac[:, None] * np.take(b - a, piece_segment, axis=0)
         origin = mid.min(axis=0) if len(mid) else np.zeros(2)
         ij = np.floor((mid - origin) / cell).astype(np.int64)
         nx_ = int(ij[:, 0].max()) + 1 if len(ij) else 1
@@ -155,7 +162,7 @@ class SegmentIndex:
         starts = np.flatnonzero(new)
         cell_segment = piece_segment[order]
         inv_len2 = np.divide(1.0, length**2, out=np.zeros_like(length), where=length > 0)
-        packed = np.column_stack([a, b - a, inv_len2])[cell_segment]
+        packed = np.take(np.column_stack([a, b - a, inv_len2]), cell_segment, axis=0)
         dense_start = None
         if nx_ * ny_ <= max(8 * len(key), 1 << 22):
             dense_start = np.zeros(nx_ * ny_ + 1, dtype=np.int64)

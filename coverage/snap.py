@@ -213,9 +213,11 @@ def _snap_cells(
     """
     m = len(p)
     pt, piece, margin = index.candidates(p, ring)
-    g = index.packed[piece]  # ax, ay, dx, dy, 1 / len^2 of the piece's segment
-    qx = p[pt, 0] - g[:, 0]  # the point relative to the segment start
-    qy = p[pt, 1] - g[:, 1]
+    # ax, ay, dx, dy, 1 / len^2 of the piece's segment (np.take: faster than fancy indexing)
+    g = np.take(index.packed, piece, axis=0)
+    q = np.take(p, pt, axis=0)
+    qx = q[:, 0] - g[:, 0]  # the point relative to the segment start
+    qy = q[:, 1] - g[:, 1]
     t = (qx * g[:, 2] + qy * g[:, 3]) * g[:, 4]
     np.clip(t, 0.0, 1.0, out=t)
     qx -= t * g[:, 2]  # from the foot of the perpendicular to the point
