@@ -230,6 +230,24 @@ def test_segment_index_offsets() -> None:
         np.testing.assert_allclose(
             index.start_m[mine[-1]] + seg_len[mine[-1]], net.edge_length[e], atol=1e-9
         )
+    # an edge of many segments: offsets are the running sums of the segment lengths
+    rng = np.random.default_rng(4)
+    zig = ORIGIN + np.cumsum(rng.uniform(1, 30, (41, 2)), axis=0)
+    bent = WalkNetwork(
+        np.arange(3), np.array([zig[0], zig[-1], ORIGIN]), np.array([0, 1, 0]),
+        np.array([1, 2, 1]),
+        np.asarray([shapely.LineString(zig), shapely.LineString([zig[-1], ORIGIN]),
+                    shapely.LineString([zig[0], zig[20], zig[-1]])], dtype=object),
+        "EPSG:32643",
+    )
+    bi = bent.segment_index
+    steps = np.hypot(*np.diff(zig, axis=0).T)
+    np.testing.assert_allclose(bi.start_m[bi.edge == 0], np.r_[0, np.cumsum(steps)[:-1]],
+                               rtol=0, atol=1e-9)
+    assert list(bi.start_m[bi.edge == 1]) == [0.0]
+    np.testing.assert_allclose(
+        bi.start_m[bi.edge == 2], [0.0, float(np.hypot(*(zig[20] - zig[0])))], atol=1e-9
+    )
     # every segment is filed, in as many pieces as its length needs
     pieces = np.bincount(index.cell_segment, minlength=len(index.a))
     assert np.all(pieces >= 1)
