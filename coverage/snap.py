@@ -152,7 +152,8 @@ def snap_points(
 def snap_geometries(
     network: WalkNetwork, pts: np.ndarray, *, max_snap_m: float | None = None
 ) -> Snapped:
-    """:func:`snap_points` for an array of shapely points already in the network's CRS.
+    """:func:`snap_points` for an array of shapely points already in the network's CRS (other
+    geometries are taken at a point on their surface).
 
     The nearest segment is found among the segments filed in the cells around each point
     (:class:`coverage.network.SegmentIndex`) with exact point-to-segment distances; a point for
@@ -167,8 +168,13 @@ def snap_geometries(
     xy = np.full((n, 2), np.nan)
     if n == 0 or network.n_edges == 0:
         return Snapped(edge, offset, access, xy)
+    pts = np.asarray(pts, dtype=object)
+    not_point = shapely.get_type_id(pts) != 0
+    if not_point.any():  # lines, polygons: a point on their surface, as snap_points does
+        pts = pts.copy()
+        pts[not_point] = shapely.point_on_surface(pts[not_point])
     pxy = shapely.get_coordinates(pts)
-    if len(pxy) != n or not np.isfinite(pxy).all():  # not all plain points: the safe road
+    if len(pxy) != n or not np.isfinite(pxy).all():  # empty points: the safe road
         _snap_geos(network, pts, np.arange(n), limit, edge, offset, access, xy)
         return Snapped(edge, offset, access, xy)
     index = network.segment_index

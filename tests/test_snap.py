@@ -138,6 +138,18 @@ def test_default_limit_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not snap_geometries(net, pts).ok[0]
 
 
+def test_other_geometries_are_taken_on_their_surface() -> None:
+    net = small_net()
+    square = shapely.box(*(ORIGIN + np.array([20, -30])), *(ORIGIN + np.array([40, -10])))
+    geoms = np.array([square, shapely.Point(*(ORIGIN + np.array([50.0, 3.0])))], dtype=object)
+    s = snap_geometries(net, geoms)
+    assert list(s.edge) == [0, 0]
+    inner = shapely.point_on_surface(square)
+    assert s.access_m[0] == pytest.approx(shapely.distance(inner, net.edge_geometry[0]))
+    assert s.access_m[1] == pytest.approx(3.0)
+    assert s.offset_m[1] == pytest.approx(50.0)
+
+
 def test_empty_array_and_empty_network() -> None:
     net = small_net()
     s = snap_geometries(net, np.empty(0, dtype=object))
