@@ -120,8 +120,8 @@ class SegmentIndex:
         is_seg = np.ones(len(coords), dtype=bool)
         is_seg[ends - 1] = False  # the last vertex of each line starts no segment
         first = np.flatnonzero(is_seg)
-        a = coords[first]
-        b = coords[first + 1]
+        a = np.take(coords, first, axis=0)
+        b = np.take(coords, first + 1, axis=0)
         edge = np.repeat(np.arange(len(geoms)), ncoord - 1)
         length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
         # distance from the edge start, summed segment by segment along each edge (the k-th
