@@ -1004,7 +1004,7 @@ def _uncovered_areas(
     cx = np.bincount(area_of_pt, weights=w * xy[:, 0], minlength=n_areas) / wsafe
     cy = np.bincount(area_of_pt, weights=w * xy[:, 1], minlength=n_areas) / wsafe
     clon, clat = to_ll.transform(cx, cy)
-    centroids = shapely.points(np.column_stack([cx, cy]))
+    centroids = np.asarray(shapely.points(np.column_stack([cx, cy])))
     cen = snap_geometries(network, centroids, max_snap_m=cfg.max_snap_m)
     d_cen, n_cen, _ = _nearest(network, fac, is_open, cen)
     # district of most of the area's residents (its centroid may fall outside a crescent)

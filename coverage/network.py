@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -768,7 +768,9 @@ def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
 
     try:
         if isinstance(source, shapely.Geometry):
-            graph = ox.graph_from_polygon(source, network_type="walk", retain_all=True)
+            graph = ox.graph_from_polygon(
+                cast(Any, source), network_type="walk", retain_all=True
+            )
             desc = "polygon"
         elif isinstance(source, str):
             graph = ox.graph_from_place(source, network_type="walk", retain_all=True)

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import geopandas as gpd
 import numpy as np
@@ -132,7 +132,7 @@ def study_area(network: WalkNetwork, *, pad_m: float | None = None) -> shapely.G
     """
     pad = settings.max_snap_m if pad_m is None else float(pad_m)
     hull = shapely.convex_hull(shapely.multipoints(network.node_xy))
-    return shapely.buffer(hull, pad) if pad > 0 else hull
+    return cast(shapely.Geometry, shapely.buffer(hull, pad) if pad > 0 else hull)
 
 
 def _area_in_crs(area: Any, crs: pyproj.CRS, what: str) -> shapely.Geometry:
@@ -339,7 +339,7 @@ def _clip_window(
         return 0, 0, src.width, src.height
     back = pyproj.Transformer.from_crs(out_crs, raster_crs, always_xy=True)
     # densify so that curved edges of the reprojected area stay inside its bounding box
-    minx, miny, maxx, maxy = clip.bounds
+    minx, miny, maxx, maxy = shapely.bounds(clip)
     step = max(maxx - minx, maxy - miny) / 64.0
     ring = shapely.segmentize(shapely.box(minx, miny, maxx, maxy).exterior, max(step, 1e-9))
     xy = shapely.get_coordinates(ring)
@@ -993,7 +993,7 @@ def _along_streets(lines: np.ndarray, spacing: float) -> tuple[np.ndarray, np.nd
 def _grid_in(poly: shapely.Geometry, spacing: float) -> tuple[np.ndarray, np.ndarray]:
     """Centres of a ``spacing`` grid (anchored at multiples of ``spacing``) inside ``poly``,
     equal weights; a point on the surface when the zone is smaller than one cell."""
-    minx, miny, maxx, maxy = poly.bounds
+    minx, miny, maxx, maxy = shapely.bounds(poly)
     gx = (np.arange(math.floor(minx / spacing), math.ceil(maxx / spacing)) + 0.5) * spacing
     gy = (np.arange(math.floor(miny / spacing), math.ceil(maxy / spacing)) + 0.5) * spacing
     xy_parts: list[np.ndarray] = []
