@@ -1,7 +1,21 @@
 """walkshed: who lives within walking distance of a police precinct, and where new ones should go.
 
-The import package is ``coverage``; the distribution and the command are ``walkshed``.
+The import package is ``coverage``; the distribution and the command are ``walkshed``. The
+names below are importable from the package top level; the heavier ones (assessment, siting,
+maps) are imported on first use so that ``import coverage`` stays fast. The assessment function is
+``coverage.assess.assess`` (the name ``coverage.assess`` is its module).
+
+Examples
+--------
+>>> from coverage import load_network, nearest_precinct  # doctest: +SKIP
+>>> net = load_network("almaty.osm.pbf")  # doctest: +SKIP
+>>> nearest_precinct(net, police, buildings).distance_m.median()  # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError, WalkshedError
 from .network import WalkNetwork, load_network
@@ -9,15 +23,86 @@ from .reach import coverage_matrix, nearest_precinct
 from .settings import minutes_to_metres
 from .snap import Snapped, snap_points
 
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .assess import Assessment, assess_scenario
+    from .isochrones import walking_areas
+    from .maps import coverage_map, save_map
+    from .population import (
+        Demand,
+        demand_from_buildings,
+        demand_from_raster,
+        demand_from_zones,
+        read_buildings,
+        study_area,
+    )
+    from .precincts import precincts_from_osm, read_precincts
+    from .scenario import Scenario, load_scenario
+    from .siting import SitingResult, propose_sites, solve_mclp, solve_min_sites
+
+_LAZY = {
+    "Assessment": "assess",
+    "assess_scenario": "assess",
+    "walking_areas": "isochrones",
+    "coverage_map": "maps",
+    "save_map": "maps",
+    "Demand": "population",
+    "demand_from_buildings": "population",
+    "demand_from_raster": "population",
+    "demand_from_zones": "population",
+    "read_buildings": "population",
+    "study_area": "population",
+    "precincts_from_osm": "precincts",
+    "read_precincts": "precincts",
+    "Scenario": "scenario",
+    "load_scenario": "scenario",
+    "SitingResult": "siting",
+    "propose_sites": "siting",
+    "solve_mclp": "siting",
+    "solve_min_sites": "siting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coverage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "Assessment",
+    "Demand",
     "InputError",
+    "Scenario",
+    "SitingResult",
     "Snapped",
     "WalkNetwork",
     "WalkshedError",
+    "assess_scenario",
+    "coverage_map",
     "coverage_matrix",
+    "demand_from_buildings",
+    "demand_from_raster",
+    "demand_from_zones",
     "load_network",
+    "load_scenario",
     "minutes_to_metres",
     "nearest_precinct",
+    "precincts_from_osm",
+    "propose_sites",
+    "read_buildings",
+    "read_precincts",
+    "save_map",
     "snap_points",
+    "solve_mclp",
+    "solve_min_sites",
+    "study_area",
+    "walking_areas",
 ]
 __version__ = "0.1.0"
