@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from ._errors import input_error
+from .io import write_html
 from .isochrones import dissolve_walking_areas
 from .isochrones import walking_areas as compute_walking_areas
 from .network import WalkNetwork
@@ -789,16 +789,5 @@ def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         The written file.
     """
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = m.get_root().render()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_html(m, path)
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -32,6 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from . import settings
 from ._errors import InputError, input_error
 from ._osm import OSM_SUFFIXES, WALK_FILTER_VERSION, WayRuns, read_walk_ways
+from .io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -804,8 +804,7 @@ def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
 
 
 def write_cache(net: WalkNetwork, path: Path) -> None:
-    """Write a network to ``path`` (``.npz``) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a network to ``path`` (``.npz``) atomically (see :func:`coverage.io.atomic_path`)."""
     coords = shapely.get_coordinates(net.edge_geometry)
     ncoord = shapely.get_num_coordinates(net.edge_geometry)
     meta = {
@@ -814,25 +813,20 @@ def write_cache(net: WalkNetwork, path: Path) -> None:
         "source": net.source,
         "dropped": asdict(net.dropped),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                meta=np.array(json.dumps(meta)),
-                node_ids=net.node_ids,
-                node_xy=net.node_xy,
-                edge_u=net.edge_u,
-                edge_v=net.edge_v,
-                edge_osmid=net.edge_osmid,
-                edge_highway=net.edge_highway.astype(str),
-                coords=coords,
-                ncoord=ncoord,
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # a file handle, not a name: np.savez would append ".npz" to a name without it
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            meta=np.array(json.dumps(meta)),
+            node_ids=net.node_ids,
+            node_xy=net.node_xy,
+            edge_u=net.edge_u,
+            edge_v=net.edge_v,
+            edge_osmid=net.edge_osmid,
+            edge_highway=net.edge_highway.astype(str),
+            coords=coords,
+            ncoord=ncoord,
+        )
 
 
 def read_cache(path: Path) -> WalkNetwork:

@@ -27,7 +27,6 @@ import heapq
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from . import settings
+from . import io, settings
 from ._errors import input_error
 from .network import WalkNetwork
 from .reach import coverage_matrix, nearest_facility
@@ -1349,16 +1348,7 @@ def write_csv(obj: SitingResult | pd.DataFrame, path: str | os.PathLike[str]) ->
     """
     table = _table_of(obj)
     frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=dest.parent)
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    return io.write_csv(frame, path)
 
 
 def write_gpkg(
@@ -1379,21 +1369,8 @@ def write_gpkg(
     -------
     Path
     """
-    import pyogrio
-
     table = _table_of(obj)
     if not isinstance(table, gpd.GeoDataFrame):
         raise input_error("table", "has no geometry", "Pass the GeoDataFrame from propose_sites")
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".gpkg", dir=dest.parent)
-    os.close(fd)
-    os.unlink(tmp)  # let GDAL create the file
-    try:
-        out = table.copy()
-        out["nearest_open_m"] = out["nearest_open_m"].replace(np.inf, np.nan)
-        pyogrio.write_dataframe(out, tmp, layer=layer, driver="GPKG")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    # io.write_gpkg writes infinite distances (no open precinct reachable) as NULL
+    return io.write_gpkg(table, path, layer=layer)

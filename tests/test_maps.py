@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -267,6 +268,26 @@ def test_save_map_is_atomic(monaco: dict[str, Any], tmp_path: Path) -> None:
     out = save_map(m, tmp_path / "sub" / "map.html")
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in out.parent.iterdir()] == ["map.html"]
+    # the permissions a plain open() gives, not mkstemp's owner-only 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_interrupted_save_map_leaves_nothing(
+    monaco: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = _map(monaco)
+    real = Path.write_text
+
+    def half_then_interrupt(self: Path, text: str, *args: Any, **kw: Any) -> int:
+        real(self, text[: len(text) // 2], *args, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        save_map(m, tmp_path / "map.html")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_plain_tables_without_assessment(monaco: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from coverage.network import (
     WalkNetwork,
     from_osmnx_graph,
     load_network,
+    read_cache,
     symmetric_csr,
     to_networkx,
     utm_crs,
+    write_cache,
 )
 
 # file, expected UTM zone EPSG
@@ -454,6 +457,36 @@ def test_changed_file_gives_a_new_entry(
     assert len(list(cache.glob("network-*.npz"))) == 2
     assert after.n_edges == before.n_edges
     assert np.all(after.node_xy[:, 1] > before.node_xy[:, 1] + 10)
+
+
+def _open_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` gives a new file under this umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def test_cache_entry_has_ordinary_permissions(shared_data: Path, tmp_path: Path) -> None:
+    net = load_network(shared_data / OSMNX_XML[1], cache=False)
+    write_cache(net, tmp_path / "sub" / "entry.npz")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["entry.npz"]
+    assert (tmp_path / "sub" / "entry.npz").stat().st_mode & 0o777 == _open_mode()
+    same_network(net, read_cache(tmp_path / "sub" / "entry.npz"))
+
+
+def test_interrupted_cache_write_leaves_nothing(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = load_network(shared_data / OSMNX_XML[1], cache=False)
+
+    def half_then_interrupt(f: Any, **arrays: Any) -> None:
+        f.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(network_mod.np, "savez", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_cache(net, tmp_path / "entry.npz")
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -400,7 +401,35 @@ def test_propose_sites_on_a_street_by_hand(tmp_path: Path) -> None:
     layer = pyogrio.read_dataframe(gpkg, layer="sites")
     assert list(layer["site"]) == list(table["site"])
     assert layer.crs == net.crs
-    assert not list(tmp_path.glob(".tmp-*"))  # no temporary files left behind
+    # no temporary files left behind, and the permissions a plain open() gives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sites.csv", "sites.gpkg"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert csv.stat().st_mode & 0o777 == gpkg.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_interrupted_writers_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = propose_sites(street(), pts([(100.0, 0.0)], population=[1.0]), None, p=1,
+                        threshold_min=1.0, candidates=pts([(100.0, 0.0)]), method="exact")
+    real_csv, real_gpkg = pd.DataFrame.to_csv, pyogrio.write_dataframe
+
+    def csv_then_interrupt(self: pd.DataFrame, path: object, **kw: object) -> None:
+        real_csv(self, path, **kw)  # type: ignore[call-overload]
+        raise KeyboardInterrupt
+
+    def gpkg_then_interrupt(df: object, path: object, **kw: object) -> None:
+        real_gpkg(df, path, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", csv_then_interrupt)
+    monkeypatch.setattr(pyogrio, "write_dataframe", gpkg_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_csv(res, tmp_path / "sites.csv")
+    with pytest.raises(KeyboardInterrupt):
+        write_gpkg(res, tmp_path / "sites.gpkg")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_districts_label_sites() -> None:
