@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._errors import input_error
+
 #: Walking speed in km/h used to turn minutes into metres. 4.5 km/h is a common planning value
 #: for adults on city streets including crossings (75 m per minute).
 walk_speed_kmh: float = 4.5
@@ -67,5 +69,8 @@ def minutes_to_metres(minutes: float, speed_kmh: float | None = None) -> float:
     """
     speed = walk_speed_kmh if speed_kmh is None else speed_kmh
     if speed <= 0:
-        raise ValueError(f"walking speed must be positive, got {speed} km/h")
+        raise input_error(
+            "walking speed", f"must be positive, got {speed} km/h",
+            "Give a speed in km/h above 0 (an adult walks about 4.5)",
+        )
     return float(minutes) * speed * 1000.0 / 60.0

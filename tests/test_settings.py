@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coverage import settings
+from coverage._errors import InputError
 
 
 def test_documented_defaults() -> None:
@@ -37,8 +38,13 @@ def test_speed_setting_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("speed", [0.0, -4.5])
 def test_speed_must_be_positive(speed: float) -> None:
-    with pytest.raises(ValueError, match="walking speed must be positive"):
+    with pytest.raises(InputError) as info:
         settings.minutes_to_metres(10, speed)
+    # the house message: what, problem, fix
+    assert str(info.value) == (
+        f"walking speed: must be positive, got {speed} km/h. "
+        "Give a speed in km/h above 0 (an adult walks about 4.5)."
+    )
 
 
 @given(
