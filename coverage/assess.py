@@ -517,7 +517,7 @@ def assess(
     >>> a = assess(net, homes, police, thresholds_m=[300])
     >>> a.coverage.loc[0, ["covered_open", "share_open"]].tolist()
     [100.0, 0.6666666666666666]
-    >>> a.demand["walk_open_m"].tolist()  # 200 m along the street + 10 m to the door
+    >>> a.demand["walk_open_m"].round(6).tolist()  # 200 m along the street + 10 m to the door
     [210.0, 900.0]
     """
     if not isinstance(demand, gpd.GeoDataFrame) and isinstance(
