@@ -16,8 +16,7 @@ import osmium
 import pandas as pd
 import shapely
 
-from ._errors import input_error
-from ._osm import check_osm_file
+from ._osm import reading_osm
 
 #: ``building=*`` values whose floor area houses no residents. Every other value counts as
 #: residential, ``building=yes`` included (in most cities most buildings are tagged only ``yes``,
@@ -118,14 +117,13 @@ def read_buildings(path: Path) -> gpd.GeoDataFrame:
         (``building:levels`` parsed, NaN where missing) and (multi)polygon ``geometry``.
     """
     path = Path(path)
-    check_osm_file(path, "buildings file")
     wkb = osmium.geom.WKBFactory()
     types: list[str] = []
     ids: list[int] = []
     kinds: list[str] = []
     levels: list[float] = []
     geoms: list[str] = []
-    try:
+    with reading_osm(path, "buildings file"):
         fp = (
             osmium.FileProcessor(str(path))
             .with_areas(osmium.filter.KeyFilter("building"))
@@ -147,12 +145,6 @@ def read_buildings(path: Path) -> gpd.GeoDataFrame:
             kinds.append(kind)
             levels.append(parse_levels(area.tags.get("building:levels")))
             geoms.append(geom)
-    except RuntimeError as exc:
-        raise input_error(
-            f"buildings file '{path}'",
-            f"the file cannot be read as OpenStreetMap data ({exc})",
-            "The file may be truncated or not an OSM extract: download it again",
-        ) from exc
     geometry = shapely.from_wkb(np.asarray(geoms, dtype=object)) if geoms else np.empty(0, object)
     frame = pd.DataFrame(
         {

@@ -7,7 +7,9 @@ pass the tag filter.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,24 @@ def check_osm_file(path: Path, what: str = "network source") -> Path:
     return path
 
 
+@contextlib.contextmanager
+def reading_osm(path: Path, what: str) -> Iterator[None]:
+    """Check an OSM file (:func:`check_osm_file`), then read it in the ``with`` block.
+
+    libosmium reports corrupt input as ``RuntimeError``; inside the block that becomes an
+    :class:`~coverage._errors.InputError` naming ``what`` and the file.
+    """
+    check_osm_file(path, what)
+    try:
+        yield
+    except RuntimeError as exc:
+        raise input_error(
+            f"{what} '{path}'",
+            f"the file cannot be read as OpenStreetMap data ({exc})",
+            "The file may be truncated or not an OSM extract: download it again",
+        ) from exc
+
+
 def read_walk_ways(path: Path) -> WayRuns:
     """Read the walkable ways of an OSM file with their node locations.
 
@@ -109,14 +129,13 @@ def read_walk_ways(path: Path) -> WayRuns:
     WayRuns
         Flat arrays of the walkable ways, split where node locations are missing.
     """
-    check_osm_file(path)
     refs: list[int] = []
     lons: list[float] = []
     lats: list[float] = []
     starts: list[int] = []
     way_ids: list[int] = []
     highways: list[str] = []
-    try:
+    with reading_osm(path, "network source"):
         fp = (
             osmium.FileProcessor(str(path))
             .with_locations()
@@ -144,12 +163,6 @@ def read_walk_ways(path: Path) -> WayRuns:
                 else:
                     run_len = _close_run(run_len, starts, way_ids, highways, refs, lons, lats)
             _close_run(run_len, starts, way_ids, highways, refs, lons, lats)
-    except RuntimeError as exc:  # libosmium reports corrupt input as RuntimeError
-        raise input_error(
-            f"network source '{path}'",
-            f"the file cannot be read as OpenStreetMap data ({exc})",
-            "The file may be truncated or not an OSM extract: download it again",
-        ) from exc
     starts.append(len(refs))
     return WayRuns(
         node_ref=np.asarray(refs, dtype=np.int64),
@@ -206,10 +219,9 @@ def read_tagged_points(path: Path, key: str, value: str | None = None) -> list[T
     -------
     list of TaggedFeature
     """
-    check_osm_file(path, "OSM file")
     flt = osmium.filter.KeyFilter(key) if value is None else osmium.filter.TagFilter((key, value))
     out: list[TaggedFeature] = []
-    try:
+    with reading_osm(path, "OSM file"):
         fp = (
             osmium.FileProcessor(str(path))
             .with_locations()
@@ -233,10 +245,4 @@ def read_tagged_points(path: Path, key: str, value: str | None = None) -> list[T
                         TaggedFeature("way", obj.id, float(arr[:, 0].mean()),
                                       float(arr[:, 1].mean()), tags)
                     )
-    except RuntimeError as exc:
-        raise input_error(
-            f"OSM file '{path}'",
-            f"the file cannot be read as OpenStreetMap data ({exc})",
-            "The file may be truncated or not an OSM extract: download it again",
-        ) from exc
     return out
