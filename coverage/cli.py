@@ -402,10 +402,6 @@ def _siting(
     table = res.table if res.table is not None else pd.DataFrame()
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]
-    notes = list(res.notes)
-    if res.p is not None and len(res.chosen) < res.p:
-        notes.append(f"Only {len(res.chosen)} of the {res.p} sites asked for bring new residents "
-                     f"within {minutes:g} min; further sites would add none.")
     info = {
         "threshold_min": minutes,
         "fixed": fix,
@@ -418,7 +414,7 @@ def _siting(
         "covered_share_before": res.base_share,
         "covered_share_after": res.covered_share,
         "newly_covered": res.objective,
-        "notes": notes,
+        "notes": list(res.notes),  # siting says when fewer than p sites add anyone
         "sites": pd.DataFrame(table[cols]),
     }
     return res, info
@@ -524,9 +520,7 @@ def demo(
         assess_options={"main_threshold": 10.0},
         siting_options={"fix": "open+planned"},
     )
-    with OutputDir(out) as staged:
-        result = run_study(study, staged, reporter, p=sites, offline=offline)
-    _print_report(result, opts)
+    _run_and_report(study, out, reporter, opts, p=sites, offline=offline)
 
 
 ScenarioArg = Annotated[
@@ -639,6 +633,26 @@ def _attribution(scen: Any) -> str:
     return f"{base}, ODbL 1.0"
 
 
+def _open_scenario(
+    ctx: typer.Context, scenario: Path
+) -> tuple[Options, Reporter, Study, Any]:
+    """The options, progress display, study and scenario of a command given a scenario."""
+    opts: Options = ctx.obj
+    reporter = Reporter(opts)
+    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
+                             reporter=reporter)
+    return opts, reporter, study, scen
+
+
+def _run_and_report(
+    study: Study, folder: Path, reporter: Reporter, opts: Options, **run: Any
+) -> None:
+    """Run the study into ``folder`` (staged, moved in place at the end) and print the report."""
+    with OutputDir(folder) as staged:
+        result = run_study(study, staged, reporter, **run)
+    _print_report(result, opts)
+
+
 def _out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:
     if out is not None:
         return out
@@ -676,19 +690,14 @@ def analyze(
 ) -> None:
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
-    opts: Options = ctx.obj
-    reporter = Reporter(opts)
-    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
-                             reporter=reporter)
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = _out_folder(out, scen, scenario)
     outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
-    with OutputDir(folder) as staged:
-        result = run_study(
-            study, staged, reporter, outputs=frozenset(outputs),
-            p=scen.siting.new_sites, target_share=scen.siting.target_share,
-            method=scen.siting.method, offline=offline,
-        )
-    _print_report(result, opts)
+    _run_and_report(
+        study, folder, reporter, opts, outputs=frozenset(outputs),
+        p=scen.siting.new_sites, target_share=scen.siting.target_share,
+        method=scen.siting.method, offline=offline,
+    )
 
 
 @app.command()
@@ -713,10 +722,7 @@ def rank(
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
     _check_siting_args(sites, target_share, method)
-    opts: Options = ctx.obj
-    reporter = Reporter(opts)
-    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
-                             reporter=reporter)
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
     if sites is None and target_share is None:
         sites, target_share = scen.siting.new_sites, scen.siting.target_share
         if method == "auto":
@@ -728,10 +734,8 @@ def rank(
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
     folder = _out_folder(out, scen, scenario)
-    with OutputDir(folder) as staged:
-        result = run_study(study, staged, reporter, outputs=frozenset({"sites"}),
-                           p=sites, target_share=target_share, method=method)
-    _print_report(result, opts)
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"sites"}),
+                    p=sites, target_share=target_share, method=method)
 
 
 @app.command(name="map")
@@ -747,15 +751,10 @@ def map_(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """The HTML coverage map of a scenario alone (coverage_map.html)."""
-    opts: Options = ctx.obj
-    reporter = Reporter(opts)
-    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
-                             reporter=reporter)
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = _out_folder(out, scen, scenario)
-    with OutputDir(folder) as staged:
-        result = run_study(study, staged, reporter, outputs=frozenset({"map"}),
-                           offline=offline)
-    _print_report(result, opts)
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"map"}),
+                    offline=offline)
 
 
 @app.command()

@@ -815,8 +815,10 @@ def _finish(
     if p is not None and len(chosen) == 0:
         notes.append("No candidate site brings anyone new within reach: nothing to propose.")
     elif p is not None and len(chosen) < p:
-        notes.append(f"Only {len(chosen)} site(s) bring anyone new within reach; more sites "
-                     "would add no one, so fewer than p are proposed.")
+        few = ("Only 1 site of the {p} asked for brings" if len(chosen) == 1
+               else "Only {k} of the {p} sites asked for bring")
+        notes.append(few.format(k=len(chosen), p=p) + " anyone new within reach; further sites "
+                     "would add no one, so fewer are proposed.")
     if target_share is None:
         gap = (bound - obj) / bound if bound > 0 else 0.0
     else:

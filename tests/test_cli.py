@@ -549,3 +549,4 @@ def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:
     if len(sites) == 2:
         notes = json.loads(result.stdout)["proposed_sites"]["notes"]
         assert any("Only 2 of the 3 sites" in n for n in notes)
+        assert sum(n.startswith("Only") for n in notes) == 1  # siting says it, once

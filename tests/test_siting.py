@@ -207,6 +207,13 @@ def test_fewer_useful_sites_than_p_are_proposed_and_said() -> None:
         assert res.chosen.tolist() == [0]
         assert res.objective == 2.0
         assert any("Only 1 site" in n for n in res.notes)
+        # two useful sites of three asked for: said once, with both counts
+        res = solve_mclp(cover, np.array([1.0, 1.0, 5.0]), 4, method=method)
+        assert res.chosen.tolist() == [3, 0]
+        assert [n for n in res.notes if n.startswith("Only")] == [
+            "Only 2 of the 4 sites asked for bring anyone new within reach; further sites "
+            "would add no one, so fewer are proposed."
+        ]
 
 
 def test_merging_identical_demand_does_not_change_the_answer() -> None:
