@@ -158,6 +158,18 @@ def _area_in_crs(area: Any, crs: pyproj.CRS, what: str) -> shapely.Geometry:
     return geom
 
 
+def _clip_area(
+    area: Any, network: WalkNetwork | None, crs: pyproj.CRS
+) -> shapely.Geometry | None:
+    """Where residents are kept: the given ``area``, else the network's :func:`study_area`,
+    else nowhere in particular (``None``)."""
+    if area is not None:
+        return _area_in_crs(area, crs, "study area")
+    if network is not None:
+        return study_area(network)
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # raster
 
@@ -220,12 +232,7 @@ def demand_from_raster(
 
     what = f"population raster '{source}'"
     out_crs = _output_crs(network, crs, what)
-    if area is not None:
-        clip = _area_in_crs(area, out_crs, "study area")
-    elif network is not None:
-        clip = study_area(network)
-    else:
-        clip = None
+    clip = _clip_area(area, network, out_crs)
     if max_cell_m <= 0:
         raise input_error("max_cell_m", f"must be positive, got {max_cell_m}", "Give metres > 0")
     try:
@@ -590,12 +597,7 @@ def demand_from_buildings(
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise input_error(label, f"must be a number >= 0, got {value}", "Give a count >= 0")
     b = _buildings_in(buildings, out_crs, default_levels)
-    if area is not None:
-        clip = _area_in_crs(area, out_crs, "study area")
-    elif network is not None:
-        clip = study_area(network)
-    else:
-        clip = None
+    clip = _clip_area(area, network, out_crs)
     inside = np.ones(len(b.point), dtype=bool)
     if clip is not None and len(b.point):
         inside = shapely.contains(clip, b.point)
