@@ -23,26 +23,16 @@ Run: ``.venv/bin/python benchmarks/bench_assess.py``
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import shapely
+from _common import REPO, need_data_root
 
-REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "data" / "almaty_2012.toml"
 REPEATS = 3
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("WALKSHED_TEST_DATA")
-    folder = Path(env) if env else REPO.parent / "shared" / "data"
-    if not (folder / "almaty-osm-2012").is_dir():
-        sys.exit(f"Almaty data not found under {folder} (set WALKSHED_TEST_DATA)")
-    return folder
 
 
 CPU: dict[str, float] = {}
@@ -155,7 +145,7 @@ def seeded_vs_components(a: Any, net: Any) -> None:
 
 
 def main() -> None:
-    data = _data_dir()
+    data = need_data_root()
     os.environ["WALKSHED_TEST_DATA"] = str(data)
     from coverage.assess import assess
     from coverage.scenario import (

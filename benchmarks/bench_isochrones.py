@@ -14,34 +14,23 @@ Run: ``.venv/bin/python benchmarks/bench_isochrones.py``
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pyogrio
 import shapely
+from _common import ALMATY, need_data_root
 
 from coverage.isochrones import walking_areas
 from coverage.network import load_network, to_networkx
 
-REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS_MIN = (5.0, 10.0, 15.0)
 SPEED_KMH = 4.5
 BUFFER_M = 40.0
 REPEATS = 3
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("WALKSHED_TEST_DATA")
-    folder = Path(env) if env else REPO.parent / "shared" / "data"
-    if not (folder / "almaty-osm-2012").is_dir():
-        sys.exit(f"Almaty data not found under {folder} (set WALKSHED_TEST_DATA)")
-    return folder / "almaty-osm-2012"
 
 
 def _nearest_nodes(net, precincts) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -101,7 +90,7 @@ def _best(run, repeats: int = REPEATS):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     """Time both ways on Almaty and print the ratio."""
-    folder = _data_dir()
+    folder = need_data_root() / ALMATY
     net = load_network(folder / "almaty.osm.pbf")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Could not parse column ... as JSON"

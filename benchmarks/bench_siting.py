@@ -22,36 +22,26 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import resource
 import sys
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from _common import ALMATY, REPO, need_data_root
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from coverage import settings  # noqa: E402
-from coverage.network import WalkNetwork  # noqa: E402
-from coverage.reach import coverage_matrix, nearest_facility  # noqa: E402
-from coverage.siting import make_candidates, propose_sites, solve_mclp  # noqa: E402
-from coverage.snap import snap_points  # noqa: E402
+from coverage import settings
+from coverage.network import WalkNetwork
+from coverage.reach import coverage_matrix, nearest_facility
+from coverage.siting import make_candidates, propose_sites, solve_mclp
+from coverage.snap import snap_points
 
 MINUTES = 10.0
 SPEED = 4.5
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("WALKSHED_TEST_DATA")
-    folder = Path(env) if env else REPO.parent / "shared" / "data"
-    if not (folder / "almaty-osm-2012").is_dir():
-        sys.exit(f"Almaty data not found under {folder} (set WALKSHED_TEST_DATA)")
-    return folder
 
 
 def _peak_gb() -> float:
@@ -67,7 +57,7 @@ def almaty_vs_spopt(spacing: float, p: int, skip_spopt: bool) -> None:
     from coverage.population import demand_from_buildings
     from coverage.precincts import precincts_from_osm
 
-    pbf = _data_dir() / "almaty-osm-2012" / "almaty.osm.pbf"
+    pbf = need_data_root() / ALMATY / "almaty.osm.pbf"
     net = load_network(pbf, cache=False)
     demand = demand_from_buildings(pbf, net, total=1_000_000.0).points
     police = precincts_from_osm(pbf)
