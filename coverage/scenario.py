@@ -798,6 +798,16 @@ def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
                           "Give a GeoJSON or GeoPackage file") from exc
 
 
+def _named(gdf: gpd.GeoDataFrame, column: str, what: str, section: str) -> gpd.GeoDataFrame:
+    """``gdf``'s ``column`` (renamed ``name``) and geometry; an error listing the columns when
+    ``column`` is missing (``section``: the scenario table that sets it)."""
+    if column not in gdf.columns:
+        raise input_error(what, f"has no column '{column}' "
+                          f"(columns: {', '.join(map(str, gdf.columns))})",
+                          f"Set name_column in [{section}]")
+    return gdf[[column, gdf.geometry.name]].rename(columns={column: "name"})
+
+
 def _norm_name(s: Any) -> str:
     return " ".join(str(s).strip().lower().split())
 
@@ -808,11 +818,7 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
 
     what = "population polygons"
     zones = _read_vector(cfg.file, what)
-    if cfg.name_column not in zones.columns:
-        raise input_error(f"{what} '{cfg.file}'", f"has no column '{cfg.name_column}' "
-                          f"(columns: {', '.join(map(str, zones.columns))})",
-                          "Set name_column in [population]")
-    out = zones[[cfg.name_column, zones.geometry.name]].rename(columns={cfg.name_column: "name"})
+    out = _named(zones, cfg.name_column, f"{what} '{cfg.file}'", "population")
     if cfg.counts is None:
         if cfg.population_column not in zones.columns:
             raise input_error(f"{what} '{cfg.file}'",
@@ -934,14 +940,10 @@ def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:
     if cfg is None:
         return None
     gdf = _read_vector(cfg.file, "district file")
-    if cfg.name_column not in gdf.columns:
-        raise input_error(f"district file '{cfg.file}'", f"has no column '{cfg.name_column}' "
-                          f"(columns: {', '.join(map(str, gdf.columns))})",
-                          "Set name_column in [districts]")
+    out = _named(gdf, cfg.name_column, f"district file '{cfg.file}'", "districts")
     if gdf.crs is None:
         raise input_error(f"district file '{cfg.file}'", "has no CRS",
                           "Save it with its coordinate reference system")
-    out = gdf[[cfg.name_column, gdf.geometry.name]].rename(columns={cfg.name_column: "name"})
     out["name"] = out["name"].astype(str)
     return out
 
