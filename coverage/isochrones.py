@@ -281,8 +281,7 @@ def reached_segments(
         distance; the precinct's access walk to its street is included.
     """
     metres, minutes = _thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
-    snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
-    src, thr, geom, edge = _pieces(network, precincts, snapped, metres)
+    src, thr, geom, edge = _pieces(network, precincts, metres, max_snap_m=max_snap_m)
     return gpd.GeoDataFrame(
         {
             "precinct": np.asarray(precincts.index, dtype=object)[src],
@@ -296,9 +295,11 @@ def reached_segments(
 
 
 def _pieces(
-    network: WalkNetwork, precincts: gpd.GeoDataFrame, snapped: Snapped, metres: np.ndarray
+    network: WalkNetwork, precincts: gpd.GeoDataFrame, metres: np.ndarray, *,
+    max_snap_m: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reached street pieces and access walks of all precincts and thresholds."""
+    snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
     pts = np.asarray(precincts.geometry.to_crs(network.crs).values, dtype=object)
     pts = np.asarray(shapely.point_on_surface(pts), dtype=object)
     s1, t1, g1, e1 = _reached_pieces(network, snapped, metres)
@@ -371,8 +372,7 @@ def walking_areas(
             "method", f"unknown walking-area method {method!r}", "Use 'buffer' or 'concave'"
         )
     metres, minutes = _thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
-    snapped = snap_points(network, precincts, max_snap_m=max_snap_m, what="precincts")
-    src, thr, geom, edge = _pieces(network, precincts, snapped, metres)
+    src, thr, geom, edge = _pieces(network, precincts, metres, max_snap_m=max_snap_m)
     k, nt = len(precincts), len(metres)
     # a piece that spans its whole edge at one threshold does so at every larger one
     whole = edge >= 0
