@@ -16,11 +16,20 @@ precincts at their nearest node, and they only compute node distances, no point:
 * (a) the osmnx-notebook way: ``nx.ego_graph(G, node, radius=R, distance="length")`` per
   precinct, R = 15 minutes at 4.5 km/h = 1125 m;
 * (b) ``nx.multi_source_dijkstra`` from all precincts at once (bounded at R like walkshed's
-  bounded run, and unbounded like its unbounded run).
+  bounded run, and unbounded like its unbounded run);
+* (c) pandana (when it is installed; not a walkshed dependency): ``pandana.Network`` built from
+  the WalkNetwork's arrays (its contraction hierarchy and k-d tree, timed apart as a once per
+  network step), then the query as its users write it: ``set_pois`` (precincts, maxdist R),
+  ``get_node_ids`` for the points, ``nearest_pois(R, num_pois=1, include_poi_ids=True)`` and each
+  point's row. pandana snaps points and precincts to their nearest *node*, so its distances
+  are not walkshed's exact ones; the differences on the same points are printed as a sanity
+  check. pandana runs its C++ on every core (OpenMP); walkshed's Dijkstra runs on one.
 
 Times are the best of ``--repeat`` runs (more for steps of milliseconds, within a second);
 peak memory is tracemalloc's peak of one extra, untimed run (Python and numpy allocations), and
-the process's peak RSS. Network load time from
+the process's peak RSS. For the pandana comparison, whose memory is mostly C++ that tracemalloc
+cannot see, both sides also get the rise of the peak RSS over one run (Linux: the peak is reset
+through /proc/self/clear_refs before it). Network load time from
 the on-disk cache is compared with a first load.
 
 Run: ``.venv/bin/python benchmarks/bench_reach.py`` (``--quick`` for a smoke run of a few
@@ -30,6 +39,8 @@ seconds: fewer repeats, a 20,000-node generated network, a few ego graphs).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
 import os
 import resource
@@ -37,20 +48,27 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
+from scipy.sparse.csgraph import dijkstra
 
 from coverage._osm import read_tagged_points
 from coverage.network import WalkNetwork, load_network, to_networkx
 from coverage.reach import nearest_facility
 from coverage.settings import minutes_to_metres
 from coverage.snap import points_in_network_crs, snap_geometries
+
+try:
+    import pandana
+except ImportError:  # optional peer, not a dependency of walkshed
+    pandana = None
 
 REPO = Path(__file__).resolve().parents[1]
 RADIUS_M = minutes_to_metres(15.0, 4.5)  # 1125 m
@@ -95,6 +113,48 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def rss_rise(fn: Callable[[], Any]) -> tuple[float, float | None, Any]:
+    """Run ``fn`` once: its wall time, the rise of the process's peak RSS over the RSS before
+    it (MiB; None where the peak cannot be reset: not Linux), and its result. Sees C/C++
+    allocations, which tracemalloc does not."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # glibc: free heap back to the system
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+        before = _status_kib("VmRSS")
+    except OSError:
+        before = None
+    t0 = time.perf_counter()
+    out = fn()
+    took = time.perf_counter() - t0
+    rise = None if before is None else (_status_kib("VmHWM") - before) / 1024
+    return took, rise, out
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (pandana's C++ prints its progress there)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def row(label: str, seconds: float, mem: float | None = None, ratio: str = "") -> None:
     m = f"{mem:6.0f} MiB" if mem is not None else " " * 10
     print(f"  {label:<50s}{seconds:10.4f} {m}  {ratio}")
@@ -102,7 +162,7 @@ def row(label: str, seconds: float, mem: float | None = None, ratio: str = "") -
 
 def nearest_nodes(net: WalkNetwork, xy: np.ndarray) -> np.ndarray:
     """Nearest network node of each coordinate (for the peers)."""
-    tree = shapely.STRtree(shapely.points(net.node_xy))
+    tree = shapely.STRtree(np.asarray(shapely.points(net.node_xy)))
     return np.asarray(tree.query_nearest(shapely.points(xy), all_matches=False)[1])
 
 
@@ -130,8 +190,10 @@ def compare(
 ) -> None:
     print(f"\n{title}: {net.n_nodes:,} nodes, {net.n_edges:,} edges, "
           f"{len(fac_pts)} precincts, {len(pts):,} points, R = {RADIUS_M:.0f} m")
-    t_prep, _ = best_of(lambda: (net.adjacency, net.segment_index), 1, 0.0)
-    print(f"  network preparation, once per network (adjacency, segment index): {t_prep:.3f} s")
+    t_prep, mem_prep, _ = rss_rise(lambda: (net.adjacency, net.segment_index))
+    rise = "" if mem_prep is None else f", peak RSS rise {mem_prep:.0f} MiB"
+    print(f"  network preparation, once per network (adjacency, segment index): {t_prep:.3f} s"
+          + rise)
     t_job, res = best_of(walkshed_job(net, fac_pts, pts, RADIUS_M), repeat)
     t_job_free, res_free = best_of(walkshed_job(net, fac_pts, pts, None), repeat)
     mem_job = peak_mib(walkshed_job(net, fac_pts, pts, RADIUS_M))
@@ -151,6 +213,8 @@ def compare(
     row("walkshed: snap + distances, unbounded", t_job_free)
     row("walkshed: distances of snapped points, bounded", t_dist, mem_dist)
     row("walkshed: distances of snapped points, unbounded", t_dist_free)
+    pandana_peer(net, fac_pts, pts, res, t_prep=t_prep, t_job=t_job, t_dist=t_dist,
+                 repeat=repeat)
 
     t0 = time.perf_counter()
     g = to_networkx(net).to_directed()  # as osmnx gives it: both directions of every street
@@ -197,6 +261,91 @@ def compare(
         f"{t_ego / t_dist:7.1f}x distances, {t_ego / t_job:5.1f}x whole job")
     row(f"(a) + hull + points in hull{note}", t_hull, None,
         f"{t_hull / t_dist:7.1f}x distances, {t_hull / t_job:5.1f}x whole job")
+
+
+def pandana_peer(
+    net: WalkNetwork,
+    fac_pts: np.ndarray,
+    pts: np.ndarray,
+    exact: Any,
+    *,
+    t_prep: float,
+    t_job: float,
+    t_dist: float,
+    repeat: int,
+) -> None:
+    """(c) pandana, as its users run it, against walkshed's bounded run (``exact``)."""
+    if pandana is None:
+        print("  (c) pandana not installed: skipped")
+        return
+    fac_xy = shapely.get_coordinates(fac_pts)
+
+    def build() -> Any:
+        nodes = pd.DataFrame(net.node_xy, columns=["x", "y"])
+        edges = pd.DataFrame({"from": net.edge_u, "to": net.edge_v, "length": net.edge_length})
+        with quiet_stdout():
+            return pandana.Network(nodes["x"], nodes["y"], edges["from"], edges["to"],
+                                   edges[["length"]], twoway=True)
+
+    t_build, mem_build, pnet = rss_rise(build)
+    if t_build < 5.0:  # a small network: the best of more runs, as for the other steps
+        t_build = min(t_build, best_of(build, repeat, 0.0)[0])
+
+    def query() -> tuple[np.ndarray, np.ndarray]:
+        pnet.set_pois("precincts", RADIUS_M, 1, pd.Series(fac_xy[:, 0]), pd.Series(fac_xy[:, 1]))
+        xy = shapely.get_coordinates(pts)
+        node_ids = pnet.get_node_ids(pd.Series(xy[:, 0]), pd.Series(xy[:, 1]))
+        near = pnet.nearest_pois(RADIUS_M, "precincts", num_pois=1, include_poi_ids=True)
+        at = near.loc[node_ids.to_numpy()]
+        return at[1].to_numpy(), at["poi1"].to_numpy()
+
+    def query_nodes() -> Any:
+        return pnet.nearest_pois(RADIUS_M, "precincts", num_pois=1, include_poi_ids=True)
+
+    t_query, (dist, poi) = best_of(query, repeat)
+    t_near, _ = best_of(query_nodes, repeat)
+    _, mem_query, _ = rss_rise(query)
+    _, mem_job, _ = rss_rise(walkshed_job(net, fac_pts, pts, RADIUS_M))
+
+    print(f"  (c) pandana {pandana.__version__}: snaps points and precincts to their nearest "
+          "node, so its distances are not walkshed's exact ones; its C++ uses "
+          f"{os.cpu_count()} threads")
+    print(f"  {'':<50s}{'time':>10s} {'RSS rise':>10s}  walkshed / pandana (time)")
+    row("(c) pandana.Network (contraction hierarchy, tree)", t_build, mem_build,
+        f"{t_prep / t_build:7.3f}x walkshed's network preparation")
+    row("(c) set_pois + get_node_ids + nearest_pois + rows", t_query, mem_query,
+        f"{t_job / t_query:7.3f}x (walkshed snap + distances, bounded)")
+    row("(c) nearest_pois alone (all nodes)", t_near, None,
+        f"{t_dist / t_near:7.3f}x (walkshed distances of snapped points)")
+    row("    walkshed: snap + distances, bounded (RSS rise)", t_job, mem_job)
+
+    # sanity check against walkshed's exact distances on the same points
+    ws = np.isfinite(exact.distance_m)
+    pd_ok = ~np.isnan(poi)
+    both = ws & pd_ok
+    # pandana's own answer, checked: scipy's Dijkstra from the nodes pandana gave the precincts
+    src = pnet.get_node_ids(pd.Series(fac_xy[:, 0]), pd.Series(fac_xy[:, 1])).to_numpy()
+    node_d = dijkstra(net.adjacency, indices=np.unique(src), min_only=True, limit=RADIUS_M)
+    near = query_nodes()
+    p_ok = ~near["poi1"].isna().to_numpy()
+    p_err = np.abs(near[1].to_numpy()[p_ok] - node_d[p_ok]).max(initial=0.0)
+    hop = np.hypot(*(net.node_xy[src] - fac_xy).T)
+    print(f"  (c) pandana's node distances vs scipy Dijkstra from the same precinct nodes: max "
+          f"|difference| {p_err:.3f} m, reach differs at {(p_ok != np.isfinite(node_d)).sum()} "
+          f"nodes; precinct to its pandana node: median {np.median(hop):.0f} m, "
+          f"max {hop.max():.0f} m")
+    if not both.any():
+        print("  (c) vs walkshed: no point reached by both within R")
+        return
+    diff = np.abs(dist[both] - exact.distance_m[both])
+    diff_net = np.abs(dist[both] - (exact.distance_m[both] - exact.access_m[both]))
+    same = np.mean(poi[both] == exact.facility[both])
+    print(f"  (c) vs walkshed within R: {both.sum():,} points reached by both, "
+          f"{(ws & ~pd_ok).sum():,} by walkshed only, {(pd_ok & ~ws).sum():,} by pandana only; "
+          f"same nearest precinct {same:.1%}")
+    print(f"      |pandana - walkshed exact| median {np.median(diff):.1f} m, "
+          f"max {diff.max():.1f} m; without walkshed's straight access leg of the point "
+          f"(pandana has none) median {np.median(diff_net):.1f} m, max {diff_net.max():.1f} m")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +408,7 @@ def generated_network(side: int, seed: int = 0) -> WalkNetwork:
     d = np.column_stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel()])
     e = np.vstack([h, v])
     e = np.vstack([e[rng.random(len(e)) > 0.08], d[rng.random(len(d)) < 0.10]])
-    geoms = shapely.linestrings(xy[e])
+    geoms = np.asarray(shapely.linestrings(xy[e]))
     return WalkNetwork(np.arange(n), xy, e[:, 0], e[:, 1], geoms, "EPSG:32643",
                        source=f"generated grid {side}x{side}")
 
@@ -270,8 +419,8 @@ def generated(side: int, n_fac: int, n_pts: int, repeat: int) -> None:
     t_gen = time.perf_counter() - t0
     rng = np.random.default_rng(1)
     lo, hi = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
-    fac_pts = shapely.points(rng.uniform(lo, hi, (n_fac, 2)))
-    pts = shapely.points(rng.uniform(lo, hi, (n_pts, 2)))
+    fac_pts = np.asarray(shapely.points(rng.uniform(lo, hi, (n_fac, 2))))
+    pts = np.asarray(shapely.points(rng.uniform(lo, hi, (n_pts, 2))))
     print(f"\n(generated in {t_gen:.1f} s)")
     compare(f"Generated network, {n_fac} precincts", net, fac_pts, pts, repeat=repeat,
             ego_sample=5)
