@@ -457,8 +457,11 @@ def _print_report(result: RunResult, opts: Options) -> None:
         lines.append(result.assessment.summary())
     sites = summary.get("proposed_sites")
     if sites:
+        # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
         what = (f"best {sites['p']}" if sites["p"] is not None
-                else f"fewest for {sites['target_share']:.0%}")
+                else f"fewest for {sites['target_share'] * 100:g}%")
+        if sites.get("target_met") is False:
+            what += ", NOT reachable"
         # with a target, show enough digits that "90.0%" is not read as reaching 90 %
         pct = ".1%" if sites["p"] is not None else ".2%"
         how = str(sites["status"])
@@ -470,6 +473,7 @@ def _print_report(result: RunResult, opts: Options) -> None:
             f"covered {sites['covered_share_before']:{pct}} -> "
             f"{sites['covered_share_after']:{pct}}",
         ]
+        lines += [f"  note: {n}" for n in sites["notes"]]  # before a list that may be long
         for row in sites["sites"].to_dict(orient="records"):
             where = f", {row['district']}" if isinstance(row.get("district"), str) else ""
             lines.append(
@@ -477,7 +481,6 @@ def _print_report(result: RunResult, opts: Options) -> None:
                 f"+{row['newly_covered']:,.0f} residents, "
                 f"{row['cumulative_share']:{pct}} covered"
             )
-        lines += [f"  note: {n}" for n in sites["notes"]]
     shown = set(getattr(result.assessment, "notes", ()))
     extra = [n for n in summary.get("notes", []) if n not in shown]
     src = summary.get("population_sources")

@@ -550,3 +550,26 @@ def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:
         notes = json.loads(result.stdout)["proposed_sites"]["notes"]
         assert any("Only 2 of the 3 sites" in n for n in notes)
         assert sum(n.startswith("Only") for n in notes) == 1  # siting says it, once
+
+
+def test_rank_unreachable_target_is_said_in_the_headline(tmp_path: Path) -> None:
+    """Two vacant premises cannot bring everyone within 10 minutes: the headline says so
+    (the target as typed, not rounded to 100 %) before the list of sites, not after it."""
+    (tmp_path / "demo_precincts.csv").symlink_to(REPO / "data" / "demo_precincts.csv")
+    (tmp_path / "demo_sectors.geojson").symlink_to(REPO / "data" / "demo_sectors.geojson")
+    (tmp_path / "premises.csv").write_text(
+        "id,name,lat,lon\nfar-south,Vacant school,60.16646,24.94334\n"
+        "far-north,Old library,60.17675,24.95007\n", encoding="utf-8")
+    text = DEMO_TOML.replace('fix = "open+planned"', 'fix = "open+planned"\n'
+                             'candidates = "premises.csv"').replace("new_sites = 3\n", "")
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    result = run("rank", tmp_path / "s.toml", "--target-share", "0.995", "--out",
+                 tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("Proposed new sites"))
+    assert "fewest for 99.5%, NOT reachable" in lines[head]
+    assert "cannot be reached" in lines[head + 1]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    info = summary["proposed_sites"]
+    assert info["target_met"] is False and info["covered_share_after"] < 0.995
