@@ -799,6 +799,14 @@ def _dominating(cover: sparse.csr_matrix, keep: np.ndarray, sites: list[int]) ->
     return out
 
 
+def _to_target(chosen: np.ndarray, gains: np.ndarray,
+               need: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ranked sites up to the first that reaches ``need``; a set from a solver stopped at
+    its time limit can hold sites beyond it that are not needed."""
+    k = int(np.searchsorted(np.cumsum(gains), need)) + 1
+    return chosen[:k], gains[:k]
+
+
 def _covered_mask(cover: sparse.csr_matrix, sites: list[int] | np.ndarray) -> np.ndarray:
     mask = np.zeros(cover.shape[1], dtype=bool)
     for j in sites:
@@ -910,7 +918,7 @@ def solve_min_sites(
         method == "auto" and len(sites) > lower and red.cover.nnz <= _AUTO_MAX_NNZ
     )
     if not use_exact:
-        chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites))
+        chosen, gains = _to_target(*_rank_sites(red.cover, red.weight, np.asarray(sites)), need)
         status = "greedy, proven optimal" if len(sites) <= lower else "greedy"
         return _finish(chosen, gains, red, "greedy", status, float(lower), t0, notes, size,
                        target_share=share, target_met=met)
@@ -922,12 +930,12 @@ def solve_min_sites(
     if ans.x is None or len(sel) > len(sites):
         sel = np.asarray(sites, dtype=np.int64)
     bound = float(math.ceil(ans.bound - 1e-6)) if math.isfinite(ans.bound) else float(lower)
-    bound = min(max(bound, float(lower)), float(len(sel)))
+    chosen, gains = _to_target(*_rank_sites(red.cover, red.weight, sel), need)
+    bound = min(max(bound, float(lower)), float(len(chosen)))
     status = ans.status
     if "time" in status:
         notes.append(f"The integer program stopped at its time limit ({time_limit_s:g} s); "
                      f"at least {bound:.0f} sites are needed.")
-    chosen, gains = _rank_sites(red.cover, red.weight, sel)
     return _finish(chosen, gains, red, "exact", status, bound, t0, notes, size,
                    target_share=share, target_met=met)
 
@@ -969,7 +977,10 @@ def network_candidates(
 
     Every edge gets ``max(1, round(length / spacing))`` points at the middles of equal pieces;
     then the points are thinned to the first one (in edge order) of each ``spacing x spacing``
-    square, so dense junctions do not get crowded with candidates. Deterministic.
+    square, so dense junctions do not get crowded with candidates. Points that end up farther
+    than ``spacing_m`` by walking from every kept candidate (streets of a square that only
+    connect round a long detour) are added back, one per square at a time, so every street
+    has a candidate within the spacing. Deterministic.
 
     Parameters
     ----------
@@ -1000,6 +1011,17 @@ def network_candidates(
     cell = np.floor(xy / s).astype(np.int64)
     _, first = np.unique(cell, axis=0, return_index=True)
     first = np.sort(first)
+    # A cell's first point does not stand for a street of the same cell that is a long walk
+    # away (a yard or quay reached round a block): add back, one per cell and round, the
+    # points farther than the spacing by walking from every kept candidate.
+    every = Snapped(edge, offset, np.zeros(len(edge)), xy)
+    while True:
+        near = nearest_facility(network, every.subset(first), every, max_distance_m=s)
+        far = np.flatnonzero(~(near.distance_m <= s))
+        if len(far) == 0:
+            break
+        _, pick = np.unique(cell[far], axis=0, return_index=True)
+        first = np.concatenate([first, far[np.sort(pick)]])  # earlier ids stay as they were
     snapped = Snapped(edge[first], offset[first], np.zeros(len(first)), xy[first])
     ids = [f"n{i}" for i in range(len(first))]
     gdf = gpd.GeoDataFrame({"source": "network"}, geometry=pts[first],

@@ -12,6 +12,7 @@ import itertools
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -282,6 +283,31 @@ def test_min_sites_target_out_of_reach_is_said_plainly() -> None:
     assert res.covered_share == pytest.approx(0.5)
     assert any("cannot be reached" in n and "50.0%" in n for n in res.notes)
     assert "cannot be reached" in res.summary()
+
+
+def test_min_sites_stopped_solver_keeps_only_the_sites_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An integer program stopped at its time limit may return more sites than the target
+    needs; the ranked list ends at the first site that reaches the target."""
+    from coverage import siting
+
+    # five separate groups of 40, 30, 20, 6, 4 residents; 70 % needs the first two sites
+    cover = np.eye(5, dtype=bool)
+    w = np.array([40.0, 30.0, 20.0, 6.0, 4.0])
+
+    def stopped(c: Any, weight: Any, **kw: Any) -> Any:  # every candidate open, time limit
+        return siting._MipAnswer(np.ones(c.shape[0] + c.shape[1]), float(weight.sum()),
+                                 1.0, 1.0, "time limit reached")
+
+    monkeypatch.setattr(siting, "_mip", stopped)
+    # and a start no smaller (else the start would be kept): all five sites
+    monkeypatch.setattr(siting, "_lazy_greedy", lambda c, weight, **kw: (list(range(5)), 0, 0))
+    res = solve_min_sites(cover, w, 0.7, method="exact")
+    assert res.target_met
+    assert res.newly_covered.tolist() == [40.0, 30.0]
+    assert res.covered_share == pytest.approx(0.7)
+    assert res.bound <= len(res.chosen)
 
 
 def test_min_sites_none_needed() -> None:
@@ -592,3 +618,33 @@ def test_planned_precincts_as_candidates() -> None:
     assert list(res.table["site"]) == ["b"] and res.objective == 5.0
     assert set(res.table["source"]) == {"planned"}
     assert res.table["nearest_open_m"].iloc[0] == pytest.approx(480.0)
+
+
+def test_network_candidates_reach_streets_behind_a_detour() -> None:
+    """Two streets 40 m apart share every 150 m square but join only 900 m away: the far one
+    still gets candidates, so every street point has one within the spacing by walking."""
+    xy = np.array([(0.0, 0.0), (100.0, 0.0), (1000.0, 0.0), (1000.0, 40.0), (100.0, 40.0),
+                   (0.0, 40.0)]) + ORIGIN
+    u, v = np.arange(5), np.arange(1, 6)
+    geoms = np.asarray([shapely.LineString([xy[a], xy[b]]) for a, b in zip(u, v, strict=True)],
+                       dtype=object)
+    net = WalkNetwork(np.arange(6), xy, u, v, geoms, "EPSG:32643")
+    gdf, snapped = network_candidates(net, spacing_m=150.0)
+    c = snapped.xy - ORIGIN
+    assert len(set(gdf.index)) == len(gdf)
+
+    def walk(x: float, y: float, cx: float, cy: float) -> float:
+        # by hand: along a row; rows meet only through the connector at x = 1000
+        if cx == 1000.0 or x == 1000.0:
+            return abs(1000.0 - x) + abs(1000.0 - cx) + abs(cy - y)
+        if y == cy:
+            return abs(x - cx)
+        return (1000.0 - x) + 40.0 + (1000.0 - cx)
+
+    for y in (0.0, 40.0):
+        for x in np.linspace(0.0, 1000.0, 201):
+            assert min(walk(x, y, cx, cy) for cx, cy in c) <= 150.0 + 1e-9, (x, y)
+    # the thinning still holds within each row: no two candidates of a row closer than needed
+    for y in (0.0, 40.0):
+        row = np.sort(c[np.isclose(c[:, 1], y), 0])
+        assert len(row) <= 8
