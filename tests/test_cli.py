@@ -573,3 +573,31 @@ def test_rank_unreachable_target_is_said_in_the_headline(tmp_path: Path) -> None
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     info = summary["proposed_sites"]
     assert info["target_met"] is False and info["covered_share_after"] < 0.995
+
+
+def test_demo_proposed_sites_match_a_fresh_walk(demo_run: tuple[Path, Any]) -> None:
+    """proposed_sites.csv against networkx on the split graph: each rank's cumulative share is
+    the share within 10 minutes of the open and planned precincts plus the sites up to that
+    rank, and nearest_open_m is the walk from the site to the nearest open precinct."""
+    import geopandas as gpd
+
+    from coverage.demo import demo_inputs
+
+    out, _ = demo_run
+    d = demo_inputs()
+    sites = pd.read_csv(out / "proposed_sites.csv")
+    net = d.network
+    at = gpd.GeoDataFrame(geometry=gpd.points_from_xy(sites["x"], sites["y"]), crs=net.crs)
+    assert np.allclose(at.to_crs("EPSG:4326").geometry.x, sites["lon"])
+    fixed = d.precincts.to_crs(net.crs).geometry
+    pts = snap_points(net, d.demand)
+    pop = d.demand["population"].to_numpy()
+    for k in range(1, len(sites) + 1):
+        fac = gpd.GeoDataFrame(geometry=pd.concat([fixed, at.geometry[:k]], ignore_index=True),
+                               crs=net.crs)
+        dist = split_graph_nearest(net, snap_points(net, fac), pts)
+        share = pop[dist <= 750.0 + 1e-6].sum() / pop.sum()
+        assert sites["cumulative_share"].iloc[k - 1] == pytest.approx(share, rel=1e-9), k
+    opened = d.precincts[d.precincts["status"] == "open"]
+    walk = split_graph_nearest(net, snap_points(net, opened), snap_points(net, at))
+    np.testing.assert_allclose(sites["nearest_open_m"], walk, rtol=1e-9, atol=1e-6)
