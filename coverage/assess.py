@@ -109,7 +109,10 @@ class Assessment:
         no wider than one precinct's reach, ranked by population (EPSG:4326 polygons):
         ``area``, ``rank``, ``population``, ``cells``, ``seed_cell``, ``covered_by_planned``,
         ``centroid_lon``, ``centroid_lat`` (population-weighted), ``district`` (where most of
-        its residents live), ``walk_to_open_m`` (from the centroid), ``nearest_open``.
+        its residents live), ``walk_to_open_m`` (from the centroid, which can lie in covered
+        streets), ``nearest_open`` (the centroid's) and ``median_walk_m`` (population-weighted
+        median walk of the area's residents to their nearest open precinct; beyond the main
+        threshold, ``inf`` when most cannot reach one).
 
         The rule (greedy seeded regions): the uncovered cells are scored by the residents of
         their *reach*, the uncovered cells whose centres lie within the main threshold's
@@ -209,8 +212,8 @@ class Assessment:
             for row in self.uncovered_areas.head(5).itertuples():
                 where = f" in {row.district}" if isinstance(row.district, str) else ""
                 walk = (
-                    f", {row.walk_to_open_m:,.0f} m walk to {row.nearest_open}"
-                    if math.isfinite(row.walk_to_open_m)
+                    f", median walk {row.median_walk_m:,.0f} m to an open precinct"
+                    if math.isfinite(row.median_walk_m)
                     else ", no open precinct reachable"
                 )
                 lines.append(
@@ -631,7 +634,7 @@ def assess(
     uncovered = (d_open > main_m) & (pop > 0)
     areas, area_cells = _uncovered_areas(
         network, dem_pts, pop, uncovered, d_plan <= main_m, demand_district, fac, is_open,
-        ids, cfg,
+        ids, cfg, d_open,
     )
 
     nearest_open = np.where(n_open >= 0, ids[np.maximum(n_open, 0)], None)
@@ -959,9 +962,11 @@ def _uncovered_areas(
     is_open: np.ndarray,
     ids: np.ndarray,
     cfg: AssessmentSettings,
+    walk_open: np.ndarray,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     area_cols = ["area", "rank", "population", "cells", "seed_cell", "covered_by_planned",
-                 "centroid_lon", "centroid_lat", "district", "walk_to_open_m", "nearest_open"]
+                 "centroid_lon", "centroid_lat", "district", "walk_to_open_m", "nearest_open",
+                 "median_walk_m"]
     cell_cols = ["cell", "area", "population", "covered_by_planned"]
     sel = np.flatnonzero(uncovered)
     if len(sel) == 0:
@@ -1007,6 +1012,11 @@ def _uncovered_areas(
     centroids = np.asarray(shapely.points(np.column_stack([cx, cy])))
     cen = snap_geometries(network, centroids, max_snap_m=cfg.max_snap_m)
     d_cen, n_cen, _ = _nearest(network, fac, is_open, cen)
+    # the centroid of a crescent can lie in covered streets: the residents' own walk says more
+    pt_order = np.argsort(area_of_pt, kind="stable")
+    pt_cuts = np.searchsorted(area_of_pt[pt_order], np.arange(1, n_areas))
+    median_walk = np.array([weighted_quantile(walk_open[sel][g], w[g], 0.5)
+                            for g in np.split(pt_order, pt_cuts)])
     # district of most of the area's residents (its centroid may fall outside a crescent)
     frame = pd.DataFrame({"a": area_of_pt, "d": district[sel], "w": w}).dropna(subset=["d"])
     area_district = np.full(n_areas, None, dtype=object)
@@ -1048,6 +1058,7 @@ def _uncovered_areas(
             "nearest_open": pd.Series(
                 np.where(n_cen >= 0, ids[np.maximum(n_cen, 0)], None), dtype=object
             ),
+            "median_walk_m": median_walk,
         },
         geometry=area_geom,
         crs="EPSG:4326",

@@ -686,7 +686,10 @@ def coverage_map(
             rows = [("Uncovered residents", _fmt_int(row.get("population")))]
             if "district" in ua.columns:
                 rows.append(("District", str(row["district"])))
-            if "walk_to_open_m" in ua.columns:
+            if "median_walk_m" in ua.columns:  # the centroid's walk can be a covered street's
+                rows.append(("Median walk to nearest open precinct",
+                             f"{_fmt_int(row['median_walk_m'])} m"))
+            elif "walk_to_open_m" in ua.columns:
                 rows.append(("Walk to nearest open precinct",
                              f"{_fmt_int(row['walk_to_open_m'])} m"))
             popup = _rows_html(f"Uncovered area #{_fmt_int(rank)}", rows)

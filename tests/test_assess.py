@@ -381,6 +381,22 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
     ref = reference_distances(net, open_pts, np.asarray(cen.values), s.max_snap_m)
     want = ref.min(axis=0) if len(open_pts) else np.full(len(areas), np.inf)
     np.testing.assert_allclose(areas["walk_to_open_m"], want, atol=1e-3, rtol=0)
+    # median walk of each area's own residents (by hand: sorted, first to reach half the
+    # weight), always beyond the main threshold, unlike the centroid's walk
+    per_area: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for p, w, d in zip(ll, pop[unc], d_open[unc], strict=True):
+        per_area[got.loc[h3.latlng_to_cell(p.y, p.x, s.h3_resolution), "area"]].append((d, w))
+    for _, row in areas.iterrows():
+        items = sorted(per_area[row["area"]])
+        half = 0.5 * sum(w for _, w in items)
+        acc, med = 0.0, math.inf
+        for d, w in items:
+            acc += w
+            if acc >= half - 1e-9 * half:
+                med = d
+                break
+        assert row["median_walk_m"] == pytest.approx(med, rel=1e-12), row["area"]
+        assert row["median_walk_m"] > r
 
 
 # ---------------------------------------------------------------------------------------------
