@@ -469,7 +469,8 @@ def _print_report(result: RunResult, opts: Options) -> None:
             how = f"{sites['method']}, {how}"
         lines += [
             "",
-            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, {how}): "
+            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, {how}; "
+            f"{str(sites['fixed']).replace('+', ' + ')} precincts kept): "
             f"covered {sites['covered_share_before']:{pct}} -> "
             f"{sites['covered_share_after']:{pct}}",
         ]

@@ -569,6 +569,7 @@ def test_rank_unreachable_target_is_said_in_the_headline(tmp_path: Path) -> None
     lines = result.stdout.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("Proposed new sites"))
     assert "fewest for 99.5%, NOT reachable" in lines[head]
+    assert "open + planned precincts kept" in lines[head]  # the start the shares count from
     assert "cannot be reached" in lines[head + 1]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     info = summary["proposed_sites"]
