@@ -615,6 +615,20 @@ def assess(
         ],
         ignore_index=True,
     )
+    # a precinct on the network whose nearest residents all go elsewhere (e.g. at the end of a
+    # cul-de-sac) is worth a look before anyone is posted there
+    snapped_ids = set(ids[fac.ok])
+    dup_ids = {ids[m] for m in dict(dup_open + dup_plan)}
+    idle = catch[
+        (catch["residents_served"] == 0)
+        & catch["precinct"].isin(snapped_ids)
+        & ~catch["precinct"].isin(dup_ids)
+    ]
+    for scen, group in idle.groupby("scenario", sort=False):
+        notes.append(
+            f"{len(group)} precinct(s) serve no resident ({scen}): no one has them as the "
+            f"nearest precinct on foot: {', '.join(map(str, group['precinct'].head(8)))}"
+        )
     order = _opening_order(
         network, fac, dem, pop, d_open, is_planned, ids, names, main_m, metres, labels, total
     )

@@ -936,3 +936,26 @@ def test_seeded_areas_on_random_cells() -> None:
         assert a.uncovered_areas["cells"].max() > 3
         assert a.uncovered_areas["population"].sum() == pop.sum()
         check_areas(a, net)
+
+
+def test_precinct_serving_nobody_is_noted() -> None:
+    """Two open precincts at the ends of a 1 km street, both homes near the west one: the east
+    precinct is nearest to no one (200 m and 100 m from West, 800 m and 900 m from East), and
+    the assessment says so rather than listing it with zero residents silently."""
+    xy = np.array([[0.0, 0.0], [1000.0, 0.0]])
+    net = WalkNetwork([1, 2], xy, [0], [1], [shapely.LineString(xy)], "EPSG:32643")
+    homes = gpd.GeoDataFrame({"population": [10.0, 20.0]},
+                             geometry=gpd.points_from_xy([200, 100], [0, 0]), crs=net.crs)
+    police = gpd.GeoDataFrame({"name": ["West", "East"], "status": ["open", "open"]},
+                              geometry=gpd.points_from_xy([0, 1000], [0, 0]), crs=net.crs,
+                              index=["W", "E"])
+    a = assess(net, homes, police, thresholds_m=[300])
+    served = a.catchments.set_index(["scenario", "precinct"])["residents_served"]
+    assert served[("open", "E")] == 0.0 and served[("open", "W")] == 30.0
+    idle = [n for n in a.notes if "serve no resident" in n]
+    assert idle == [
+        "1 precinct(s) serve no resident (open): no one has them as the nearest precinct on "
+        "foot: E",
+        "1 precinct(s) serve no resident (open+planned): no one has them as the nearest "
+        "precinct on foot: E",
+    ]
