@@ -262,6 +262,9 @@ class _Decorations(folium.MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
+            // Leaflet's default prefix carries a flag icon; an official map keeps the credit
+            // and leaves the symbol out
+            map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
             map.attributionControl.addAttribution({{ this.attribution|tojson }});
             var legend = L.control({position: "bottomleft"});
             legend.onAdd = function () {

@@ -405,6 +405,9 @@ def test_monaco_map_in_chromium(
     assert labels == EXPECTED_LAYERS
     assert "© OpenStreetMap contributors, ODbL 1.0" in page.locator(
         ".leaflet-control-attribution").inner_text()
+    # Leaflet credited by name, without the flag icon of its default prefix
+    assert page.locator(".leaflet-control-attribution a", has_text="Leaflet").count() == 1
+    assert page.locator(".leaflet-control-attribution svg").count() == 0
     assert page.locator(".leaflet-control-scale").count() == 1
     assert page.locator("#ws-legend").is_visible()
     assert "Monaco police" in page.locator("#ws-title").inner_text()
