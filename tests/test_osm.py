@@ -219,3 +219,81 @@ def test_corrupt_files(tmp_path: Path, reader: str, name: str, content: bytes) -
             read_tagged_points(path, "amenity", "police")
     msg = str(exc.value)
     assert name in msg and "cannot be read as OpenStreetMap data" in msg and "again" in msg
+
+
+# ---------------------------------------------------------------------------------------------
+# the opt-in: cycleways open to pedestrians (settings.walk_cycleways_with_foot_access)
+
+
+@pytest.mark.parametrize(
+    ("tags", "default", "opt_in"),
+    [
+        ({"highway": "cycleway"}, False, False),
+        ({"highway": "cycleway", "foot": "yes"}, False, True),
+        ({"highway": "cycleway", "foot": "designated"}, False, True),
+        ({"highway": "cycleway", "foot": "permissive"}, False, True),
+        ({"highway": "cycleway", "foot": "no"}, False, False),
+        ({"highway": "cycleway", "foot": "use_sidepath"}, False, False),
+        ({"highway": "cycleway", "foot": "yes", "access": "private"}, False, False),
+        ({"highway": "cycleway", "foot": "yes", "area": "yes"}, False, False),
+        ({"highway": "cycleway", "foot": "designated", "sidewalk": "separate"}, False, False),
+        ({"highway": "cycleway", "foot": "yes", "access": "no"}, False, True),  # as osmnx
+        ({"highway": "construction", "construction": "cycleway", "foot": "yes"}, False, False),
+        ({"highway": "motorway", "foot": "yes"}, False, False),
+        ({"highway": "footway"}, True, True),
+        ({"highway": "residential", "access": "private"}, False, False),
+        ({"cycleway": "track", "foot": "yes"}, False, False),
+    ],
+)
+def test_is_walkable_foot_cycleways(
+    tags: dict[str, str], default: bool, opt_in: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage import settings as cfg
+
+    assert is_walkable(tags, foot_cycleways=False) is default
+    assert is_walkable(tags, foot_cycleways=True) is opt_in
+    # None follows the setting, which is off by default
+    assert cfg.walk_cycleways_with_foot_access is False
+    assert is_walkable(tags) is default
+    monkeypatch.setattr(cfg, "walk_cycleways_with_foot_access", True)
+    assert is_walkable(tags) is opt_in
+    assert is_walkable(tags, foot_cycleways=False) is default
+
+
+def _shared_path_clauses() -> list[tuple[str, str | None, str | None]]:
+    from coverage._osm import foot_cycleway_overpass_filter
+
+    text = foot_cycleway_overpass_filter()
+    clauses = _CLAUSE.findall(text)
+    assert "".join(f'["{k}"' + (f'{op}"{v}"' if op else "") + "]" for k, op, v in clauses) == text
+    return [(k, op or None, v if op else None) for k, op, v in clauses]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_VALUES), max_size=5))
+def test_foot_cycleways_match_the_overpass_union(tags: dict[str, str]) -> None:
+    """On: osmnx's walk filter or the shared-path filter queried online next to it."""
+    union = overpass_match(overpass_filter(), tags) or overpass_match(
+        _shared_path_clauses(), tags
+    )
+    assert is_walkable(tags, foot_cycleways=True) is union
+
+
+def test_read_walk_ways_foot_cycleways(tmp_path: Path) -> None:
+    path = tmp_path / "cycle.osm"
+    path.write_text(
+        XML.replace(
+            "</osm>",
+            '  <way id="105"><nd ref="20"/><nd ref="21"/><tag k="highway" v="cycleway"/>'
+            '<tag k="foot" v="designated"/></way>\n'
+            '  <way id="106"><nd ref="1"/><nd ref="3"/><tag k="highway" v="cycleway"/></way>\n'
+            "</osm>",
+        ),
+        encoding="utf-8",
+    )
+    off = read_walk_ways(path)
+    on = read_walk_ways(path, foot_cycleways=True)
+    assert 105 not in off.way_id and 106 not in off.way_id
+    assert list(on.way_id) == [*off.way_id, 105]
+    assert on.highway[-1] == "cycleway"
+    np.testing.assert_array_equal(on.node_ref[on.run_start[-2]:], [20, 21])
