@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint install browser clean
+.PHONY: demo test test-fast lint typecheck-link package install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,29 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/walkshed demo --out out/demo
 
-lint: install
+# mypy names a module after its folder: check coverage/ under its import name through a link.
+typecheck-link:
+	mkdir -p build/typecheck
+	ln -sfn ../../coverage build/typecheck/walkshed
+
+lint: install typecheck-link
 	$(BIN)/ruff check coverage tests benchmarks
 	$(BIN)/mypy
 
-test: install lint
-	$(BIN)/python -m pytest
+# The wheel and sdist build without warnings and pass twine's metadata check.
+package: install
+	rm -rf build/dist
+	$(BIN)/python -m build --sdist --wheel --outdir build/dist . > build/package.log 2>&1 \
+	    || { cat build/package.log; exit 1; }
+	! grep -i "warning" build/package.log
+	$(BIN)/twine check --strict build/dist/*
+
+test: install lint package
+	$(BIN)/pytest
+
+# The edit loop: no slow tests, no browser.
+test-fast: install
+	$(BIN)/pytest -m "not slow and not browser" -n 2 -q
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache

@@ -54,7 +54,7 @@ def _best(fn: Any, repeats: int = REPEATS, label: str = "") -> tuple[float, Any]
 
 def simple_graph(net: Any) -> nx.Graph:
     """The network as a simple networkx graph (shortest of parallel edges)."""
-    from coverage.network import to_networkx
+    from walkshed.network import to_networkx
 
     g = nx.Graph()
     for u, v, d in to_networkx(net).edges(data=True):
@@ -92,8 +92,8 @@ def networkx_way(
 
 def walkshed_way(net: Any, demand: Any, precincts: Any, radius_m: float) -> dict[str, Any]:
     """The same distances with walkshed (exact: snapped on edges, access distances)."""
-    from coverage.reach import coverage_matrix, nearest_facility
-    from coverage.snap import snap_points
+    from walkshed.reach import coverage_matrix, nearest_facility
+    from walkshed.snap import snap_points
 
     dem = snap_points(net, demand)
     fac = snap_points(net, precincts)
@@ -113,7 +113,7 @@ def seeded_vs_components(a: Any, net: Any) -> None:
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
 
-    from coverage.assess import _seeded_areas
+    from walkshed.assess import _seeded_areas
 
     cells = a.uncovered_cells.sort_values("cell")
     keys = cells["cell"].tolist()
@@ -147,8 +147,8 @@ def seeded_vs_components(a: Any, net: Any) -> None:
 def main() -> None:
     data = need_data_root()
     os.environ["WALKSHED_TEST_DATA"] = str(data)
-    from coverage.assess import assess
-    from coverage.scenario import (
+    from walkshed.assess import assess
+    from walkshed.scenario import (
         load_demand,
         load_districts,
         load_network_for,

@@ -24,8 +24,8 @@ import pyogrio
 import shapely
 from _common import ALMATY, need_data_root
 
-from coverage.isochrones import walking_areas
-from coverage.network import load_network, to_networkx
+from walkshed.isochrones import walking_areas
+from walkshed.network import load_network, to_networkx
 
 THRESHOLDS_MIN = (5.0, 10.0, 15.0)
 SPEED_KMH = 4.5

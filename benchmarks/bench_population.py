@@ -64,7 +64,7 @@ def write_rasters(folder: Path) -> dict[str, Path]:
 
 
 def run_walkshed(path: str) -> dict[str, float]:
-    from coverage.population import demand_from_raster
+    from walkshed.population import demand_from_raster
 
     t = time.perf_counter()
     d = demand_from_raster(path, crs=UTM)

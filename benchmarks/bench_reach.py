@@ -59,11 +59,11 @@ import pyogrio
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from coverage._osm import read_tagged_points
-from coverage.network import WalkNetwork, load_network, to_networkx
-from coverage.reach import nearest_facility
-from coverage.settings import minutes_to_metres
-from coverage.snap import points_in_network_crs, snap_geometries
+from walkshed._osm import read_tagged_points
+from walkshed.network import WalkNetwork, load_network, to_networkx
+from walkshed.reach import nearest_facility
+from walkshed.settings import minutes_to_metres
+from walkshed.snap import points_in_network_crs, snap_geometries
 
 try:
     import pandana

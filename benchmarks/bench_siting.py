@@ -1,7 +1,7 @@
 """Siting: walkshed against spopt's MCLP on Almaty, and p = 50 greedy on a large generated city.
 
 Part 1 (Almaty 2012, ../shared/data or $WALKSHED_TEST_DATA): residents at buildings
-(``coverage.population.demand_from_buildings``, 1,000,000 spread over floor area), the 40
+(``walkshed.population.demand_from_buildings``, 1,000,000 spread over floor area), the 40
 police points fixed, street candidates every ``--spacing`` metres, 10 minutes at 4.5 km/h.
 walkshed: ``propose_sites(..., p=10, method="exact")`` from the loaded network to the ranked
 answer. spopt: the same candidate x resident distances (computed by walkshed, made dense, ``inf``
@@ -34,11 +34,11 @@ from _common import ALMATY, REPO, need_data_root
 
 sys.path.insert(0, str(REPO))
 
-from coverage import settings
-from coverage.network import WalkNetwork
-from coverage.reach import coverage_matrix, nearest_facility
-from coverage.siting import make_candidates, propose_sites, solve_mclp
-from coverage.snap import snap_points
+from walkshed import settings
+from walkshed.network import WalkNetwork
+from walkshed.reach import coverage_matrix, nearest_facility
+from walkshed.siting import make_candidates, propose_sites, solve_mclp
+from walkshed.snap import snap_points
 
 MINUTES = 10.0
 SPEED = 4.5
@@ -53,9 +53,9 @@ def _peak_gb() -> float:
 
 
 def almaty_vs_spopt(spacing: float, p: int, skip_spopt: bool) -> None:
-    from coverage.network import load_network
-    from coverage.population import demand_from_buildings
-    from coverage.precincts import precincts_from_osm
+    from walkshed.network import load_network
+    from walkshed.population import demand_from_buildings
+    from walkshed.precincts import precincts_from_osm
 
     pbf = need_data_root() / ALMATY / "almaty.osm.pbf"
     net = load_network(pbf, cache=False)

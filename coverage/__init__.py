@@ -2,12 +2,12 @@
 
 The import package is ``coverage``; the distribution and the command are ``walkshed``. The
 names below are importable from the package top level; the heavier ones (assessment, siting,
-maps) are imported on first use so that ``import coverage`` stays fast. The assessment function is
-``coverage.assess.assess`` (the name ``coverage.assess`` is its module).
+maps) are imported on first use so that ``import walkshed`` stays fast. The assessment function is
+``walkshed.assess.assess`` (the name ``walkshed.assess`` is its module).
 
 Examples
 --------
->>> from coverage import load_network, nearest_precinct  # doctest: +SKIP
+>>> from walkshed import load_network, nearest_precinct  # doctest: +SKIP
 >>> net = load_network("almaty.osm.pbf")  # doctest: +SKIP
 >>> nearest_precinct(net, police, buildings).distance_m.median()  # doctest: +SKIP
 """
@@ -65,7 +65,7 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'coverage' has no attribute {name!r}")
+        raise AttributeError(f"module 'walkshed' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -44,12 +44,12 @@ WALK_FILTER_VERSION = "osmnx-walk-2.1/1"
 
 
 #: ``foot`` values that open a ``highway=cycleway`` to pedestrians when
-#: :data:`coverage.settings.walk_cycleways_with_foot_access` is on.
+#: :data:`walkshed.settings.walk_cycleways_with_foot_access` is on.
 FOOT_ACCESS_VALUES = frozenset({"yes", "designated", "permissive"})
 
 
 def _foot_cycleways(foot_cycleways: bool | None) -> bool:
-    """The option as given, or :data:`coverage.settings.walk_cycleways_with_foot_access`."""
+    """The option as given, or :data:`walkshed.settings.walk_cycleways_with_foot_access`."""
     return settings.walk_cycleways_with_foot_access if foot_cycleways is None else foot_cycleways
 
 
@@ -63,7 +63,7 @@ def is_walkable(tags: dict[str, str], *, foot_cycleways: bool | None = None) -> 
     foot_cycleways
         Also accept ``highway=cycleway`` ways tagged ``foot=yes|designated|permissive`` (shared
         paths) when no other exclusion (``access=private``, ``area=yes``, ...) applies; default
-        :data:`coverage.settings.walk_cycleways_with_foot_access`. Off, this is exactly
+        :data:`walkshed.settings.walk_cycleways_with_foot_access`. Off, this is exactly
         osmnx's ``"walk"`` filter.
 
     Examples
@@ -147,7 +147,7 @@ def reading_osm(path: Path, what: str) -> Iterator[None]:
     """Check an OSM file (:func:`check_osm_file`), then read it in the ``with`` block.
 
     libosmium reports corrupt input as ``RuntimeError``; inside the block that becomes an
-    :class:`~coverage._errors.InputError` naming ``what`` and the file.
+    :class:`~walkshed._errors.InputError` naming ``what`` and the file.
     """
     check_osm_file(path, what)
     try:
@@ -169,7 +169,7 @@ def read_walk_ways(path: Path, *, foot_cycleways: bool | None = None) -> WayRuns
         An ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` file.
     foot_cycleways
         Also read cycleways open to pedestrians (see :func:`is_walkable`); default
-        :data:`coverage.settings.walk_cycleways_with_foot_access`.
+        :data:`walkshed.settings.walk_cycleways_with_foot_access`.
 
     Returns
     -------

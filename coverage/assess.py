@@ -373,7 +373,7 @@ def _label_for(s: AssessmentSettings, metres: float) -> str:
 def _check_demand(demand: gpd.GeoDataFrame) -> np.ndarray:
     if not isinstance(demand, gpd.GeoDataFrame):
         raise input_error("demand", f"expected a GeoDataFrame, got {type(demand).__name__}",
-                          "Build demand points with coverage.population")
+                          "Build demand points with walkshed.population")
     if "population" not in demand.columns:
         raise input_error("demand", "has no 'population' column",
                           "Give each demand point its number of residents in 'population'")
@@ -388,7 +388,7 @@ def _check_demand(demand: gpd.GeoDataFrame) -> np.ndarray:
 def _check_precincts(precincts: gpd.GeoDataFrame) -> np.ndarray:
     if not isinstance(precincts, gpd.GeoDataFrame) or "status" not in precincts.columns:
         raise input_error("precincts", "expected a GeoDataFrame with a 'status' column",
-                          "Read them with coverage.precincts.read_precincts")
+                          "Read them with walkshed.precincts.read_precincts")
     if precincts.index.duplicated().any():
         dup = ", ".join(map(str, precincts.index[precincts.index.duplicated()].unique()[:5]))
         raise input_error("precincts", f"duplicate precinct id(s): {dup}",
@@ -465,26 +465,26 @@ def assess(
         The walking network.
     demand
         Demand points (any CRS) with a ``population`` column (residents, >= 0), or a
-        :class:`coverage.population.Demand`.
+        :class:`walkshed.population.Demand`.
     precincts
         Precincts (any CRS) with a ``status`` column (``open``, ``planned``, ``candidate``),
         indexed by a unique id, optionally with a ``name``. Candidates are only counted per
         district.
     thresholds_min, thresholds_m
         Walking thresholds in minutes, or in metres (one of the two). Default
-        :data:`coverage.settings.thresholds_min`.
+        :data:`walkshed.settings.thresholds_min`.
     main_threshold
         The threshold (in the unit of the thresholds) used for the opening order and the
         uncovered areas; default the largest.
     walk_speed_kmh
-        Walking speed; default :data:`coverage.settings.walk_speed_kmh`.
+        Walking speed; default :data:`walkshed.settings.walk_speed_kmh`.
     districts
         Optional district polygons with a ``name`` column.
     residents_per_inspector
-        Staffing norm; default :data:`coverage.settings.residents_per_inspector`.
+        Staffing norm; default :data:`walkshed.settings.residents_per_inspector`.
     max_snap_m
         Largest access distance from a point to its street; default
-        :data:`coverage.settings.max_snap_m`.
+        :data:`walkshed.settings.max_snap_m`.
     cells
         Aggregate uncovered residents into ``"h3"`` cells (resolution from
         :func:`h3_resolution_for`) or a square ``"grid"`` of a third of the main threshold.
@@ -510,7 +510,7 @@ def assess(
     One 1 km street, a precinct at its west end, two homes:
 
     >>> import geopandas as gpd, numpy as np, shapely
-    >>> from coverage.network import WalkNetwork
+    >>> from walkshed.network import WalkNetwork
     >>> xy = np.array([[0.0, 0.0], [1000.0, 0.0]])
     >>> net = WalkNetwork([1, 2], xy, [0], [1], [shapely.LineString(xy)], "EPSG:32643")
     >>> homes = gpd.GeoDataFrame({"population": [100.0, 50.0]},
@@ -526,7 +526,7 @@ def assess(
     if not isinstance(demand, gpd.GeoDataFrame) and isinstance(
         getattr(demand, "points", None), gpd.GeoDataFrame
     ):
-        demand = demand.points  # a coverage.population.Demand
+        demand = demand.points  # a walkshed.population.Demand
     speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh)
     if not (math.isfinite(speed) and speed > 0):
         raise input_error("walk_speed_kmh", f"must be a positive number, got {speed}",
@@ -689,11 +689,11 @@ def assess_scenario(
     Parameters
     ----------
     scenario
-        A :class:`coverage.scenario.Scenario` or the path of a scenario file.
+        A :class:`walkshed.scenario.Scenario` or the path of a scenario file.
     inputs
-        Already loaded :class:`coverage.scenario.ScenarioInputs` (skips loading).
+        Already loaded :class:`walkshed.scenario.ScenarioInputs` (skips loading).
     cache
-        Use the network cache; default :data:`coverage.settings.use_cache`.
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------

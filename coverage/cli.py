@@ -3,7 +3,7 @@
 Exit codes: 0 success, 2 bad input (one line on stderr naming the input, the problem and the
 fix; also usage errors), 1 internal failure (a traceback only with ``--debug``), 130 when
 interrupted. Every output of a run is staged and moved into the output folder only when the
-run succeeds (:class:`coverage.io.OutputDir`), so a failed run leaves no partial outputs.
+run succeeds (:class:`walkshed.io.OutputDir`), so a failed run leaves no partial outputs.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class _StderrHandler(logging.Handler):
 def _logging_to_stderr(opts: Options) -> Iterator[None]:
     """Show walkshed's warnings (all messages with --debug, errors only with --quiet) while a
     command runs, and restore the logger afterwards (the CLI may run inside another program)."""
-    logger = logging.getLogger("coverage")
+    logger = logging.getLogger("walkshed")
     saved = (logger.level, logger.propagate)
     handler = _StderrHandler()
     logger.setLevel(logging.DEBUG if opts.debug else logging.ERROR if opts.quiet
@@ -225,10 +225,10 @@ class Study:
     notes
         Plain-language notes (what is illustrative, which method was used).
     assess_options
-        Keyword arguments of :func:`coverage.assess.assess` (thresholds, main threshold,
-        walking speed, staffing norm, ...); its defaults are :mod:`coverage.settings`.
+        Keyword arguments of :func:`walkshed.assess.assess` (thresholds, main threshold,
+        walking speed, staffing norm, ...); its defaults are :mod:`walkshed.settings`.
     siting_options
-        Keyword arguments of :func:`coverage.siting.propose_sites` besides ``p`` /
+        Keyword arguments of :func:`walkshed.siting.propose_sites` besides ``p`` /
         ``target_share`` / ``method`` (``fix``, ``candidates``, ``threshold_min``, ...).
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
@@ -551,13 +551,13 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     path
         The scenario (TOML).
     cache
-        Use the network cache; default :data:`coverage.settings.use_cache`.
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
     reporter
         Progress display.
 
     Returns
     -------
-    (Study, coverage.scenario.Scenario)
+    (Study, walkshed.scenario.Scenario)
     """
     from . import scenario as sc
 
@@ -827,7 +827,7 @@ def _lonlat_bounds(net: WalkNetwork) -> tuple[tuple[float, float], tuple[float, 
 
 
 def main() -> None:
-    """Entry point for ``python -m coverage.cli``."""
+    """Entry point for ``python -m walkshed.cli``."""
     app()
 
 

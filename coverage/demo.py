@@ -123,7 +123,7 @@ def demo_population(
 ) -> gpd.GeoDataFrame:
     """Illustrative residents: residential buildings, footprint x levels, scaled to ``total``.
 
-    Uses :func:`coverage.population.demand_from_buildings`; buildings whose representative
+    Uses :func:`walkshed.population.demand_from_buildings`; buildings whose representative
     point lies outside the network's study area are left out.
 
     Parameters
@@ -218,7 +218,7 @@ def demo_inputs(*, cache: bool | None = None) -> DemoInputs:
     Parameters
     ----------
     cache
-        Use the network cache; default :data:`coverage.settings.use_cache`.
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------

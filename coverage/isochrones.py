@@ -1,6 +1,6 @@
 """Walking areas: the streets reached from each precinct, drawn as polygons for the map.
 
-For every precinct and threshold the street network is walked exactly as :mod:`coverage.reach`
+For every precinct and threshold the street network is walked exactly as :mod:`walkshed.reach`
 measures it: the precinct is placed on its nearest street at the exact offset, with its access
 distance; every street segment whose both ends are within the threshold is reached whole; a
 segment reached only part-way is cut at the exact remaining distance from each reached end; the
@@ -10,7 +10,7 @@ fall inside) and dissolved, holes kept. A concave hull of the same pieces is ava
 option. A convex hull is never used: it would paint parks, rivers and railway yards as reached.
 
 These polygons are for drawing only. Coverage is always counted on demand points by walking
-distance (:mod:`coverage.reach`), never by point-in-polygon.
+distance (:mod:`walkshed.reach`), never by point-in-polygon.
 """
 
 from __future__ import annotations
@@ -263,13 +263,13 @@ def reached_segments(
     precincts
         Precincts (index = precinct id), any CRS.
     thresholds_min
-        Walking times in minutes; default :data:`coverage.settings.thresholds_min`.
+        Walking times in minutes; default :data:`walkshed.settings.thresholds_min`.
     thresholds_m
         Walking distances in metres; when given, used instead of ``thresholds_min``.
     walk_speed_kmh
-        Speed turning minutes into metres; default :data:`coverage.settings.walk_speed_kmh`.
+        Speed turning minutes into metres; default :data:`walkshed.settings.walk_speed_kmh`.
     max_snap_m
-        Farthest a precinct may be from a street; default :data:`coverage.settings.max_snap_m`.
+        Farthest a precinct may be from a street; default :data:`walkshed.settings.max_snap_m`.
 
     Returns
     -------
@@ -333,14 +333,14 @@ def walking_areas(
     precincts
         Precincts (index = precinct id; optional ``name`` and ``status`` columns), any CRS.
     thresholds_min
-        Walking times in minutes; default :data:`coverage.settings.thresholds_min`.
+        Walking times in minutes; default :data:`walkshed.settings.thresholds_min`.
     thresholds_m
         Walking distances in metres; when given, used instead of ``thresholds_min``.
     walk_speed_kmh
-        Speed turning minutes into metres; default :data:`coverage.settings.walk_speed_kmh`.
+        Speed turning minutes into metres; default :data:`walkshed.settings.walk_speed_kmh`.
     buffer_m
         Width by which reached streets are widened; default
-        :data:`coverage.settings.isochrone_buffer_m`.
+        :data:`walkshed.settings.isochrone_buffer_m`.
     method
         ``"buffer"`` (default): the reached street pieces buffered by ``buffer_m`` and
         dissolved, holes kept. ``"concave"``: the concave hull of those pieces (holes allowed),
@@ -349,7 +349,7 @@ def walking_areas(
     concave_ratio
         ``ratio`` of :func:`shapely.concave_hull` for ``method="concave"`` (0 = tightest).
     max_snap_m
-        Farthest a precinct may be from a street; default :data:`coverage.settings.max_snap_m`.
+        Farthest a precinct may be from a street; default :data:`walkshed.settings.max_snap_m`.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """The coverage map: walking areas, precincts, uncovered residents and proposed sites in one page.
 
-:func:`coverage_map` builds a folium map from plain tables (an :class:`~coverage.assess.
+:func:`coverage_map` builds a folium map from plain tables (an :class:`~walkshed.assess.
 Assessment` fills most of them), :func:`save_map` writes it atomically. Every layer can be
 switched on and off; a legend, a scale, a title with the scenario's name and date, and the data
 attribution are always visible.
@@ -478,14 +478,14 @@ def coverage_map(
     network
         The walking network (its extent frames the map; offline it is the basemap).
     assessment
-        Optional result of :func:`coverage.assess.assess`; fills ``catchments``,
+        Optional result of :func:`walkshed.assess.assess`; fills ``catchments``,
         ``uncovered_cells``, ``uncovered_areas``, ``district_table`` and the thresholds
         wherever those are not given.
     precincts
         Precincts (index = id; ``name``, ``status``), any CRS. Drawn by status, each with a
         popup: name, status, residents served, covered share, inspectors needed.
     walking_areas
-        Output of :func:`coverage.isochrones.walking_areas`; computed here when not given.
+        Output of :func:`walkshed.isochrones.walking_areas`; computed here when not given.
         Drawn per threshold, one band colour each, for the open precincts and for open +
         planned.
     catchments
@@ -501,7 +501,7 @@ def coverage_map(
     sites
         Proposed sites: a ranked table (``rank``, point geometry, ``newly_covered``,
         ``cumulative_share``; optional ``nearest_open_m``, ``district``, ``site``) or a
-        :class:`~coverage.siting.SitingResult` (its ``table``).
+        :class:`~walkshed.siting.SitingResult` (its ``table``).
     districts
         District polygons with ``name``, and a ``covered_share`` column or a
         ``district_table`` to take it from.
@@ -519,7 +519,7 @@ def coverage_map(
         Tolerance in metres for simplifying geometry for display.
     thresholds_min
         Thresholds of the walking areas computed here; default the assessment's, else
-        :data:`coverage.settings.thresholds_min`.
+        :data:`walkshed.settings.thresholds_min`.
 
     Returns
     -------
@@ -529,7 +529,7 @@ def coverage_map(
     if not isinstance(precincts, gpd.GeoDataFrame) or precincts.crs is None:
         raise input_error(
             "precincts", "must be a GeoDataFrame with a CRS",
-            "Load them with coverage.precincts or set the CRS",
+            "Load them with walkshed.precincts or set the CRS",
         )
     metric = network.crs
     catchments = catchments if catchments is not None else _get(assessment, "catchments")

@@ -72,7 +72,7 @@ class SegmentIndex:
     filed under the cell holding its midpoint. A segment none of whose pieces lies in the
     block of cells around a point is at least ``margin - cell_m / 2`` away from the point,
     where ``margin`` is the distance from the point to the block's border: that is what lets
-    :func:`coverage.snap.snap_geometries` prove it found the nearest segment.
+    :func:`walkshed.snap.snap_geometries` prove it found the nearest segment.
 
     Attributes
     ----------
@@ -434,7 +434,7 @@ def network_from_ways(
     keep_largest: bool = True,
     source: str = "",
 ) -> WalkNetwork:
-    """Build a :class:`WalkNetwork` from walkable way runs (see :mod:`coverage._osm`).
+    """Build a :class:`WalkNetwork` from walkable way runs (see :mod:`walkshed._osm`).
 
     Ways are split at every vertex shared with another way (or visited twice by the same way)
     and at their ends; the vertices in between become the edge geometry.
@@ -688,15 +688,15 @@ def load_network(
         Keep only the largest connected component; what is dropped is reported in
         ``network.dropped`` and logged.
     cache
-        Read and write the on-disk cache; default :data:`coverage.settings.use_cache`. The key
+        Read and write the on-disk cache; default :data:`walkshed.settings.use_cache`. The key
         is the file's content hash (or the query) and these settings. A stale or unreadable
         entry is rebuilt.
     cache_dir
-        Cache folder; default :data:`coverage.settings.cache_dir`.
+        Cache folder; default :data:`walkshed.settings.cache_dir`.
     foot_cycleways
         Also walk ``highway=cycleway`` ways tagged ``foot=yes|designated|permissive`` (shared
         paths), which osmnx's ``"walk"`` filter drops; default
-        :data:`coverage.settings.walk_cycleways_with_foot_access`. Part of the cache key.
+        :data:`walkshed.settings.walk_cycleways_with_foot_access`. Part of the cache key.
 
     Returns
     -------
@@ -836,7 +836,7 @@ cast(Any, source), **opts)
 
 
 def write_cache(net: WalkNetwork, path: Path) -> None:
-    """Write a network to ``path`` (``.npz``) atomically (see :func:`coverage.io.atomic_path`)."""
+    """Write a network to ``path`` (``.npz``) atomically (see :func:`walkshed.io.atomic_path`)."""
     coords = shapely.get_coordinates(net.edge_geometry)
     ncoord = shapely.get_num_coordinates(net.edge_geometry)
     meta = {

@@ -122,7 +122,7 @@ def study_area(network: WalkNetwork, *, pad_m: float | None = None) -> shapely.G
     network
         The walking network.
     pad_m
-        Widening in metres; default :data:`coverage.settings.max_snap_m` (points farther from
+        Widening in metres; default :data:`walkshed.settings.max_snap_m` (points farther from
         every street cannot be snapped anyway).
 
     Returns
@@ -561,7 +561,7 @@ def demand_from_buildings(
     ----------
     buildings
         An OSM file (read with :func:`read_buildings`) or a GeoDataFrame of footprints with
-        optional ``building`` (type; see :data:`coverage._buildings.NON_RESIDENTIAL`) and
+        optional ``building`` (type; see :data:`walkshed._buildings.NON_RESIDENTIAL`) and
         ``levels`` / ``building:levels`` columns.
     network
         The walking network: output CRS and, unless ``area`` is given, the study area.
@@ -576,7 +576,7 @@ def demand_from_buildings(
         representative point lies outside are left out.
     default_levels
         Levels where the tag is missing; default
-        :data:`coverage.settings.default_building_levels`.
+        :data:`walkshed.settings.default_building_levels`.
     zone
         Name written in the ``zone`` column.
 
@@ -810,7 +810,7 @@ def demand_from_zones(
     grid_spacing_m
         Spacing of the area grid.
     default_levels
-        Levels of untagged buildings; default :data:`coverage.settings.default_building_levels`.
+        Levels of untagged buildings; default :data:`walkshed.settings.default_building_levels`.
     outside
         What to do with zones that do not overlap the network's area (:func:`study_area`):
         ``"error"`` raises; ``"drop"`` leaves them out, reported with method ``"dropped"``.

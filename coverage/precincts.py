@@ -404,7 +404,7 @@ def validate_precincts(
         The walking network.
     max_snap_m
         A precinct farther than this from every street of the network is outside its area.
-        Default :data:`coverage.settings.max_snap_m`.
+        Default :data:`walkshed.settings.max_snap_m`.
     drop_outside
         Drop precincts outside the network's area (logged) instead of raising.
     what
@@ -423,7 +423,7 @@ def validate_precincts(
     """
     if not isinstance(precincts, gpd.GeoDataFrame):
         raise input_error(what, f"expected a GeoDataFrame, got {type(precincts).__name__}",
-                          "Read them with coverage.precincts.read_precincts")
+                          "Read them with walkshed.precincts.read_precincts")
     if len(precincts) == 0:
         raise input_error(what, "no precincts given (empty table)", "Give at least one precinct")
     if precincts.crs is None:
@@ -433,7 +433,7 @@ def validate_precincts(
     for col in ("name", "status"):
         if col not in precincts.columns:
             raise input_error(what, f"has no '{col}' column",
-                              "Read them with coverage.precincts.read_precincts")
+                              "Read them with walkshed.precincts.read_precincts")
     _check_unique(precincts.index, what)
     bad = sorted(set(map(str, precincts["status"])) - set(STATUSES))
     if bad:

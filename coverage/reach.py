@@ -235,7 +235,7 @@ def nearest_precinct(
     Parameters
     ----------
     network
-        The walking network (:func:`coverage.load_network`).
+        The walking network (:func:`walkshed.load_network`).
     precincts
         Precinct locations, any CRS. Precincts farther than ``max_snap_m`` from a street (or
         whose nearest street was dropped with a disconnected piece) cannot be reached.
@@ -245,7 +245,7 @@ def nearest_precinct(
         Search bound in metres (e.g. the largest threshold); points farther get ``inf``. Bounding
         makes the search faster on large networks. Default: no bound.
     max_snap_m
-        Largest access distance at either end; default :data:`coverage.settings.max_snap_m`.
+        Largest access distance at either end; default :data:`walkshed.settings.max_snap_m`.
 
     Returns
     -------
@@ -258,7 +258,7 @@ def nearest_precinct(
     Examples
     --------
     >>> import geopandas as gpd, shapely
-    >>> from coverage import load_network, nearest_precinct  # doctest: +SKIP
+    >>> from walkshed import load_network, nearest_precinct  # doctest: +SKIP
     >>> net = load_network("almaty.osm.pbf")  # doctest: +SKIP
     >>> nearest_precinct(net, police, buildings).distance_m.describe()  # doctest: +SKIP
     """

@@ -208,11 +208,11 @@ class Scenario:
         Input sources.
     walk_speed_kmh, thresholds_min, thresholds_m, main_threshold
         Walking speed and thresholds (exactly one of ``thresholds_min`` / ``thresholds_m`` is
-        set; minutes default to :data:`coverage.settings.thresholds_min`).
+        set; minutes default to :data:`walkshed.settings.thresholds_min`).
     residents_per_inspector
-        Staffing norm; default :data:`coverage.settings.residents_per_inspector`.
+        Staffing norm; default :data:`walkshed.settings.residents_per_inspector`.
     max_snap_m
-        Largest access distance; default :data:`coverage.settings.max_snap_m`.
+        Largest access distance; default :data:`walkshed.settings.max_snap_m`.
     output, siting
         Output and siting options.
     """
@@ -242,7 +242,7 @@ class Scenario:
         return self.thresholds_min
 
     def assess_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`coverage.assess.assess` this scenario sets."""
+        """The keyword arguments of :func:`walkshed.assess.assess` this scenario sets."""
         return {
             "thresholds_min": self.thresholds_min if self.thresholds_m is None else None,
             "thresholds_m": self.thresholds_m,
@@ -721,7 +721,7 @@ def load_network_for(scenario: Scenario, *, cache: bool | None = None) -> WalkNe
     scenario
         The scenario.
     cache
-        Use the on-disk network cache; default :data:`coverage.settings.use_cache`.
+        Use the on-disk network cache; default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------
@@ -735,7 +735,7 @@ def load_network_for(scenario: Scenario, *, cache: bool | None = None) -> WalkNe
 
 
 def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
-    """Demand points (residents) for a scenario, through :mod:`coverage.population`.
+    """Demand points (residents) for a scenario, through :mod:`walkshed.population`.
 
     This is the one place where the scenario's population options meet the population
     module's functions.
@@ -868,7 +868,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
         The scenario.
     network
         When given, precincts outside its area are an error
-        (:func:`coverage.precincts.validate_precincts`).
+        (:func:`walkshed.precincts.validate_precincts`).
 
     Returns
     -------
@@ -956,7 +956,7 @@ def load_inputs(scenario: Scenario, *, cache: bool | None = None) -> ScenarioInp
     scenario
         The scenario.
     cache
-        Use the on-disk network cache; default :data:`coverage.settings.use_cache`.
+        Use the on-disk network cache; default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------

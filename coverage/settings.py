@@ -1,6 +1,6 @@
 """Defaults, documented once here; every function that takes one of these says so.
 
-Change them for a session with ``coverage.settings.walk_speed_kmh = 5.0``, or per call through
+Change them for a session with ``walkshed.settings.walk_speed_kmh = 5.0``, or per call through
 the keyword of the same name.
 """
 

@@ -678,7 +678,7 @@ def solve_mclp(
     cover
         ``(n_candidates, n_demand)`` sparse matrix (or dense boolean array) whose stored
         entries mark coverage (values are ignored, stored zeros count), e.g. from
-        :func:`coverage.reach.coverage_matrix`.
+        :func:`walkshed.reach.coverage_matrix`.
     weights
         ``(n_demand,)`` demand weights (residents), ``>= 0``.
     p
@@ -987,7 +987,7 @@ def network_candidates(
     network
         The walking network.
     spacing_m
-        Spacing in metres; default :data:`coverage.settings.candidate_spacing_m`.
+        Spacing in metres; default :data:`walkshed.settings.candidate_spacing_m`.
 
     Returns
     -------
@@ -1053,10 +1053,10 @@ def make_candidates(
     exclude
         Polygons (any CRS) where no site may go; candidates inside are dropped.
     spacing_m
-        Spacing of street candidates; default :data:`coverage.settings.candidate_spacing_m`.
+        Spacing of street candidates; default :data:`walkshed.settings.candidate_spacing_m`.
     max_snap_m
         Largest distance from a given site to the street; default
-        :data:`coverage.settings.max_snap_m`.
+        :data:`walkshed.settings.max_snap_m`.
 
     Returns
     -------
@@ -1193,7 +1193,7 @@ def propose_sites(
     threshold_min
         Walking time in minutes that counts as covered.
     walk_speed_kmh
-        Walking speed; default :data:`coverage.settings.walk_speed_kmh`.
+        Walking speed; default :data:`walkshed.settings.walk_speed_kmh`.
     candidates
         Where sites may go: ``None``/``"network"`` (street points every ``spacing_m``),
         ``"planned"`` (the planned precincts) or a GeoDataFrame of sites.
@@ -1208,11 +1208,11 @@ def propose_sites(
     districts
         Districts (``name`` + polygons) to label each proposed site.
     spacing_m
-        Spacing of street candidates; default :data:`coverage.settings.candidate_spacing_m`.
+        Spacing of street candidates; default :data:`walkshed.settings.candidate_spacing_m`.
     max_snap_m
-        Largest access distance; default :data:`coverage.settings.max_snap_m`.
+        Largest access distance; default :data:`walkshed.settings.max_snap_m`.
     progress
-        Show a progress bar (on a terminal); default :data:`coverage.settings.progress`.
+        Show a progress bar (on a terminal); default :data:`walkshed.settings.progress`.
 
     Returns
     -------
@@ -1231,7 +1231,7 @@ def propose_sites(
                           "Use p=10 for the best 10 sites or target_share=0.9 for 90 %")
     if not isinstance(demand, gpd.GeoDataFrame) or "population" not in demand.columns:
         raise input_error("demand", "expected a GeoDataFrame with a 'population' column",
-                          "Build demand points with coverage.population")
+                          "Build demand points with walkshed.population")
     if fix == "open+planned" and isinstance(candidates, str) and candidates == "planned":
         raise input_error("fix", "'open+planned' keeps the planned precincts fixed, so they "
                           "cannot also be the candidates", "Use fix='open'")

@@ -136,7 +136,7 @@ def snap_points(
         Points (or polygons, taken at a point on their surface) in any CRS.
     max_snap_m
         Largest access distance; farther points are flagged (``edge == -1``). Default
-        :data:`coverage.settings.max_snap_m`.
+        :data:`walkshed.settings.max_snap_m`.
     what
         Name of the input for error messages.
 
@@ -156,7 +156,7 @@ def snap_geometries(
     geometries are taken at a point on their surface).
 
     The nearest segment is found among the segments filed in the cells around each point
-    (:class:`coverage.network.SegmentIndex`) with exact point-to-segment distances; a point for
+    (:class:`walkshed.network.SegmentIndex`) with exact point-to-segment distances; a point for
     which the cells do not prove the answer (far from every street) is looked up in a wider
     block, and then with GEOS's exact nearest-geometry search.
     """

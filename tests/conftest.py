@@ -32,7 +32,7 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Every test session caches networks in its own folder, never in the user's home."""
-    from coverage import settings
+    from walkshed import settings
 
     monkeypatch.setattr(
         settings, "cache_dir", tmp_path_factory.getbasetemp() / "walkshed-cache"

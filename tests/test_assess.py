@@ -1,10 +1,10 @@
-"""The assessment (coverage.assess) against a brute-force computation over networkx distances.
+"""The assessment (walkshed.assess) against a brute-force computation over networkx distances.
 
 The reference snaps every point itself (nearest edge by brute force over all edge geometries,
 offset by shapely's ``line_locate_point``), inserts precincts and residents as nodes on their
 edges (the split graph of DESIGN.md), runs networkx's Dijkstra from every precinct, and derives
 every table from the full precinct x resident distance matrix with plain loops. Nothing of
-coverage.reach or coverage.snap is used to build it.
+walkshed.reach or walkshed.snap is used to build it.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import pyproj
 import pytest
 import shapely
 
-from coverage import settings
-from coverage._errors import InputError
-from coverage.assess import Assessment, assess, h3_resolution_for, weighted_quantile
-from coverage.network import WalkNetwork, load_network
-from coverage.precincts import precincts_from_osm
+from walkshed import settings
+from walkshed._errors import InputError
+from walkshed.assess import Assessment, assess, h3_resolution_for, weighted_quantile
+from walkshed.network import WalkNetwork, load_network
+from walkshed.precincts import precincts_from_osm
 
 TOL_M = 1e-6
 CRS = "EPSG:32643"
@@ -779,8 +779,8 @@ def test_monaco_matches_brute_force(monaco: Any) -> None:
 def test_almaty_scenario_tables_and_totals(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage.reach import nearest_precinct
-    from coverage.scenario import load_inputs, load_scenario
+    from walkshed.reach import nearest_precinct
+    from walkshed.scenario import load_inputs, load_scenario
 
     monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
     scen = load_scenario(Path(__file__).parent / "data" / "almaty_2012.toml")
@@ -838,7 +838,7 @@ def test_almaty_scenario_tables_and_totals(
 def test_assess_scenario_reads_and_assesses(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage.assess import assess_scenario
+    from walkshed.assess import assess_scenario
 
     monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
     inputs, a = assess_scenario(Path(__file__).parent / "data" / "monaco.toml")

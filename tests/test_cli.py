@@ -20,9 +20,9 @@ import pyogrio
 import pytest
 from typer.testing import CliRunner
 
-from coverage import cli
-from coverage.network import WalkNetwork, to_networkx
-from coverage.snap import Snapped, snap_points
+from walkshed import cli
+from walkshed.network import WalkNetwork, to_networkx
+from walkshed.snap import Snapped, snap_points
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -46,7 +46,7 @@ def _one_error_line(result: Any) -> str:
 
 def _has_map() -> bool:
     try:
-        import coverage.maps  # noqa: F401
+        import walkshed.maps  # noqa: F401
     except ImportError:
         return False
     return True
@@ -114,7 +114,7 @@ def test_demo_writes_every_output(demo_run: tuple[Path, Any]) -> None:
 
 
 def test_demo_coverage_matches_networkx(demo_run: tuple[Path, Any]) -> None:
-    from coverage.demo import demo_inputs
+    from walkshed.demo import demo_inputs
 
     out, _ = demo_run
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -199,7 +199,7 @@ def test_demo_scenario_file_gives_the_same_figures(
 def test_interrupted_run_leaves_previous_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage import siting
+    from walkshed import siting
 
     out = tmp_path / "out"
     out.mkdir()
@@ -221,7 +221,7 @@ def test_interrupted_run_leaves_previous_outputs(
 def test_internal_failure_is_exit_1_and_debug_shows_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage import siting
+    from walkshed import siting
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("solver exploded")
@@ -246,7 +246,7 @@ DEMO_TOML_HERE = DEMO_TOML.replace('file = "demo_', f'file = "{DEMO_DATA}demo_')
 def test_os_error_is_exit_1_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage import siting
+    from walkshed import siting
 
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
@@ -513,7 +513,7 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     import sys
 
     script = Path(sys.executable).parent / "walkshed"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "coverage.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "walkshed.cli"]
     ok = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "demo" in ok.stdout and "inspect" in ok.stdout
     bad = subprocess.run([*cmd, "inspect", str(tmp_path / "none.osm.pbf")],
@@ -582,7 +582,7 @@ def test_demo_proposed_sites_match_a_fresh_walk(demo_run: tuple[Path, Any]) -> N
     rank, and nearest_open_m is the walk from the site to the nearest open precinct."""
     import geopandas as gpd
 
-    from coverage.demo import demo_inputs
+    from walkshed.demo import demo_inputs
 
     out, _ = demo_run
     d = demo_inputs()

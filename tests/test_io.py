@@ -14,8 +14,8 @@ import pyproj
 import pytest
 import shapely
 
-from coverage import io
-from coverage._errors import InputError
+from walkshed import io
+from walkshed._errors import InputError
 
 
 def _points(n: int = 3, crs: int = 32635) -> gpd.GeoDataFrame:

@@ -11,17 +11,17 @@ import pytest
 import shapely
 from shapely import ops
 
-from coverage._errors import InputError
-from coverage.isochrones import (
+from walkshed._errors import InputError
+from walkshed.isochrones import (
     _QUAD_SEGS,
     dissolve_walking_areas,
     line_substrings,
     reached_segments,
     walking_areas,
 )
-from coverage.network import WalkNetwork, load_network
-from coverage.reach import nearest_facility
-from coverage.snap import snap_geometries, snap_points
+from walkshed.network import WalkNetwork, load_network
+from walkshed.reach import nearest_facility
+from walkshed.snap import snap_geometries, snap_points
 
 CRS = "EPSG:32643"
 #: the polygon is the buffer drawn with chords; points nearer than this share of the width are
@@ -287,7 +287,7 @@ def test_bad_options_are_input_errors(kwargs: dict, match: str) -> None:
 
 
 def test_monaco_areas_agree_with_reach(shared_data) -> None:  # type: ignore[no-untyped-def]
-    from coverage._osm import read_tagged_points
+    from walkshed._osm import read_tagged_points
 
     pbf = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
     net = load_network(pbf)

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage.isochrones import walking_areas
-from coverage.maps import _MarkerLayer, coverage_map, save_map
-from coverage.network import WalkNetwork, load_network
-from coverage.reach import nearest_precinct
+from walkshed.isochrones import walking_areas
+from walkshed.maps import _MarkerLayer, coverage_map, save_map
+from walkshed.network import WalkNetwork, load_network
+from walkshed.reach import nearest_precinct
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_2 = "`${alert(2)}`</script><script>alert(3)</script>"
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 
 
 def _monaco_precincts(net: WalkNetwork, pbf: Path) -> gpd.GeoDataFrame:
-    from coverage._osm import read_tagged_points
+    from walkshed._osm import read_tagged_points
 
     feats = read_tagged_points(pbf, "amenity", "police")
     pts = gpd.GeoDataFrame(
@@ -80,7 +80,7 @@ def _need_offline_leaflet() -> None:
 
 @pytest.fixture(scope="module")
 def monaco(shared_data: Path) -> dict[str, Any]:
-    from coverage.assess import assess
+    from walkshed.assess import assess
 
     _need_offline_leaflet()
 
@@ -449,7 +449,7 @@ def test_almaty_map_in_chromium(browser: Any, shared_data: Path, tmp_path: Path)
 
     import pyogrio
 
-    from coverage.assess import assess
+    from walkshed.assess import assess
 
     folder = shared_data / "almaty-osm-2012"
     net = load_network(folder / "almaty.osm.pbf")

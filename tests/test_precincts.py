@@ -1,4 +1,4 @@
-"""Reading and checking precincts (coverage.precincts)."""
+"""Reading and checking precincts (walkshed.precincts)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pyogrio
 import pytest
 import shapely
 
-from coverage._errors import InputError
-from coverage._osm import read_tagged_points
-from coverage.network import WalkNetwork
-from coverage.precincts import (
+from walkshed._errors import InputError
+from walkshed._osm import read_tagged_points
+from walkshed.network import WalkNetwork
+from walkshed.precincts import (
     STATUSES,
     default_name,
     precincts_from_osm,

@@ -1,8 +1,8 @@
-"""Walking distances (coverage.reach) against networkx Dijkstra on the split graph.
+"""Walking distances (walkshed.reach) against networkx Dijkstra on the split graph.
 
 The reference inserts every snapped facility and point as a node on its edge (the edge cut at
 the offsets, in order), hangs the point off that node by its access distance, and runs
-networkx's Dijkstra. Nothing of coverage.reach is used to build it.
+networkx's Dijkstra. Nothing of walkshed.reach is used to build it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coverage._errors import InputError
-from coverage._osm import WayRuns
-from coverage.network import WalkNetwork, load_network, network_from_ways, to_networkx
-from coverage.reach import coverage_matrix, nearest_facility, nearest_precinct, node_distances
-from coverage.snap import Snapped, snap_geometries, snap_points
+from walkshed._errors import InputError
+from walkshed._osm import WayRuns
+from walkshed.network import WalkNetwork, load_network, network_from_ways, to_networkx
+from walkshed.reach import coverage_matrix, nearest_facility, nearest_precinct, node_distances
+from walkshed.snap import Snapped, snap_geometries, snap_points
 
 TOL = 1e-6
 

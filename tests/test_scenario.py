@@ -1,4 +1,4 @@
-"""Scenario files (coverage.scenario): schema, defaults, errors with key and line, loaders."""
+"""Scenario files (walkshed.scenario): schema, defaults, errors with key and line, loaders."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coverage import settings
-from coverage._errors import InputError
-from coverage.scenario import (
+from walkshed import settings
+from walkshed._errors import InputError
+from walkshed.scenario import (
     BuildingPopulation,
     PolygonPopulation,
     RasterPopulation,
@@ -263,7 +263,7 @@ def test_zones_with_counts_joins_by_name_and_variant() -> None:
 
 
 def test_monaco_fixture_end_to_end(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coverage.assess import assess
+    from walkshed.assess import assess
 
     monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
     s = load_scenario(DATA / "monaco.toml")
@@ -307,14 +307,14 @@ population_column = "residents"
 [[precincts]]
 osm = true
 """)
-    from coverage.scenario import load_network_for
+    from walkshed.scenario import load_network_for
 
     net = load_network_for(s)
     demand = load_demand(s, net)
     by_zone = demand.groupby("zone")["population"].sum()
     # assess takes the population module's Demand as it is
-    from coverage.assess import assess
-    from coverage.population import Demand
+    from walkshed.assess import assess
+    from walkshed.population import Demand
 
     p = load_precincts(s, net)
     a = assess(net, Demand(demand, demand.iloc[:0]), p, thresholds_min=[10])
@@ -327,8 +327,8 @@ osm = true
 def test_buildings_from_a_footprint_file(shared_data: Path, tmp_path: Path) -> None:
     import pyogrio
 
-    from coverage._buildings import read_buildings
-    from coverage.scenario import load_network_for
+    from walkshed._buildings import read_buildings
+    from walkshed.scenario import load_network_for
 
     net_file = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
     footprints = tmp_path / "buildings.gpkg"

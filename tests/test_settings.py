@@ -1,4 +1,4 @@
-"""Defaults and the minutes-to-metres conversion (coverage.settings)."""
+"""Defaults and the minutes-to-metres conversion (walkshed.settings)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coverage import settings
-from coverage._errors import InputError
+from walkshed import settings
+from walkshed._errors import InputError
 
 
 def test_documented_defaults() -> None:

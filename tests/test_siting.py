@@ -1,4 +1,4 @@
-"""Siting (coverage.siting) against spopt's published answers, spopt itself and brute force.
+"""Siting (walkshed.siting) against spopt's published answers, spopt itself and brute force.
 
 Every optimum here is checked against an independent computation: spopt's own test answers on
 its San Francisco tables, spopt's MCLP solved with CBC in the same run, enumeration of all
@@ -22,9 +22,9 @@ import pytest
 import shapely
 from scipy import sparse
 
-from coverage._errors import InputError
-from coverage.network import WalkNetwork
-from coverage.siting import (
+from walkshed._errors import InputError
+from walkshed.network import WalkNetwork
+from walkshed.siting import (
     make_candidates,
     network_candidates,
     propose_sites,
@@ -290,7 +290,7 @@ def test_min_sites_stopped_solver_keeps_only_the_sites_needed(
 ) -> None:
     """An integer program stopped at its time limit may return more sites than the target
     needs; the ranked list ends at the first site that reaches the target."""
-    from coverage import siting
+    from walkshed import siting
 
     # five separate groups of 40, 30, 20, 6, 4 residents; 70 % needs the first two sites
     cover = np.eye(5, dtype=bool)
@@ -535,9 +535,9 @@ def test_bad_inputs_on_the_street() -> None:
 
 @pytest.fixture(scope="module")
 def almaty_case(shared_data: Path) -> dict[str, object]:
-    from coverage.network import load_network
-    from coverage.population import demand_from_buildings
-    from coverage.precincts import precincts_from_osm
+    from walkshed.network import load_network
+    from walkshed.population import demand_from_buildings
+    from walkshed.precincts import precincts_from_osm
 
     pbf = shared_data / "almaty-osm-2012" / "almaty.osm.pbf"
     net = load_network(pbf, cache=False)
@@ -548,8 +548,8 @@ def almaty_case(shared_data: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
-    from coverage.reach import nearest_facility
-    from coverage.snap import snap_points
+    from walkshed.reach import nearest_facility
+    from walkshed.snap import snap_points
 
     net = almaty_case["net"]
     demand = almaty_case["demand"]
@@ -585,8 +585,8 @@ def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
 @pytest.mark.slow
 def test_almaty_fewest_sites_is_minimal(almaty_case: dict[str, object]) -> None:
     """Minimality checked by the other model: the best k - 1 sites stay below the target."""
-    from coverage.reach import nearest_facility
-    from coverage.snap import snap_points
+    from walkshed.reach import nearest_facility
+    from walkshed.snap import snap_points
 
     net, demand, police = almaty_case["net"], almaty_case["demand"], almaty_case["police"]
     assert isinstance(net, WalkNetwork)

@@ -1,4 +1,4 @@
-"""Snapping points to their nearest street segment (coverage.snap), checked by brute force."""
+"""Snapping points to their nearest street segment (walkshed.snap), checked by brute force."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage._errors import InputError
-from coverage.network import WalkNetwork, load_network
-from coverage.snap import Snapped, points_in_network_crs, snap_geometries, snap_points
+from walkshed._errors import InputError
+from walkshed.network import WalkNetwork, load_network
+from walkshed.snap import Snapped, points_in_network_crs, snap_geometries, snap_points
 
 ORIGIN = np.array([630_000.0, 4_790_000.0])  # UTM 43N, Almaty
 
@@ -129,7 +129,7 @@ def test_polygons_are_taken_at_a_point_on_their_surface() -> None:
 
 
 def test_default_limit_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from coverage import settings as cfg
+    from walkshed import settings as cfg
 
     net = small_net()
     pts = shapely.points(ORIGIN + np.array([(50, -60)]))
@@ -185,7 +185,7 @@ def street_grid(side: int, seed: int) -> WalkNetwork:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_grid_brute_force_both_paths(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The k-d tree path and the GEOS fallback both give the brute-force nearest segment."""
-    import coverage.snap as snap_mod
+    import walkshed.snap as snap_mod
 
     net = street_grid(25, seed)
     rng = np.random.default_rng(seed)
