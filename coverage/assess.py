@@ -33,7 +33,8 @@ import pyproj
 import shapely
 from scipy import sparse
 
-from . import settings
+from . import _common, settings
+from ._common import STATUSES
 from ._errors import input_error
 from .network import WalkNetwork
 from .reach import coverage_matrix, nearest_facility
@@ -335,36 +336,6 @@ def h3_resolution_for(threshold_m: float) -> int:
     return 11
 
 
-def _thresholds(
-    thresholds_min: Any, thresholds_m: Any, speed: float
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Sorted thresholds in minutes and metres, with their labels."""
-    if thresholds_min is not None and thresholds_m is not None:
-        raise input_error(
-            "thresholds",
-            "both thresholds_min and thresholds_m are given",
-            "Give walking times in minutes or distances in metres, not both",
-        )
-    in_metres = thresholds_m is not None
-    raw = thresholds_m if in_metres else thresholds_min
-    if raw is None:
-        raw = settings.thresholds_min
-    values = np.atleast_1d(np.asarray(raw, dtype=float))
-    name = "thresholds_m" if in_metres else "thresholds_min"
-    if len(values) == 0 or not np.isfinite(values).all() or (values <= 0).any():
-        raise input_error(name, f"must be positive numbers, got {list(np.atleast_1d(raw))}",
-                          "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
-    values = np.unique(values)
-    per_min = settings.minutes_to_metres(1.0, speed)
-    if in_metres:
-        metres, minutes = values, values / per_min
-        labels = [f"{m:g}m" for m in metres]
-    else:
-        minutes, metres = values, values * per_min
-        labels = [f"{t:g}min" for t in minutes]
-    return minutes, metres, labels
-
-
 def _label_for(s: AssessmentSettings, metres: float) -> str:
     i = int(np.argmin(np.abs(np.asarray(s.thresholds_m) - metres)))
     return s.threshold_labels[i]
@@ -394,7 +365,7 @@ def _check_precincts(precincts: gpd.GeoDataFrame) -> np.ndarray:
         raise input_error("precincts", f"duplicate precinct id(s): {dup}",
                           "Give every precinct its own id")
     status = precincts["status"].astype(str).str.lower().to_numpy()
-    unknown = sorted(set(status) - {"open", "planned", "candidate"})
+    unknown = sorted(set(status) - set(STATUSES))
     if unknown:
         raise input_error("precincts", f"unknown status {', '.join(unknown)}",
                           "Use one of: open, planned, candidate")
@@ -527,10 +498,7 @@ def assess(
         getattr(demand, "points", None), gpd.GeoDataFrame
     ):
         demand = demand.points  # a walkshed.population.Demand
-    speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh)
-    if not (math.isfinite(speed) and speed > 0):
-        raise input_error("walk_speed_kmh", f"must be a positive number, got {speed}",
-                          "Give e.g. 4.5")
+    speed = _common.walk_speed(walk_speed_kmh)
     norm = float(
         settings.residents_per_inspector
         if residents_per_inspector is None
@@ -540,7 +508,8 @@ def assess(
         raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
                           "Give e.g. 3000")
     snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
-    minutes, metres, labels = _thresholds(thresholds_min, thresholds_m, speed)
+    t = _common.thresholds(thresholds_min, thresholds_m, speed)
+    minutes, metres, labels = t.minutes, t.metres, list(t.labels)
     if main_threshold is None:
         main_i = len(metres) - 1
     else:
@@ -664,7 +633,7 @@ def assess(
         },
         index=demand.index,
     )
-    counts = {s: int((status == s).sum()) for s in ("open", "planned", "candidate")}
+    counts = {s: int((status == s).sum()) for s in STATUSES}
     return Assessment(
         settings=cfg,
         coverage=cov,
@@ -895,20 +864,9 @@ def _check_districts(districts: gpd.GeoDataFrame, network: WalkNetwork) -> gpd.G
 
 
 def _in_polygons(pts: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
-    """Name of the first polygon containing each point (boundary included), else None."""
-    out = np.full(len(pts), None, dtype=object)
-    if len(pts) == 0:
-        return out
-    # the polygons query a tree of the points: each polygon is prepared once
-    tree = shapely.STRtree(pts)
-    i_poly, i_pt = tree.query(np.asarray(polys.geometry.values), predicate="intersects")
-    if len(i_pt):
-        order = np.lexsort((i_poly, i_pt))
-        i_pt, i_poly = i_pt[order], i_poly[order]
-        first = np.ones(len(i_pt), dtype=bool)
-        first[1:] = i_pt[1:] != i_pt[:-1]
-        out[i_pt[first]] = polys["name"].astype(str).to_numpy()[i_poly[first]]
-    return out
+    """Name of each point's district (:func:`walkshed._common.district_index`), else None."""
+    return _common.district_names(pts, np.asarray(polys.geometry.values),
+                                  polys["name"].astype(str).tolist())
 
 
 def _demand_districts(
@@ -958,7 +916,7 @@ def _district_table(
             row[f"share_{lab}_open"] = _share(float(w[d_open[sel] <= m].sum()), residents)
             row[f"share_{lab}_with_planned"] = _share(float(w[d_plan[sel] <= m].sum()),
                                                       residents)
-        for s in ("open", "planned", "candidate"):
+        for s in STATUSES:
             row[s] = int((fsel & (status == s)).sum())
         row["inspectors_needed"] = inspectors_needed(residents, norm)
         rows.append(row)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import settings
+from . import _common, settings
 from ._errors import input_error
 from .network import WalkNetwork
 from .reach import bounded_searches
@@ -94,24 +94,9 @@ def _thresholds(
     thresholds_m: Sequence[float] | None,
     walk_speed_kmh: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds in metres and minutes, sorted ascending."""
-    speed = settings.walk_speed_kmh if walk_speed_kmh is None else float(walk_speed_kmh)
-    if speed <= 0:
-        raise input_error("walk_speed_kmh", f"must be positive, got {speed}", "Give e.g. 4.5")
-    if thresholds_m is not None:
-        metres = np.asarray(list(thresholds_m), dtype=float)
-        minutes = metres / (speed * 1000.0 / 60.0)
-    else:
-        mins = settings.thresholds_min if thresholds_min is None else thresholds_min
-        minutes = np.asarray(list(mins), dtype=float)
-        metres = np.array([settings.minutes_to_metres(x, speed) for x in minutes], dtype=float)
-    if len(metres) == 0 or not np.all(np.isfinite(metres)) or np.any(metres <= 0):
-        raise input_error(
-            "thresholds", f"must be positive numbers, got {list(minutes)} minutes",
-            "Give e.g. thresholds_min=(5, 10, 15)",
-        )
-    order = np.argsort(metres, kind="stable")
-    return metres[order], minutes[order]
+    """Thresholds in metres and minutes, sorted ascending (:func:`walkshed._common.thresholds`)."""
+    t = _common.thresholds(thresholds_min, thresholds_m, walk_speed_kmh)
+    return t.metres, t.minutes
 
 
 def _reached_pieces(

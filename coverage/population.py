@@ -33,7 +33,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from . import settings
+from . import _common, settings
 from ._buildings import is_residential, parse_levels, read_buildings
 from ._errors import input_error
 from .network import WalkNetwork
@@ -957,14 +957,8 @@ def demand_from_zones(
 
 
 def _assign_to_zones(points: np.ndarray, polys: np.ndarray) -> np.ndarray:
-    """Zone position of each point (first zone containing it), -1 when in none."""
-    out = np.full(len(points), -1, dtype=np.int64)
-    if len(points) == 0:
-        return out
-    tree = shapely.STRtree(points)
-    for i in range(len(polys) - 1, -1, -1):  # reversed so that the first zone wins overlaps
-        out[tree.query(polys[i], predicate="contains")] = i
-    return out
+    """Zone position of each point (:func:`walkshed._common.district_index`), -1 when in none."""
+    return _common.district_index(points, polys)
 
 
 def _street_pieces(

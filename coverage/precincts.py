@@ -24,6 +24,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from ._common import STATUSES
 from ._errors import input_error
 from ._osm import OSM_SUFFIXES, read_tagged_points
 from .network import WalkNetwork
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 #: The allowed precinct statuses, in the order they are reported.
-STATUSES: tuple[str, ...] = ("open", "planned", "candidate")
 
 _LAT_NAMES = ("lat", "latitude", "y")
 _LON_NAMES = ("lon", "lng", "long", "longitude", "x")

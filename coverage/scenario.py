@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import settings
+from ._common import STATUSES
 from ._errors import InputError, input_error
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ __all__ = [
     "parse_scenario",
 ]
 
-_STATUSES = ("open", "planned", "candidate")
+_STATUSES = STATUSES
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from . import io, settings
+from . import _common, io, settings
 from ._errors import input_error
 from .network import WalkNetwork
 from .reach import coverage_matrix, nearest_facility
@@ -1328,19 +1328,8 @@ def _district_of(network: WalkNetwork, table: gpd.GeoDataFrame,
         raise input_error("districts", "need a 'name' column and a CRS",
                           "Give district polygons with their names and CRS")
     polys = np.asarray(districts.geometry.to_crs(network.crs).values)
-    names = districts["name"].astype(str).to_numpy()
-    out = np.full(len(table), None, dtype=object)
-    if len(table) == 0:
-        return out
-    pt_idx, poly_idx = shapely.STRtree(polys).query(
-        np.asarray(table.geometry.values), predicate="within"
-    )
-    order = np.lexsort((poly_idx, pt_idx))  # first district in table order wins
-    pt_idx, poly_idx = pt_idx[order], poly_idx[order]
-    first = np.ones(len(pt_idx), dtype=bool)
-    first[1:] = pt_idx[1:] != pt_idx[:-1]
-    out[pt_idx[first]] = names[poly_idx[first]]
-    return out
+    return _common.district_names(np.asarray(table.geometry.values), polys,
+                                  districts["name"].astype(str).tolist())
 
 
 # ---------------------------------------------------------------------------------------------
