@@ -40,8 +40,9 @@ _WALK_EXCLUDE = {
     "sidewalk:right": re.compile("separate"),
 }
 
-#: Bumped whenever the filter or the graph construction changes, so caches are rebuilt.
-WALK_FILTER_VERSION = "osmnx-walk-2.1/1"
+#: Bumped whenever the filter or the graph construction changes, so caches are rebuilt
+#: (``/2``: the UTM zone exceptions of Norway and Svalbard; osmnx graphs via to_undirected).
+WALK_FILTER_VERSION = "osmnx-walk-2.1/2"
 
 
 #: ``foot`` values that open a ``highway=cycleway`` to pedestrians when
