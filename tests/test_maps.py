@@ -80,7 +80,7 @@ def _need_offline_leaflet() -> None:
 
 @pytest.fixture(scope="module")
 def monaco(shared_data: Path, monaco_network: WalkNetwork) -> dict[str, Any]:
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
 
     _need_offline_leaflet()
 
@@ -451,7 +451,7 @@ def test_almaty_map_in_chromium(
 
     import pyogrio
 
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
 
     folder = shared_data / "almaty-osm-2012"
     net = almaty_network
