@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +22,16 @@ from ._errors import input_error
 #: The file endings read from disk.
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".xml")
 
-# osmnx's "walk" filter (osmnx/_overpass.py, network_type="walk"), applied to local files with
-# the same regular expressions so that a file and an Overpass query give the same streets.
+# osmnx's "walk" filter (network_type="walk"), applied to local files with the same regular
+# expressions so that a file and an Overpass query give the same streets. Listed in the order of
+# osmnx's query string, which :func:`walk_overpass_filter` writes from this table.
 _WALK_EXCLUDE = {
+    "area": re.compile("yes"),
+    "access": re.compile("private"),
     "highway": re.compile(
         "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed|"
         "raceway|razed|rest_area|services"
     ),
-    "area": re.compile("yes"),
-    "access": re.compile("private"),
     "foot": re.compile("no"),
     "service": re.compile("private"),
     "sidewalk": re.compile("separate"),
@@ -39,8 +40,9 @@ _WALK_EXCLUDE = {
     "sidewalk:right": re.compile("separate"),
 }
 
-#: Bumped whenever the filter or the graph construction changes, so caches are rebuilt.
-WALK_FILTER_VERSION = "osmnx-walk-2.1/1"
+#: Bumped whenever the filter or the graph construction changes, so caches are rebuilt
+#: (``/2``: the UTM zone exceptions of Norway and Svalbard; osmnx graphs via to_undirected).
+WALK_FILTER_VERSION = "osmnx-walk-2.1/2"
 
 
 #: ``foot`` values that open a ``highway=cycleway`` to pedestrians when
@@ -94,16 +96,35 @@ def is_walkable(tags: dict[str, str], *, foot_cycleways: bool | None = None) -> 
     return True
 
 
+def _excluded(keys: Iterable[str]) -> str:
+    """Overpass clauses ``["key"!~"pattern"]`` of the walk filter's exclusions for ``keys``."""
+    return "".join(f'["{key}"!~"{_WALK_EXCLUDE[key].pattern}"]' for key in keys)
+
+
+def walk_overpass_filter() -> str:
+    """The Overpass filter of the streets :func:`is_walkable` accepts (option off).
+
+    The same query as osmnx's ``network_type="walk"``, written from this module's rules so that
+    a query that adds to it (see :func:`foot_cycleway_overpass_filter`) needs nothing private
+    from osmnx.
+
+    Examples
+    --------
+    >>> walk_overpass_filter()[:47]
+    '["highway"]["area"!~"yes"]["access"!~"private"]'
+    """
+    return '["highway"]' + _excluded(_WALK_EXCLUDE)
+
+
 def foot_cycleway_overpass_filter() -> str:
     """The Overpass filter of the shared paths :func:`is_walkable` adds with ``foot_cycleways``.
 
-    Queried next to osmnx's ``"walk"`` filter (osmnx unions a list of filters), it gives an
+    Queried next to :func:`walk_overpass_filter` (osmnx unions a list of filters), it gives an
     online network the same streets as a local extract read with the option on.
     """
     values = "|".join(sorted(FOOT_ACCESS_VALUES))
-    return '["highway"="cycleway"]' + f'["foot"~"^({values})$"]' + "".join(
-        f'["{key}"!~"{pattern.pattern}"]' for key, pattern in _WALK_EXCLUDE.items()
-        if key != "highway"
+    return '["highway"="cycleway"]' + f'["foot"~"^({values})$"]' + _excluded(
+        key for key in _WALK_EXCLUDE if key != "highway"
     )
 
 

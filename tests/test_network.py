@@ -14,7 +14,6 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from walkshed import network as network_mod
 from walkshed._errors import InputError
 from walkshed._osm import is_walkable
 from walkshed.network import (
@@ -28,6 +27,8 @@ from walkshed.network import (
     utm_crs,
     write_cache,
 )
+from walkshed.network import cache as cache_mod
+from walkshed.network import load as load_mod
 
 # file, expected UTM zone EPSG
 EXTRACTS = [
@@ -149,6 +150,63 @@ def test_utm_zone() -> None:
     assert utm_crs(151.2, -33.9).to_epsg() == 32756  # Sydney: southern hemisphere
     assert utm_crs(179.99, 0.0).to_epsg() == 32660
     assert utm_crs(-180.0, 0.0).to_epsg() == 32601
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "epsg"),
+    [
+        (76.9, 43.25, 32643),  # Almaty
+        (7.42, 43.74, 32632),  # Monaco
+        (24.94, 60.17, 32635),  # Helsinki
+        (-8.61, 41.15, 32629),  # Porto
+        (5.3, 60.4, 32632),  # Bergen: south-west Norway is zone 32, not 31
+        (3.0, 56.0, 32632),  # the corner of that exception
+        (2.9, 60.0, 32631),  # west of it
+        (5.3, 64.0, 32631),  # north of it
+        (5.3, 55.9, 32631),  # south of it
+        (8.9, 78.2, 32631),  # Svalbard: zones 31, 33, 35, 37 only
+        (9.0, 78.2, 32633),
+        (15.6, 78.2, 32633),  # Longyearbyen
+        (21.0, 79.0, 32635),
+        (33.0, 80.0, 32637),
+        (42.0, 80.0, 32638),  # east of Svalbard: the ordinary band again
+        (-5.0, 78.0, 32630),
+        (15.6, 71.9, 32633),  # south of Svalbard's band
+        (27.0, 71.9, 32635),
+    ],
+)
+def test_utm_zone_exceptions(lon: float, lat: float, epsg: int) -> None:
+    assert utm_crs(lon, lat).to_epsg() == epsg
+
+
+def test_utm_zone_agrees_with_pyproj() -> None:
+    """Away from the exceptions (which pyproj's database does not know), the zone is one
+    whose area of use in the PROJ database holds the point."""
+    from pyproj.database import query_utm_crs_info
+
+    zones = query_utm_crs_info("WGS 84")  # all 120 WGS 84 / UTM zones
+    assert len(zones) == 120
+    checked = 0
+    for lon in np.arange(-179.5, 180.0, 1.7):
+        for lat in np.arange(-79.0, 84.0, 2.3):
+            in_norway = 56 <= lat < 64 and 3 <= lon < 12
+            in_svalbard = 72 <= lat <= 84 and 0 <= lon < 42
+            if in_norway or in_svalbard:
+                continue
+            codes = {
+                int(z.code) for z in zones
+                if z.area_of_use is not None
+                and z.area_of_use.west <= lon <= z.area_of_use.east
+                and z.area_of_use.south <= lat <= z.area_of_use.north
+            }
+            assert utm_crs(float(lon), float(lat)).to_epsg() in codes, (lon, lat, codes)
+            checked += 1
+    assert checked > 10_000
+    # pyproj alone would put Bergen in zone 31: why the exceptions are written out
+    bergen = [z.code for z in zones if z.area_of_use is not None
+              and z.area_of_use.west <= 5.3 <= z.area_of_use.east
+              and z.area_of_use.south <= 60.4 <= z.area_of_use.north]
+    assert bergen == ["32631"]
 
 
 def test_explicit_crs(shared_data: Path) -> None:
@@ -336,13 +394,13 @@ def test_online_failures_are_input_errors(monkeypatch: pytest.MonkeyPatch) -> No
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every call of the OSM reader behind load_network."""
     calls: list[Path] = []
-    real = network_mod.read_walk_ways
+    real = load_mod.read_walk_ways
 
     def spy(path: Path, **kwargs: Any) -> Any:
         calls.append(path)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(network_mod, "read_walk_ways", spy)
+    monkeypatch.setattr(load_mod, "read_walk_ways", spy)
     return calls
 
 
@@ -483,7 +541,7 @@ def test_interrupted_cache_write_leaves_nothing(
         f.write(b"PK\x03\x04 half an archive")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(network_mod.np, "savez", half_then_interrupt)
+    monkeypatch.setattr(cache_mod.np, "savez", half_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_cache(net, tmp_path / "entry.npz")
     assert list(tmp_path.iterdir()) == []

@@ -57,6 +57,16 @@ def test_overpass_filter_is_parsed() -> None:
     assert len(clauses) >= 9
 
 
+def test_walk_overpass_filter_is_osmnx_walk_query() -> None:
+    """The online query written from our rules is osmnx's own "walk" query, character for
+    character (so an online network with the opt-in has the same streets as osmnx's)."""
+    from osmnx import _overpass
+
+    from walkshed._osm import walk_overpass_filter
+
+    assert walk_overpass_filter() == _overpass._get_network_filter("walk")
+
+
 @pytest.mark.parametrize(
     ("tags", "walkable"),
     [

@@ -29,7 +29,7 @@ from rasterio.io import MemoryFile
 
 from walkshed._buildings import NON_RESIDENTIAL, is_residential, parse_levels, read_buildings
 from walkshed._errors import InputError
-from walkshed.network import WalkNetwork, load_network, to_networkx
+from walkshed.network import WalkNetwork, to_networkx
 from walkshed.population import (
     Demand,
     _row_bands,
@@ -731,9 +731,9 @@ def _independent_distances(net: WalkNetwork, police: gpd.GeoDataFrame,
 
 
 @pytest.mark.slow
-def test_almaty_districts_coverage(shared_data: Path) -> None:
+def test_almaty_districts_coverage(shared_data: Path, almaty_network: WalkNetwork) -> None:
     pbf = shared_data / "almaty-osm-2012" / "almaty.osm.pbf"
-    net = load_network(pbf)
+    net = almaty_network
     districts = _almaty_districts(shared_data)
     buildings = read_buildings(pbf)
     assert len(buildings) == 8201  # SOURCE.md: 8,201 building=* features

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from walkshed._errors import InputError
 from walkshed._osm import WayRuns
-from walkshed.network import WalkNetwork, load_network, network_from_ways, to_networkx
+from walkshed.network import WalkNetwork, network_from_ways, to_networkx
 from walkshed.reach import coverage_matrix, nearest_facility, nearest_precinct, node_distances
 from walkshed.snap import Snapped, snap_geometries, snap_points
 
@@ -483,9 +483,11 @@ def test_random_networks_match_networkx(case: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def almaty(shared_data: Path) -> tuple[WalkNetwork, gpd.GeoDataFrame]:
+def almaty(
+    shared_data: Path, almaty_network: WalkNetwork
+) -> tuple[WalkNetwork, gpd.GeoDataFrame]:
     folder = shared_data / "almaty-osm-2012"
-    net = load_network(folder / "almaty.osm.pbf")
+    net = almaty_network
     police = pyogrio.read_dataframe(
         folder / "almaty_police_2012.geojson", columns=["osm_type", "osm_id"]
     )

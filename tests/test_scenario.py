@@ -14,7 +14,6 @@ from walkshed.scenario import (
     PolygonPopulation,
     RasterPopulation,
     Scenario,
-    _zones_with_counts,
     load_demand,
     load_districts,
     load_inputs,
@@ -22,6 +21,7 @@ from walkshed.scenario import (
     load_scenario,
     parse_scenario,
 )
+from walkshed.scenario.inputs import _zones_with_counts
 
 DATA = Path(__file__).parent / "data"
 

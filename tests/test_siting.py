@@ -534,13 +534,12 @@ def test_bad_inputs_on_the_street() -> None:
 
 
 @pytest.fixture(scope="module")
-def almaty_case(shared_data: Path) -> dict[str, object]:
-    from walkshed.network import load_network
+def almaty_case(shared_data: Path, almaty_network: WalkNetwork) -> dict[str, object]:
     from walkshed.population import demand_from_buildings
     from walkshed.precincts import precincts_from_osm
 
     pbf = shared_data / "almaty-osm-2012" / "almaty.osm.pbf"
-    net = load_network(pbf, cache=False)
+    net = almaty_network
     demand = demand_from_buildings(pbf, net, total=1_000_000.0).points
     police = precincts_from_osm(pbf)
     return {"net": net, "demand": demand, "police": police}

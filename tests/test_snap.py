@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from walkshed._errors import InputError
-from walkshed.network import WalkNetwork, load_network
+from walkshed.network import WalkNetwork
 from walkshed.snap import Snapped, points_in_network_crs, snap_geometries, snap_points
 
 ORIGIN = np.array([630_000.0, 4_790_000.0])  # UTM 43N, Almaty
@@ -340,8 +338,8 @@ def test_projected_numbers_labelled_as_lonlat() -> None:
 
 
 @pytest.mark.slow
-def test_almaty_brute_force(shared_data: Path) -> None:
-    net = load_network(shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+def test_almaty_brute_force(almaty_network: WalkNetwork) -> None:
+    net = almaty_network
     rng = np.random.default_rng(11)
     near = net.node_xy[rng.integers(0, net.n_nodes, 250)] + rng.normal(0, 200, (250, 2))
     pts = shapely.points(near)

@@ -1,0 +1,87 @@
+"""What to analyse: a scenario file (TOML), validated into frozen dataclasses.
+
+A scenario names the street network, where residents live, the precinct files, the walking
+speed and thresholds, the district polygons and the staffing norm. Paths are relative to the
+scenario file; ``$VARIABLES`` and ``~`` are expanded. Unknown keys and wrong types are errors
+that name the key and its line in the file.
+
+Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is optional)::
+
+    name = "Almaty, 2012 police"
+    walk_speed_kmh = 4.5
+    thresholds_min = [5, 10, 15]        # or thresholds_m = [400, 800]
+    main_threshold = 10                 # opening order and uncovered areas; default largest
+    residents_per_inspector = 3000      # staffing norm
+
+    [network]
+    file = "almaty.osm.pbf"             # or place = "Almaty, Kazakhstan" (online)
+
+    [population]
+    type = "polygons"                   # raster | polygons | buildings
+    file = "almaty_districts.geojson"
+    name_column = "name"
+    counts = "kz_district_population.csv"   # counts joined by name (else population_column)
+    counts_filter = { city = "Almaty", level = "district" }
+
+    [[precincts]]
+    file = "almaty_police_2012.geojson"
+    status = "open"                     # override for every row of this file
+    planned = ["node/486036319"]        # ... except these ids
+
+    [districts]
+    file = "almaty_districts.geojson"
+    name_column = "name"
+
+    [output]
+    dir = "out/almaty"
+
+The package's modules: :mod:`~walkshed.scenario.model` (the dataclasses),
+:mod:`~walkshed.scenario.parse` (reading and validating the file, with the typed TOML access of
+``_toml``) and :mod:`~walkshed.scenario.inputs` (:func:`load_inputs` and the loaders it calls:
+the edge where the files are read; they import the modules further down the data flow lazily).
+"""
+
+from __future__ import annotations
+
+from .inputs import (
+    ScenarioInputs,
+    load_demand,
+    load_districts,
+    load_inputs,
+    load_network_for,
+    load_precincts,
+)
+from .model import (
+    BuildingPopulation,
+    DistrictSource,
+    NetworkSource,
+    OutputOptions,
+    PolygonPopulation,
+    Population,
+    PrecinctSource,
+    RasterPopulation,
+    Scenario,
+    SitingOptions,
+)
+from .parse import load_scenario, parse_scenario
+
+__all__ = [
+    "BuildingPopulation",
+    "DistrictSource",
+    "NetworkSource",
+    "OutputOptions",
+    "PolygonPopulation",
+    "Population",
+    "PrecinctSource",
+    "RasterPopulation",
+    "Scenario",
+    "ScenarioInputs",
+    "SitingOptions",
+    "load_demand",
+    "load_districts",
+    "load_inputs",
+    "load_network_for",
+    "load_precincts",
+    "load_scenario",
+    "parse_scenario",
+]

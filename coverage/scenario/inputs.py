@@ -1,0 +1,295 @@
+"""Loading the inputs a scenario names: the edge where the files are read.
+
+The modules further down the data flow (network, population, precincts) are imported lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import input_error
+from .model import BuildingPopulation, PolygonPopulation, RasterPopulation, Scenario
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from ..network import WalkNetwork
+
+__all__ = [
+    "ScenarioInputs",
+    "load_demand",
+    "load_districts",
+    "load_inputs",
+    "load_network_for",
+    "load_precincts",
+]
+
+
+@dataclass(frozen=True)
+class ScenarioInputs:
+    """The loaded inputs of a scenario, in the shared data contracts."""
+
+    network: WalkNetwork
+    demand: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame | None
+
+
+def load_network_for(scenario: Scenario, *, cache: bool | None = None) -> WalkNetwork:
+    """The walking network a scenario names.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    cache
+        Use the on-disk network cache; default :data:`walkshed.settings.use_cache`.
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    from ..network import load_network
+
+    src = scenario.network
+    source: Any = src.file if src.file is not None else src.place
+    return load_network(source, keep_largest=src.keep_largest, cache=cache)
+
+
+def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
+    """Demand points (residents) for a scenario, through :mod:`walkshed.population`.
+
+    This is the one place where the scenario's population options meet the population
+    module's functions.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        Its walking network (output CRS and study area).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Demand points with ``population``, ``zone`` and ``method`` (network CRS).
+    """
+    from .. import population as popmod
+
+    cfg = scenario.population
+    buildings: Any = None
+    building_file = cfg.file if isinstance(cfg, BuildingPopulation) else (
+        cfg.buildings if isinstance(cfg, PolygonPopulation) else None
+    )
+    if building_file is not None:
+        from .._osm import OSM_SUFFIXES
+
+        # an OSM extract is read by the population module; footprints in a vector file here
+        is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
+        buildings = building_file if is_osm else _read_vector(building_file, "buildings file")
+    if isinstance(cfg, RasterPopulation):
+        demand = popmod.demand_from_raster(cfg.file, network, band=cfg.band,
+                                           max_cell_m=cfg.max_cell_m)
+    elif isinstance(cfg, BuildingPopulation):
+        demand = popmod.demand_from_buildings(
+            buildings, network, total=cfg.total, persons_per_m2=cfg.persons_per_m2,
+            default_levels=cfg.default_levels,
+        )
+    else:
+        zones = _zones_with_counts(cfg)
+        demand = popmod.demand_from_zones(
+            zones, network, population="population", name="name", buildings=buildings,
+            method=cfg.method,  # type: ignore[arg-type]
+            outside=cfg.outside,  # type: ignore[arg-type]
+            default_levels=cfg.default_levels,
+        )
+    return demand.points
+
+
+def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
+    import warnings
+
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+            return pyogrio.read_dataframe(path)
+    except Exception as exc:  # GDAL raises many kinds of errors for unreadable files
+        raise input_error(f"{what} '{path}'", f"cannot be read ({exc})",
+                          "Give a GeoJSON or GeoPackage file") from exc
+
+
+def _named(gdf: gpd.GeoDataFrame, column: str, what: str, section: str) -> gpd.GeoDataFrame:
+    """``gdf``'s ``column`` (renamed ``name``) and geometry; an error listing the columns when
+    ``column`` is missing (``section``: the scenario table that sets it)."""
+    if column not in gdf.columns:
+        raise input_error(what, f"has no column '{column}' "
+                          f"(columns: {', '.join(map(str, gdf.columns))})",
+                          f"Set name_column in [{section}]")
+    return gdf[[column, gdf.geometry.name]].rename(columns={column: "name"})
+
+
+def _norm_name(s: Any) -> str:
+    return " ".join(str(s).strip().lower().split())
+
+
+def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
+    """The population polygons with ``name`` and ``population`` columns."""
+    import pandas as pd
+
+    what = "population polygons"
+    zones = _read_vector(cfg.file, what)
+    out = _named(zones, cfg.name_column, f"{what} '{cfg.file}'", "population")
+    if cfg.counts is None:
+        if cfg.population_column not in zones.columns:
+            raise input_error(f"{what} '{cfg.file}'",
+                              f"has no column '{cfg.population_column}'",
+                              "Set population_column in [population], or give a counts table")
+        out["population"] = zones[cfg.population_column].to_numpy()
+        return out
+    try:
+        table = pd.read_csv(cfg.counts, encoding="utf-8-sig")
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise input_error(f"counts table '{cfg.counts}'", f"cannot be read ({exc})",
+                          "Give a UTF-8 CSV with a header row") from exc
+    for col, value in cfg.counts_filter:
+        if col not in table.columns:
+            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
+                              "Fix counts_filter in [population]")
+        table = table[table[col].astype(str) == value]
+    for col in (cfg.counts_name_column, cfg.population_column):
+        if col not in table.columns:
+            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
+                              "Set counts_name_column / population_column in [population]")
+    lookup: dict[str, float] = {}
+    for _, row in table.iterrows():
+        names = [row[cfg.counts_name_column]]
+        if cfg.counts_variants_column and cfg.counts_variants_column in table.columns:
+            v = row[cfg.counts_variants_column]
+            if isinstance(v, str):
+                names += v.split("|")
+        for n in names:
+            lookup.setdefault(_norm_name(n), float(row[cfg.population_column]))
+    counts = [lookup.get(_norm_name(n)) for n in out["name"]]
+    missing = [str(n) for n, c in zip(out["name"], counts, strict=True) if c is None]
+    if missing:
+        raise input_error(f"counts table '{cfg.counts}'",
+                          f"has no count for polygon(s) {', '.join(missing)}",
+                          "Add rows (or name variants) for them, or fix counts_filter")
+    out["population"] = counts
+    return out
+
+
+def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gpd.GeoDataFrame:
+    """All precinct files of a scenario in one table, statuses applied, checked.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        When given, precincts outside its area are an error
+        (:func:`walkshed.precincts.validate_precincts`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The precinct contract (ids unique across files), EPSG:4326.
+    """
+    import pandas as pd
+
+    from ..precincts import precincts_from_osm, read_precincts, validate_precincts
+
+    frames = []
+    for entry in scenario.precincts:
+        where = f"{scenario.path or 'scenario'}" + (f", line {entry.line}" if entry.line else "")
+        if entry.file is None:
+            if scenario.network.file is None:
+                raise input_error(f"[[precincts]] at {where}", "osm = true needs the network "
+                                  "to come from an extract file",
+                                  'Give file = "police.geojson" instead')
+            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open")
+        else:
+            frame = read_precincts(
+                entry.file,
+                id_column=entry.id_column,
+                name_column=entry.name_column,
+                status_column=entry.status_column,
+                lat_column=entry.lat_column,
+                lon_column=entry.lon_column,
+            )
+            if entry.status is not None:
+                frame["status"] = entry.status
+        unknown = [pid for pid, _ in entry.set_status if pid not in frame.index]
+        if unknown:
+            raise input_error(
+                f"[[precincts]] at {where}",
+                f"id(s) {', '.join(unknown[:5])} are not in {entry.file or 'the extract'}",
+                f"Use ids from the file, e.g. {', '.join(map(str, frame.index[:3]))}",
+            )
+        for pid, status in entry.set_status:
+            frame.loc[pid, "status"] = status
+        frames.append(frame)
+    out = pd.concat(frames) if len(frames) > 1 else frames[0]
+    dup = out.index[out.index.duplicated()].unique()
+    if len(dup):
+        raise input_error(f"precinct files of {scenario.path or 'the scenario'}",
+                          f"the same id appears in more than one file: "
+                          f"{', '.join(map(str, dup[:5]))}",
+                          "Give the precincts distinct ids (id_column) or remove duplicates")
+    import geopandas as gpd
+
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+    if network is not None:
+        out = validate_precincts(out, network, max_snap_m=scenario.max_snap_m)
+    return out
+
+
+def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:
+    """The district polygons of a scenario with a ``name`` column, or None.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+    """
+    cfg = scenario.districts
+    if cfg is None:
+        return None
+    gdf = _read_vector(cfg.file, "district file")
+    out = _named(gdf, cfg.name_column, f"district file '{cfg.file}'", "districts")
+    if gdf.crs is None:
+        raise input_error(f"district file '{cfg.file}'", "has no CRS",
+                          "Save it with its coordinate reference system")
+    out["name"] = out["name"].astype(str)
+    return out
+
+
+def load_inputs(scenario: Scenario, *, cache: bool | None = None) -> ScenarioInputs:
+    """Load everything a scenario names: network, demand points, precincts, districts.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    cache
+        Use the on-disk network cache; default :data:`walkshed.settings.use_cache`.
+
+    Returns
+    -------
+    ScenarioInputs
+    """
+    network = load_network_for(scenario, cache=cache)
+    return ScenarioInputs(
+        network=network,
+        demand=load_demand(scenario, network),
+        precincts=load_precincts(scenario, network),
+        districts=load_districts(scenario),
+    )
