@@ -300,9 +300,10 @@ def test_min_sites_stopped_solver_keeps_only_the_sites_needed(
         return siting._MipAnswer(np.ones(c.shape[0] + c.shape[1]), float(weight.sum()),
                                  1.0, 1.0, "time limit reached")
 
-    monkeypatch.setattr(siting, "_mip", stopped)
+    monkeypatch.setattr(siting.solvers, "_mip", stopped)
     # and a start no smaller (else the start would be kept): all five sites
-    monkeypatch.setattr(siting, "_lazy_greedy", lambda c, weight, **kw: (list(range(5)), 0, 0))
+    monkeypatch.setattr(siting.solvers, "_lazy_greedy",
+                        lambda c, weight, **kw: (list(range(5)), 0, 0))
     res = solve_min_sites(cover, w, 0.7, method="exact")
     assert res.target_met
     assert res.newly_covered.tolist() == [40.0, 30.0]
