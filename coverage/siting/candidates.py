@@ -46,7 +46,7 @@ class Candidates:
 
 
 def network_candidates(
-    network: WalkNetwork, *, spacing_m: float | None = None
+    network: WalkNetwork, *, spacing_m: float | None = None, cache: bool | None = None
 ) -> tuple[gpd.GeoDataFrame, Snapped]:
     """Points along the streets, about ``spacing_m`` apart, thinned to one per grid cell.
 
@@ -63,6 +63,9 @@ def network_candidates(
         The walking network.
     spacing_m
         Spacing in metres; default :data:`walkshed.settings.candidate_spacing_m`.
+    cache
+        Keep them in the on-disk cache (:mod:`walkshed.siting.cache`), keyed by the network's
+        content and the spacing; default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------
@@ -74,6 +77,21 @@ def network_candidates(
     if not s > 0:
         raise input_error("spacing_m", f"must be positive, got {spacing_m!r}",
                           "Use a spacing in metres such as 150")
+    from . import cache as _cache
+
+    key = _cache.digest("network candidates", _cache.network_digest(network), s)
+    got = _cache.cached_arrays("candidates", key, lambda: _street_points(network, s),
+                               use=cache)
+    edge, offset, xy = got["edge"], got["offset"], got["xy"]
+    snapped = Snapped(edge, offset, np.zeros(len(edge)), xy)
+    ids = [f"n{i}" for i in range(len(edge))]
+    gdf = gpd.GeoDataFrame({"source": "network"}, geometry=shapely.points(xy),
+                           index=pd.Index(ids, name="site"), crs=network.crs)
+    return gdf, snapped
+
+
+def _street_points(network: WalkNetwork, s: float) -> dict[str, np.ndarray]:
+    """The arrays of :func:`network_candidates` (edge, offset, xy of the kept points)."""
     length = network.edge_length
     k = np.maximum(1, np.rint(length / s)).astype(np.int64)
     edge = np.repeat(np.arange(network.n_edges), k)
@@ -97,11 +115,7 @@ def network_candidates(
             break
         _, pick = np.unique(cell[far], axis=0, return_index=True)
         first = np.concatenate([first, far[np.sort(pick)]])  # earlier ids stay as they were
-    snapped = Snapped(edge[first], offset[first], np.zeros(len(first)), xy[first])
-    ids = [f"n{i}" for i in range(len(first))]
-    gdf = gpd.GeoDataFrame({"source": "network"}, geometry=pts[first],
-                           index=pd.Index(ids, name="site"), crs=network.crs)
-    return gdf, snapped
+    return {"edge": edge[first], "offset": offset[first], "xy": xy[first]}
 
 
 def make_candidates(
@@ -112,6 +126,7 @@ def make_candidates(
     exclude: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     spacing_m: float | None = None,
     max_snap_m: float | None = None,
+    cache: bool | None = None,
 ) -> Candidates:
     """Candidate sites from the network, a user table or the planned precincts.
 
@@ -132,6 +147,8 @@ def make_candidates(
     max_snap_m
         Largest distance from a given site to the street; default
         :data:`walkshed.settings.max_snap_m`.
+    cache
+        Street candidates from the on-disk cache; see :func:`network_candidates`.
 
     Returns
     -------
@@ -139,7 +156,7 @@ def make_candidates(
     """
     off: list[str] = []
     if candidates is None or (isinstance(candidates, str) and candidates == "network"):
-        sites, snapped = network_candidates(network, spacing_m=spacing_m)
+        sites, snapped = network_candidates(network, spacing_m=spacing_m, cache=cache)
     else:
         if isinstance(candidates, str):
             if candidates != "planned":

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from scipy import sparse
 
+from .quotas import Quotas
 from .reduction import _gain_of
 
 # ---------------------------------------------------------------------------------------------
@@ -16,7 +17,7 @@ from .reduction import _gain_of
 
 def _lazy_greedy(
     cover: sparse.csr_matrix, weight: np.ndarray, *, p: int | None = None,
-    need: float | None = None,
+    need: float | None = None, quotas: Quotas | None = None,
 ) -> tuple[list[int], list[float], float]:
     """Lazy greedy (Minoux's accelerated greedy) for weighted coverage.
 
@@ -24,6 +25,11 @@ def _lazy_greedy(
     position, exactly as the plain greedy that rescans every candidate. Returns the sites, their
     marginal gains and the best online upper bound on the optimum for ``p`` sites (the value so
     far plus the ``p`` largest marginal-gain upper bounds still in the queue; Minoux 1978).
+
+    With ``quotas`` only sites that keep the plan completable are taken
+    (:meth:`Quotas.allowed`); a site not allowed now never is again, so it leaves the queue.
+    Districts still short of their minimum at the end get their best remaining sites (even if
+    those add no one). The bound is then ``inf`` (the Lagrangian bound serves instead).
     """
     n = cover.shape[0]
     uncovered = np.ones(len(weight), dtype=bool)
@@ -39,9 +45,17 @@ def _lazy_greedy(
     if p is not None:
         bound = float(-sum(g for g, _ in heapq.nsmallest(p, heap)))
     it = 0
+    counts = None if quotas is None else np.zeros(quotas.n_districts, dtype=np.int64)
     while len(chosen) < limit and heap and (need is None or value < need):
         g, j = heapq.heappop(heap)
+        if counts is not None:
+            assert quotas is not None
+            d = int(quotas.district[j])
+            if not quotas.allowed(counts, None if p is None else p - len(chosen))[d]:
+                continue
         if fresh[j] == it:
+            if counts is not None and quotas is not None and quotas.district[j] >= 0:
+                counts[quotas.district[j]] += 1
             chosen.append(j)
             marg.append(-g)
             value += -g
@@ -56,6 +70,10 @@ def _lazy_greedy(
         fresh[j] = it
         if gj > 0:
             heapq.heappush(heap, (-gj, j))
+    if quotas is not None:
+        assert counts is not None
+        _fill_minimum(cover, weight, quotas, chosen, marg, counts)
+        return chosen, marg, math.inf
     if p is not None and len(chosen) == p:
         # greedy is within 1 - (1 - 1/p)^p >= 1 - 1/e of the optimum
         ratio = 1.0 - (1.0 - 1.0 / p) ** p
@@ -64,6 +82,24 @@ def _lazy_greedy(
     if not heap:
         bound = value  # every remaining candidate adds nothing: greedy covered all it can
     return chosen, marg, bound
+
+
+def _fill_minimum(cover: sparse.csr_matrix, weight: np.ndarray, quotas: Quotas,
+                  chosen: list[int], marg: list[float], counts: np.ndarray) -> None:
+    """Add to each district short of its minimum its best remaining sites, in place."""
+    while np.any(counts < quotas.at_least):
+        uncovered = np.ones(len(weight), dtype=bool)
+        for j in chosen:
+            uncovered[cover.indices[cover.indptr[j]:cover.indptr[j + 1]]] = False
+        gain = np.asarray(cover @ np.where(uncovered, weight, 0.0)).ravel()
+        short = np.append(counts < quotas.at_least, False)
+        ok = short[np.where(quotas.district >= 0, quotas.district, quotas.n_districts)]
+        ok[chosen] = False
+        gain[~ok] = -1.0
+        j = int(np.argmax(gain))
+        chosen.append(j)
+        marg.append(max(float(gain[j]), 0.0))
+        counts[quotas.district[j]] += 1
 
 
 class _State:
@@ -121,20 +157,30 @@ class _State:
         self.value += float(self.weight[new].sum())
         self.sites.append(j)
 
-    def best_addition(self, forbidden: list[int]) -> int:
+    def best_addition(self, forbidden: list[int], allowed: np.ndarray | None = None) -> int:
         gains = self.gain.copy()
         gains[self.sites] = -1.0
         if forbidden:
             gains[forbidden] = -1.0
-        return int(np.argmax(gains))  # first maximum: lowest position
+        if allowed is not None:
+            gains[~allowed] = -2.0
+        j = int(np.argmax(gains))  # first maximum: lowest position
+        if gains[j] < 0 and forbidden:  # only the sites just dropped are left: take one back
+            back = np.full(len(gains), -2.0)
+            back[forbidden] = self.gain[forbidden]
+            if allowed is not None:
+                back[~allowed] = -2.0
+            back[self.sites] = -2.0
+            j = int(np.argmax(back))
+        return j
 
 
-def _swap_improve(state: _State, *, max_passes: int = 50) -> None:
+def _swap_improve(state: _State, *, quotas: Quotas | None = None, max_passes: int = 50) -> None:
     """Improve the open sites by single swaps (Teitz & Bart's interchange), in place.
 
     Each open site in turn is replaced by the best other candidate (largest gain once it is
     gone, lowest position on ties) when that covers strictly more. Repeats until a pass makes
-    no change.
+    no change. With ``quotas`` only swaps that keep every quota are made.
     """
     tol = 1e-12 * max(float(state.weight.sum()), 1.0)
     for _ in range(max_passes):
@@ -143,6 +189,9 @@ def _swap_improve(state: _State, *, max_passes: int = 50) -> None:
             loss, only = state.loss(s)
             gains = state.gain + state._spread(only)
             gains[state.sites] = -1.0
+            if quotas is not None:
+                counts = quotas.counts([j for j in state.sites if j != s])
+                gains[~quotas.allowed_candidates(counts, 1)] = -1.0
             best = int(np.argmax(gains))
             if gains[best] > loss + tol:
                 state.remove(s)
@@ -154,14 +203,19 @@ def _swap_improve(state: _State, *, max_passes: int = 50) -> None:
 
 def _local_search(
     cover: sparse.csr_matrix, weight: np.ndarray, sites: list[int], *, rounds: int, seed: int = 0,
+    quotas: Quotas | None = None, time_limit_s: float = math.inf,
 ) -> list[int]:
     """Swaps, then iterated local search: drop a few sites at random, refill greedily, swap.
 
-    Deterministic (fixed seed). A round is kept only when it covers strictly more.
+    Deterministic (fixed seed) unless stopped by ``time_limit_s``. A round is kept only when it
+    covers strictly more; with ``quotas`` every plan tried honours them.
     """
+    import time
+
+    t0 = time.perf_counter()
     cover_t = cover.T.tocsr()
     state = _State(cover, cover_t, weight, sites)
-    _swap_improve(state)
+    _swap_improve(state, quotas=quotas)
     best, best_value = list(state.sites), state.value
     p = len(best)
     if p < 2:
@@ -170,13 +224,17 @@ def _local_search(
     k = max(2, p // 5)
     tol = 1e-12 * max(float(weight.sum()), 1.0)
     for _ in range(rounds):
+        if time.perf_counter() - t0 > time_limit_s:
+            break
         state = _State(cover, cover_t, weight, best)
         out = [best[i] for i in rng.choice(p, size=min(k, p), replace=False)]
         for j in out:
             state.remove(j)
         while len(state.sites) < p:
-            state.add(state.best_addition(out))
-        _swap_improve(state)
+            ok = None if quotas is None else quotas.allowed_candidates(
+                quotas.counts(state.sites), p - len(state.sites))
+            state.add(state.best_addition(out, ok))
+        _swap_improve(state, quotas=quotas)
         if state.value > best_value + tol:
             best, best_value = list(state.sites), state.value
     return best

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from .quotas import Quotas
+
 # ---------------------------------------------------------------------------------------------
 # exact: HiGHS
 #
@@ -34,7 +36,8 @@ class _MipAnswer:
 
 
 def _build_model(
-    cover: sparse.csr_matrix, weight: np.ndarray, *, p: int | None, need: float | None
+    cover: sparse.csr_matrix, weight: np.ndarray, *, p: int | None, need: float | None,
+    quotas: Quotas | None = None,
 ) -> tuple[np.ndarray, np.ndarray, sparse.csc_matrix, np.ndarray, np.ndarray, np.ndarray,
            np.ndarray]:
     """Variables ``[y_0..y_{n-1}, z_0..z_{m-1}]``; returns c, integrality, A, lo, hi, lb, ub."""
@@ -55,6 +58,15 @@ def _build_model(
         lo = np.concatenate([np.full(m, -np.inf), [need]])
         hi = np.concatenate([np.zeros(m), [np.inf]])
         c = np.concatenate([np.ones(n), np.zeros(m)])
+    if quotas is not None and quotas.n_districts:
+        # at_least_d <= sum of y_j over the district's candidates <= at_most_d
+        d = quotas.district
+        inside = np.flatnonzero(d >= 0)
+        rows = sparse.csr_matrix((np.ones(len(inside)), (d[inside], inside)),
+                                 shape=(quotas.n_districts, n + m))
+        a = sparse.vstack([a, rows], format="csc")
+        lo = np.concatenate([lo, quotas.at_least.astype(np.float64)])
+        hi = np.concatenate([hi, quotas.at_most.astype(np.float64)])
     integrality = np.concatenate([np.ones(n), np.zeros(m)]).astype(np.uint8)
     return c, integrality, a, lo, hi, np.zeros(n + m), np.ones(n + m)
 
@@ -154,10 +166,10 @@ def _solve_scipy(
 def _mip(
     cover: sparse.csr_matrix, weight: np.ndarray, *, p: int | None, need: float | None,
     time_limit_s: float, start_sites: list[int] | None, solver: str = "highspy",
-    mip_rel_gap: float = 0.0,
+    mip_rel_gap: float = 0.0, quotas: Quotas | None = None,
 ) -> _MipAnswer:
     n = cover.shape[0]
-    model = _build_model(cover, weight, p=p, need=need)
+    model = _build_model(cover, weight, p=p, need=need, quotas=quotas)
     start = None
     if start_sites is not None:
         y = np.zeros(n)

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 
 from .. import _common, io, settings
 from .._errors import input_error
@@ -20,8 +21,9 @@ from ..network import WalkNetwork
 from ..reach import coverage_matrix, nearest_facility
 from ..snap import points_in_network_crs, snap_geometries
 from .candidates import Candidates, make_candidates
+from .quotas import Quotas
 from .result import SitingResult
-from .solvers import Method, solve_mclp, solve_min_sites
+from .solvers import DEFAULT_TOLERANCE, Method, solve_mclp, solve_min_sites
 
 # ---------------------------------------------------------------------------------------------
 # progress
@@ -76,6 +78,10 @@ def propose_sites(
     spacing_m: float | None = None,
     max_snap_m: float | None = None,
     progress: bool | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    quotas: dict[str, tuple[int | None, int | None]] | None = None,
+    phases: int | None = None,
+    cache: bool | None = None,
 ) -> SitingResult:
     """Propose new precinct sites: the best ``p``, or the fewest for a target share.
 
@@ -115,6 +121,18 @@ def propose_sites(
         Largest access distance; default :data:`walkshed.settings.max_snap_m`.
     progress
         Show a progress bar (on a terminal); default :data:`walkshed.settings.progress`.
+    tolerance
+        Relative gap that ``method="auto"`` accepts without the integer program (0.5 %).
+    quotas
+        District name -> ``(at_least, at_most)`` new sites (either ``None`` for no bound);
+        needs ``districts``. Honoured exactly by every method.
+    phases
+        Find the best ``k``-site plan for ``k = 1 .. phases`` to set beside the ranked list
+        (``best_for_k``, ``price_of_phasing`` in the table, ``SitingResult.phases``); default
+        every ``k`` up to 20 for ``p``, up to 10 for ``target_share``; 0 for none.
+    cache
+        Keep street candidates and the coverage matrix in the on-disk cache
+        (:mod:`walkshed.siting.cache`); default :data:`walkshed.settings.use_cache`.
 
     Returns
     -------
@@ -124,7 +142,9 @@ def propose_sites(
         ``newly_covered`` (residents this site adds given the higher-ranked ones),
         ``cumulative_share`` (share of all residents covered with the fixed precincts and
         sites up to this rank), ``district`` (when districts are given), ``nearest_open_m``
-        (walking distance to the nearest open precinct, ``inf`` when none) and the geometry.
+        (walking distance to the nearest open precinct, ``inf`` when none), ``best_for_k``
+        and ``price_of_phasing`` (where phases were computed) and the geometry. The ranked
+        list is a nested plan: its first ``k`` rows are the plan for ``k`` sites.
     """
     from ..settings import minutes_to_metres
 
@@ -140,7 +160,8 @@ def propose_sites(
     r = minutes_to_metres(threshold_min, walk_speed_kmh)
     notes: list[str] = []
     cand = make_candidates(network, candidates=candidates, precincts=precincts,
-                           exclude=exclude, spacing_m=spacing_m, max_snap_m=max_snap_m)
+                           exclude=exclude, spacing_m=spacing_m, max_snap_m=max_snap_m,
+                           cache=cache)
     if cand.off_network:
         shown = ", ".join(cand.off_network[:10]) + (" ..." if len(cand.off_network) > 10 else "")
         notes.append(f"{len(cand.off_network)} candidate site(s) are too far from any walkable "
@@ -165,18 +186,65 @@ def propose_sites(
             "p", f"{p} new sites asked for but there are only {len(cand)} candidate sites",
             "Lower p or add candidate sites (e.g. a smaller candidate spacing)",
         )
-    with _progress(len(cand), "coverage matrix", progress) as tick:
-        cover = coverage_matrix(network, cand.snapped, dem, r, progress=tick)
+    from . import cache as _cache
+
+    key = _cache.digest("coverage", _cache.network_digest(network),
+                        _cache.snapped_digest(cand.snapped), _cache.snapped_digest(dem), r)
+
+    def build() -> sparse.csr_matrix:
+        with _progress(len(cand), "coverage matrix", progress) as tick:
+            return coverage_matrix(network, cand.snapped, dem, r, progress=tick)
+
+    cover = _cache.cached_coverage(key, build, use=cache)
+    q = None if not quotas else _quotas_of(network, cand, districts, quotas)
+    k_phases = (20 if p is not None else 10) if phases is None else int(phases)
     if p is not None:
         res = solve_mclp(cover, weights, p, covered=covered, method=method,
-                         time_limit_s=time_limit_s)
+                         time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
+                         phases=k_phases)
     else:
         assert target_share is not None
         res = solve_min_sites(cover, weights, target_share, covered=covered, method=method,
-                              time_limit_s=time_limit_s)
+                              time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
+                              phases=k_phases)
     res.notes[:0] = notes
+    if res.phases is not None and len(res.phases):
+        worst = float(res.phases["price_of_phasing"].max())
+        notes_ph = ("The table is a nested plan: its first k sites are the plan for k sites; "
+                    "best_for_k is the best k-site plan found on its own")
+        res.notes.append(notes_ph + (f" (phasing costs at most {worst:,.0f} residents)."
+                                     if worst > 0 else " (phasing costs nothing here)."))
     res.table = _ranked_table(network, cand, res, precincts, districts, max_snap_m)
     return res
+
+
+def _quotas_of(network: WalkNetwork, cand: Candidates, districts: gpd.GeoDataFrame | None,
+               quotas: dict[str, tuple[int | None, int | None]]) -> Quotas:
+    """District quotas by name -> :class:`Quotas` over the candidates."""
+    if districts is None or "name" not in districts.columns or districts.crs is None:
+        raise input_error("quotas", "district quotas need the districts (names, CRS)",
+                          "Give the districts ([districts] in the scenario)")
+    names = list(dict.fromkeys(districts["name"].astype(str)))
+    code = np.asarray([names.index(n) for n in districts["name"].astype(str)], dtype=np.int64)
+    polys = np.asarray(districts.geometry.to_crs(network.crs).values)
+    idx = _common.district_index(np.asarray(cand.sites.geometry.values), polys)
+    where = np.where(idx >= 0, code[np.maximum(idx, 0)], -1)
+    lo: dict[int, int] = {}
+    hi: dict[int, int] = {}
+    for name, (least, most) in quotas.items():
+        if str(name) not in names:
+            raise input_error(f"quota of {name}", "no district has that name",
+                              f"Use one of: {', '.join(names)}")
+        k = names.index(str(name))
+        for v, what in ((least, "at least"), (most, "at most")):
+            if v is not None and (not isinstance(v, (int, np.integer)) or v < 0):
+                raise input_error(f"quota of {name}", f"{what} must be a whole number >= 0",
+                                  "Give e.g. at_least = 1")
+        if least is not None:
+            lo[k] = int(least)
+        if most is not None:
+            hi[k] = int(most)
+    return Quotas.build(where, lo, hi, names)
 
 
 def _ranked_table(
@@ -208,6 +276,11 @@ def _ranked_table(
         crs=network.crs,
     )
     del xy
+    if res.phases is not None and len(pos):
+        ph = res.phases.set_index("k")
+        ks = np.arange(1, len(pos) + 1)
+        table["best_for_k"] = ph["best_newly_covered"].reindex(ks).to_numpy()
+        table["price_of_phasing"] = ph["price_of_phasing"].reindex(ks).to_numpy()
     if districts is not None:
         table["district"] = _district_of(network, table, districts)
     opened = None

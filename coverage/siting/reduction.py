@@ -91,9 +91,12 @@ def _gain_of(cover: sparse.csr_matrix, weight: np.ndarray, uncovered: np.ndarray
     return float(weight[cols][uncovered[cols]].sum())
 
 
-def _rank_sites(cover: sparse.csr_matrix, weight: np.ndarray,
-                chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order a chosen set greedily (largest marginal first, ties by candidate order)."""
+def _rank_sites(cover: sparse.csr_matrix, weight: np.ndarray, chosen: np.ndarray,
+                keep_all: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Order a chosen set greedily (largest marginal first, ties by candidate order).
+
+    Sites that add no one are left out, unless ``keep_all`` (quotas may require them).
+    """
     uncovered = np.ones(len(weight), dtype=bool)
     left = sorted(int(j) for j in chosen)
     order: list[int] = []
@@ -101,7 +104,7 @@ def _rank_sites(cover: sparse.csr_matrix, weight: np.ndarray,
     while left:
         g = [_gain_of(cover, weight, uncovered, j) for j in left]
         k = int(np.argmax(g))  # first maximum: lowest candidate position
-        if g[k] <= 0:
+        if g[k] <= 0 and not keep_all:
             break  # the rest add no one (an exact solver may open such sites): left out
         j = left.pop(k)
         order.append(j)
@@ -110,12 +113,13 @@ def _rank_sites(cover: sparse.csr_matrix, weight: np.ndarray,
     return np.asarray(order, dtype=np.int64), np.asarray(gains, dtype=np.float64)
 
 
-def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
+def _undominated(cover: sparse.csr_matrix, group: np.ndarray | None = None) -> np.ndarray:
     """Positions of candidates whose covered set is not contained in another candidate's.
 
     A candidate covering a subset of what another covers can be left out of the model without
     changing its optimum (swap it for the other). Of candidates with equal sets the first is
-    kept, so answers stay deterministic.
+    kept, so answers stay deterministic. With ``group`` (a district per candidate, under
+    quotas) a candidate is only dominated by one of its own group.
     """
     size = np.diff(cover.indptr)
     live = np.flatnonzero(size > 0)
@@ -124,13 +128,18 @@ def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
     i, j, o = overlap.row, overlap.col, overlap.data
     si, sj = size[live][i], size[live][j]
     dominated_by = (i != j) & (o == si) & ((sj > si) | ((sj == si) & (j < i)))
+    if group is not None:
+        g = np.asarray(group)[live]
+        dominated_by &= g[i] == g[j]
     drop = np.zeros(len(live), dtype=bool)
     drop[i[dominated_by]] = True
     return live[~drop]
 
 
-def _dominating(cover: sparse.csr_matrix, keep: np.ndarray, sites: list[int]) -> list[int]:
-    """Positions in ``keep`` of sites covering at least what each of ``sites`` covers."""
+def _dominating(cover: sparse.csr_matrix, keep: np.ndarray, sites: list[int],
+                group: np.ndarray | None = None) -> list[int]:
+    """Positions in ``keep`` of sites covering at least what each of ``sites`` covers (of the
+    same ``group``, when given)."""
     kept = set(int(k) for k in keep)
     out: list[int] = []
     for j in sites:
@@ -139,7 +148,10 @@ def _dominating(cover: sparse.csr_matrix, keep: np.ndarray, sites: list[int]) ->
         else:
             cols = cover.indices[cover.indptr[j]:cover.indptr[j + 1]]
             sup = np.asarray(cover[keep][:, cols].sum(axis=1)).ravel()
-            k = int(keep[int(np.argmax(sup == len(cols)))])
+            ok = sup == len(cols)
+            if group is not None:
+                ok &= np.asarray(group)[keep] == group[j]
+            k = int(keep[int(np.argmax(ok))])
         pos = int(np.searchsorted(keep, k))
         if pos not in out:
             out.append(pos)

@@ -54,7 +54,15 @@ class SitingResult:
     model_size
         Rows, columns and nonzeros of the reduced model actually solved.
     greedy_objective
-        When the integer program ran: what greedy (with local search) covered, for comparison.
+        What greedy (with local search) covered, for comparison.
+    tolerance
+        The relative gap the method accepted (``"auto"``), 0 for ``"exact"``, ``None`` for
+        ``"greedy"`` (which states its proved gap but does not aim at one).
+    phases
+        For ``k = 1, 2, ...``: ``plan_newly_covered`` (the first ``k`` sites of the ranked
+        answer, the nested plan the table shows), ``best_newly_covered`` (the best
+        ``k``-site plan found on its own), ``best_bound`` (a proved upper bound on any
+        ``k``-site plan), ``price_of_phasing`` (best minus nested) and ``best_status``.
     """
 
     chosen: np.ndarray
@@ -75,6 +83,8 @@ class SitingResult:
     notes: list[str] = field(default_factory=list)
     model_size: dict[str, int] = field(default_factory=dict)
     greedy_objective: float | None = None
+    tolerance: float | None = None
+    phases: pd.DataFrame | None = None
 
     @property
     def covered_share(self) -> float:
