@@ -300,9 +300,10 @@ def test_min_sites_stopped_solver_keeps_only_the_sites_needed(
         return siting._MipAnswer(np.ones(c.shape[0] + c.shape[1]), float(weight.sum()),
                                  1.0, 1.0, "time limit reached")
 
-    monkeypatch.setattr(siting, "_mip", stopped)
+    monkeypatch.setattr(siting.solvers, "_mip", stopped)
     # and a start no smaller (else the start would be kept): all five sites
-    monkeypatch.setattr(siting, "_lazy_greedy", lambda c, weight, **kw: (list(range(5)), 0, 0))
+    monkeypatch.setattr(siting.solvers, "_lazy_greedy",
+                        lambda c, weight, **kw: (list(range(5)), 0, 0))
     res = solve_min_sites(cover, w, 0.7, method="exact")
     assert res.target_met
     assert res.newly_covered.tolist() == [40.0, 30.0]
@@ -647,3 +648,217 @@ def test_network_candidates_reach_streets_behind_a_detour() -> None:
     for y in (0.0, 40.0):
         row = np.sort(c[np.isclose(c[:, 1], y), 0])
         assert len(row) <= 8
+
+
+# ---------------------------------------------------------------------------------------------
+# bounds, auto's tolerance, phases, district quotas (issue 13), against brute force
+
+
+def brute_best_quota(cover: sparse.csr_matrix, w: np.ndarray, covered: np.ndarray, p: int,
+                     quotas: Any) -> float:
+    """Best coverage over every plan of at most ``p`` sites honouring the quotas."""
+    stored = _stored(cover)
+    best = -1.0
+    for k in range(p + 1):
+        for sub in itertools.combinations(range(cover.shape[0]), k):
+            if not quotas.satisfied(list(sub), p):
+                continue
+            reach = stored[list(sub)].any(axis=0) & ~covered if k else np.zeros(len(w), bool)
+            best = max(best, float(w[reach].sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_lagrangian_bound_is_never_below_the_optimum(seed: int) -> None:
+    from walkshed.siting.bounds import lagrangian_bound
+    from walkshed.siting.reduction import _reduce
+
+    cover, w, covered = random_cover(300 + seed, n_cand=12, n_dem=50, density=0.15)
+    red = _reduce(cover, w, covered)
+    for p in (1, 2, 3, 5):
+        best, _ = brute_best(cover, w, covered, p)
+        for target in (0.0, 0.5 * best, best):
+            b = lagrangian_bound(red.cover, red.weight, p, target=target)
+            assert b.value >= best - 1e-7 * max(best, 1.0)
+        for method in ("auto", "greedy", "exact"):
+            res = solve_mclp(cover, w, p, covered=covered, method=method)
+            assert res.bound >= best - 1e-7 * max(best, 1.0), method
+            assert res.objective <= best + 1e-9
+            # what the result claims to have proved holds against the brute-force optimum
+            assert res.objective >= (1 - res.gap) * best - 1e-7
+        auto = solve_mclp(cover, w, p, covered=covered, method="auto", tolerance=0.0)
+        assert auto.objective == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auto_within_its_tolerance_of_the_optimum(seed: int) -> None:
+    cover, w, covered = random_cover(400 + seed, n_cand=14, n_dem=80, density=0.1)
+    for p in (2, 4):
+        best, _ = brute_best(cover, w, covered, p)
+        for tol in (0.005, 0.05):
+            res = solve_mclp(cover, w, p, covered=covered, method="auto", tolerance=tol)
+            assert res.objective >= (1 - tol) * best - 1e-9
+            assert res.gap <= tol + 1e-12 or res.status.startswith("time")
+            assert res.tolerance == tol
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_quotas_are_honoured_exactly(seed: int) -> None:
+    from walkshed.siting.quotas import Quotas
+
+    rng = np.random.default_rng(500 + seed)
+    cover, w, covered = random_cover(500 + seed, n_cand=10, n_dem=40, density=0.2)
+    district = rng.integers(-1, 3, cover.shape[0])
+    for p in (2, 3, 4):
+        lo = {int(k): int(rng.integers(0, 2)) for k in range(3)}
+        hi = {int(k): int(max(lo[k], rng.integers(0, 3))) for k in range(3)}
+        q = Quotas.build(district, lo, hi, ["a", "b", "c"])
+        try:
+            q.check(p)
+        except InputError:
+            continue
+        best = brute_best_quota(cover, w, covered, p, q)
+        if best < 0:
+            continue  # no plan honours these quotas
+        for method in ("exact", "auto", "greedy"):
+            res = solve_mclp(cover, w, p, covered=covered, method=method, quotas=q)
+            assert q.satisfied(res.chosen, p), (method, res.chosen, lo, hi)
+            newly = covered_by(cover, res.chosen) & ~covered
+            assert res.objective == pytest.approx(w[newly].sum())
+            assert res.objective <= best + 1e-9
+            assert res.bound >= best - 1e-7 * max(best, 1.0)
+        exact = solve_mclp(cover, w, p, covered=covered, method="exact", quotas=q)
+        assert exact.objective == pytest.approx(best)
+
+
+def test_quotas_on_a_case_by_hand() -> None:
+    from walkshed.siting.quotas import Quotas
+
+    # the two heavy sites are both in district 0, which may get at most one
+    cover = np.eye(4, dtype=bool)
+    w = np.array([10.0, 9.0, 2.0, 1.0])
+    q = Quotas.build(np.array([0, 0, 1, 1]), {1: 1}, {0: 1}, ["west", "east"])
+    for method in ("exact", "greedy", "auto"):
+        res = solve_mclp(cover, w, 2, method=method, quotas=q)
+        assert sorted(res.chosen.tolist()) == [0, 2], method
+        # at least two in the east: the light ones, whatever they add
+        q2 = Quotas.build(np.array([0, 0, 1, 1]), {1: 2}, None, ["west", "east"])
+        res2 = solve_mclp(cover, w, 2, method=method, quotas=q2)
+        assert sorted(res2.chosen.tolist()) == [2, 3], method
+        few = solve_min_sites(cover, w, 0.5, method=method, quotas=q)
+        assert q.satisfied(few.chosen) and few.target_met
+    with pytest.raises(InputError, match="at least 3"):
+        solve_mclp(cover, w, 2, quotas=Quotas.build(np.array([0, 0, 1, 1]), {0: 1, 1: 2},
+                                                    None, ["west", "east"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fewest_sites_with_quotas_against_brute_force(seed: int) -> None:
+    from walkshed.siting.quotas import Quotas
+
+    rng = np.random.default_rng(600 + seed)
+    cover, w, covered = random_cover(600 + seed, n_cand=9, n_dem=30, density=0.25)
+    district = rng.integers(0, 2, cover.shape[0])
+    q = Quotas.build(district, {0: 1}, {1: 2}, ["a", "b"])
+    share = 0.6
+    need = share * w.sum() - w[covered].sum()
+    k_best = None
+    for k in range(0, cover.shape[0] + 1):
+        if k >= 1 and brute_best_quota(cover, w, covered, k, q) >= need - 1e-9:
+            k_best = k
+            break
+    for method in ("exact", "greedy", "auto"):
+        res = solve_min_sites(cover, w, share, covered=covered, method=method, quotas=q)
+        assert q.satisfied(res.chosen), method
+        if k_best is None:
+            continue
+        assert res.target_met
+        assert w[covered_by(cover, res.chosen) | covered].sum() >= share * w.sum() - 1e-6
+        assert len(res.chosen) >= k_best and res.bound <= k_best
+        if method == "exact":
+            assert len(res.chosen) == k_best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_phases_prefixes_and_best_k_against_brute_force(seed: int) -> None:
+    cover, w, covered = random_cover(700 + seed, n_cand=11, n_dem=50, density=0.15)
+    for method in ("exact", "auto"):
+        res = solve_mclp(cover, w, 4, covered=covered, method=method, phases=4)
+        ph = res.phases
+        assert ph is not None and list(ph["k"]) == list(range(1, len(res.chosen) + 1))
+        for k, row in ph.set_index("k").iterrows():
+            # the nested plan: the first k ranked sites, recomputed from scratch
+            prefix = covered_by(cover, res.chosen[:k]) & ~covered
+            assert row["plan_newly_covered"] == pytest.approx(w[prefix].sum())
+            assert row["plan_newly_covered"] == pytest.approx(res.newly_covered[:k].sum())
+            best, _ = brute_best(cover, w, covered, int(k))
+            assert row["best_bound"] >= best - 1e-7 * max(best, 1.0)
+            if method == "exact":
+                assert row["best_newly_covered"] == pytest.approx(best)
+            else:
+                assert row["best_newly_covered"] >= (1 - 0.005) * best - 1e-9
+            assert row["price_of_phasing"] == pytest.approx(
+                row["best_newly_covered"] - row["plan_newly_covered"])
+            assert row["price_of_phasing"] >= -1e-9
+
+
+def test_phases_in_the_table_and_the_cache(tmp_path: Path) -> None:
+    from walkshed import settings
+    from walkshed.siting import cache as siting_cache
+
+    net = street(length=3000.0, step=100.0)
+    rng = np.random.default_rng(3)
+    homes = [(float(x), float(y)) for x, y in zip(rng.uniform(0, 3000, 60),
+                                                     rng.uniform(-20, 20, 60), strict=True)]
+    demand = pts(homes, population=rng.integers(1, 30, 60).astype(float))
+    kw: dict[str, Any] = {"p": 4, "threshold_min": 3.0, "method": "exact", "spacing_m": 150.0}
+    folder = tmp_path / "cache"
+    old = settings.cache_dir
+    settings.cache_dir = folder
+    try:
+        first = propose_sites(net, demand, None, cache=True, **kw)
+        entries = sorted(f.name.split("-")[0] for f in folder.iterdir())
+        assert entries == ["candidates", "coverage"]
+        again = propose_sites(net, demand, None, cache=True, **kw)
+        fresh = propose_sites(net, demand, None, cache=False, **kw)
+        # an unreadable entry is rebuilt, not trusted
+        for f in folder.iterdir():
+            f.write_bytes(b"not a cache entry")
+        broken = propose_sites(net, demand, None, cache=True, **kw)
+        assert siting_cache.digest(np.arange(3)) != siting_cache.digest(np.arange(3.0))
+    finally:
+        settings.cache_dir = old
+    for other in (again, fresh, broken):
+        assert other.objective == pytest.approx(first.objective)
+        assert other.table is not None and first.table is not None
+        assert list(other.table["site"]) == list(first.table["site"])
+    table = first.table
+    assert table is not None and first.phases is not None
+    assert np.allclose(table["best_for_k"], first.phases["best_newly_covered"])
+    assert (table["best_for_k"] >= np.cumsum(table["newly_covered"]) - 1e-9).all()
+    assert any("nested plan" in n for n in first.notes)
+
+
+def test_district_quotas_through_propose_sites() -> None:
+    net = street()
+    demand = pts([(100.0, 0.0), (200.0, 0.0), (800.0, 0.0)], population=[10.0, 9.0, 1.0])
+    sites = pts([(100.0, 0.0), (200.0, 0.0), (800.0, 0.0)])
+    sites.index = pd.Index(["w1", "w2", "e1"])
+    districts = gpd.GeoDataFrame({"name": ["West", "East"]},
+                                 geometry=[box(-10, -10, 500, 10), box(500, -10, 1010, 10)],
+                                 crs="EPSG:32643")
+    kw: dict[str, Any] = {"p": 2, "threshold_min": 0.5, "candidates": sites,
+                          "districts": districts, "cache": False}
+    free = propose_sites(net, demand, None, **kw)
+    assert free.table is not None and sorted(free.table["site"]) == ["w1", "w2"]
+    for method in ("exact", "greedy", "auto"):
+        res = propose_sites(net, demand, None, quotas={"West": (None, 1), "East": (1, None)},
+                            method=method, **kw)
+        assert res.table is not None
+        assert sorted(res.table["site"]) == ["e1", "w1"], method
+        assert sorted(res.table["district"]) == ["East", "West"]
+    with pytest.raises(InputError, match="no district has that name"):
+        propose_sites(net, demand, None, quotas={"North": (1, None)}, **kw)
+    with pytest.raises(InputError, match="need the districts"):
+        propose_sites(net, demand, None, quotas={"West": (1, None)}, p=2, threshold_min=0.5,
+                      candidates=sites, cache=False)

@@ -1,0 +1,594 @@
+"""Array-level solvers: maximal covering and fewest sites on a coverage matrix.
+
+Every answer comes with a proved bound. ``method="auto"`` (the default) is greedy with local
+search, bounded by the Lagrangian relaxation (:mod:`.bounds`); the integer program (HiGHS) runs
+only when that bound leaves a gap above ``tolerance``, started from the greedy answer and
+stopped at that gap or at its time limit. ``"exact"`` always proves optimality (or says how far
+it got); ``"greedy"`` never starts the integer program.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._errors import input_error
+from .bounds import lagrangian_bound
+from .greedy import _default_rounds, _lazy_greedy, _local_search
+from .mip import _mip
+from .quotas import Quotas
+from .reduction import (
+    _covered_mask,
+    _dominating,
+    _rank_sites,
+    _reduce,
+    _Reduced,
+    _to_target,
+    _undominated,
+)
+from .result import SitingResult
+
+Method = Literal["exact", "greedy", "auto"]
+
+#: The reduced integer program is tried by ``method="auto"`` when it has at most this many
+#: nonzeros (coverage pairs after merging residents); larger models keep the bounded greedy.
+_AUTO_MAX_NNZ = 5_000_000
+
+#: Time budget of the integer program under ``method="auto"`` (seconds; ``time_limit_s``
+#: when smaller). ``"exact"`` uses ``time_limit_s``.
+AUTO_MIP_BUDGET_S = 10.0
+
+#: Default relative gap below which ``method="auto"`` accepts an answer without the MIP.
+DEFAULT_TOLERANCE = 0.005
+
+
+# ---------------------------------------------------------------------------------------------
+# shared pieces
+
+
+def _check_method(method: str) -> None:
+    if method not in ("exact", "greedy", "auto"):
+        raise input_error("method", f"unknown method {method!r}",
+                          "Use 'exact', 'greedy' or 'auto'")
+
+
+def _check_tolerance(tolerance: float) -> float:
+    if not (0.0 <= float(tolerance) < 1.0):
+        raise input_error("tolerance", f"must be a share in [0, 1), got {tolerance!r}",
+                          "Give e.g. 0.005 for 0.5 %")
+    return float(tolerance)
+
+
+def _sel_positions(x: np.ndarray | None, n: int) -> list[int]:
+    if x is None:
+        return []
+    return [int(j) for j in np.flatnonzero(x[:n] > 0.5)]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How to solve (shared by the models and by every phase)."""
+
+    method: str = "auto"
+    time_limit_s: float = 60.0
+    tolerance: float = DEFAULT_TOLERANCE
+    mip_rel_gap: float = 0.0
+    solver: str = "highspy"
+    improve: bool = True
+    rounds: int | None = None
+    quotas: Quotas | None = None
+
+
+@dataclass
+class _Model:
+    """A reduced model with its undominated candidates (computed once, shared by phases)."""
+
+    red: _Reduced
+    quotas: Quotas | None
+    _keep: np.ndarray | None = None
+    _sub: tuple[sparse.csr_matrix, np.ndarray] | None = None
+
+    @property
+    def keep(self) -> np.ndarray:
+        if self._keep is None:
+            group = None if self.quotas is None else self.quotas.district
+            self._keep = _undominated(self.red.cover, group)
+        return self._keep
+
+    @property
+    def sub(self) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The undominated candidates' model, groups merged again (with fewer candidates
+        more groups share a covering set): for the bound and the integer program."""
+        if self._sub is None:
+            again = _reduce(self.red.cover[self.keep], self.red.weight, None)
+            self._sub = (again.cover, again.weight)
+        return self._sub
+
+    @property
+    def sub_quotas(self) -> Quotas | None:
+        return None if self.quotas is None else self.quotas.subset(self.keep)
+
+    def value(self, sites: list[int] | np.ndarray) -> float:
+        if len(sites) == 0:
+            return 0.0
+        return float(self.red.weight[_covered_mask(self.red.cover, sites)].sum())
+
+
+@dataclass
+class _Plan:
+    """The best plan of ``p`` sites found, with a proved upper bound on its value."""
+
+    sites: list[int]
+    value: float
+    bound: float
+    method: str
+    status: str
+    greedy_value: float
+    notes: list[str] = field(default_factory=list)
+    multipliers: np.ndarray | None = None
+
+    @property
+    def gap(self) -> float:
+        return (self.bound - self.value) / self.bound if self.bound > 0 else 0.0
+
+
+def _mip_limit(opts: _Options) -> float:
+    if opts.method == "exact":
+        return opts.time_limit_s
+    return min(opts.time_limit_s, AUTO_MIP_BUDGET_S)
+
+
+def _within(gap: float) -> str:
+    return "proven optimal" if gap <= 1e-9 else f"within {gap:.2%} of optimal"
+
+
+# ---------------------------------------------------------------------------------------------
+# maximal covering on a reduced model
+
+
+def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Plan:
+    """Greedy, local search, the Lagrangian bound and (where it pays) the integer program.
+
+    ``fast``: local search only when the bound leaves a gap above the tolerance (phases).
+    """
+    red, quotas = model.red, model.quotas
+    w = red.weight
+    sites, _, gbound = _lazy_greedy(red.cover, w, p=p, quotas=quotas)
+    gval = model.value(sites)
+    if gval >= gbound * (1 - 1e-12):
+        return _Plan(sites, gval, gval, "greedy", "greedy, proven optimal", gval)
+    sub, sw = model.sub
+    subq = model.sub_quotas
+    # the bound is tightened to the tolerance, or to optimality for the exact method
+    tol = 0.0 if opts.method == "exact" else opts.tolerance
+    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
+                           time_limit_s=min(5.0, opts.time_limit_s))
+    bound = min(gbound, lag.value)
+    status = "greedy"
+    full = len(sites) == p
+    if opts.improve and full and (not fast or (bound - gval) > tol * bound):
+        n_rounds = _default_rounds(red.cover.shape[0], p) if opts.rounds is None \
+            else int(opts.rounds)
+        better = _local_search(red.cover, w, sites, rounds=n_rounds, quotas=quotas)
+        bval = model.value(better)
+        if bval > gval:
+            sites, gval, status = better, bval, "greedy + local search"
+            if (bound - gval) > tol * bound:  # a better target gives a sharper bound
+                lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
+                                       start=lag.multipliers,
+                                       time_limit_s=min(5.0, opts.time_limit_s))
+                bound = min(bound, lag.value)
+    bound = max(bound, gval)
+    plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
+    plan.status = f"{status}, {_within(plan.gap)} (Lagrangian bound)"
+    run_mip = opts.method == "exact" and plan.gap > 1e-9
+    if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ:
+        run_mip = True
+    if opts.method == "exact" and not run_mip:
+        plan.method, plan.status = "exact", "optimal"
+    if not run_mip:
+        return plan
+    return _mip_plan(model, p, opts, plan)
+
+
+def _mip_plan(model: _Model, p: int, opts: _Options, plan: _Plan) -> _Plan:
+    """The integer program on the undominated candidates, started from ``plan``."""
+    red, keep = model.red, model.keep
+    group = None if model.quotas is None else model.quotas.district
+    start = _dominating(red.cover, keep, plan.sites, group)
+    gap = opts.mip_rel_gap if opts.method == "exact" else max(opts.tolerance, opts.mip_rel_gap)
+    sub, sw = model.sub
+    ans = _mip(sub, sw, p=p, need=None, time_limit_s=_mip_limit(opts),
+               start_sites=start, solver=opts.solver, mip_rel_gap=gap, quotas=model.sub_quotas)
+    sel = [int(k) for k in keep[_sel_positions(ans.x, len(keep))]]
+    val = model.value(sel)
+    notes: list[str] = []
+    if ans.x is None or val < plan.value:  # cannot happen with a warm start; keep the start
+        sel, val = plan.sites, plan.value
+        notes.append("The integer program found nothing better than greedy in its time limit.")
+    bound = -ans.bound if math.isfinite(ans.bound) else plan.bound
+    bound = max(min(bound, plan.bound), val)
+    out = _Plan(sel, val, bound, "exact", ans.status, plan.greedy_value, notes)
+    if out.status == "optimal" and out.gap > 1e-9:
+        out.status = f"optimal within gap {gap:g}"
+    if "time" in out.status:
+        out.notes.append(f"The integer program stopped at its time limit "
+                         f"({_mip_limit(opts):g} s); the answer is {_within(out.gap)}.")
+    if val > plan.greedy_value:
+        out.notes.append(f"Greedy alone covers {plan.greedy_value:,.0f} new, "
+                         f"{(val - plan.greedy_value) / val:.2%} less.")
+    return out
+
+
+def solve_mclp(
+    cover: sparse.spmatrix | np.ndarray,
+    weights: np.ndarray,
+    p: int,
+    *,
+    covered: np.ndarray | None = None,
+    method: Method = "auto",
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 0.0,
+    solver: Literal["highspy", "scipy"] = "highspy",
+    improve: bool = True,
+    rounds: int | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    quotas: Quotas | None = None,
+    phases: int = 0,
+) -> SitingResult:
+    r"""Maximal covering with fixed facilities, on a coverage matrix.
+
+    The model (Church & ReVelle 1974), with the demand already covered by fixed facilities
+    removed and demand points reached by the same candidates merged into groups :math:`g` with
+    weight :math:`w_g`:
+
+    .. math::
+
+        \max \sum_g w_g z_g \quad\text{s.t.}\quad
+        z_g \le \sum_{j \in N_g} y_j \;\forall g,\qquad
+        \sum_j y_j \le p,\qquad y_j \in \{0,1\},\; 0 \le z_g \le 1
+
+    where :math:`N_g` is the set of candidates within reach of group :math:`g`. The
+    :math:`z_g` may stay continuous: for binary :math:`y` an optimal :math:`z` is binary.
+
+    Parameters
+    ----------
+    cover
+        ``(n_candidates, n_demand)`` sparse matrix (or dense boolean array) whose stored
+        entries mark coverage (values are ignored, stored zeros count), e.g. from
+        :func:`walkshed.reach.coverage_matrix`.
+    weights
+        ``(n_demand,)`` demand weights (residents), ``>= 0``.
+    p
+        Number of new sites.
+    covered
+        ``(n_demand,)`` booleans: demand already covered by fixed facilities (counts as covered,
+        adds nothing).
+    method
+        ``"auto"`` (greedy with local search and the Lagrangian bound; the integer program,
+        started from that answer, only when the bound leaves a gap above ``tolerance``, and
+        stopped at that gap), ``"exact"`` (proved optimal: by the bound when it closes, else
+        by the integer program) or ``"greedy"`` (never the integer program).
+    time_limit_s
+        Time budget of the integer program; on expiry the best answer found and its proved
+        gap are reported.
+    mip_rel_gap
+        Relative optimality gap at which the integer program may stop (0: prove optimality).
+    solver
+        ``"highspy"`` (default) or ``"scipy"`` (``scipy.optimize.milp``; both run HiGHS).
+    improve
+        Improve the greedy answer by local search before it is used or returned: single swaps
+        (Teitz & Bart) and ``rounds`` of iterated local search.
+    rounds
+        Rounds of iterated local search; default 100, fewer on very large models (about
+        ``3e9 / (nonzeros x p)``) so that greedy stays fast. Deterministic.
+    tolerance
+        Relative gap (answer to proved bound) that ``"auto"`` accepts; default 0.5 %.
+    quotas
+        District quotas (:class:`~walkshed.siting.quotas.Quotas`), honoured exactly by every
+        method.
+    phases
+        For ``k = 1 .. phases`` (at most ``p``) also find the best ``k``-site plan, to set
+        beside the first ``k`` sites of the ranked answer (``SitingResult.phases``).
+
+    Returns
+    -------
+    SitingResult
+        ``chosen`` are candidate positions in rank order: a nested plan, whose first ``k``
+        sites are the plan for ``k``.
+
+    Notes
+    -----
+    Results are deterministic: greedy breaks ties by candidate position; HiGHS runs on one
+    thread with a fixed seed, so the same inputs give the same sites (among several equally
+    good sets it returns one of them, not necessarily the lowest positions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cover = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=bool)
+    >>> res = solve_mclp(cover, np.array([1.0, 5.0, 5.0, 1.0]), 1, method="exact")
+    >>> res.chosen.tolist(), res.objective
+    ([1], 10.0)
+    """
+    _check_method(method)
+    t0 = time.perf_counter()
+    red = _reduce(cover, weights, covered)
+    n_cand = red.cover.shape[0]
+    if not isinstance(p, (int, np.integer)) or p < 1:
+        raise input_error("p", f"must be a whole number >= 1, got {p!r}",
+                          "Ask for at least one new site")
+    if p > n_cand:
+        raise input_error(
+            "p", f"{p} new sites asked for but there are only {n_cand} candidate sites",
+            "Lower p or add candidate sites (e.g. a smaller candidate spacing)",
+        )
+    if quotas is not None:
+        _check_quotas(quotas, n_cand)
+        quotas.check(int(p))
+    opts = _Options(method, float(time_limit_s), _check_tolerance(tolerance),
+                    float(mip_rel_gap), solver, improve, rounds, quotas)
+    model = _Model(red, quotas)
+    plan = _best_p(model, int(p), opts)
+    size = {"candidates": n_cand, "demand_groups": len(red.weight), "nonzeros": red.cover.nnz}
+    if model._sub is not None:
+        size["model_candidates"] = model._sub[0].shape[0]
+        size["model_groups"] = model._sub[0].shape[1]
+    chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(plan.sites, dtype=np.int64),
+                                keep_all=quotas is not None)
+    out = _finish(chosen, gains, red, plan.method, plan.status, plan.bound, t0,
+                  notes=list(plan.notes), size=size, p=int(p))
+    out.greedy_objective = plan.greedy_value
+    out.tolerance = opts.tolerance if method == "auto" else 0.0 if method == "exact" else None
+    if phases:
+        out.phases = _phases(model, chosen, gains, opts, min(int(phases), len(chosen)),
+                             last=plan)
+    out.time_s = time.perf_counter() - t0
+    return out
+
+
+def _check_quotas(quotas: Quotas, n_cand: int) -> None:
+    if len(quotas.district) != n_cand:
+        raise input_error("quotas", f"{len(quotas.district)} district labels for {n_cand} "
+                          "candidates", "Give one district position per candidate")
+
+
+def _phases(model: _Model, chosen: np.ndarray, gains: np.ndarray, opts: _Options, k_max: int,
+            *, last: _Plan | None = None) -> pd.DataFrame:
+    """For each ``k``: what the first ``k`` ranked sites cover and the best ``k``-site plan.
+
+    Under quotas the best ``k``-site plans honour the maxima only (fewer sites than the
+    minima add up to cannot honour those).
+    """
+    q = model.quotas
+    if q is not None:
+        q = Quotas(q.district, np.zeros_like(q.at_least), q.at_most, q.names)
+    sub = _Model(model.red, q, model._keep if q is None else None,
+                 model._sub if q is None else None)
+    rows = []
+    plan_cum = np.cumsum(gains)
+    for k in range(1, k_max + 1):
+        if last is not None and k == len(chosen) and model.quotas is None:
+            best = last
+        else:
+            best = _best_p(sub, k, opts, fast=opts.method != "exact")
+        value = max(best.value, float(plan_cum[k - 1]))  # the prefix is a k-site plan too
+        bound = max(best.bound, value)
+        rows.append({"k": k, "plan_newly_covered": float(plan_cum[k - 1]),
+                     "best_newly_covered": value, "best_bound": bound,
+                     "price_of_phasing": value - float(plan_cum[k - 1]),
+                     "best_status": best.status})
+    return pd.DataFrame(rows)
+
+
+def _finish(
+    chosen: np.ndarray, gains: np.ndarray, red: _Reduced, method: str, status: str,
+    bound: float, t0: float, *, notes: list[str], size: dict[str, int], p: int | None = None,
+    target_share: float | None = None, target_met: bool | None = None,
+) -> SitingResult:
+    obj = float(gains.sum())
+    if p is not None and len(chosen) == 0:
+        notes.append("No candidate site brings anyone new within reach: nothing to propose.")
+    elif p is not None and len(chosen) < p:
+        few = ("Only 1 site of the {p} asked for brings" if len(chosen) == 1
+               else "Only {k} of the {p} sites asked for bring")
+        notes.append(few.format(k=len(chosen), p=p) + " anyone new within reach; further sites "
+                     "would add no one, so fewer are proposed.")
+    if target_share is None:
+        gap = (bound - obj) / bound if bound > 0 else 0.0
+    else:
+        gap = (len(chosen) - bound) / len(chosen) if len(chosen) else 0.0
+    return SitingResult(
+        chosen=chosen, newly_covered=gains, objective=obj, already_covered=red.already,
+        total=red.total, reachable=red.already + red.reachable_new, method=method,
+        status=status, bound=float(bound), gap=max(0.0, float(gap)),
+        time_s=time.perf_counter() - t0, p=p, target_share=target_share, target_met=target_met,
+        notes=notes, model_size=size,
+    )
+
+
+def solve_min_sites(
+    cover: sparse.spmatrix | np.ndarray,
+    weights: np.ndarray,
+    target_share: float,
+    *,
+    covered: np.ndarray | None = None,
+    method: Method = "auto",
+    time_limit_s: float = 60.0,
+    solver: Literal["highspy", "scipy"] = "highspy",
+    tolerance: float = DEFAULT_TOLERANCE,
+    quotas: Quotas | None = None,
+    phases: int = 0,
+) -> SitingResult:
+    r"""Fewest new sites for a target share of all demand, on a coverage matrix.
+
+    With the notation of :func:`solve_mclp`, :math:`W` the total demand and :math:`C` the
+    demand already covered by the fixed facilities:
+
+    .. math::
+
+        \min \sum_j y_j \quad\text{s.t.}\quad
+        \sum_g w_g z_g \ge sW - C,\qquad z_g \le \sum_{j \in N_g} y_j \;\forall g,\qquad
+        y_j \in \{0,1\},\; 0 \le z_g \le 1
+
+    When the share :math:`s` cannot be reached even with every candidate open, the result says
+    so (``target_met=False`` and a note) and gives the fewest sites that reach the best
+    reachable share instead.
+
+    Parameters
+    ----------
+    cover, weights, covered, time_limit_s, solver, tolerance, quotas, phases
+        As for :func:`solve_mclp` (``tolerance`` on the number of sites: the answer is
+        accepted when ``(sites - lower bound) / sites`` is at most it).
+    target_share
+        Share of all demand (fixed coverage included) to reach, in ``(0, 1]``.
+    method
+        ``"auto"``: greedy, then one site fewer as long as the maximal-covering heuristic
+        still reaches the target; the lower bound comes from the Lagrangian bound of maximal
+        covering (no ``k``-site plan can reach the target when its bound is below it); the
+        integer program runs only when the gap is above ``tolerance``. ``"exact"``: proved
+        minimal. ``"greedy"``: greedy alone.
+
+    Returns
+    -------
+    SitingResult
+        ``bound`` is a lower bound on the number of sites.
+    """
+    _check_method(method)
+    if not (0.0 < float(target_share) <= 1.0):
+        raise input_error("target_share", f"must be in (0, 1], got {target_share!r}",
+                          "Give a share such as 0.9 for 90 % of residents")
+    t0 = time.perf_counter()
+    red = _reduce(cover, weights, covered)
+    size = {"candidates": red.cover.shape[0], "demand_groups": len(red.weight),
+            "nonzeros": red.cover.nnz}
+    notes: list[str] = []
+    share = float(target_share)
+    # a small tolerance so that a share that is reached "exactly" is not lost to rounding
+    need = share * red.total - red.already - 1e-9 * max(red.total, 1.0)
+    met = True
+    if need > red.reachable_new:
+        met = False
+        best = (red.already + red.reachable_new) / red.total if red.total > 0 else 0.0
+        notes.append(
+            f"The target of {share:.1%} cannot be reached: with every candidate site open "
+            f"{best:.1%} of residents are within reach. "
+            + ("The sites below reach that share." if red.reachable_new > 0
+               else "No candidate site brings anyone new within reach.")
+        )
+        need = red.reachable_new - 1e-9 * max(red.total, 1.0)
+    if quotas is not None:
+        _check_quotas(quotas, red.cover.shape[0])
+        quotas.check(None)
+    if need <= 0 and (quotas is None or quotas.at_least.sum() == 0):
+        if met:
+            notes.append(f"The fixed precincts already cover {red.already / red.total:.1%}: "
+                         "no new site is needed.")
+        return _finish(np.empty(0, dtype=np.int64), np.empty(0), red, "greedy",
+                       "no site needed", 0.0, t0, notes=notes, size=size, target_share=share,
+                       target_met=met)
+    opts = _Options(method, float(time_limit_s), _check_tolerance(tolerance), 0.0, solver,
+                    True, None, quotas)
+    model = _Model(red, quotas)
+    sites, _, _ = _lazy_greedy(red.cover, red.weight, need=need, quotas=quotas)
+    # lower bound: the k largest single-site gains must add up to the need
+    single = np.sort(np.asarray(red.cover @ red.weight).ravel())[::-1]
+    lower = int(np.searchsorted(np.cumsum(single), need) + 1) if need > 0 else 0
+    if quotas is not None:
+        lower = max(lower, int(quotas.at_least.sum()))
+    lower = min(lower, len(sites))
+    used, status = "greedy", "greedy"
+    if method != "greedy" and len(sites) > lower:
+        sites, lower = _fewer(model, sites, need, lower, opts)
+    gap = (len(sites) - lower) / len(sites) if sites else 0.0
+    run_mip = (method == "exact" and gap > 0) or (
+        method == "auto" and gap > opts.tolerance and red.cover.nnz <= _AUTO_MAX_NNZ)
+    if run_mip:
+        sites, lower, status = _fewest_mip(model, sites, need, lower, opts, notes)
+        used = "exact"
+    else:
+        gap = (len(sites) - lower) / len(sites) if sites else 0.0
+        status = ("greedy, proven optimal" if gap <= 0 else
+                  f"greedy, at least {lower} site(s) needed (Lagrangian bound)")
+        if method == "exact":
+            used, status = "exact", "optimal"
+    chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites, dtype=np.int64),
+                                keep_all=quotas is not None)
+    if quotas is None:
+        chosen, gains = _to_target(chosen, gains, need)
+    bound = min(float(lower), float(len(chosen)))
+    out = _finish(chosen, gains, red, used, status, bound, t0, notes=notes, size=size,
+                  target_share=share, target_met=met)
+    out.tolerance = opts.tolerance if method == "auto" else 0.0 if method == "exact" else None
+    if model._sub is not None:
+        out.model_size["model_candidates"] = model._sub[0].shape[0]
+        out.model_size["model_groups"] = model._sub[0].shape[1]
+    if phases:
+        out.phases = _phases(model, chosen, gains, opts, min(int(phases), len(chosen)))
+    out.time_s = time.perf_counter() - t0
+    return out
+
+
+def _fewer(model: _Model, sites: list[int], need: float, lower: int,
+           opts: _Options) -> tuple[list[int], int]:
+    """One site fewer while the maximal-covering heuristic still reaches ``need``; then the
+    lower bound from the Lagrangian bounds of maximal covering (bisection on ``k``)."""
+    heur = replace(opts, method="greedy", rounds=3 if opts.rounds is None else opts.rounds)
+    sub, sw = model.sub
+    subq = model.sub_quotas
+    w = model.red.weight
+
+    def below(k: int, target: float, start: np.ndarray | None) -> bool:
+        """Whether no ``k``-site plan reaches ``need`` (proved by the bound)."""
+        if k < lower:
+            return True
+        b = lagrangian_bound(sub, sw, k, target=min(target, need), quotas=subq, start=start,
+                             stop_below=need, time_limit_s=min(5.0, opts.time_limit_s))
+        return b.value < need
+
+    k = len(sites)
+    while k - 1 >= max(lower, 1):
+        plan = _best_p(model, k - 1, heur)
+        if plan.value >= need:
+            sites, k = list(plan.sites), k - 1
+            continue
+        if plan.bound < need or below(k - 1, plan.value, plan.multipliers):
+            return sites, k  # no plan of k - 1 sites reaches the target
+        lo, hi = lower, k - 1  # a (k - 1)-site plan may reach it: bisect for the bound
+        while lo < hi:
+            mid = (lo + hi) // 2
+            g, _, _ = _lazy_greedy(model.red.cover, w, p=mid, quotas=model.quotas)
+            if below(mid, model.value(g), None):
+                lo = mid + 1
+            else:
+                hi = mid
+        return sites, lo
+    return sites, max(lower, 1 if need > 0 else 0)
+
+
+def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
+                notes: list[str]) -> tuple[list[int], int, str]:
+    """The fewest-sites integer program, started from ``sites``."""
+    red, keep = model.red, model.keep
+    group = None if model.quotas is None else model.quotas.district
+    gap = 0.0 if opts.method == "exact" else opts.tolerance
+    sub, sw = model.sub
+    ans = _mip(sub, sw, p=None, need=need, time_limit_s=_mip_limit(opts),
+               start_sites=_dominating(red.cover, keep, sites, group), solver=opts.solver,
+               mip_rel_gap=gap, quotas=model.sub_quotas)
+    sel = [int(k) for k in keep[_sel_positions(ans.x, len(keep))]]
+    if ans.x is None or len(sel) > len(sites) or model.value(sel) < need:
+        sel = list(sites)
+    bound = math.ceil(ans.bound - 1e-6) if math.isfinite(ans.bound) else lower
+    bound = min(max(bound, lower), len(sel))
+    status = ans.status
+    if "time" in status:
+        notes.append(f"The integer program stopped at its time limit ({_mip_limit(opts):g} s);"
+                     f" at least {bound} sites are needed.")
+    return sel, bound, status
