@@ -23,7 +23,7 @@ from scipy import sparse
 
 from .. import _common, settings
 from .._common import STATUSES
-from .._errors import input_error
+from .._errors import InputError, input_error
 from ..reach import coverage_matrix
 from ..snap import Snapped, points_in_network_crs, snap_geometries
 from . import figures
@@ -145,10 +145,14 @@ class Base:
         """The snapped point, or an InputError when it is outside the study area."""
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise input_error("point", "coordinates must be finite numbers", "Click on the map")
-        pt = self.points([(lon, lat)])
-        if not shapely.contains_xy(self.area, *shapely.get_coordinates(pt)[0]):
-            raise input_error("point", f"({lat:.5f}, {lon:.5f}) is outside the study area",
+        outside = input_error("point", f"({lat:.5f}, {lon:.5f}) is outside the study area",
                               "Place the precinct within the streets of the network")
+        try:
+            pt = self.points([(lon, lat)])
+        except InputError:
+            raise outside from None
+        if not shapely.contains_xy(self.area, *shapely.get_coordinates(pt)[0]):
+            raise outside
         snapped = snap_geometries(self.network, pt, max_snap_m=self.max_snap_m)
         if not snapped.ok[0]:
             raise input_error("point", f"({lat:.5f}, {lon:.5f}) is farther than "
