@@ -123,22 +123,29 @@ class _BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await too_big(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> MutableMapping[str, Any]:
-            nonlocal seen
+        # read the whole (small) body first: a stream longer than the limit is refused
+        # before any of it is parsed
+        body = b""
+        more = True
+        while more:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    raise _TooBig
-            return msg
+            if msg["type"] != "http.request":
+                break
+            body += msg.get("body", b"")
+            more = bool(msg.get("more_body", False))
+            if len(body) > self.limit:
+                await too_big(scope, receive, send)
+                return
+        sent = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-
-class _TooBig(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 class _Sessions:
@@ -246,6 +253,7 @@ def create_app(base: Base, *, token: str | None = None) -> FastAPI:
     """
     app = FastAPI(title="walkshed serve", docs_url=None, redoc_url=None, openapi_url=None)
     sessions = _Sessions(base)
+    app.state.sessions = sessions  # for tests and benchmarks in the same process
     start_session = base.new_session()
     start_cov = start_session.coverage()
     static = resources.files("walkshed.serve") / "static"
@@ -283,11 +291,6 @@ def create_app(base: Base, *, token: str | None = None) -> FastAPI:
     @app.exception_handler(InputError)
     async def on_input_error(request: Request, exc: InputError) -> JSONResponse:
         return _error(422, " ".join(str(exc).split()))
-
-    @app.exception_handler(_TooBig)
-    async def on_too_big(request: Request, exc: _TooBig) -> JSONResponse:
-        return _error(413, f"request body: larger than {MAX_BODY_BYTES} bytes; send one edit "
-                      "at a time")
 
     @app.exception_handler(_Unknown)
     async def on_unknown(request: Request, exc: _Unknown) -> JSONResponse:
