@@ -443,7 +443,7 @@ def server(monaco: Base) -> Any:
 
 
 def _wait_edits(page: Any, n: int) -> None:
-    page.wait_for_function(f"window.walkshed.timings.length >= {n}", timeout=30_000)
+    page.wait_for_function(f"() => window.walkshed.timings.length >= {n}", timeout=30_000)
 
 
 def _share(page: Any, which: str) -> float:
@@ -476,7 +476,7 @@ def test_the_page_in_chromium(server: Any, monaco: Base, tmp_path: Path) -> None
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_function("window.walkshed.ready", timeout=30_000)
+        page.wait_for_function("() => window.walkshed.ready", timeout=30_000)
         sid = page.evaluate("window.walkshed.state.session")
         session = app.state.sessions.get(sid)
         start = _share(page, "planned")
