@@ -103,7 +103,7 @@ class Study:
     notes
         Plain-language notes (what is illustrative, which method was used).
     assess_options
-        Keyword arguments of :func:`walkshed.assess.assess` (thresholds, main threshold,
+        Keyword arguments of :func:`walkshed.assessment.assess` (thresholds, main threshold,
         walking speed, staffing norm, ...); its defaults are :mod:`walkshed.settings`.
     siting_options
         Keyword arguments of :func:`walkshed.siting.propose_sites` besides ``p`` /
@@ -206,7 +206,7 @@ def run_study(
     -------
     RunResult
     """
-    from .assess import assess
+    from .assessment import assess
 
     summary = _study_header(study)
     with reporter.step("Assessing coverage"):
