@@ -496,7 +496,7 @@ def test_the_page_in_chromium(server: Any, monaco: Base, tmp_path: Path) -> None
         assert _share(page, "planned") == a.coverage["share_with_planned"][main] != start
         assert _share(page, "open") == a.coverage["share_open"][main]
         after_click = _share(page, "planned")
-        new = [r for r in session.rows if r is not None and r.id.startswith("new-")][0]
+        new = next(r for r in session.rows if r is not None and r.id.startswith("new-"))
         # drag: moves it
         marker = page.locator(f".leaflet-marker-icon[data-id='{new.id}']")
         box = marker.bounding_box()

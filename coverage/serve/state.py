@@ -74,7 +74,8 @@ class Base:
         t = self.thresholds
         main = opts.get("main_threshold")
         given = t.metres if t.in_metres else t.minutes
-        hits = np.flatnonzero(np.isclose(given, float(main))) if main is not None else []
+        hits: np.ndarray = (np.flatnonzero(np.isclose(given, float(main))) if main is not None
+                            else np.empty(0, dtype=np.int64))
         self.main_index = int(hits[0]) if len(hits) else len(t.metres) - 1
         self.norm = float(opts.get("residents_per_inspector")
                           or settings.residents_per_inspector)
@@ -95,7 +96,8 @@ class Base:
             self.district_names = polys["name"].astype(str).tolist()
             self.res_district = self._demand_districts(demand, pts)
         # the study area: within the snapping distance of the streets' hull
-        self.area = shapely.convex_hull(shapely.multipoints(net.node_xy)).buffer(self.max_snap_m)
+        hull = shapely.convex_hull(shapely.multipoints(net.node_xy))
+        self.area = shapely.buffer(hull, self.max_snap_m)
         shapely.prepare(self.area)
         self.start = [self._row(str(i), r) for i, r in study.precincts.iterrows()]
         self.start_sites = self.snap([(p.lon, p.lat) for p in self.start])
@@ -350,11 +352,12 @@ class Session:
         from ..siting import propose_sites
 
         res = propose_sites(**self.siting_arguments(n))
-        table = res.table
+        table = res.table if res.table is not None else pd.DataFrame()
         changes: list[Change] = []
-        for k, r in enumerate(table.itertuples()):
-            row = Precinct(self.new_id(), f"Suggested site {r.rank}", "planned", float(r.lon),
-                           float(r.lat))
+        for k, (rank, lon, lat) in enumerate(zip(table["rank"].tolist(), table["lon"].tolist(),
+                                                  table["lat"].tolist(), strict=True)):
+            row = Precinct(self.new_id(), f"Suggested site {rank}", "planned", float(lon),
+                           float(lat))
             changes.append((len(self.rows) + k, None, row))
         if not changes:
             return [], res
@@ -395,8 +398,8 @@ class Session:
         if b.district_polys is None:
             return None
         slots = self.slots()
-        status = np.asarray([self.rows[i].status for i in slots.tolist()  # type: ignore[union-attr]
-                             ], dtype=object)
+        status = np.asarray([r.status for i in slots.tolist() if (r := self.rows[i])],
+                            dtype=object)
         return figures.district_table(b.district_names, b.res_district, b.pop, self.open.dist,
                                       self.plan.dist, self.fac_district[slots], status,
                                       b.metres, b.labels, b.norm)
