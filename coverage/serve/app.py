@@ -187,16 +187,17 @@ def _precinct_json(session: Session, slot: int) -> dict[str, Any]:
             "lon": r.lon, "lat": r.lat}
 
 
-def _figures(session: Session, start: Any) -> dict[str, Any]:
-    cov = session.coverage()
-    cov["change_open"] = cov["share_open"] - start["share_open"]
-    cov["change_with_planned"] = cov["share_with_planned"] - start["share_with_planned"]
-    out: dict[str, Any] = {"coverage": cov, "opening_order": session.opening_order(),
-                           "districts": session.districts(), "main_index": session.main_index}
-    return out
+def _figures(session: Session, start: list[dict[str, Any]]) -> dict[str, Any]:
+    cov = session.coverage_rows()
+    for row, first in zip(cov, start, strict=True):
+        row["change_open"] = row["share_open"] - first["share_open"]
+        row["change_with_planned"] = row["share_with_planned"] - first["share_with_planned"]
+    return {"coverage": cov, "opening_order": session.order_rows(),
+            "districts": session.district_rows(), "main_index": session.main_index}
 
 
-def _delta(session: Session, slots: list[int], t0: float, start: Any) -> dict[str, Any]:
+def _delta(session: Session, slots: list[int], t0: float, start: list[dict[str, Any]]
+           ) -> dict[str, Any]:
     body = {
         "version": session.version,
         "figures": _figures(session, start),
@@ -255,7 +256,7 @@ def create_app(base: Base, *, token: str | None = None) -> FastAPI:
     sessions = _Sessions(base)
     app.state.sessions = sessions  # for tests and benchmarks in the same process
     start_session = base.new_session()
-    start_cov = start_session.coverage()
+    start_cov = start_session.coverage_rows()
     static = resources.files("walkshed.serve") / "static"
     leaflet_js, leaflet_css = _leaflet()
     page = (static / "index.html").read_text(encoding="utf-8")

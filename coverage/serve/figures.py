@@ -37,8 +37,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(wq(values, weights, q))
 
 
-def coverage_table(pop: np.ndarray, d_open: np.ndarray, d_plan: np.ndarray,
-                   minutes: np.ndarray, metres: np.ndarray, labels: list[str]) -> pd.DataFrame:
+def coverage_rows(pop: np.ndarray, d_open: np.ndarray, d_plan: np.ndarray,
+                  minutes: np.ndarray, metres: np.ndarray, labels: list[str]
+                  ) -> list[dict[str, Any]]:
     """Residents within each threshold of an open precinct, and of an open or planned one."""
     total = float(pop.sum())
     rows = []
@@ -51,7 +52,7 @@ def coverage_table(pop: np.ndarray, d_open: np.ndarray, d_plan: np.ndarray,
             "covered_with_planned": c_plan, "share_with_planned": share(c_plan, total),
             "added": c_plan - c_open, "added_share": share(c_plan - c_open, total),
         })
-    return pd.DataFrame(rows)
+    return rows
 
 
 def catchment_row(scenario: str, pid: str, name: str, status: str, sel: np.ndarray,
@@ -95,46 +96,68 @@ def catchment_table(scenario: str, members: list[tuple[int, str, str, str]], pop
     return pd.DataFrame(rows, columns=cols)
 
 
-def district_table(names: list[str], where: np.ndarray, pop: np.ndarray, d_open: np.ndarray,
-                   d_plan: np.ndarray, fac_where: np.ndarray, status: np.ndarray,
-                   metres: np.ndarray, labels: list[str], norm: float) -> pd.DataFrame:
-    """Per district: residents, covered shares, precincts by status, inspectors needed."""
+def district_groups(names: list[str], where: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The residents of each district (positions, ascending), then those outside all."""
     outside = np.array([w is None for w in where], dtype=bool)
-    groups = [(n, where == n, fac_where == n) for n in dict.fromkeys(names)]
+    out = [(n, np.flatnonzero(where == n)) for n in dict.fromkeys(names)]
+    return [*out, (OUTSIDE, np.flatnonzero(outside))]
+
+
+def district_rows(groups: list[tuple[str, np.ndarray]], pop: np.ndarray, d_open: np.ndarray,
+                  d_plan: np.ndarray, fac_where: np.ndarray, status: np.ndarray,
+                  metres: np.ndarray, labels: list[str], norm: float) -> list[dict[str, Any]]:
+    """Per district: residents, covered shares, precincts by status, inspectors needed.
+
+    ``groups`` from :func:`district_groups`; the residents outside every district are a row
+    when there are any (or a precinct stands outside).
+    """
     fac_out = np.array([w is None for w in fac_where], dtype=bool)
-    if (outside.any() and pop[outside].sum() > 0) or fac_out.any():
-        groups.append((OUTSIDE, outside, fac_out))
+    *inside, (_, out_idx) = groups
+    use = list(inside)
+    if (len(out_idx) and pop[out_idx].sum() > 0) or fac_out.any():
+        use.append((OUTSIDE, out_idx))
     rows = []
-    for name, sel, fsel in groups:
-        w = pop[sel]
+    for name, idx in use:
+        fsel = fac_out if name == OUTSIDE else fac_where == name
+        w = pop[idx]
         residents = float(w.sum())
         row: dict[str, Any] = {"district": name, "residents": residents}
+        do, dp = d_open[idx], d_plan[idx]
         for m, lab in zip(metres, labels, strict=True):
-            row[f"share_{lab}_open"] = share(float(w[d_open[sel] <= m].sum()), residents)
-            row[f"share_{lab}_with_planned"] = share(float(w[d_plan[sel] <= m].sum()),
-                                                     residents)
+            row[f"share_{lab}_open"] = share(float(w[do <= m].sum()), residents)
+            row[f"share_{lab}_with_planned"] = share(float(w[dp <= m].sum()), residents)
         for s in STATUSES:
             row[s] = int((fsel & (status == s)).sum())
         row["inspectors_needed"] = inspectors(residents, norm)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
+
+
+ORDER_COLUMNS = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
+                 "gain_alone"]
+
+
+def order_frame(rows: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
+    """The opening order rows as the table assess gives (typed columns when empty)."""
+    cols = ORDER_COLUMNS + [f"gain_alone_{lab}" for lab in labels]
+    if not rows:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "step" else "object" if c in ("precinct", "name")
+                          else "float64") for c in cols})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def opening_order(mat: sparse.csr_matrix, planned: list[tuple[str, str]], pop: np.ndarray,
                   d_open: np.ndarray, main_m: float, metres: np.ndarray, labels: list[str]
-                  ) -> pd.DataFrame:
+                  ) -> list[dict[str, Any]]:
     """The planned precincts in greedy order at ``main_m`` (the rule of assess).
 
     ``mat`` holds one row per planned precinct (``(id, name)`` in table order): the residents
     it reaches within the largest threshold and the walking distance
     (:func:`walkshed.reach.coverage_matrix`).
     """
-    cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
-            "gain_alone"] + [f"gain_alone_{lab}" for lab in labels]
     if len(planned) == 0:
-        return pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c == "step" else "object" if c in ("precinct", "name")
-                          else "float64") for c in cols})
+        return []
     total = float(pop.sum())
 
     def reach_within(m: float) -> sparse.csr_matrix:
@@ -168,4 +191,4 @@ def opening_order(mat: sparse.csr_matrix, planned: list[tuple[str, str]], pop: n
         for lab in labels:
             row[f"gain_alone_{lab}"] = float(alone[lab][j])
         rows.append(row)
-    return pd.DataFrame(rows, columns=cols)
+    return rows

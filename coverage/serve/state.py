@@ -90,17 +90,20 @@ class Base:
         self.district_names: list[str] = []
         self.district_polys: np.ndarray | None = None
         self.res_district = np.full(len(self.pop), None, dtype=object)
+        self.groups: list[tuple[str, np.ndarray]] = []
         if study.districts is not None:
             polys = study.districts[["name", study.districts.geometry.name]].to_crs(net.crs)
             self.district_polys = np.asarray(shapely.make_valid(np.asarray(polys.geometry)))
             self.district_names = polys["name"].astype(str).tolist()
             self.res_district = self._demand_districts(demand, pts)
+            self.groups = figures.district_groups(self.district_names, self.res_district)
         # the study area: within the snapping distance of the streets' hull
         hull = shapely.convex_hull(shapely.multipoints(net.node_xy))
         self.area = shapely.buffer(hull, self.max_snap_m)
         shapely.prepare(self.area)
         self.start = [self._row(str(i), r) for i, r in study.precincts.iterrows()]
         self.start_sites = self.snap([(p.lon, p.lat) for p in self.start])
+        self._located: dict[tuple[float, float], tuple[Snapped, Any]] = {}
         self._template: Session | None = None
         self._lock = threading.Lock()
 
@@ -143,6 +146,22 @@ class Base:
             return Snapped(e, np.empty(0), np.empty(0), np.empty((0, 2)))
         return snap_geometries(self.network, self.points(lonlat), max_snap_m=self.max_snap_m)
 
+    def locate(self, lon: float, lat: float) -> tuple[Snapped, Any]:
+        """The snapped point and its district (kept for the points seen lately)."""
+        key = (lon, lat)
+        hit = self._located.get(key)
+        if hit is None:
+            pt = self.points([key])
+            snapped = snap_geometries(self.network, pt, max_snap_m=self.max_snap_m)
+            district = None
+            if self.district_polys is not None:
+                district = _common.district_names(pt, self.district_polys,
+                                                  self.district_names)[0]
+            if len(self._located) > 4096:
+                self._located.clear()
+            hit = self._located[key] = (snapped, district)
+        return hit
+
     def check_point(self, lon: float, lat: float) -> Snapped:
         """The snapped point, or an InputError when it is outside the study area."""
         if not (math.isfinite(lon) and math.isfinite(lat)):
@@ -155,7 +174,7 @@ class Base:
             raise outside from None
         if not shapely.contains_xy(self.area, *shapely.get_coordinates(pt)[0]):
             raise outside
-        snapped = snap_geometries(self.network, pt, max_snap_m=self.max_snap_m)
+        snapped = self.locate(lon, lat)[0]
         if not snapped.ok[0]:
             raise input_error("point", f"({lat:.5f}, {lon:.5f}) is farther than "
                               f"{self.max_snap_m:g} m from any walkable street",
@@ -273,12 +292,12 @@ class Session:
         old = self.rows[slot]
         self.rows[slot] = row
         if row is not None and (old is None or (old.lon, old.lat) != (row.lon, row.lat)):
-            s = self.base.snap([(row.lon, row.lat)])
+            s, district = self.base.locate(row.lon, row.lat)
             self.sites.edge[slot] = s.edge[0]
             self.sites.offset_m[slot] = s.offset_m[0]
             self.sites.access_m[slot] = s.access_m[0]
             self.sites.xy[slot] = s.xy[0]
-            self.fac_district[slot] = self._districts_of(np.asarray([slot]))[0]
+            self.fac_district[slot] = district
             self._rows_cache.pop(slot, None)
 
     def _apply(self, changes: list[Change], *, forward: bool) -> list[int]:
@@ -386,23 +405,32 @@ class Session:
 
     # -- figures -----------------------------------------------------------------------------
 
-    def coverage(self) -> pd.DataFrame:
-        """The coverage table (as :attr:`walkshed.assess.Assessment.coverage`)."""
+    def coverage_rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`coverage`."""
         b = self.base
-        return figures.coverage_table(b.pop, self.open.dist, self.plan.dist,
-                                      b.thresholds.minutes, b.metres, b.labels)
+        return figures.coverage_rows(b.pop, self.open.dist, self.plan.dist,
+                                     b.thresholds.minutes, b.metres, b.labels)
+
+    def coverage(self) -> pd.DataFrame:
+        """The coverage table (as :attr:`walkshed.assessment.Assessment.coverage`)."""
+        return pd.DataFrame(self.coverage_rows())
 
     def districts(self) -> pd.DataFrame | None:
         """The district table, or None without districts."""
+        rows = self.district_rows()
+        return None if rows is None else pd.DataFrame(rows)
+
+    def district_rows(self) -> list[dict[str, Any]] | None:
+        """The rows of :meth:`districts`."""
         b = self.base
         if b.district_polys is None:
             return None
         slots = self.slots()
         status = np.asarray([r.status for i in slots.tolist() if (r := self.rows[i])],
                             dtype=object)
-        return figures.district_table(b.district_names, b.res_district, b.pop, self.open.dist,
-                                      self.plan.dist, self.fac_district[slots], status,
-                                      b.metres, b.labels, b.norm)
+        return figures.district_rows(b.groups, b.pop, self.open.dist, self.plan.dist,
+                                     self.fac_district[slots], status, b.metres, b.labels,
+                                     b.norm)
 
     def _member_rows(self, scenario: str) -> list[tuple[int, str, str, str]]:
         out = []
@@ -447,6 +475,10 @@ class Session:
 
     def opening_order(self) -> pd.DataFrame:
         """The planned precincts in greedy order at the shown threshold."""
+        return figures.order_frame(self.order_rows(), self.base.labels)
+
+    def order_rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`opening_order`."""
         b = self.base
         planned = self.slots("planned").tolist()
         info = [(r.id, r.name) for r in (self.rows[s] for s in planned) if r is not None]
