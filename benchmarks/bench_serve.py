@@ -30,7 +30,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,11 +37,11 @@ import pandas as pd
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, need_data_root  # noqa: E402
+from _common import REPO, need_data_root
 
-from walkshed.serve import Base, Session  # noqa: E402
-from walkshed.serve._deps import Study, assess, load_study  # noqa: E402
-from walkshed.serve.app import _delta, create_app  # noqa: E402
+from walkshed.serve import Base, Session
+from walkshed.serve._deps import Study, assess, load_study
+from walkshed.serve.app import _delta, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 
