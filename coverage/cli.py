@@ -384,6 +384,29 @@ def inspect(
     typer.echo(inspect_text(file.name, info))
 
 
+@app.command()
+@_handled
+def serve(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; any other than "
+                                      "127.0.0.1 needs --token.")] = "127.0.0.1",
+    token: Annotated[str | None, typer.Option("--token", help="Secret every request must "
+                                              "carry (required with --host).")] = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """The live what-if page: add, move, close precincts and see the coverage change at once."""
+    from .serve.server import serve as run_server
+
+    opts: Options = ctx.obj
+    run_server(scenario, host=host, port=port, token=token,
+               cache=False if opts.no_cache else None)
+
+
 def main() -> None:
     """Entry point for ``python -m walkshed.cli``."""
     app()
