@@ -170,17 +170,17 @@ def scenario_text(config: BatchConfig, city: CityEntry, network_file: Path) -> s
     lines = [f"# {config.name}: {city.name} (written by walkshed batch)",
              f"name = {_toml_value(city.name)}"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in config.scenario_settings.items()]
-    lines += [""] + _table_lines("[network]", {"file": network_file})
-    lines += [""] + _table_lines("[population]", city.population)
+    lines += ["", *_table_lines("[network]", {"file": network_file})]
+    lines += ["", *_table_lines("[population]", city.population)]
     for p in city.precincts:
-        lines += [""] + _table_lines("[[precincts]]", p)
+        lines += ["", *_table_lines("[[precincts]]", p)]
     if city.districts is not None:
-        lines += [""] + _table_lines("[districts]", city.districts)
-    lines += [""] + _table_lines("[output]", {"map": config.make_map})
+        lines += ["", *_table_lines("[districts]", city.districts)]
+    lines += ["", *_table_lines("[output]", {"map": config.make_map})]
     siting: dict[str, Any] = {"fix": "open+planned", "method": config.siting_method}
     if config.target_share is not None:
         siting["target_share"] = config.target_share
-    lines += [""] + _table_lines("[siting]", siting)
+    lines += ["", *_table_lines("[siting]", siting)]
     return "\n".join(lines) + "\n"
 
 

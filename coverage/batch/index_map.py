@@ -37,7 +37,8 @@ html,body{{height:100%;margin:0;font:13px/1.4 system-ui,sans-serif}}
  box-shadow:1px 0 5px rgba(0,0,0,.3);padding:0 10px;box-sizing:border-box}}
 #side h1{{font-size:16px;margin:10px 0 4px}} #side p{{margin:4px 0}}
 #side table{{border-collapse:collapse;width:100%}}
-#side td,#side th{{padding:2px 4px;border-bottom:1px solid #ddd;text-align:right}}
+#side td,#side th{{padding:2px 4px;white-space:nowrap;
+ border-bottom:1px solid #ddd;text-align:right}}
 #side td:first-child,#side th:first-child,#side td:nth-child(2){{text-align:left}}
 .sw{{display:inline-block;width:11px;height:11px;border:1px solid #555;margin-right:4px}}
 .legend{{background:rgba(255,255,255,.92);padding:6px 10px;border-radius:6px;
@@ -75,7 +76,7 @@ html,body{{height:100%;margin:0;font:13px/1.4 system-ui,sans-serif}}
   map.attributionControl.setPrefix(false);
   map.attributionControl.addAttribution(D.attribution_html);
   const body = document.querySelector("#cities tbody");
-  const bounds = [];
+  const bounds = [], layers = [];
   D.cities.forEach((c) => {{
     const tr = document.createElement("tr");
     tr.appendChild(el("td", c.rank == null ? "" : String(c.rank)));
@@ -106,17 +107,19 @@ html,body{{height:100%;margin:0;font:13px/1.4 system-ui,sans-serif}}
       return div;
     }};
     const shape = L.geoJSON(c.outline, {{style: {{color: "#333", weight: 1,
-      fillColor: colour(c.share), fillOpacity: 0.55}}}}).bindPopup(popup).addTo(map);
+      fillColor: colour(c.share), fillOpacity: 0.55}}}}).bindPopup(popup);
     const b = shape.getBounds();
-    L.circleMarker(b.getCenter(), {{radius: 7, color: "#222", weight: 1,
+    const marker = L.circleMarker(b.getCenter(), {{radius: 7, color: "#222", weight: 1,
       fillColor: colour(c.share), fillOpacity: 1}}).bindPopup(popup)
-      .bindTooltip(c.city).addTo(map);
+      .bindTooltip(c.city);
+    layers.push(shape, marker);
     bounds.push(b.getSouthWest(), b.getNorthEast());
   }});
   if (D.failed.length) document.getElementById("failed").textContent =
     "Failed: " + D.failed.map((f) => f.city + " (" + f.error + ")").join("; ");
   if (bounds.length) map.fitBounds(L.latLngBounds(bounds), {{padding: [30, 30], maxZoom: 12}});
   else map.setView([0, 0], 2);
+  layers.forEach((layer) => layer.addTo(map));  // once the map has a view
   const legend = L.control({{position: "bottomright"}});
   legend.onAdd = () => {{
     const div = el("div", null, "legend");

@@ -128,7 +128,7 @@ def national_totals(table: pd.DataFrame, main_label: str) -> dict[str, Any]:
     """Sums over the cities with results; shares are of the national residents."""
     ok = table[table["status"] != "failed"] if len(table) else table
     res = float(ok["residents"].sum()) if "residents" in ok else 0.0
-    out: dict[str, Any] = {"cities": int(len(table)), "cities_with_results": int(len(ok)),
+    out: dict[str, Any] = {"cities": len(table), "cities_with_results": len(ok),
                            "cities_failed": int((table["status"] == "failed").sum())
                            if len(table) else 0, "residents": res}
     for col in ok.columns:
@@ -182,7 +182,7 @@ def _write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> None:
 
 
 def write_national(config: BatchConfig, folder: Path, outcomes: list[CityOutcome], *,
-                   offline: bool = False) -> tuple[pd.DataFrame, list[Path]]:
+                   offline: bool = False) -> tuple[pd.DataFrame, dict[str, Any], list[Path]]:
     """Write the national outputs into the batch folder (atomically, all or none).
 
     Parameters
@@ -198,8 +198,8 @@ def write_national(config: BatchConfig, folder: Path, outcomes: list[CityOutcome
 
     Returns
     -------
-    (pandas.DataFrame, list of pathlib.Path)
-        The national table and the files written.
+    (pandas.DataFrame, dict, list of pathlib.Path)
+        The national table, the national totals and the files written.
     """
     from .index_map import index_page
 
@@ -217,7 +217,7 @@ def write_national(config: BatchConfig, folder: Path, outcomes: list[CityOutcome
                         "cities": table}, "national.json")
         out.write_html(index_page(config.name, table, outlines=_outlines(outcomes),
                                   totals=to_jsonable(totals), offline=offline), "index.html")
-    return table, out.files
+    return table, totals, out.files
 
 
 def _main_label(outcomes: list[CityOutcome]) -> str:

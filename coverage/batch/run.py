@@ -74,6 +74,7 @@ class BatchResult:
     folder: Path
     outcomes: list[CityOutcome] = field(default_factory=list)
     national: Any = None
+    totals: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -248,7 +249,10 @@ def open_client(scheduler: str | None = None, *, workers: int | None = None,
         return
     n = workers or os.cpu_count() or 1
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      memory_limit=memory_limit, dashboard_address=None) as cluster, \
+                      memory_limit=memory_limit, dashboard_address=":0",
+                      # our outcomes report the cities; the cluster's own chatter (a worker's
+                      # last heartbeat at shutdown) is not the planner's business
+                      silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -309,7 +313,8 @@ def run_batch(
     -------
     BatchResult
     """
-    root = Path(out) if out is not None else default_out(config)
+    # absolute: each city's scenario names its clipped extract by this path
+    root = (Path(out) if out is not None else default_out(config)).resolve()
     slim = replace(config, cities=())
     queue = _queue(config, seed)
     kw = {"cache_dir": str(settings.cache_dir), "use_cache": use_cache, "offline": offline}
@@ -336,7 +341,8 @@ def run_batch(
     if national:
         from .national import write_national
 
-        result.national, result.files = write_national(config, root, outcomes, offline=offline)
+        result.national, result.totals, result.files = write_national(
+            config, root, outcomes, offline=offline)
     return result
 
 
