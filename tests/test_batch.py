@@ -238,16 +238,26 @@ def test_dask_equals_serial_city_by_city_and_resumes(
     assert len(cfg.cities) == 13
     serial = run_batch(cfg, out=tmp_path / "serial", serial=True, offline=True)
     dask = run_batch(cfg, out=tmp_path / "dask", client=client, offline=True)
-    assert [o.status for o in serial.outcomes] == ["done"] * 13
-    assert [o.status for o in dask.outcomes] == ["done"] * 13
+    # two districts fail by analyze's own rules on the 2012 extract (Nauryzbai has no police
+    # point; Medeu's mountain post is farther than 500 m from its streets): alone, one line each
+    failed = {o.name: o.error for o in serial.outcomes if o.status == "failed"}
+    assert set(failed) == {"Almaty Nauryzbai", "Almaty Medeu"}, failed
+    assert "has no amenity=police objects" in failed["Almaty Nauryzbai"]
+    assert "node/1626585345" in failed["Almaty Medeu"]
+    assert {o.name: str(o.error).replace(f"{tmp_path}/dask/", f"{tmp_path}/serial/")
+            for o in dask.outcomes if o.status == "failed"} == failed
+    assert sum(o.status == "done" for o in dask.outcomes) == 11
     for o in serial.outcomes:
-        assert _city_files(o.folder) == _city_files(tmp_path / "dask" / o.folder.name), o.name
+        if o.status == "done":
+            assert _city_files(o.folder) == _city_files(tmp_path / "dask" / o.folder.name), \
+                o.name
     a = pd.read_csv(tmp_path / "serial" / "national.csv")
     b = pd.read_csv(tmp_path / "dask" / "national.csv")
+    b["error"] = b["error"].str.replace(f"{tmp_path}/dask/", f"{tmp_path}/serial/")
     pd.testing.assert_frame_equal(a, b)
     # population is conserved: each city's residents are the figure it was given
     given = {c.name: c.population["total"] for c in cfg.cities}
-    for r in a.itertuples():
+    for r in a[a["status"] == "done"].itertuples():
         assert r.residents == pytest.approx(given[r.city], rel=1e-9)
     # the national totals are the sums of the cities
     totals = json.loads((tmp_path / "dask" / "national.json").read_text())["totals"]
@@ -260,14 +270,17 @@ def test_dask_equals_serial_city_by_city_and_resumes(
     assert beyond == sorted(beyond, reverse=True)
     assert ranking[0]["city"] == a.loc[a["beyond_open"].idxmax(), "city"]
     # a second run skips every finished city and writes the same national table
-    before = {o.name: (o.folder / "summary.json").stat().st_mtime_ns for o in dask.outcomes}
+    before = {o.name: (o.folder / "summary.json").stat().st_mtime_ns for o in dask.outcomes
+              if o.status == "done"}
     again = run_batch(cfg, out=tmp_path / "dask", client=client, offline=True)
-    assert [o.status for o in again.outcomes] == ["skipped"] * 13
+    assert {o.name: o.status for o in again.outcomes} == {
+        o.name: "failed" if o.name in failed else "skipped" for o in dask.outcomes}
     assert {o.name: (o.folder / "summary.json").stat().st_mtime_ns
-            for o in again.outcomes} == before
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "dask" / "national.csv").drop(columns="status"),
-        b.drop(columns="status"))
+            for o in again.outcomes if o.status == "skipped"} == {
+        k: v for k, v in before.items() if k not in failed}
+    c = pd.read_csv(tmp_path / "dask" / "national.csv")
+    c["error"] = c["error"].str.replace(f"{tmp_path}/dask/", f"{tmp_path}/serial/")
+    pd.testing.assert_frame_equal(c.drop(columns="status"), b.drop(columns="status"))
 
 
 def test_batch_city_equals_analyze_of_the_same_scenario(shared_data: Path,
