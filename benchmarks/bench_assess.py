@@ -113,7 +113,7 @@ def seeded_vs_components(a: Any, net: Any) -> None:
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
 
-    from walkshed.assess import _seeded_areas
+    from walkshed.assessment.uncovered import _seeded_areas
 
     cells = a.uncovered_cells.sort_values("cell")
     keys = cells["cell"].tolist()
@@ -147,7 +147,7 @@ def seeded_vs_components(a: Any, net: Any) -> None:
 def main() -> None:
     data = need_data_root()
     os.environ["WALKSHED_TEST_DATA"] = str(data)
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
     from walkshed.scenario import (
         load_demand,
         load_districts,

@@ -1,9 +1,9 @@
 """walkshed: who lives within walking distance of a police precinct, and where new ones should go.
 
-The import package is ``coverage``; the distribution and the command are ``walkshed``. The
-names below are importable from the package top level; the heavier ones (assessment, siting,
-maps) are imported on first use so that ``import walkshed`` stays fast. The assessment function is
-``walkshed.assess.assess`` (the name ``walkshed.assess`` is its module).
+The distribution, the command and the import package are all ``walkshed`` (the code lives in
+the repository folder ``coverage/``). The names below are importable from the package top level;
+the heavier ones (assessment, siting, maps, the pipeline) are imported on first use so that
+``import walkshed`` stays fast.
 
 Examples
 --------
@@ -24,9 +24,10 @@ from .settings import minutes_to_metres
 from .snap import Snapped, snap_points
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .assess import Assessment, assess_scenario
+    from .assessment import Assessment, assess, assess_scenario
     from .isochrones import walking_areas
     from .maps import coverage_map, save_map
+    from .pipeline import Study, load_study, run, run_study
     from .population import (
         Demand,
         demand_from_buildings,
@@ -40,8 +41,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .siting import SitingResult, propose_sites, solve_mclp, solve_min_sites
 
 _LAZY = {
-    "Assessment": "assess",
-    "assess_scenario": "assess",
+    "Assessment": "assessment",
+    "assess": "assessment",
+    "assess_scenario": "assessment",
+    "Study": "pipeline",
+    "load_study": "pipeline",
+    "run": "pipeline",
+    "run_study": "pipeline",
     "walking_areas": "isochrones",
     "coverage_map": "maps",
     "save_map": "maps",
@@ -82,8 +88,10 @@ __all__ = [
     "Scenario",
     "SitingResult",
     "Snapped",
+    "Study",
     "WalkNetwork",
     "WalkshedError",
+    "assess",
     "assess_scenario",
     "coverage_map",
     "coverage_matrix",
@@ -92,12 +100,15 @@ __all__ = [
     "demand_from_zones",
     "load_network",
     "load_scenario",
+    "load_study",
     "minutes_to_metres",
     "nearest_precinct",
     "precincts_from_osm",
     "propose_sites",
     "read_buildings",
     "read_precincts",
+    "run",
+    "run_study",
     "save_map",
     "snap_points",
     "solve_mclp",
@@ -105,4 +116,4 @@ __all__ = [
     "study_area",
     "walking_areas",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

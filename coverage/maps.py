@@ -1,6 +1,6 @@
 """The coverage map: walking areas, precincts, uncovered residents and proposed sites in one page.
 
-:func:`coverage_map` builds a folium map from plain tables (an :class:`~walkshed.assess.
+:func:`coverage_map` builds a folium map from plain tables (an :class:`~walkshed.assessment.
 Assessment` fills most of them), :func:`save_map` writes it atomically. Every layer can be
 switched on and off; a legend, a scale, a title with the scenario's name and date, and the data
 attribution are always visible.
@@ -478,7 +478,7 @@ def coverage_map(
     network
         The walking network (its extent frames the map; offline it is the basemap).
     assessment
-        Optional result of :func:`walkshed.assess.assess`; fills ``catchments``,
+        Optional result of :func:`walkshed.assessment.assess`; fills ``catchments``,
         ``uncovered_cells``, ``uncovered_areas``, ``district_table`` and the thresholds
         wherever those are not given.
     precincts

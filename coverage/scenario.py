@@ -243,7 +243,7 @@ class Scenario:
         return self.thresholds_min
 
     def assess_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`walkshed.assess.assess` this scenario sets."""
+        """The keyword arguments of :func:`walkshed.assessment.assess` this scenario sets."""
         return {
             "thresholds_min": self.thresholds_min if self.thresholds_m is None else None,
             "thresholds_m": self.thresholds_m,

@@ -286,8 +286,8 @@ def test_dask_equals_serial_city_by_city_and_resumes(
 def test_batch_city_equals_analyze_of_the_same_scenario(shared_data: Path,
                                                         tmp_path: Path) -> None:
     """A city run by the batch gives what `analyze` gives for a hand-written scenario."""
-    from walkshed.cli import Options, Reporter, load_study, run_study
     from walkshed.io import OutputDir
+    from walkshed.pipeline import Reporter, load_study, run_study
 
     monaco = shared_data / "monaco-osm-2020" / "monaco.osm.pbf"
     (tmp_path / "b.toml").write_text(
@@ -300,9 +300,9 @@ def test_batch_city_equals_analyze_of_the_same_scenario(shared_data: Path,
         f'name = "Monaco"\n[network]\nfile = "{monaco}"\n[population]\ntype = "buildings"\n'
         'total = 38000\n[[precincts]]\nosm = true\n[siting]\ntarget_share = 0.8\n'
         'method = "greedy"\nfix = "open+planned"\n', encoding="utf-8")
-    study, scen = load_study(tmp_path / "s.toml", cache=False)
+    study, _scen = load_study(tmp_path / "s.toml", cache=False)
     with OutputDir(tmp_path / "direct") as out:
-        direct = run_study(study, out, Reporter(Options(quiet=True)), target_share=0.8,
+        direct = run_study(study, out, Reporter(None), target_share=0.8,
                            method="greedy", offline=True)
     got = json.loads((tmp_path / "out" / "monaco" / "summary.json").read_text())
     for key in ("residents", "coverage", "catchments", "uncovered_areas", "precinct_counts"):
@@ -381,7 +381,7 @@ def test_index_map_and_workbook_escape_names(tmp_path: Path) -> None:
                       f'name = {json.dumps(evil)}\nresidents = 10\nbbox = [1, 2, 3, 4]\n',
                       path=tmp_path / "b.toml")
     outcome = CityOutcome(evil, tmp_path / "c", "failed", error="<img src=x onerror=alert(1)>")
-    table, totals, files = write_national(cfg, tmp_path, [outcome], offline=True)
+    _table, totals, _files = write_national(cfg, tmp_path, [outcome], offline=True)
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "</script><b>" not in page and "<img src=x" not in page
     assert "<title>=HYPERLINK(&quot;x&quot;)&lt;/script&gt;&lt;b&gt;</title>" in page

@@ -80,7 +80,7 @@ def _need_offline_leaflet() -> None:
 
 @pytest.fixture(scope="module")
 def monaco(shared_data: Path) -> dict[str, Any]:
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
 
     _need_offline_leaflet()
 
@@ -449,7 +449,7 @@ def test_almaty_map_in_chromium(browser: Any, shared_data: Path, tmp_path: Path)
 
     import pyogrio
 
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
 
     folder = shared_data / "almaty-osm-2012"
     net = load_network(folder / "almaty.osm.pbf")

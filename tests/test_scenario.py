@@ -263,7 +263,7 @@ def test_zones_with_counts_joins_by_name_and_variant() -> None:
 
 
 def test_monaco_fixture_end_to_end(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
 
     monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
     s = load_scenario(DATA / "monaco.toml")
@@ -313,7 +313,7 @@ osm = true
     demand = load_demand(s, net)
     by_zone = demand.groupby("zone")["population"].sum()
     # assess takes the population module's Demand as it is
-    from walkshed.assess import assess
+    from walkshed.assessment import assess
     from walkshed.population import Demand
 
     p = load_precincts(s, net)

@@ -163,7 +163,7 @@ def run_city(
     CityOutcome
         Never raises for a bad input or a failed analysis: the error is in the outcome.
     """
-    from ._single import Options, Reporter, load_study, run_study
+    from ._single import Reporter, load_study, run_study
 
     t0 = time.perf_counter()
     root = Path(out_root)
@@ -179,7 +179,7 @@ def run_city(
         with OutputDir(folder) as out:
             scen_path = out.path("scenario.toml")
             scen_path.write_text(scenario_text(config, city, extract), encoding="utf-8")
-            reporter = Reporter(Options(quiet=True))
+            reporter = Reporter(None)  # quiet
             study, scen = load_study(scen_path, cache=use_cache, reporter=reporter)
             outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
             result = run_study(study, out, reporter, outputs=frozenset(outputs),

@@ -1,4 +1,4 @@
-"""The assessment (walkshed.assess) against a brute-force computation over networkx distances.
+"""The assessment (walkshed.assessment) against a brute-force computation over networkx distances.
 
 The reference snaps every point itself (nearest edge by brute force over all edge geometries,
 offset by shapely's ``line_locate_point``), inserts precincts and residents as nodes on their
@@ -27,7 +27,7 @@ import shapely
 
 from walkshed import settings
 from walkshed._errors import InputError
-from walkshed.assess import Assessment, assess, h3_resolution_for, weighted_quantile
+from walkshed.assessment import Assessment, assess, h3_resolution_for, weighted_quantile
 from walkshed.network import WalkNetwork, load_network
 from walkshed.precincts import precincts_from_osm
 
@@ -838,7 +838,7 @@ def test_almaty_scenario_tables_and_totals(
 def test_assess_scenario_reads_and_assesses(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from walkshed.assess import assess_scenario
+    from walkshed.assessment import assess_scenario
 
     monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
     inputs, a = assess_scenario(Path(__file__).parent / "data" / "monaco.toml")

