@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import osmium
@@ -29,7 +29,7 @@ __all__ = ["area_geometry", "clip_extract", "relation_geometry"]
 Tool = Literal["auto", "osmium-tool", "pyosmium"]
 
 
-def relation_geometry(extract: Path, relation_id: int) -> shapely.Geometry:
+def relation_geometry(extract: Path, relation_id: int) -> Any:
     """The (multi)polygon of an OSM boundary relation, assembled from ``extract``.
 
     Parameters
@@ -46,7 +46,8 @@ def relation_geometry(extract: Path, relation_id: int) -> shapely.Geometry:
     """
     wkb = osmium.geom.WKBFactory()
     found_relation = False
-    fp = osmium.FileProcessor(str(extract)).with_areas(osmium.filter.IdFilter([relation_id]))
+    fp: Any = osmium.FileProcessor(str(extract)).with_areas(osmium.filter.IdFilter([relation_id]))
+    obj: Any
     for obj in fp:
         if obj.is_relation() and obj.id == relation_id:
             found_relation = True
@@ -63,11 +64,12 @@ def relation_geometry(extract: Path, relation_id: int) -> shapely.Geometry:
                       "Check the id on openstreetmap.org, or give a bbox or boundary file")
 
 
-def area_geometry(area: Area, extract: Path) -> shapely.Geometry:
+def area_geometry(area: Area, extract: Path) -> Any:
     """The area of a city as a (multi)polygon in EPSG:4326."""
     if area.kind == "bbox":
         assert isinstance(area.value, tuple)
-        return shapely.box(*area.value)
+        w, s, e, n = area.value
+        return shapely.box(w, s, e, n)
     if area.kind == "relation":
         assert isinstance(area.value, int)
         return relation_geometry(extract, area.value)
@@ -85,7 +87,7 @@ def area_geometry(area: Area, extract: Path) -> shapely.Geometry:
     return geom
 
 
-def clip_extract(source: Path, dest: Path, area: shapely.Geometry, *,
+def clip_extract(source: Path, dest: Path, area: Any, *,
                  tool: Tool = "auto") -> Path:
     """Write the part of ``source`` inside ``area`` to ``dest`` (atomically).
 
@@ -118,7 +120,7 @@ def clip_extract(source: Path, dest: Path, area: shapely.Geometry, *,
     return dest
 
 
-def _clip_osmium_tool(exe: str, source: Path, dest: Path, area: shapely.Geometry) -> None:
+def _clip_osmium_tool(exe: str, source: Path, dest: Path, area: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         poly = Path(tmp) / "area.geojson"
         poly.write_text(json.dumps({"type": "Feature", "properties": {},
@@ -133,11 +135,12 @@ def _clip_osmium_tool(exe: str, source: Path, dest: Path, area: shapely.Geometry
                           "Check that the file is an OSM extract")
 
 
-def _clip_pyosmium(source: Path, dest: Path, area: shapely.Geometry) -> None:
+def _clip_pyosmium(source: Path, dest: Path, area: Any) -> None:
     w, s, e, n = area.bounds
     ids_l: list[int] = []
     xs: list[float] = []
     ys: list[float] = []
+    node: Any
     for node in osmium.FileProcessor(str(source), osmium.osm.NODE):
         loc = node.location
         if loc.valid():
@@ -154,6 +157,7 @@ def _clip_pyosmium(source: Path, dest: Path, area: shapely.Geometry) -> None:
     ways: set[int] = set()
     relations: list[int] = []
     # a file lists nodes, then ways, then relations: each way is seen before its relations
+    obj: Any
     for obj in osmium.FileProcessor(str(source), osmium.osm.WAY | osmium.osm.RELATION):
         if obj.is_way() and tracker.contains_any_references(obj):
             ways.add(obj.id)

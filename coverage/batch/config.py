@@ -287,7 +287,8 @@ def parse_batch(text: str, *, path: Path | None = None) -> BatchConfig:
         out_dir = out_t.path("dir", must_exist=False)
         out_t.done()
     dask_t = top.table("dask")
-    workers, memory, retries = None, "auto", 2
+    workers, retries = None, 2
+    memory: str | float = "auto"
     if dask_t is not None:
         workers = dask_t.number("workers", None, integer=True)
         mem = dask_t._raw("memory_limit", False)

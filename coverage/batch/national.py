@@ -74,7 +74,7 @@ def city_row(summary: dict[str, Any]) -> dict[str, Any]:
         for r in today.itertuples():
             v = getattr(r, "inspectors_needed", None)
             if v is None or (isinstance(v, float) and math.isnan(v)):
-                v = math.ceil(float(r.residents_served) / norm)
+                v = math.ceil(float(r.residents_served) / norm)  # type: ignore[arg-type]
             need += int(v)
     row["inspectors_needed"] = need
     staff = (summary.get("batch") or {}).get("inspectors_on_staff")

@@ -317,7 +317,8 @@ def run_batch(
     root = (Path(out) if out is not None else default_out(config)).resolve()
     slim = replace(config, cities=())
     queue = _queue(config, seed)
-    kw = {"cache_dir": str(settings.cache_dir), "use_cache": use_cache, "offline": offline}
+    kw: dict[str, Any] = {"cache_dir": str(settings.cache_dir), "use_cache": use_cache,
+                          "offline": offline}
     outcomes: list[CityOutcome] = []
 
     def arrived(o: CityOutcome) -> None:
