@@ -32,13 +32,14 @@ _PAGE = """<!DOCTYPE html>
 {leaflet}
 <style>
 html,body{{height:100%;margin:0;font:13px/1.4 system-ui,sans-serif}}
-#map{{position:absolute;top:0;bottom:0;left:340px;right:0;background:#eef2f5}}
-#side{{position:absolute;top:0;bottom:0;left:0;width:340px;overflow:auto;
+#map{{position:absolute;top:0;bottom:0;left:380px;right:0;background:#eef2f5}}
+#side{{position:absolute;top:0;bottom:0;left:0;width:380px;overflow:auto;
  box-shadow:1px 0 5px rgba(0,0,0,.3);padding:0 10px;box-sizing:border-box}}
 #side h1{{font-size:16px;margin:10px 0 4px}} #side p{{margin:4px 0}}
 #side table{{border-collapse:collapse;width:100%}}
 #side td,#side th{{padding:2px 4px;white-space:nowrap;
  border-bottom:1px solid #ddd;text-align:right}}
+#side th{{white-space:normal}}
 #side td:first-child,#side th:first-child,#side td:nth-child(2){{text-align:left}}
 .sw{{display:inline-block;width:11px;height:11px;border:1px solid #555;margin-right:4px}}
 .legend{{background:rgba(255,255,255,.92);padding:6px 10px;border-radius:6px;
