@@ -407,6 +407,33 @@ def serve(
                cache=False if opts.no_cache else None)
 
 
+@app.command()
+@_handled
+def batch(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="A batch file (TOML): the cities to analyse.",
+                                           metavar="BATCH")],
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786); "
+        "default a local cluster.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Local worker processes [default: the machine's cores].")] = None,
+    out: OutOptional = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Many cities, one Dask task each: every city's outputs, national tables and index map."""
+    from .batch.command import batch_command
+
+    code = batch_command(ctx.obj, config, scheduler=scheduler, workers=workers, out=out,
+                         offline=offline)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point for ``python -m walkshed.cli``."""
     app()
