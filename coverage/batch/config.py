@@ -52,7 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError, input_error
-from ..scenario import _Source, _Table, parse_scenario
+from ..scenario import parse_scenario
+from ..scenario._toml import Source as _Source
+from ..scenario._toml import Table as _Table
 
 __all__ = ["Area", "BatchConfig", "CityEntry", "load_batch", "parse_batch", "scenario_text"]
 
@@ -291,7 +293,7 @@ def parse_batch(text: str, *, path: Path | None = None) -> BatchConfig:
     memory: str | float = "auto"
     if dask_t is not None:
         workers = dask_t.number("workers", None, integer=True)
-        mem = dask_t._raw("memory_limit", False)
+        mem = dask_t.raw("memory_limit", False)
         if isinstance(mem, str) or (isinstance(mem, (int, float)) and not isinstance(mem, bool)):
             memory = mem
         elif mem is not _missing():
@@ -299,7 +301,7 @@ def parse_batch(text: str, *, path: Path | None = None) -> BatchConfig:
                                'Write e.g. memory_limit = "4GB"')
         retries = dask_t.number("retries", 2, integer=True, positive=False)
         dask_t.done()
-    raw = top._raw("city", True)
+    raw = top.raw("city", True)
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
@@ -320,7 +322,7 @@ def parse_batch(text: str, *, path: Path | None = None) -> BatchConfig:
 
 
 def _missing() -> object:
-    from ..scenario import _MISSING
+    from ..scenario._toml import _MISSING
 
     return _MISSING
 
@@ -392,7 +394,7 @@ def _city(src: _Source, entry: dict[str, Any], i: int, national: Path | None,
         raise t.error(areas[1], f"both {areas[0]} and {areas[1]} are given", "Keep one of them")
     area: Area | None = None
     if areas == ["bbox"]:
-        raw_box = t._raw("bbox", False)
+        raw_box = t.raw("bbox", False)
         if not isinstance(raw_box, list) or len(raw_box) != 4 or any(
             isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw_box
         ):
@@ -415,7 +417,7 @@ def _city(src: _Source, entry: dict[str, Any], i: int, national: Path | None,
                       "relation = <OSM id>, or the city's own extract = \"city.osm.pbf\"")
     inspectors = t.number("inspectors", None, integer=True, positive=False)
     residents = t.number("residents", None)
-    pop_raw = t._raw("population", False)
+    pop_raw = t.raw("population", False)
     if residents is not None and pop_raw is not _missing():
         raise t.error("residents", "both residents and population are given",
                       "Keep one: residents = N (spread over buildings) or a population table")
@@ -431,7 +433,7 @@ def _city(src: _Source, entry: dict[str, Any], i: int, national: Path | None,
                           f"'{name}')", "Add residents = <official population>, a population "
                           "table, or a city_list with this name")
         population = {"type": "buildings", "total": residents}
-    pre_raw = t._raw("precincts", False)
+    pre_raw = t.raw("precincts", False)
     if pre_raw is _missing():
         precincts: list[Any] = [{"osm": True, "status": "open"}]
     else:
@@ -441,7 +443,7 @@ def _city(src: _Source, entry: dict[str, Any], i: int, national: Path | None,
             raise t.error("precincts", "expected a list of tables",
                           'Write precincts = [{ file = "police.geojson" }]')
         precincts = _absolute(src, pre_raw)
-    dist_raw = t._raw("districts", False)
+    dist_raw = t.raw("districts", False)
     districts = None
     if dist_raw is not _missing():
         if not isinstance(dist_raw, dict):
