@@ -30,13 +30,14 @@ lint: install typecheck-link
 # The wheel and sdist build without warnings and pass twine's metadata check.
 package: install
 	rm -rf build/dist
-	$(BIN)/python -m build --sdist --wheel --outdir build/dist . > build/package.log 2>&1 \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m build --sdist --wheel --outdir build/dist . > build/package.log 2>&1 \
 	    || { cat build/package.log; exit 1; }
 	! grep -i "warning" build/package.log
 	$(BIN)/twine check --strict build/dist/*
 
+# The whole suite (browser tests included) under pytest-cov; prints the line coverage of walkshed.
 test: install lint package
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --cov=walkshed --cov-report=term:skip-covered
 
 # The edit loop: no slow tests, no browser.
 test-fast: install
