@@ -1,0 +1,193 @@
+"""The coverage map: walking areas, precincts, uncovered residents and proposed sites in one page.
+
+:func:`coverage_map` builds a folium map from plain tables (an :class:`~walkshed.assessment.
+Assessment` fills most of them), :func:`save_map` writes it atomically. Every layer can be
+switched on and off; a legend, a scale, a title with the scenario's name and date, and the data
+attribution are always visible.
+
+Every text that comes from data (names, ids, district names) is HTML-escaped before it reaches
+the page, and all of it travels to the browser as JSON strings, never as script text.
+
+``offline=True`` makes one self-contained HTML file that requests nothing from any network:
+Leaflet's script and styles are inlined from the ``xstatic-leaflet`` package and the web tiles
+are replaced by a light basemap drawn from the loaded street network. Geometry is simplified for
+display and coordinates are rounded to about a metre, which keeps a whole city's map small.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .._errors import input_error
+from ..io import write_html
+from ..isochrones import walking_areas as compute_walking_areas
+from ..network import WalkNetwork
+from . import layers
+from ._tables import _catchment_rows, _get
+
+__all__ = ["coverage_map", "save_map"]
+
+
+def coverage_map(
+    network: WalkNetwork,
+    assessment: Any | None = None,
+    *,
+    precincts: gpd.GeoDataFrame,
+    walking_areas: gpd.GeoDataFrame | None = None,
+    catchments: pd.DataFrame | None = None,
+    uncovered_cells: gpd.GeoDataFrame | None = None,
+    uncovered_areas: gpd.GeoDataFrame | None = None,
+    sites: gpd.GeoDataFrame | Any | None = None,
+    districts: gpd.GeoDataFrame | None = None,
+    district_table: pd.DataFrame | None = None,
+    title: str = "Police at walking distance",
+    scenario: str | None = None,
+    date: str | _dt.date | None = None,
+    data_licence: str = "ODbL 1.0",
+    offline: bool = False,
+    simplify_m: float = 5.0,
+    thresholds_min: Sequence[float] | None = None,
+) -> folium.Map:
+    """An interactive coverage map with toggleable layers.
+
+    Parameters
+    ----------
+    network
+        The walking network (its extent frames the map; offline it is the basemap).
+    assessment
+        Optional result of :func:`walkshed.assessment.assess`; fills ``catchments``,
+        ``uncovered_cells``, ``uncovered_areas``, ``district_table`` and the thresholds
+        wherever those are not given.
+    precincts
+        Precincts (index = id; ``name``, ``status``), any CRS. Drawn by status, each with a
+        popup: name, status, residents served, covered share, inspectors needed.
+    walking_areas
+        Output of :func:`walkshed.isochrones.walking_areas`; computed here when not given.
+        Drawn per threshold, one band colour each, for the open precincts and for open +
+        planned.
+    catchments
+        Per precinct: ``precinct`` (column or index), ``residents_served``,
+        ``inspectors_needed`` and either ``covered_share`` or ``within_<label>`` columns; with
+        a ``scenario`` column, open precincts take the ``open`` rows and the others the
+        ``open+planned`` rows.
+    uncovered_cells
+        Polygons with ``population`` (uncovered residents): a choropleth.
+    uncovered_areas
+        Polygons with ``rank`` and ``population`` (optional ``district``, ``walk_to_open_m``):
+        outlined and numbered by rank.
+    sites
+        Proposed sites: a ranked table (``rank``, point geometry, ``newly_covered``,
+        ``cumulative_share``; optional ``nearest_open_m``, ``district``, ``site``) or a
+        :class:`~walkshed.siting.SitingResult` (its ``table``).
+    districts
+        District polygons with ``name``, and a ``covered_share`` column or a
+        ``district_table`` to take it from.
+    district_table
+        Per district (``district`` = name): ``share_<label>_open`` columns.
+    title, scenario, date
+        Shown at the top; ``date`` defaults to today.
+    data_licence
+        Licence of the map data, shown next to "© OpenStreetMap contributors" (e.g.
+        ``"ODbL 1.0"``, or ``"CC BY-SA 2.0"`` for OSM data from before September 2012).
+    offline
+        One self-contained page with no network request: Leaflet inlined, the street network
+        drawn as the basemap instead of web tiles.
+    simplify_m
+        Tolerance in metres for simplifying geometry for display.
+    thresholds_min
+        Thresholds of the walking areas computed here; default the assessment's, else
+        :data:`walkshed.settings.thresholds_min`.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`save_map`.
+    """
+    if not isinstance(precincts, gpd.GeoDataFrame) or precincts.crs is None:
+        raise input_error(
+            "precincts", "must be a GeoDataFrame with a CRS",
+            "Load them with walkshed.precincts or set the CRS",
+        )
+    metric = network.crs
+    catchments = catchments if catchments is not None else _get(assessment, "catchments")
+    uncovered_cells = (
+        uncovered_cells if uncovered_cells is not None else _get(assessment, "uncovered_cells")
+    )
+    uncovered_areas = (
+        uncovered_areas if uncovered_areas is not None else _get(assessment, "uncovered_areas")
+    )
+    district_table = (
+        district_table if district_table is not None else _get(assessment, "districts")
+    )
+    if sites is not None and not isinstance(sites, pd.DataFrame):
+        sites = getattr(sites, "table", None)
+    if walking_areas is None:
+        st = _get(assessment, "settings")
+        mins = thresholds_min or (getattr(st, "thresholds_min", None) if st else None)
+        speed = getattr(st, "walk_speed_kmh", None) if st else None
+        walking_areas = compute_walking_areas(
+            network, precincts, thresholds_min=mins, walk_speed_kmh=speed
+        )
+
+    minx, miny, maxx, maxy = network.bounds
+    corners = gpd.GeoSeries(
+        [shapely.Point(minx, miny), shapely.Point(maxx, maxy)], crs=metric
+    ).to_crs("EPSG:4326")
+    (w, s), (e, n) = shapely.get_coordinates(np.asarray(corners.values))
+    m = folium.Map(
+        location=[(s + n) / 2, (w + e) / 2], zoom_start=12, tiles=None, prefer_canvas=True,
+        control_scale=True,
+    )
+    frame = layers.Frame(m, metric, simplify_m)
+    layers.basemap(frame, network, offline=offline)
+    legend = [
+        layers.districts_layer(frame, districts, district_table, assessment),
+        layers.uncovered_cells_layer(frame, uncovered_cells),
+    ]
+    legend.insert(0, layers.walking_area_layers(frame, walking_areas))
+    legend.append(layers.uncovered_area_layers(frame, uncovered_areas))
+    catch, c_label = _catchment_rows(catchments, precincts, assessment)
+    legend.append(layers.precinct_layers(frame, precincts, catch, c_label))
+    legend.append(layers.sites_layer(frame, sites))
+    layers.decorations(
+        frame, [x for x in legend if x], title=title, scenario=scenario, date=date,
+        data_licence=data_licence,
+    )
+    # frame the precincts and their walking reach, not the whole extract (suburbs, highways)
+    reach = float(walking_areas["threshold_m"].max()) if len(walking_areas) else 0.0
+    pts = precincts.geometry.to_crs(metric)
+    box = shapely.box(*pts.total_bounds).buffer(reach, join_style="mitre")
+    box = box.intersection(shapely.box(minx, miny, maxx, maxy))
+    if box.is_empty:
+        box = shapely.box(minx, miny, maxx, maxy)
+    view = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
+    m.fit_bounds([[view[1], view[0]], [view[3], view[2]]])
+    return m
+
+
+def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
+    """Write the map to one HTML file, atomically (a reader never sees half a file).
+
+    Parameters
+    ----------
+    m
+        A map from :func:`coverage_map`.
+    path
+        Where to write; parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    return write_html(m, path)
