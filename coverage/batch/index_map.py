@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..maps import (
+from ..maps._page import (
     _LEAFLET_CSS,
     _LEAFLET_JS,
     _OSM_ATTRIBUTION,

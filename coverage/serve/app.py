@@ -492,7 +492,7 @@ def create_app(base: Base, *, token: str | None = None) -> FastAPI:
 
 
 def _leaflet() -> tuple[str, str]:
-    from ..maps import _leaflet_offline
+    from ..maps._page import _leaflet_offline
 
     js, css = _leaflet_offline()
     return js.replace("<\\/script", "</script"), css
