@@ -11,12 +11,11 @@ run succeeds (:class:`walkshed.io.OutputDir`), so a failed run leaves no partial
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,8 +23,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ._errors import InputError
+from ._logs import logging_to_stderr as _logging_to_stderr
 from .io import OutputDir, to_jsonable
-from .pipeline import Reporter, RunResult, Study, load_study, out_folder, run_study
+from .pipeline import (
+    Reporter,
+    RunResult,
+    Study,
+    check_siting_args,
+    load_study,
+    out_folder,
+    run_study,
+)
 
 __all__ = ["Options", "Reporter", "RunResult", "Study", "app", "load_study", "run_study"]
 
@@ -142,35 +150,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-class _StderrHandler(logging.Handler):
-    """Log records as ``walkshed: message`` lines on the current ``sys.stderr``."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(f"walkshed: {record.getMessage()}\n")
-        except Exception:  # never let a log line break a run
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def _logging_to_stderr(opts: Options) -> Iterator[None]:
-    """Show walkshed's warnings (all messages with --debug, errors only with --quiet) while a
-    command runs, and restore the logger afterwards (the CLI may run inside another program)."""
-    logger = logging.getLogger("walkshed")
-    saved = (logger.level, logger.propagate)
-    handler = _StderrHandler()
-    logger.setLevel(logging.DEBUG if opts.debug else logging.ERROR if opts.quiet
-                    else logging.WARNING)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
-
-
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -240,21 +219,6 @@ def _print_report(result: RunResult, opts: Options) -> None:
         typer.echo(run_report(result))
 
 
-def _check_siting_args(p: int | None, target_share: float | None, method: str) -> None:
-    from ._errors import input_error
-
-    if p is not None and target_share is not None:
-        raise input_error("-p / --target-share", "both are given", "Give one of them")
-    if p is not None and p < 1:
-        raise input_error("-p", f"must be at least 1, got {p}", "Give the number of new sites")
-    if target_share is not None and not 0 < target_share <= 1:
-        raise input_error("--target-share", f"must be a share in (0, 1], got {target_share}",
-                          "Give e.g. 0.9 for 90 %")
-    if method not in ("exact", "greedy", "auto"):
-        raise input_error("--method", f"unknown method '{method}'",
-                          "Use exact, greedy or auto")
-
-
 @app.command()
 @_handled
 def analyze(
@@ -300,7 +264,7 @@ def rank(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
-    _check_siting_args(sites, target_share, method)
+    check_siting_args(sites, target_share, method)
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     if sites is None and target_share is None:
         sites, target_share = scen.siting.new_sites, scen.siting.target_share
@@ -347,35 +311,12 @@ def inspect(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
-    from ._buildings import is_residential, read_buildings
-    from ._osm import check_osm_file, read_tagged_points
-    from .network import load_network
-    from .report import inspect_text, lonlat_bounds
+    from .pipeline import inspect_extract
+    from .report import inspect_text
 
     opts: Options = ctx.obj
-    reporter = Reporter(opts)
-    check_osm_file(file, "extract")
-    with reporter.step("Reading the walkable streets"):
-        net = load_network(file, cache=False if opts.no_cache else None)
-    with reporter.step("Counting buildings and police"):
-        buildings = read_buildings(file)
-        police = read_tagged_points(file, "amenity", "police")
-    residential = int(sum(is_residential(b) for b in buildings["building"]))
-    lon, lat = lonlat_bounds(net)
-    info: dict[str, Any] = {
-        "file": str(file),
-        "bytes": file.stat().st_size,
-        "walkable_street_km": round(net.total_length_m / 1000, 3),
-        "nodes": net.n_nodes,
-        "edges": net.n_edges,
-        "dropped": str(net.dropped),
-        "crs": net.crs.to_string(),
-        "buildings": len(buildings),
-        "residential_buildings": residential,
-        "police_points": len(police),
-        "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
-        "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
-    }
+    info = inspect_extract(file, cache=False if opts.no_cache else None,
+                           reporter=Reporter(opts))
     if opts.json:
         typer.echo(json.dumps(to_jsonable(info), indent=2, ensure_ascii=False))
         return

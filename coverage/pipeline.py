@@ -37,7 +37,9 @@ __all__ = [
     "Reporter",
     "RunResult",
     "Study",
+    "check_siting_args",
     "demo_study",
+    "inspect_extract",
     "load_study",
     "run",
     "run_study",
@@ -472,3 +474,63 @@ def out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:
     if scen.output.dir is not None:
         return Path(scen.output.dir)
     return Path("out") / scenario_path.stem
+
+
+def check_siting_args(p: int | None, target_share: float | None, method: str) -> None:
+    """Check the siting request: ``p`` or ``target_share`` (not both), and the method."""
+    from ._errors import input_error
+
+    if p is not None and target_share is not None:
+        raise input_error("-p / --target-share", "both are given", "Give one of them")
+    if p is not None and p < 1:
+        raise input_error("-p", f"must be at least 1, got {p}", "Give the number of new sites")
+    if target_share is not None and not 0 < target_share <= 1:
+        raise input_error("--target-share", f"must be a share in (0, 1], got {target_share}",
+                          "Give e.g. 0.9 for 90 %")
+    if method not in ("exact", "greedy", "auto"):
+        raise input_error("--method", f"unknown method '{method}'",
+                          "Use exact, greedy or auto")
+
+
+def inspect_extract(file: Path, *, cache: bool | None = None,
+                    reporter: Reporter | None = None) -> dict[str, Any]:
+    """What is in an OSM extract: walkable streets, buildings, police points, extent.
+
+    Parameters
+    ----------
+    file
+        An ``.osm.pbf`` / ``.osm`` extract.
+    cache
+        Use the network cache; default :data:`walkshed.settings.use_cache`.
+    reporter
+        Progress display.
+    """
+    from ._buildings import is_residential, read_buildings
+    from ._osm import check_osm_file, read_tagged_points
+    from .network import load_network
+    from .report import lonlat_bounds
+
+    reporter = reporter or Reporter()
+    check_osm_file(file, "extract")
+    with reporter.step("Reading the walkable streets"):
+        net = load_network(file, cache=cache)
+    with reporter.step("Counting buildings and police"):
+        buildings = read_buildings(file)
+        police = read_tagged_points(file, "amenity", "police")
+    residential = int(sum(is_residential(b) for b in buildings["building"]))
+    lon, lat = lonlat_bounds(net)
+    info: dict[str, Any] = {
+        "file": str(file),
+        "bytes": file.stat().st_size,
+        "walkable_street_km": round(net.total_length_m / 1000, 3),
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "dropped": str(net.dropped),
+        "crs": net.crs.to_string(),
+        "buildings": len(buildings),
+        "residential_buildings": residential,
+        "police_points": len(police),
+        "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
+        "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
+    }
+    return info
