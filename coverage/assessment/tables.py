@@ -147,7 +147,7 @@ def inspectors_needed(residents: float, norm: float) -> int:
 
 def _opening_order(ctx: _Context, planned: np.ndarray) -> pd.DataFrame:
     network, fac, dem, pop, d_open = ctx.network, ctx.fac, ctx.dem, ctx.pop, ctx.d_open
-    ids, names, total = ctx.ids, ctx.names, ctx.total
+    ids, names = ctx.ids, ctx.names
     main_m, metres, labels = ctx.cfg.main_threshold_m, ctx.metres, ctx.labels
     cols = ["step", "precinct", "name", "gain", "cumulative_covered", "cumulative_share",
             "gain_alone"] + [f"gain_alone_{lab}" for lab in labels]
@@ -159,47 +159,8 @@ def _opening_order(ctx: _Context, planned: np.ndarray) -> pd.DataFrame:
     # one bounded search per planned precinct, at the largest threshold; smaller thresholds
     # keep the stored pairs within them (a stored zero is a real distance: test the values)
     mat = coverage_matrix(network, fac.subset(planned), dem, float(metres.max()))
-
-    def reach_within(m: float) -> sparse.csr_matrix:
-        keep = (mat.data <= m).astype(np.float64)
-        # copies: eliminate_zeros compacts the index arrays in place
-        out = sparse.csr_matrix((keep, mat.indices.copy(), mat.indptr.copy()), shape=mat.shape)
-        out.eliminate_zeros()
-        return out
-
-    alone = {
-        lab: np.asarray(reach_within(m) @ np.where(d_open <= m, 0.0, pop)).ravel()
-        for m, lab in zip(metres, labels, strict=True)
-    }
-    pattern = reach_within(main_m)
-    covered = d_open <= main_m
-    new_w = np.where(covered, 0.0, pop)
-    gain_alone = np.asarray(pattern @ new_w).ravel()
-    left = list(range(len(planned)))
-    rows = []
-    cum = float(pop[covered].sum())
-    step = 0
-    while left:
-        gains = np.asarray(pattern[left] @ new_w).ravel()
-        k = int(np.argmax(gains))  # ties: the first in table order
-        j = left.pop(k)
-        gain = float(gains[k])
-        new_w[pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]] = 0.0
-        cum += gain
-        step += 1
-        p = planned[j]
-        row: dict[str, Any] = {
-            "step": step,
-            "precinct": ids[p],
-            "name": names[p],
-            "gain": gain,
-            "cumulative_covered": cum,
-            "cumulative_share": _share(cum, total),
-            "gain_alone": float(gain_alone[j]),
-        }
-        for lab in labels:
-            row[f"gain_alone_{lab}"] = float(alone[lab][j])
-        rows.append(row)
+    rows = opening_order_rows(mat, ids[planned], names[planned], pop, d_open, main_m, metres,
+                              labels)
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -270,3 +231,62 @@ def _district_table(
     return pd.DataFrame(rows)
 
 
+def opening_order_rows(
+    mat: sparse.csr_matrix,
+    ids: np.ndarray,
+    names: np.ndarray,
+    pop: np.ndarray,
+    d_open: np.ndarray,
+    main_m: float,
+    metres: np.ndarray,
+    labels: list[str],
+) -> list[dict[str, Any]]:
+    """The planned precincts in greedy order at ``main_m``: the rows of ``opening_order``.
+
+    ``mat`` holds one row per planned precinct (``ids``/``names`` in table order): the walking
+    distance to each demand point it reaches within the largest threshold
+    (:func:`walkshed.reach.coverage_matrix`). Used by :func:`walkshed.assess` and by
+    ``walkshed serve``, so both give the same order.
+    """
+    total = float(pop.sum())
+
+    def reach_within(m: float) -> sparse.csr_matrix:
+        keep = (mat.data <= m).astype(np.float64)
+        # copies: eliminate_zeros compacts the index arrays in place
+        out = sparse.csr_matrix((keep, mat.indices.copy(), mat.indptr.copy()), shape=mat.shape)
+        out.eliminate_zeros()
+        return out
+
+    alone = {
+        lab: np.asarray(reach_within(m) @ np.where(d_open <= m, 0.0, pop)).ravel()
+        for m, lab in zip(metres, labels, strict=True)
+    }
+    pattern = reach_within(main_m)
+    covered = d_open <= main_m
+    new_w = np.where(covered, 0.0, pop)
+    gain_alone = np.asarray(pattern @ new_w).ravel()
+    left = list(range(len(ids)))
+    rows = []
+    cum = float(pop[covered].sum())
+    step = 0
+    while left:
+        gains = np.asarray(pattern[left] @ new_w).ravel()
+        k = int(np.argmax(gains))  # ties: the first in table order
+        j = left.pop(k)
+        gain = float(gains[k])
+        new_w[pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]] = 0.0
+        cum += gain
+        step += 1
+        row: dict[str, Any] = {
+            "step": step,
+            "precinct": ids[j],
+            "name": names[j],
+            "gain": gain,
+            "cumulative_covered": cum,
+            "cumulative_share": _share(cum, total),
+            "gain_alone": float(gain_alone[j]),
+        }
+        for lab in labels:
+            row[f"gain_alone_{lab}"] = float(alone[lab][j])
+        rows.append(row)
+    return rows

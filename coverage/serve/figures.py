@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._common import STATUSES
+from ..assessment.tables import opening_order_rows
 
 UNASSIGNED = "(no precinct reachable)"
 OUTSIDE = "(outside districts)"
@@ -158,37 +159,6 @@ def opening_order(mat: sparse.csr_matrix, planned: list[tuple[str, str]], pop: n
     """
     if len(planned) == 0:
         return []
-    total = float(pop.sum())
-
-    def reach_within(m: float) -> sparse.csr_matrix:
-        keep = (mat.data <= m).astype(np.float64)
-        out = sparse.csr_matrix((keep, mat.indices.copy(), mat.indptr.copy()), shape=mat.shape)
-        out.eliminate_zeros()
-        return out
-
-    alone = {lab: np.asarray(reach_within(m) @ np.where(d_open <= m, 0.0, pop)).ravel()
-             for m, lab in zip(metres, labels, strict=True)}
-    pattern = reach_within(main_m)
-    covered = d_open <= main_m
-    new_w = np.where(covered, 0.0, pop)
-    gain_alone = np.asarray(pattern @ new_w).ravel()
-    left = list(range(len(planned)))
-    rows = []
-    cum = float(pop[covered].sum())
-    step = 0
-    while left:
-        gains = np.asarray(pattern[left] @ new_w).ravel()
-        k = int(np.argmax(gains))
-        j = left.pop(k)
-        gain = float(gains[k])
-        new_w[pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]] = 0.0
-        cum += gain
-        step += 1
-        pid, name = planned[j]
-        row: dict[str, Any] = {"step": step, "precinct": pid, "name": name, "gain": gain,
-                               "cumulative_covered": cum, "cumulative_share": share(cum, total),
-                               "gain_alone": float(gain_alone[j])}
-        for lab in labels:
-            row[f"gain_alone_{lab}"] = float(alone[lab][j])
-        rows.append(row)
-    return rows
+    ids = np.asarray([pid for pid, _ in planned], dtype=object)
+    names = np.asarray([name for _, name in planned], dtype=object)
+    return opening_order_rows(mat, ids, names, pop, d_open, main_m, metres, labels)
