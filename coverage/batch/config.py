@@ -55,6 +55,7 @@ from .._errors import InputError, input_error
 from ..scenario import parse_scenario
 from ..scenario._toml import Source as _Source
 from ..scenario._toml import Table as _Table
+from ..scenario._toml import read_text
 
 __all__ = ["Area", "BatchConfig", "CityEntry", "load_batch", "parse_batch", "scenario_text"]
 
@@ -249,14 +250,8 @@ def load_batch(path: str | os.PathLike[str]) -> BatchConfig:
         city whose scenario tables break the scenario rules; the message names the line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise input_error(f"batch file '{p}'", "file not found",
-                          "Check the path (an example is in the README, 'Many cities')")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise input_error(f"batch file '{p}'", f"cannot be read ({exc})",
-                          "Save it as UTF-8 text") from exc
+    text = read_text(p, f"batch file '{p}'",
+                     "Check the path (an example is in the README, 'Many cities')")
     return parse_batch(text, path=p.resolve())
 
 

@@ -18,6 +18,16 @@ _MISSING = object()
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
+def read_text(path: Path, what: str, missing_fix: str) -> str:
+    """The UTF-8 text of a TOML file, or one InputError naming ``what`` and the fix."""
+    if not path.is_file():
+        raise input_error(what, "file not found", missing_fix)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise input_error(what, f"cannot be read ({exc})", "Save it as UTF-8 text") from exc
+
+
 class Source:
     """The scenario text, to find the line of a key within its table."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import settings
 from .._common import STATUSES
 from .._errors import input_error
-from ._toml import Source, Table, type_name
+from ._toml import Source, Table, read_text, type_name
 from .model import (
     BuildingPopulation,
     DistrictSource,
@@ -46,14 +46,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         missing input files; the message names the key and its line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise input_error(f"scenario '{p}'", "file not found",
-                          "Check the path, or start from one of the examples in data/")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise input_error(f"scenario '{p}'", f"cannot be read ({exc})",
-                          "Save it as UTF-8 text") from exc
+    text = read_text(p, f"scenario '{p}'",
+                     "Check the path, or start from one of the examples in data/")
     return parse_scenario(text, path=p.resolve())
 
 
