@@ -24,6 +24,7 @@ import typer
 
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
+from .i18n import current_language, set_language, translator
 from .io import OutputDir, to_jsonable
 from .pipeline import (
     Reporter,
@@ -62,11 +63,13 @@ class Options:
     json: bool = False
     debug: bool = False
     no_cache: bool = False
+    lang: str | None = None
 
-    def merge(self, **kw: bool) -> Options:
-        """These options OR'ed with the ones given to a command."""
+    def merge(self, **kw: Any) -> Options:
+        """These options OR'ed with the ones given to a command (its ``lang`` wins)."""
         return Options(**{k: getattr(self, k) or bool(kw.get(k, False)) for k in
-                          ("quiet", "json", "debug", "no_cache")})
+                          ("quiet", "json", "debug", "no_cache")},
+                       lang=kw.get("lang") or self.lang)
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no report.")]
@@ -74,6 +77,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the network cache.")
+]
+LangOpt = Annotated[
+    str | None,
+    typer.Option("--lang", help="Language of the report and the PDF: en, ru or kk [default: "
+                 "the scenario's lang, else your locale's, else en]."),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 OfflineOpt = Annotated[
@@ -89,12 +97,13 @@ def _main(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Who lives within walking distance of a police precinct, and where new ones should go."""
-    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache)
+    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache, lang=lang)
 
 
-def _options(ctx: typer.Context, **kw: bool) -> Options:
+def _options(ctx: typer.Context, **kw: Any) -> Options:
     base = ctx.find_object(Options) or Options()
     return base.merge(**kw)
 
@@ -117,22 +126,26 @@ def _handled(fn: F) -> F:
             json=kwargs.get("json_", False),
             debug=kwargs.get("debug", False),
             no_cache=kwargs.get("no_cache", False),
+            lang=kwargs.get("lang"),
         )
         ctx.obj = opts
         with _logging_to_stderr(opts):
             try:
+                set_language(opts.lang)  # an unknown language is a usage error (exit 2)
                 return fn(*args, **kwargs)
             except typer.Exit:
                 raise
             except InputError as exc:
                 _fail(opts, 2, _one_line(exc))
             except KeyboardInterrupt:
-                _fail(opts, 130, "interrupted; no outputs were written")
+                _fail(opts, 130, translator().gettext("interrupted; no outputs were written"))
             except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
-                _fail(opts, 1, f"{_one_line(exc)} (no outputs were written)")
+                _fail(opts, 1, translator().gettext("{error} (no outputs were written)").format(
+                    error=_one_line(exc)))
             except Exception as exc:
-                _fail(opts, 1, f"internal error: {type(exc).__name__}: {_one_line(exc)} "
-                      "(run with --debug for the traceback; please report it)")
+                _fail(opts, 1, translator().gettext(
+                    "internal error: {error} (run with --debug for the traceback; please "
+                    "report it)").format(error=f"{type(exc).__name__}: {_one_line(exc)}"))
 
     return wrapper  # type: ignore[return-value]
 
@@ -165,6 +178,7 @@ def demo(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Run the whole job on the embedded demo (central Helsinki; no arguments, no network)."""
     from .pipeline import demo_study
@@ -198,6 +212,8 @@ def _open_scenario(
     reporter = Reporter(opts)
     study, scen = load_study(scenario, cache=False if opts.no_cache else None,
                              reporter=reporter)
+    if opts.lang is None and scen.lang is not None:
+        set_language(scen.lang)  # the scenario's language unless --lang says otherwise
     return opts, reporter, study, scen
 
 
@@ -216,7 +232,7 @@ def _print_report(result: RunResult, opts: Options) -> None:
     elif not opts.quiet:
         from .report import run_report
 
-        typer.echo(run_report(result))
+        typer.echo(run_report(result, lang=current_language()))
 
 
 @app.command()
@@ -230,6 +246,7 @@ def analyze(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
@@ -262,6 +279,7 @@ def rank(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
     check_siting_args(sites, target_share, method)
@@ -292,6 +310,7 @@ def map_(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The HTML coverage map of a scenario alone (coverage_map.html)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
@@ -309,6 +328,7 @@ def inspect(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
     from .pipeline import inspect_extract
@@ -339,6 +359,7 @@ def serve(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The live what-if page: add, move, close precincts and see the coverage change at once."""
     from .serve.server import serve as run_server
@@ -365,6 +386,7 @@ def batch(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Many cities, one Dask task each: every city's outputs, national tables and index map."""
     from .batch.command import batch_command

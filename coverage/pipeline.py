@@ -29,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
+from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
 
@@ -360,7 +361,9 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
                       "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
     method = getattr(scen.population, "type", "")
-    notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
+    t = translator()
+    notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
+        method=method, source=_source_name(scen), n=t.number(len(demand)))]
     study = Study(
         name=scen.name,
         network=network,

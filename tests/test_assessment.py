@@ -914,7 +914,7 @@ def test_uncovered_areas_hand_made_partition() -> None:
     assert got["population"].sum() == sum(pop) == sum(cells.values())
     assert not np.isfinite(got["walk_to_open_m"]).any()  # nobody can reach a street
     check_areas(a, net)
-    assert "6 area(s), 267 residents" in a.summary()
+    assert "6 areas, 267 residents" in a.summary()
     assert "within 300 m (straight line) of its seed cell" in a.summary()
 
 
