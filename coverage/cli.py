@@ -186,7 +186,8 @@ def demo(
     opts: Options = ctx.obj
     reporter = Reporter(opts)
     study = demo_study(cache=False if opts.no_cache else None, reporter=reporter)
-    _run_and_report(study, out, reporter, opts, p=sites, offline=offline)
+    _run_and_report(study, out, reporter, opts, p=sites, offline=offline,
+                    outputs=frozenset({"tables", "sites", "map", "report"}))
 
 
 ScenarioArg = Annotated[
@@ -222,7 +223,7 @@ def _run_and_report(
 ) -> None:
     """Run the study into ``folder`` (staged, moved in place at the end) and print the report."""
     with OutputDir(folder) as staged:
-        result = run_study(study, staged, reporter, **run)
+        result = run_study(study, staged, reporter, lang=current_language(), **run)
     _print_report(result, opts)
 
 
@@ -252,7 +253,7 @@ def analyze(
     when the scenario's [siting] asks for them)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(
         study, folder, reporter, opts, outputs=frozenset(outputs),
         p=scen.siting.new_sites, target_share=scen.siting.target_share,
@@ -321,6 +322,26 @@ def map_(
 
 @app.command()
 @_handled
+def report(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    out: OutOptional = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
+    folder = out_folder(out, scen, scenario)
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"report"}),
+                    p=scen.siting.new_sites, target_share=scen.siting.target_share,
+                    method=scen.siting.method)
+
+
+@app.command()
+@_handled
 def inspect(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf, .osm).")],
@@ -342,7 +363,7 @@ def inspect(
         return
     if opts.quiet:
         return
-    typer.echo(inspect_text(file.name, info))
+    typer.echo(inspect_text(file.name, info, lang=current_language()))
 
 
 @app.command()

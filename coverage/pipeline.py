@@ -184,6 +184,7 @@ def run_study(
     target_share: float | None = None,
     method: str = "auto",
     offline: bool = False,
+    lang: str | None = None,
 ) -> RunResult:
     """Run the assessment (and siting and the map, where asked) and stage the output files.
 
@@ -199,11 +200,15 @@ def run_study(
         Which groups to write besides ``summary.json``: ``tables`` (precincts.csv,
         districts.csv, opening_order.csv, uncovered_areas.gpkg), ``sites``
         (proposed_sites.csv and .gpkg, when ``p`` or ``target_share`` is given) and ``map``
-        (coverage_map.html).
+        (coverage_map.html) and ``report`` (report.pdf, the printable report; with the proposed
+        sites when ``p`` or ``target_share`` is given).
     p, target_share, method
         Siting: number of new sites, or the share of residents to reach; solver method.
     offline
         A self-contained map with no web tiles.
+    lang
+        Language of the report (``en``, ``ru``, ``kk``); default
+        :func:`walkshed.i18n.current_language`.
 
     Returns
     -------
@@ -235,12 +240,20 @@ def run_study(
             "uncovered_areas.gpkg",
         )
     res = None
-    if "sites" in outputs and (p is not None or target_share is not None):
+    if outputs & {"sites", "report"} and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
-            study, a, out, reporter, p=p, target_share=target_share, method=method
+            study, a, out, reporter, p=p, target_share=target_share, method=method,
+            write="sites" in outputs,
         )
     if "map" in outputs:
         _map(study, a, res, out, reporter, offline=offline)
+    if "report" in outputs:
+        from .report_pdf import write_report_pdf
+
+        with reporter.step("Printing the report"):
+            write_report_pdf(out.path("report.pdf"), RunResult(summary, a, res),
+                             network=study.network, precincts=study.precincts,
+                             districts=study.districts, lang=lang)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
@@ -256,6 +269,7 @@ def _siting(
     p: int | None,
     target_share: float | None,
     method: str,
+    write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
     from . import siting
@@ -278,8 +292,9 @@ def _siting(
             progress=reporter.live,
             **opts,
         )
-    siting.write_csv(res, out.path("proposed_sites.csv"))
-    siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
+    if write:
+        siting.write_csv(res, out.path("proposed_sites.csv"))
+        siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
     table = res.table if res.table is not None else pd.DataFrame()
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]

@@ -32,7 +32,7 @@ A4 = (8.27, 11.69)  # inches, portrait
 _TOP, _BOTTOM, _LEFT, _RIGHT = 0.94, 0.06, 0.07, 0.93
 _ROW = 0.0165  # height of a table row, in figure fractions
 _COLOURS = {"open": "#1f5fa8", "planned": "#e6850e", "candidate": "#7f7f7f",
-            "closed": "#444444", "site": "#7b2d8b", "uncovered": "#d7301f",
+            "closed": "#444444", "site": "#7b2d8b", "uncovered": "#f1a596",
             "area_open": "#9ecae1", "area_planned": "#fdd49e", "district": "#333333",
             "street": "#c8c8c8"}
 
@@ -80,7 +80,7 @@ def write_report_pdf(
           "axes.unicode_minus": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
         fig = _map_page(result, network, precincts, districts, t)
-        pdf.savefig(fig)
+        pdf.savefig(fig, dpi=200)  # the map's dense layers are rasterised at 200 dpi
         plt.close(fig)
         for fig in _table_pages(result, t):
             pdf.savefig(fig)
@@ -115,8 +115,8 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     fig.text(_LEFT, 0.965, str(summary.get("study", "")), fontsize=14, weight="bold",
              va="top")
     main = _main_row(a)
-    fig.text(_LEFT, 0.94, _("{date}. Walking distance {minutes} min ({metres} m) at {speed} "
-                            "km/h.").format(
+    fig.text(_LEFT, 0.94, _("Walking distance {minutes} min ({metres} m) at {speed} km/h "
+                            "({date})").format(
         date=t.date(summary.get("created", "")[:10] or "2000-01-01"),
         minutes=t.number(s.main_threshold_m / s.walk_speed_kmh * 0.06, 0),
         metres=t.number(s.main_threshold_m), speed=t.number(s.walk_speed_kmh, 1)),
@@ -127,34 +127,41 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
             covered=t.number(main["covered_open"]), residents=t.number(main["residents"]),
             share=t.percent(main["share_open"])), fontsize=9, va="top", weight="bold")
     ax = fig.add_axes((0.04, 0.2, 0.92, 0.7))
-    ax.set_axis_off()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.5)
     minx, miny, maxx, maxy = network.bounds
+    if districts is not None and len(districts):  # the city, not the whole extract
+        dx0, dy0, dx1, dy1 = districts.to_crs(crs).total_bounds
+        minx, miny, maxx, maxy = max(minx, dx0), max(miny, dy0), min(maxx, dx1), min(maxy, dy1)
     gpd.GeoSeries(np.asarray(network.edge_geometry), crs=crs).plot(
-        ax=ax, linewidth=0.25, color=_COLOURS["street"], zorder=1)
+        ax=ax, linewidth=0.2, color="#7a7a7a", alpha=0.6, zorder=4, rasterized=True)
     handles: list[Any] = []
+    cells = getattr(a, "uncovered_cells", None)
+    if cells is not None and len(cells):
+        cells.to_crs(crs).plot(ax=ax, color=_COLOURS["uncovered"],
+                               edgecolor="face", linewidth=0.3, zorder=2, rasterized=True)
+        handles.append(Patch(color=_COLOURS["uncovered"],
+                             label=_("residents beyond walking distance")))
     areas = _walking_areas(network, precincts, s)
     for status, key in (("planned", "area_planned"), ("open", "area_open")):
         geom = areas.get(status)
         if geom is not None and not geom.is_empty:
-            gpd.GeoSeries([geom], crs=crs).plot(ax=ax, color=_COLOURS[key], alpha=0.75,
-                                                linewidth=0, zorder=2)
+            gpd.GeoSeries([geom], crs=crs).plot(ax=ax, color=_COLOURS[key], alpha=0.8,
+                                                linewidth=0, zorder=3, rasterized=True)
             label = (_("within {main} of an open precinct") if status == "open" else
                      _("added by the planned precincts"))
             handles.append(Patch(color=_COLOURS[key], label=label.format(
                 main=_("{n} min").format(n=t.number(_minutes(s), 0)))))
-    cells = getattr(a, "uncovered_cells", None)
-    if cells is not None and len(cells):
-        cells.to_crs(crs).plot(ax=ax, color=_COLOURS["uncovered"], alpha=0.55, linewidth=0,
-                               zorder=3)
-        handles.append(Patch(color=_COLOURS["uncovered"], alpha=0.55,
-                             label=_("residents beyond walking distance")))
     if districts is not None and len(districts):
         d = districts.to_crs(crs)
         d.boundary.plot(ax=ax, color=_COLOURS["district"], linewidth=0.8, zorder=4)
         for name, geom in zip(d["name"], d.geometry, strict=True):
             p = geom.representative_point()
-            ax.annotate(str(name), (p.x, p.y), fontsize=7, ha="center", color="#222222",
-                        zorder=7, alpha=0.85)
+            ax.annotate(str(name), (p.x, p.y), fontsize=7, ha="center", color="#111111",
+                        zorder=7, bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
+                                        "alpha": 0.7, "linewidth": 0})
         handles.append(Line2D([], [], color=_COLOURS["district"], linewidth=0.8,
                               label=_("district boundary")))
     pts = precincts.to_crs(crs)
@@ -179,6 +186,8 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
                         va="center", weight="bold", zorder=7)
         handles.append(Line2D([], [], marker="o", linestyle="", markersize=9,
                               color=_COLOURS["site"], label=_("proposed site (rank)")))
+    ax.set_xlabel("")
+    ax.set_ylabel("")
     pad = 0.02 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
@@ -217,11 +226,12 @@ def _walking_areas(network: Any, precincts: gpd.GeoDataFrame, s: Any) -> dict[st
                           walk_speed_kmh=s.walk_speed_kmh)
     out: dict[str, Any] = {}
     opened = dissolve_walking_areas(areas, statuses=("open",))
-    both = dissolve_walking_areas(areas, statuses=("open", "planned"))
     if len(opened):
         out["open"] = opened.geometry.iloc[0]
-    if len(both):
-        out["planned"] = both.geometry.iloc[0]
+    if keep["status"].eq("planned").any():
+        both = dissolve_walking_areas(areas, statuses=("open", "planned"))
+        if len(both):
+            out["planned"] = both.geometry.iloc[0]
     return out
 
 
@@ -254,7 +264,7 @@ def _rect(x: float, y: float, w: float, h: float, colour: str) -> Any:
 
 def _north_arrow(ax: Any, t: Translator) -> None:
     # the map is drawn in the network's UTM zone: grid north is within a degree or two of true
-    ax.annotate(t.gettext("N"), xy=(0.96, 0.97), xytext=(0.96, 0.89),
+    ax.annotate(t.gettext("N"), xy=(0.965, 0.985), xytext=(0.965, 0.915),
                 xycoords="axes fraction", ha="center", va="center", fontsize=11,
                 weight="bold", zorder=8,
                 arrowprops={"arrowstyle": "-|>", "color": "#000000", "linewidth": 1.5})
@@ -304,15 +314,15 @@ class _Pages:
         cells = [list(header), *[list(r) for r in rows]]
         chars = [max(len(c[i]) for c in cells) for i in range(len(header))]
         total = sum(chars) + 2 * (len(header) - 1)
-        size = min(8.0, 8.0 * 118 / max(total, 1))
-        width = (_RIGHT - _LEFT) * min(1.0, total / 118 * 8.0 / size * size / 8.0)
-        scale = width / max(total, 1)
-        xs = np.cumsum([0.0] + [(w + 2) * scale for w in chars])
+        per_pt = 0.64 / 72 / A4[0]  # a character's width per point of size, in page widths
+        size = min(8.0, (_RIGHT - _LEFT) / (max(total, 1) * per_pt))
+        step = per_pt * size
+        xs = np.cumsum([0.0] + [(w + 2) * step for w in chars])
+
         def put(row: Sequence[str], bold: bool) -> None:
             fig = self.figs[-1]
             for i, text in enumerate(row):
-                right = numeric[i] and not bold
-                x = _LEFT + (xs[i] + chars[i] * scale if right or numeric[i] else xs[i])
+                x = _LEFT + xs[i] + (chars[i] * step if numeric[i] else 0.0)
                 fig.text(x, self.y, text, fontsize=size, va="top",
                          ha="right" if numeric[i] else "left",
                          weight="bold" if bold else "normal")
