@@ -76,8 +76,9 @@ def write_report_pdf(
 
     t = translator(lang)
     out = Path(path)
+    # names from the data are text, never mathtext ("$...$") or anything else interpreted
     rc = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 9,
-          "axes.unicode_minus": False}
+          "axes.unicode_minus": False, "text.parse_math": False, "text.usetex": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
         fig = _map_page(result, network, precincts, districts, t)
         pdf.savefig(fig, dpi=200)  # the map's dense layers are rasterised at 200 dpi
