@@ -25,6 +25,7 @@ import gettext
 import os
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
@@ -109,21 +110,21 @@ class Translator:
         """``message`` in this language."""
         return self._t.gettext(message)
 
-    def ngettext(self, singular: str, plural: str, n: float) -> str:
+    def ngettext(self, singular: str, plural: str, n: Any) -> str:
         """The form of ``singular`` / ``plural`` for the count ``n`` (plural rules of the
         language: Russian has three forms)."""
-        return self._t.ngettext(singular, plural, int(round(n)))
+        return self._t.ngettext(singular, plural, round(float(n)))
 
-    def number(self, value: float, digits: int = 0) -> str:
+    def number(self, value: Any, digits: int = 0) -> str:
         """``value`` with the locale's grouping and decimal sign, ``digits`` decimals."""
         fmt = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-        return format_decimal(value, format=fmt, locale=self.locale)
+        return format_decimal(float(value), format=fmt, locale=self.locale)
 
-    def percent(self, share: float, digits: int = 1) -> str:
+    def percent(self, share: Any, digits: int = 1) -> str:
         """The share ``share`` (0.07) as a percentage with ``digits`` decimals (``7,0 %``)."""
         pattern = self.locale.percent_formats[None].pattern
         body = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-        return format_percent(share, format=pattern.replace("#,##0", body, 1),
+        return format_percent(float(share), format=pattern.replace("#,##0", body, 1),
                               locale=self.locale)
 
     def date(self, when: date | datetime | str) -> str:

@@ -77,7 +77,7 @@ def write_report_pdf(
     t = translator(lang)
     out = Path(path)
     # names from the data are text, never mathtext ("$...$") or anything else interpreted
-    rc = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 9,
+    rc: Any = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 9,
           "axes.unicode_minus": False, "text.parse_math": False, "text.usetex": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
         fig = _map_page(result, network, precincts, districts, t)
@@ -166,12 +166,12 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
         handles.append(Line2D([], [], color=_COLOURS["district"], linewidth=0.8,
                               label=_("district boundary")))
     pts = precincts.to_crs(crs)
-    status = pts["status"].astype(str) if "status" in pts.columns else pd.Series(
+    statuses = pts["status"].astype(str) if "status" in pts.columns else pd.Series(
         "open", index=pts.index)
     labels = {"open": _("precinct, open"), "planned": _("precinct, planned"),
               "candidate": _("precinct, candidate"), "closed": _("precinct, closed")}
     for st, marker in (("open", "s"), ("planned", "D"), ("candidate", "o"), ("closed", "x")):
-        sel = pts[status.eq(st).to_numpy()]
+        sel = pts[statuses.eq(st).to_numpy()]
         if len(sel):
             ax.scatter(sel.geometry.x, sel.geometry.y, s=22, marker=marker,
                        color=_COLOURS.get(st, "#000000"), edgecolor="white", linewidth=0.5,
@@ -351,7 +351,14 @@ def _sites_table(result: Any) -> pd.DataFrame | None:
 
 
 def _table_pages(result: Any, t: Translator) -> list[Any]:
-    _, _n, num, pct = t.gettext, t.ngettext, t.number, t.percent
+    _, _n = t.gettext, t.ngettext
+
+    def num(x: Any) -> str:  # a dash, never "NaN", for a share of nobody
+        return t.number(x) if _finite(x) else "–"
+
+    def pct(x: Any) -> str:
+        return t.percent(x) if _finite(x) else "–"
+
     a = result.assessment
     s = a.settings
     summary = result.summary
@@ -384,7 +391,8 @@ def _table_pages(result: Any, t: Translator) -> list[Any]:
         pages.table(
             [_("district"), _("residents"), _("open"), _("open+planned"), _("precincts"),
              _("inspectors")],
-            [[_clip(r["district"]), num(r["residents"]), pct(r.get(col_o, float("nan"))),
+            [[_clip(_("(outside districts)") if r["district"] == "(outside districts)"
+                    else r["district"]), num(r["residents"]), pct(r.get(col_o, float("nan"))),
               pct(r.get(col_p, float("nan"))), num(r.get("open", 0)),
               num(r.get("inspectors_needed", 0))] for r in dist.to_dict(orient="records")],
             [False] + [True] * 5)

@@ -134,7 +134,7 @@ def test_chosen_language_wins_over_the_locale(monkeypatch: pytest.MonkeyPatch) -
     assert i18n.current_language() == "kk"
     i18n.set_language(None)
     assert i18n.current_language() == "ru"
-    with pytest.raises(InputError, match="unknown language 'de'.*en, ru or kk"):
+    with pytest.raises(InputError, match=r"unknown language 'de'.*en, ru or kk"):
         i18n.set_language("de")
 
 
@@ -230,3 +230,20 @@ def test_almaty_report_in_russian_and_kazakh(shared_data: Path, tmp_path: Path) 
         assert residents == f"2{NBSP}165{NBSP}759"  # the official districts' total
         assert residents in res.stdout and phrase in res.stdout
         assert "Residents" not in res.stdout
+
+
+def test_glossary_has_every_term_in_three_languages_with_a_source() -> None:
+    import csv
+
+    with open(REPO / "docs" / "glossary.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 10
+    for row in rows:
+        assert all(row[k].strip() for k in ("en", "ru", "kk", "source")), row
+    ru_po = (LOCALE_DIR / "ru" / "LC_MESSAGES" / "walkshed.po").read_text("utf-8")
+    kk_po = (LOCALE_DIR / "kk" / "LC_MESSAGES" / "walkshed.po").read_text("utf-8")
+    # the catalogues use the glossary's key terms
+    for term in ("УПП", "участков", "инспектор", "Пешая доступность", "зон", "обслуживания"):
+        assert term in ru_po, term
+    for term in ("учаскелік полиция", "Жаяу қолжетімділік", "қызмет көрсету аймағ"):
+        assert term in kk_po, term
