@@ -614,7 +614,7 @@ def test_grid_cells_and_settings_in_every_output() -> None:
     assert a.uncovered_areas["population"].sum() == pytest.approx(pop[unc].sum())
     check_areas(a, net)
     text = a.summary()
-    assert "5 km/h" in text and "250 residents per inspector" in text and "150m" in text
+    assert "5 km/h" in text and "250 residents per inspector" in text and "150 m" in text
     assert str(a) == text
     html = a._repr_html_()
     assert "250 residents per inspector" in html and "<table" in html
