@@ -1,7 +1,7 @@
 """The planners' languages: English, Russian and Kazakh.
 
 Messages are gettext catalogues managed with Babel (``coverage/locale/messages.pot`` and
-``<lang>/LC_MESSAGES/walkshed.po``, compiled ``.mo`` files shipped in the wheel); numbers,
+``<lang>.po``, compiled ``<lang>.mo`` files shipped in the wheel); numbers,
 percentages and dates are formatted by Babel with the locale's CLDR rules (Russian
 ``2 165 759`` and ``7,0 %``, with no-break spaces).
 
@@ -45,7 +45,7 @@ __all__ = [
 
 #: The languages walkshed speaks (ISO 639-1).
 LANGUAGES = ("en", "ru", "kk")
-#: The gettext domain of walkshed's catalogues.
+#: The gettext domain of walkshed's catalogues (the project name in them).
 DOMAIN = "walkshed"
 #: Where the compiled catalogues are (inside the installed package).
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -104,7 +104,8 @@ class Translator:
         if self.lang == "en":
             self._t: gettext.NullTranslations = gettext.NullTranslations()
         else:
-            self._t = gettext.translation(DOMAIN, LOCALE_DIR, languages=[self.lang])
+            with open(LOCALE_DIR / f"{self.lang}.mo", "rb") as f:
+                self._t = gettext.GNUTranslations(f)
 
     def gettext(self, message: str) -> str:
         """``message`` in this language."""

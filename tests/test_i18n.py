@@ -38,7 +38,7 @@ def _fresh_ids() -> set[str | tuple[str, str]]:
 
 
 def _catalog(lang: str):
-    with open(LOCALE_DIR / lang / "LC_MESSAGES" / "walkshed.po", "rb") as f:
+    with open(LOCALE_DIR / f"{lang}.po", "rb") as f:
         return read_po(f, locale=lang)
 
 
@@ -70,11 +70,10 @@ def test_every_message_of_the_code_is_translated(lang: str) -> None:
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 def test_the_committed_mo_is_the_compiled_po(lang: str) -> None:
-    folder = LOCALE_DIR / lang / "LC_MESSAGES"
     fresh = io.BytesIO()
     write_mo(fresh, _catalog(lang))
-    assert (folder / "walkshed.mo").read_bytes() == fresh.getvalue(), (
-        "run `pybabel compile -d coverage/locale -D walkshed` (README: Languages)")
+    assert (LOCALE_DIR / f"{lang}.mo").read_bytes() == fresh.getvalue(), (
+        "compile the catalogues with pybabel (README: Languages)")
 
 
 def test_the_template_lists_the_messages_of_the_code() -> None:
@@ -240,10 +239,22 @@ def test_glossary_has_every_term_in_three_languages_with_a_source() -> None:
     assert len(rows) >= 10
     for row in rows:
         assert all(row[k].strip() for k in ("en", "ru", "kk", "source")), row
-    ru_po = (LOCALE_DIR / "ru" / "LC_MESSAGES" / "walkshed.po").read_text("utf-8")
-    kk_po = (LOCALE_DIR / "kk" / "LC_MESSAGES" / "walkshed.po").read_text("utf-8")
+    ru_po = (LOCALE_DIR / "ru.po").read_text("utf-8")
+    kk_po = (LOCALE_DIR / "kk.po").read_text("utf-8")
     # the catalogues use the glossary's key terms
     for term in ("УПП", "участков", "инспектор", "Пешая доступность", "зон", "обслуживания"):
         assert term in ru_po, term
     for term in ("учаскелік полиция", "Жаяу қолжетімділік", "қызмет көрсету аймағ"):
         assert term in kk_po, term
+
+
+def test_the_catalogues_are_package_data() -> None:
+    import tomllib
+
+    conf = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    setup = conf["tool"]["setuptools"]
+    assert "walkshed.locale" in setup["packages"]
+    assert "*.mo" in setup["package-data"]["walkshed.locale"]
+    assert {"babel>=2.12", "matplotlib>=3.7"} <= set(conf["project"]["dependencies"])
+    for lang in ("ru", "kk"):
+        assert (LOCALE_DIR / f"{lang}.mo").is_file()
