@@ -114,6 +114,9 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    place_names
+        Per language (``ru``, ``kk``), the districts' names in it, keyed by the name in the
+        data (from a ``name_ru`` / ``name_kk`` column of the scenario's counts table).
     """
 
     name: str
@@ -126,16 +129,19 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
 class RunResult:
-    """What a run produced: the summary written as ``summary.json`` and the results."""
+    """What a run produced: the summary written as ``summary.json`` and the results
+    (and the study's place names per language, for the reports)."""
 
     summary: dict[str, Any]
     assessment: Any = None
     siting: Any = None
     folder: Path | None = None
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _study_header(study: Study) -> dict[str, Any]:
@@ -251,13 +257,15 @@ def run_study(
         from .report_pdf import write_report_pdf
 
         with reporter.step("Printing the report"):
-            write_report_pdf(out.path("report.pdf"), RunResult(summary, a, res),
+            write_report_pdf(out.path("report.pdf"),
+                             RunResult(summary, a, res, place_names=study.place_names),
                              network=study.network, precincts=study.precincts,
                              districts=study.districts, lang=lang)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
-    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final,
+                     place_names=study.place_names)
 
 
 def _siting(
@@ -390,8 +398,45 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        place_names=_place_names(scen),
     )
     return study, scen
+
+
+def _place_names(scen: Any) -> dict[str, dict[str, str]]:
+    """The districts' names per language from the counts table's ``name_ru`` / ``name_kk``
+    columns (every spelling of a row, its variants too, maps to the row's name)."""
+    pop = scen.population
+    counts = getattr(pop, "counts", None)
+    if counts is None:
+        return {}
+    try:
+        table = pd.read_csv(counts, encoding="utf-8-sig", dtype=str)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError):
+        return {}  # load_demand has read it already; a name is not worth failing a run
+    for col, value in pop.counts_filter:
+        if col in table.columns:
+            table = table[table[col] == value]
+    out: dict[str, dict[str, str]] = {}
+    for lang in ("ru", "kk"):
+        col = f"name_{lang}"
+        if col not in table.columns or pop.counts_name_column not in table.columns:
+            continue
+        names: dict[str, str] = {}
+        for _, row in table.iterrows():
+            local = row[col]
+            if not isinstance(local, str) or not local.strip():
+                continue
+            spellings = [row[pop.counts_name_column]]
+            variants = row.get(pop.counts_variants_column or "", None)
+            if isinstance(variants, str):
+                spellings += variants.split("|")
+            for s in spellings:
+                if isinstance(s, str) and s.strip():
+                    names.setdefault(s.strip(), local.strip())
+        if names:
+            out[lang] = names
+    return out
 
 
 #: Environment variable a scenario may use for the folder of the bundled demo extract.

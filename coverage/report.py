@@ -35,9 +35,10 @@ def run_report(result: Any, lang: str | None = None) -> str:
     t = translator(lang)
     _, _n, num = t.gettext, t.ngettext, t.number
     summary = result.summary
+    names = getattr(result, "place_names", {}).get(t.lang, {})
     lines = [summary["study"], ""]
     if result.assessment is not None:
-        lines.append(result.assessment.summary(lang=t.lang))
+        lines.append(result.assessment.summary(lang=t.lang, place_names=names))
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
@@ -63,7 +64,8 @@ def run_report(result: Any, lang: str | None = None) -> str:
         ]
         lines += [_("  note: {note}").format(note=n) for n in sites["notes"]]
         for row in sites["sites"].to_dict(orient="records"):
-            where = f", {row['district']}" if isinstance(row.get("district"), str) else ""
+            where = (f", {names.get(row['district'], row['district'])}"
+                     if isinstance(row.get("district"), str) else "")
             lines.append(
                 f"{row['rank']:>4}. {row['site']} ({row['lat']:.5f}, {row['lon']:.5f}{where}): "
                 + _n("+{n} resident, {share} covered", "+{n} residents, {share} covered",
@@ -75,7 +77,8 @@ def run_report(result: Any, lang: str | None = None) -> str:
     src = summary.get("population_sources")
     if isinstance(src, pd.DataFrame) and 1 < len(src) <= 12:
         extra.append(_("Residents placed: {list}").format(list="; ".join(
-            _("{zone} {n} by {method}").format(zone=r.zone, n=num(r.residents), method=r.method)
+            _("{zone} {n} by {method}").format(zone=names.get(r.zone, r.zone),
+                                               n=num(r.residents), method=r.method)
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {n}" for n in extra]

@@ -158,11 +158,13 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     if districts is not None and len(districts):
         d = districts.to_crs(crs)
         d.boundary.plot(ax=ax, color=_COLOURS["district"], linewidth=0.8, zorder=4)
+        names = _names(result, t)
         for name, geom in zip(d["name"], d.geometry, strict=True):
             p = geom.representative_point()
-            ax.annotate(str(name), (p.x, p.y), fontsize=7, ha="center", color="#111111",
-                        zorder=7, bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
-                                        "alpha": 0.7, "linewidth": 0})
+            ax.annotate(names.get(str(name), str(name)), (p.x, p.y), fontsize=7, ha="center",
+                        color="#111111", zorder=7,
+                        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.7,
+                              "linewidth": 0})
         handles.append(Line2D([], [], color=_COLOURS["district"], linewidth=0.8,
                               label=_("district boundary")))
     pts = precincts.to_crs(crs)
@@ -201,6 +203,12 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     fig.text(_LEFT, 0.03, _("Data: {attribution}. Map: walkshed.").format(
         attribution=summary.get("attribution", "")), fontsize=7, color="#444444")
     return fig
+
+
+def _names(result: Any, t: Translator) -> dict[str, str]:
+    """The districts' names in the report's language, keyed by the names in the data."""
+    names = getattr(result, "place_names", None) or {}
+    return dict(names.get(t.lang, {}))
 
 
 def _minutes(s: Any) -> float:
@@ -363,6 +371,10 @@ def _table_pages(result: Any, t: Translator) -> list[Any]:
     s = a.settings
     summary = result.summary
     pages = _Pages(t, str(summary.get("study", "")))
+    names = _names(result, t)
+
+    def place(n: Any) -> Any:
+        return names.get(n, n) if isinstance(n, str) else n
 
     def label(lab: str) -> str:
         if lab.endswith("min"):
@@ -392,9 +404,10 @@ def _table_pages(result: Any, t: Translator) -> list[Any]:
             [_("district"), _("residents"), _("open"), _("open+planned"), _("precincts"),
              _("inspectors")],
             [[_clip(_("(outside districts)") if r["district"] == "(outside districts)"
-                    else r["district"]), num(r["residents"]), pct(r.get(col_o, float("nan"))),
-              pct(r.get(col_p, float("nan"))), num(r.get("open", 0)),
-              num(r.get("inspectors_needed", 0))] for r in dist.to_dict(orient="records")],
+                    else place(r["district"])), num(r["residents"]),
+              pct(r.get(col_o, float("nan"))), pct(r.get(col_p, float("nan"))),
+              num(r.get("open", 0)), num(r.get("inspectors_needed", 0))]
+             for r in dist.to_dict(orient="records")],
             [False] + [True] * 5)
     order = a.opening_order
     if len(order):
@@ -421,7 +434,7 @@ def _table_pages(result: Any, t: Translator) -> list[Any]:
         for r in sites.to_dict(orient="records"):
             row = [str(r["rank"]), _clip(r["site"], 24), f"{r['lat']:.5f}", f"{r['lon']:.5f}"]
             row += [_clip(r.get(addr), 36)] if addr else []
-            row += [_clip(r.get("district"), 24), num(r["newly_covered"]),
+            row += [_clip(place(r.get("district")), 24), num(r["newly_covered"]),
                     pct(r["cumulative_share"])]
             rows.append(row)
         pages.table(head, rows, [True, False, True, True] + [False] * (1 if addr else 0)

@@ -229,6 +229,14 @@ def test_almaty_report_in_russian_and_kazakh(shared_data: Path, tmp_path: Path) 
         assert residents == f"2{NBSP}165{NBSP}759"  # the official districts' total
         assert residents in res.stdout and phrase in res.stdout
         assert "Residents" not in res.stdout
+        if lang == "kk":  # the districts by their Kazakh names (name_kk of the counts table)
+            import pandas as pd
+
+            table = pd.read_csv(REPO / "data" / "kz_district_population.csv")
+            rows = table[(table["city"] == "Almaty") & (table["level"] == "district")]
+            assert sum(n in res.stdout for n in rows["name_kk"]) >= 3
+            areas = [ln for ln in res.stdout.splitlines() if re.match(r" +\d+\. U\d+:", ln)]
+            assert areas and all(any(n in ln for n in rows["name_kk"]) for ln in areas)
 
 
 def test_glossary_has_every_term_in_three_languages_with_a_source() -> None:

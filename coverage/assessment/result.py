@@ -114,13 +114,16 @@ class Assessment:
     precinct_counts: dict[str, int]
     notes: tuple[str, ...] = field(default=())
 
-    def summary(self, lang: str | None = None) -> str:
+    def summary(self, lang: str | None = None,
+                place_names: dict[str, str] | None = None) -> str:
         """A short text report: settings, coverage, opening order, largest gaps.
 
         Parameters
         ----------
         lang
             ``en``, ``ru`` or ``kk``; default :func:`walkshed.i18n.current_language`.
+        place_names
+            District names in that language, keyed by the names in the data.
         """
         from ..i18n import translator
 
@@ -205,7 +208,8 @@ class Assessment:
                   "taken first."),
             ]
             for row in self.uncovered_areas.head(5).itertuples():
-                where = (" " + _("in {district}").format(district=row.district)
+                where = (" " + _("in {district}").format(
+                    district=(place_names or {}).get(row.district, row.district))
                          if isinstance(row.district, str) else "")
                 walk = (
                     _(", median walk {m} m to an open precinct").format(
