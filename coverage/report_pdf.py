@@ -323,7 +323,7 @@ class _Pages:
         cells = [list(header), *[list(r) for r in rows]]
         chars = [max(len(c[i]) for c in cells) for i in range(len(header))]
         total = sum(chars) + 2 * (len(header) - 1)
-        per_pt = 0.64 / 72 / A4[0]  # a character's width per point of size, in page widths
+        per_pt = 0.7 / 72 / A4[0]  # a character's width per point of size, in page widths
         size = min(8.0, (_RIGHT - _LEFT) / (max(total, 1) * per_pt))
         step = per_pt * size
         xs = np.cumsum([0.0] + [(w + 2) * step for w in chars])
