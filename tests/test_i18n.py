@@ -266,3 +266,13 @@ def test_the_catalogues_are_package_data() -> None:
     assert {"babel>=2.12", "matplotlib>=3.7"} <= set(conf["project"]["dependencies"])
     for lang in ("ru", "kk"):
         assert (LOCALE_DIR / f"{lang}.mo").is_file()
+
+
+def test_inspect_in_russian_with_the_option_after_the_command() -> None:
+    from walkshed.demo import demo_extract
+
+    res = runner.invoke(cli.app, ["inspect", str(demo_extract()), "--lang", "ru"])
+    assert res.exit_code == 0, res.output
+    assert "км улиц, доступных пешеходам" in res.stdout
+    assert "объектов полиции (amenity=police)" in res.stdout
+    assert "walkable street" not in res.stdout
