@@ -63,7 +63,7 @@ _CSS = """
 .ws-rank{color:#67000d;font:bold 12px/16px system-ui,sans-serif;
  text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap;text-align:center}
 .ws-label-icon{width:0;height:0}
-.ws-label{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;
+.ws-label{position:absolute;transform:translate(-50%,-50%);white-space:pre;
  font:bold 12px/1.2 system-ui,sans-serif;color:#222;text-align:center;pointer-events:none;
  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
 .ws-popup table{border-collapse:collapse}
