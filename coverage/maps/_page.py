@@ -43,7 +43,7 @@ _CSS = """
  pointer-events:none;max-width:55%}
 .ws-title h1{font-size:17px;margin:0}
 .ws-legend{background:rgba(255,255,255,.92);padding:6px 10px;border-radius:6px;
- box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-height:45vh;
+ box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-height:62vh;
  overflow:auto}
 .ws-legend h4{margin:6px 0 2px;font-size:12px}
 .ws-legend i{display:inline-block;width:14px;height:10px;margin-right:5px;

@@ -168,15 +168,15 @@ def districts_layer(
         label = name + (f"\n{_fmt_share(shares[j])}" if math.isfinite(shares[j]) else "")
         marks.append({"lat": float(labels_at[j, 1]), "lon": float(labels_at[j, 0]),
                       "cls": "ws-label-icon", "icon": {"cls": "ws-label", "text": label}})
-    items = [({"fill": colours[i]}, f"{lo * 100:.1f}–{hi * 100:.1f} %")
-             for i, (lo, hi) in enumerate(bounds)]
+    items = [({"fill": colours[i]}, f"{lo * 100:.1f} %" if f"{lo:.3f}" == f"{hi:.3f}"
+              else f"{lo * 100:.1f}–{hi * 100:.1f} %") for i, (lo, hi) in enumerate(bounds)]
     if (classes < 0).any():
         items.append(({"fill": "#cccccc"}, TEXT["no_data"]))
     section = TEXT["districts"] + (f" ({within.strip()})" if within else "")
     frame.add({
         "id": "districts", "kind": "geojson", "name": section, "interactive": True,
         "data": _feature_collection(geoms, props),
-        "style": {"color": "#333333", "weight": 2, "fillOpacity": 0.45},
+        "style": {"color": "#333333", "weight": 2, "fillOpacity": 0.3},
         "legend": _legend(section, items),
     })
     frame.add({"id": "district-names", "kind": "markers", "name": TEXT["district_names"],
@@ -203,7 +203,7 @@ def uncovered_cells_layer(frame: Frame, cells: gpd.GeoDataFrame | None) -> None:
     frame.add({
         "id": "cells", "kind": "geojson", "name": TEXT["cells"], "interactive": True,
         "data": _feature_collection(geoms, props),
-        "style": {"stroke": False, "fillOpacity": 0.65},
+        "style": {"stroke": False, "fillOpacity": 0.5},
         "legend": _legend(TEXT["cells_legend"], [
             ({"fill": colours[i]}, f"{_fmt_int(lo)}–{_fmt_int(hi)}")
             for i, (lo, hi) in enumerate(zip(lows, breaks, strict=True))
@@ -227,7 +227,7 @@ def walking_area_layers(frame: Frame, walking_areas: gpd.GeoDataFrame) -> None:
             colour = palette[min(i, len(palette) - 1)]
             text = TEXT["walking_area"].format(label=TEXT[key],
                                                minutes=_fmt_minutes(float(minutes)))
-            style = {"color": colour, "weight": 2.5, "fill": False}
+            style = {"color": colour, "weight": 1.5, "fill": False}
             if dash:
                 style["dashArray"] = dash
             frame.add({
@@ -315,14 +315,14 @@ def precinct_layers(
         for col, key in (("kind", "kind"), ("kind_reason", "kind_reason")):
             if col in precincts.columns and _text(precincts[col].iloc[i]):
                 rows.append((TEXT[key], _text(precincts[col].iloc[i])))
-        rows += [
-            (TEXT["residents_served"], _fmt_int(c.get("served"))),
-            (share_label, _fmt_share(c.get("share"))),
-        ]
-        for lab, share in c.get("shares", {}).items():
-            if lab != label:
-                rows.append((f"{TEXT['covered_share']} within {_label_text(lab)}",
-                             _fmt_share(share)))
+        rows.append((TEXT["residents_served"], _fmt_int(c.get("served"))))
+        shares = c.get("shares") or {label: c.get("share")}
+        if label not in shares:  # a given covered_share column: the main share alone
+            shares = {label: c.get("share")}
+        for lab, share in shares.items():  # every threshold, nearest first
+            rows.append((f"{TEXT['covered_share']} within {_label_text(lab)}" if lab
+                         else share_label, _fmt_share(c.get("share") if lab == label
+                                                      else share)))
         for col, key in (("median_walk_m", "median_walk"), ("p90_walk_m", "p90_walk")):
             if math.isfinite(_num(c.get(col))):
                 rows.append((TEXT[key], f"{_fmt_int(c[col])} m"))
