@@ -124,7 +124,6 @@ def districts_layer(
     pids = [str(p) for p in precincts.index]
     geoms = _to_display(dist.geometry, frame.simplify_m, frame.metric)
     labels_at = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    within = f" {_label_text(share_label)}" if share_label else ""
     props: list[dict[str, Any]] = []
     marks: list[dict[str, Any]] = []
     for j, name in enumerate(names):
@@ -168,11 +167,12 @@ def districts_layer(
         label = name + (f"\n{_fmt_share(shares[j])}" if math.isfinite(shares[j]) else "")
         marks.append({"lat": float(labels_at[j, 1]), "lon": float(labels_at[j, 0]),
                       "cls": "ws-label-icon", "icon": {"cls": "ws-label", "text": label}})
-    items = [({"fill": colours[i]}, f"{lo * 100:.1f} %" if f"{lo:.3f}" == f"{hi:.3f}"
-              else f"{lo * 100:.1f}–{hi * 100:.1f} %") for i, (lo, hi) in enumerate(bounds)]
+    items = [({"fill": colours[i]}, f"{lo * 100:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}"
+              else f"{lo * 100:.1f}–{hi * 100:.1f}%") for i, (lo, hi) in enumerate(bounds)]
     if (classes < 0).any():
         items.append(({"fill": "#cccccc"}, TEXT["no_data"]))
-    section = TEXT["districts"] + (f" ({within.strip()})" if within else "")
+    section = TEXT["districts_within"].format(label=_label_text(share_label)) if share_label \
+        else TEXT["districts"]
     frame.add({
         "id": "districts", "kind": "geojson", "name": section, "interactive": True,
         "data": _feature_collection(geoms, props),
@@ -302,7 +302,7 @@ def precinct_layers(
         else ["open"] * n
     where = _in_district(precincts.geometry, districts, frame.metric) \
         if districts is not None and len(districts) and "name" in districts.columns else None
-    share_label = f"{TEXT['covered_share']} within {_label_text(label)}" if label \
+    share_label = TEXT["covered_share_within"].format(label=_label_text(label)) if label \
         else TEXT["covered_share"]
     groups: dict[str, list[dict[str, Any]]] = {}
     for i, pid in enumerate(precincts.index):
@@ -320,7 +320,7 @@ def precinct_layers(
         if label not in shares:  # a given covered_share column: the main share alone
             shares = {label: c.get("share")}
         for lab, share in shares.items():  # every threshold, nearest first
-            rows.append((f"{TEXT['covered_share']} within {_label_text(lab)}" if lab
+            rows.append((TEXT["covered_share_within"].format(label=_label_text(lab)) if lab
                          else share_label, _fmt_share(c.get("share") if lab == label
                                                       else share)))
         for col, key in (("median_walk_m", "median_walk"), ("p90_walk_m", "p90_walk")):
