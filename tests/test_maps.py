@@ -843,3 +843,69 @@ def test_almaty_map_in_chromium(
     print(f"\nAlmaty map: {size_mb:.2f} MB, opened in {seconds:.2f} s")
     assert [e for e in watch.errors if "ERR_FAILED" not in e] == []
     page.close()
+
+
+@pytest.mark.browser
+def test_hostile_scenario_through_the_command(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scenario whose name, precincts and districts are payloads, run by ``walkshed analyze``:
+    the map shows them literally, nothing runs, nothing is created, the run never fails."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from walkshed import cli
+
+    _need_offline_leaflet()
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    toml = (repo / "data" / "demo.toml").read_text(encoding="utf-8")
+    title = "S " + PAYLOADS[0] + " " + PAYLOADS[3]
+    toml = re.sub(r'^name = ".*"$', "name = " + json.dumps(title), toml, count=1, flags=re.M)
+    (tmp_path / "demo.toml").write_text(toml, encoding="utf-8")
+    with open(repo / "data" / "demo_precincts.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row, name in zip(rows, PAYLOADS[1:], strict=False):
+        row["name"] = name
+    with open(tmp_path / "demo_precincts.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    sectors = json.loads((repo / "data" / "demo_sectors.geojson").read_text(encoding="utf-8"))
+    district_names = [PAYLOADS[2], PAYLOADS[4], PAYLOADS[5], PAYLOADS[7]]
+    for feat, name in zip(sectors["features"], district_names, strict=True):
+        feat["properties"]["name"] = name
+    (tmp_path / "demo_sectors.geojson").write_text(json.dumps(sectors), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli.app, ["-q", "analyze", str(tmp_path / "demo.toml"), "--out", str(tmp_path / "out"),
+                  "--offline"])
+    assert result.exit_code == 0, result.output
+    assert list(work.iterdir()) == []
+    page_text = (tmp_path / "out" / "coverage_map.html").read_text(encoding="utf-8")
+    assert "D42D" not in page_text
+    page, watch, _ = _open(browser, tmp_path / "out" / "coverage_map.html")
+    assert title in page.locator("#ws-title").inner_text()
+    labels = [t.splitlines()[0] for t in page.locator(".ws-label").all_inner_texts()]
+    assert sorted(labels) == sorted(district_names)
+    names = page.evaluate("""() => { const out = [];
+        window.walkshed.layers.forEach(b => { if (!b.spec.id.startsWith('precincts')) return;
+          b.spec.markers.forEach(m => out.push(m.popup.title)); });
+        return out; }""")
+    assert sorted(names) == sorted(r["name"] for r in rows)
+    # the popups and tooltips as the browser draws them
+    for i in range(len(rows)):
+        text = page.evaluate(
+            """(i) => { const all = [];
+                window.walkshed.layers.forEach(b => { if (b.spec.id.startsWith('precincts'))
+                  b.layer.eachLayer(mk => all.push(mk)); });
+                all[i].openPopup();
+                return document.querySelector('.leaflet-popup-content').innerText; }""", i)
+        assert text.splitlines()[0] in {r["name"] for r in rows}
+        _close_popup(page)
+    assert watch.dialogs == [] and watch.errors == []
+    assert page.locator("img[src=x]").count() == 0
+    assert list(work.iterdir()) == []
+    page.close()
