@@ -18,10 +18,6 @@ from branca.element import Element, Figure, MacroElement
 
 from .._errors import input_error
 
-#: Leaflet as folium loads it online (same version as the inlined offline copy).
-_LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
-_LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"
-
 #: One colour per threshold band, nearest first; open precincts in blues, open + planned in
 #: purples so the two sets read apart when both are on.
 _BANDS_OPEN = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef")
