@@ -400,7 +400,12 @@ def test_zone_area_grid(net: Any) -> None:
     assert tiny.contains(d2.points.geometry.iloc[0])
 
 
-def test_zone_buildings_by_floor_area(net: Any) -> None:
+def test_zone_buildings_by_floor_area(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # weights alone: plain building=yes counted whatever the typed ones, no density limits
+    from walkshed import settings
+
+    monkeypatch.setattr(settings, "typed_residential_share", 1.01)
+    monkeypatch.setattr(settings, "max_residents_per_m2_floor", math.inf)
     zone = shapely.box(X0, Y0, X0 + 500, Y0 + 500)
     b = building_frame([
         (X0 + 10, Y0 + 10, 20, 10, "yes", None),  # 200 m² x 2 (default) = 400
