@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from .._buildings import is_residential, parse_levels, read_buildings
 from .buildings import demand_from_buildings
-from .demand import ZONE_METHODS, Demand, Method, study_area
+from .demand import ZONE_METHODS, Demand, Method, Spread, cap_and_spread, density_cells, study_area
 from .raster import _row_bands as _row_bands  # the tests check it
 from .raster import demand_from_raster
 from .zones import choose_method, demand_from_zones
@@ -32,10 +32,13 @@ __all__ = [
     "ZONE_METHODS",
     "Demand",
     "Method",
+    "Spread",
+    "cap_and_spread",
     "choose_method",
     "demand_from_buildings",
     "demand_from_raster",
     "demand_from_zones",
+    "density_cells",
     "is_residential",
     "parse_levels",
     "read_buildings",

@@ -192,18 +192,20 @@ def demand_from_buildings(
         cell_m = settings.density_cell_m
         spread = cap_and_spread(
             floor, np.zeros(len(floor), dtype=np.int64), np.array([float(total)]),
-            point_cap=np.minimum(settings.max_residents_per_building,
-                                 _floor_for_limits(b, inside) * settings.max_residents_per_m2_floor),
+            point_cap=np.minimum(
+                settings.max_residents_per_building,
+                _floor_for_limits(b, inside) * settings.max_residents_per_m2_floor,
+            ),
             cell=density_cells(xy, cell_m),
             cell_cap=settings.max_residents_per_km2 * (cell_m / 1000.0) ** 2,
         )
         shift = np.maximum(pop - spread.population, 0.0)
-        capped, moved = float((shift > 0).sum()), float(shift.sum())
+        capped, moved = float(spread.capped.sum()), float(shift.sum())
         pop = spread.population
         overflow = float(spread.unplaced[0])
         if capped:
-            reason += (f"; {int(capped)} building(s) above the density limits held there, "
-                       f"{moved:,.0f} residents spread over the others")
+            reason += (f"; {int(capped)} building(s) held at the density limits, "
+                       f"{moved:,.0f} residents moved to the others")
         if overflow > 0:
             sxy, w = _overflow_streets(network, clip)
             pop = np.concatenate([pop, overflow * w / w.sum()])

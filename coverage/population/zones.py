@@ -18,8 +18,7 @@ import shapely
 from .. import _common, settings
 from .._errors import input_error
 from ..network import WalkNetwork
-from .buildings import _buildings_in
-from .buildings import _Buildings, _floor_for_limits
+from .buildings import _Buildings, _buildings_in, _floor_for_limits
 from .demand import (
     ZONE_METHODS,
     Demand,
@@ -406,7 +405,7 @@ def demand_from_zones(
         by_row[names[i]]["points"] += len(w)
         overflow_where[int(i)] = where
     moved = np.maximum(plain.population - pop, 0.0)
-    held = spread.capped & (moved > 0)
+    held = spread.capped
     pop_cat = np.concatenate(pop_parts)
     z_cat = np.concatenate(z_parts)
     n_zones = len(polys)
@@ -422,8 +421,8 @@ def demand_from_zones(
                  moved=float(n_moved[i]), overflow=float(spread.unplaced[i]),
                  max_per_point=float(top[i]))
         if n_held[i] and r.get("method") not in (None, "dropped"):
-            r["reason"] += (f"; {int(n_held[i])} point(s) above the density limits held "
-                            f"there, {n_moved[i]:,.0f} residents spread over the zone's others")
+            r["reason"] += (f"; {int(n_held[i])} point(s) held at the density limits, "
+                            f"{n_moved[i]:,.0f} residents moved to the zone's other points")
         if i in overflow_where:
             r["reason"] += (f"; {spread.unplaced[i]:,.0f} of them beyond what its buildings "
                             f"hold within the limits, spread over its {overflow_where[i]}")
