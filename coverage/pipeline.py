@@ -505,7 +505,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     reporter
         Progress display.
     """
-    from ._buildings import is_residential, read_buildings
+    from ._buildings import is_plain_yes, is_residential, read_buildings
     from ._osm import check_osm_file, read_tagged_points
     from .network import load_network
     from .report import lonlat_bounds
@@ -517,7 +517,9 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     with reporter.step("Counting buildings and police"):
         buildings = read_buildings(file)
         police = read_tagged_points(file, "amenity", "police")
-    residential = int(sum(is_residential(b) for b in buildings["building"]))
+    # plain building=yes is of unknown use: counted apart, never "residential by type"
+    plain_yes = int(sum(is_plain_yes(b) for b in buildings["building"]))
+    residential = int(sum(is_residential(b) for b in buildings["building"])) - plain_yes
     lon, lat = lonlat_bounds(net)
     info: dict[str, Any] = {
         "file": str(file),
@@ -529,6 +531,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
         "crs": net.crs.to_string(),
         "buildings": len(buildings),
         "residential_buildings": residential,
+        "plain_yes_buildings": plain_yes,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},

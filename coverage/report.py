@@ -80,7 +80,7 @@ def inspect_text(file_name: str, info: dict[str, Any]) -> str:
         f"{file_name}: {info['walkable_street_km']:,.1f} km of walkable street "
         f"({info['nodes']:,} nodes, {info['edges']:,} edges; {info['dropped']})\n"
         f"  buildings: {info['buildings']:,} ({info['residential_buildings']:,} residential "
-        "by type)\n"
+        f"by type, {info.get('plain_yes_buildings', 0):,} plain building=yes of unknown use)\n"
         f"  police points (amenity=police): {info['police_points']}\n"
         f"  extent: lon {e['west']:.5f} to {e['east']:.5f}, lat {e['south']:.5f} to "
         f"{e['north']:.5f}\n"
