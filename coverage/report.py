@@ -12,7 +12,7 @@ import pandas as pd
 
 from .network import WalkNetwork
 
-__all__ = ["inspect_text", "lonlat_bounds", "run_report"]
+__all__ = ["inspect_text", "lonlat_bounds", "run_report", "uncertainty_lines"]
 
 
 def run_report(result: Any) -> str:
@@ -33,6 +33,12 @@ def run_report(result: Any) -> str:
     lines = [summary["study"], ""]
     if result.assessment is not None:
         lines.append(result.assessment.summary())
+        lines += uncertainty_lines(getattr(result.assessment, "uncertainty", None))
+    methods = summary.get("population_methods")
+    if isinstance(methods, pd.DataFrame) and len(methods):
+        lines += ["", "How residents were placed, per zone (method: reason):"]
+        lines += [f"- {r.zone}: {r.population_in:,.0f} by {r.method}: {r.reason}"
+                  for r in methods.itertuples()]
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
@@ -71,6 +77,29 @@ def run_report(result: Any) -> str:
     lines += ["", f"Data: {summary['attribution']}",
               f"Wrote {', '.join(summary['outputs'])} to {result.folder}/"]
     return "\n".join(lines)
+
+
+def uncertainty_lines(unc: dict[str, Any] | None) -> list[str]:
+    """The report's lines on the figures across population methods and staffing norms
+    (:func:`walkshed.assessment.uncertainty.compare`); none when not compared."""
+    if not unc:
+        return []
+    lines: list[str] = []
+    share = unc.get("share_open")
+    if share and len(unc["methods"]) > 1:
+        lines += ["", f"Covered within {unc['threshold']} of an open precinct, by how residents "
+                  f"are placed: {share['text']}"]
+        for m in unc["methods"]:
+            mark = " (this run)" if m["method"] == unc.get("scenario_method") else ""
+            lines.append(f"  {m['method']:<32} {m['share_open']:6.1%} open, "
+                         f"{m['share_with_planned']:6.1%} with planned{mark}")
+        for m in unc.get("not_applicable", []):
+            lines.append(f"  {m['method']:<32} not applicable: {m['reason']}")
+    lines += ["", f"District inspectors needed today: {unc['norms_text']}:"]
+    lines += ["  " + ", ".join(
+        f"{r['inspectors_needed']:,} at {r['residents_per_inspector']:,.0f}"
+        + (" (this run)" if r["used"] else "") for r in unc["norms"])]
+    return lines
 
 
 def inspect_text(file_name: str, info: dict[str, Any]) -> str:
