@@ -387,9 +387,10 @@ def demand_from_zones(
     x_parts, y_parts, z_parts, m_parts = [x], [y], [z_all], [m_all]
     by_row = {r["zone"]: r for r in rows}
     overflow_where: dict[int, str] = {}
-    for i in np.flatnonzero(spread.unplaced > 0):
+    for full in np.flatnonzero(spread.unplaced > 0):
         # the zone's points are full: the rest goes to its streets (or its area), and is said
-        pieces = pieces_of.get(int(i), np.empty(0, dtype=object))
+        i = int(full)
+        pieces = pieces_of.get(i, np.empty(0, dtype=object))
         if len(pieces):
             xy, w = _along_streets(pieces, street_spacing_m)
             where = "streets"
@@ -403,7 +404,7 @@ def demand_from_zones(
         z_parts.append(np.full(len(w), i, dtype=np.int64))
         m_parts.append(np.full(len(w), where, dtype=object))
         by_row[names[i]]["points"] += len(w)
-        overflow_where[int(i)] = where
+        overflow_where[i] = where
     moved = np.maximum(plain.population - pop, 0.0)
     held = spread.capped
     pop_cat = np.concatenate(pop_parts)

@@ -205,8 +205,8 @@ def load_demand_alternatives(
 
     if isinstance(cfg, PolygonPopulation):
         zones = _zones_with_counts(cfg)
-        common = {"population": "population", "name": "name", "outside": cfg.outside,
-                  "default_levels": cfg.default_levels}
+        common: dict[str, Any] = {"population": "population", "name": "name",
+                                  "outside": cfg.outside, "default_levels": cfg.default_levels}
         if buildings is not None:
             attempt("buildings", lambda: popmod.demand_from_zones(
                 zones, network, buildings=buildings, method="auto", min_footprint_share=0.0,
