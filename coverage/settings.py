@@ -48,14 +48,15 @@ max_residents_per_m2_floor: float = 1.0 / 15.0
 max_levels_untagged: float = 9.0
 
 #: At most this many residents in one building: a 16-storey block of 8 entrances with 4 flats a
-#: floor (512 flats) at 3.5 residents a flat (Kazakhstan's 2021 census: 3.5 persons per
-#: household on average, Bureau of National Statistics) holds about 1,800; 2,000 leaves room.
+#: floor (512 flats) at 3.5 residents a flat (a household of Kazakhstan is of the order of 3 to
+#: 3.5 persons) holds about 1,800; 2,000 leaves room. An estimate, not a published figure.
 max_residents_per_building: float = 2000.0
 
 #: At most this many residents per km² in a square cell of :data:`density_cell_m`. The densest
-#: large district of a European city, Paris's 11th arrondissement, has about 40,000 per km²
-#: (INSEE, 2020 census: 142,583 residents on 3.67 km²); Almaty's densest district, Almaly, about
-#: 12,000 (data/kz_district_population.csv). 50,000 per km² leaves room for dense blocks.
+#: large district of a European city, Paris's 11th arrondissement, has 39,566 per km² (INSEE,
+#: census 2019: 145,208 residents, https://www.insee.fr/fr/statistiques/6455183?geo=COM-75111);
+#: Almaty's densest district, Almaly, about 13,000 (224,600 residents on some 17 km²). 50,000 per
+#: km² leaves room for dense blocks.
 max_residents_per_km2: float = 50_000.0
 
 #: Side (metres) of the square cells on which :data:`max_residents_per_km2` is checked.
