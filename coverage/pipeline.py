@@ -234,7 +234,7 @@ def run_study(
         a = _with_uncertainty(study, a)
     found = a.to_dict()
     summary["population_sources"] = _population_sources(study.demand)
-    if study.population_report is not None:
+    if study.population_report is not None and "reason" in study.population_report.columns:
         summary["population_methods"] = _population_methods(study.population_report)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
@@ -280,7 +280,10 @@ def _population_methods(report: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in ("zone", "method", "reason", "population_in", "population_out",
                         "points", "buildings", "capped", "moved", "overflow",
                         "max_per_point") if c in report.columns]
-    return pd.DataFrame(report[cols])
+    out = pd.DataFrame(report[cols])
+    if "zone" in out.columns:
+        out["zone"] = out["zone"].astype(object).where(out["zone"].notna(), "(all)")
+    return out
 
 
 def _siting(

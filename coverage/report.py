@@ -37,8 +37,8 @@ def run_report(result: Any) -> str:
     methods = summary.get("population_methods")
     if isinstance(methods, pd.DataFrame) and len(methods):
         lines += ["", "How residents were placed, per zone (method: reason):"]
-        lines += [f"- {r.zone}: {r.population_in:,.0f} by {r.method}: {r.reason}"
-                  for r in methods.itertuples()]
+        lines += [f"- {r['zone']}: {r.get('population_out', 0):,.0f} by {r['method']}: "
+                  f"{r['reason']}" for r in methods.to_dict(orient="records")]
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once

@@ -217,6 +217,7 @@ def demand_from_buildings(
         [
             {
                 "zone": zone,
+                "method": "buildings",
                 "buildings": int(inside.sum()),
                 "outside_area": int((~inside).sum()),
                 "nonresidential": b.dropped_nonresidential,
