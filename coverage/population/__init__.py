@@ -15,6 +15,11 @@ inside the zone in proportion to a stated weight.
 - :func:`demand_from_buildings`: OSM residential buildings scaled to a total, or at a density
   of persons per m² of floor area.
 
+Spreading a total keeps every building and cell within the density limits of
+:mod:`walkshed.settings` (:func:`cap_and_spread`: the excess goes to the zone's other points,
+each zone's total conserved), and counts a plain ``building=yes`` as a home only where the zone's
+typed buildings leave it plausible; each zone's report says what was done and why.
+
 The modules: :mod:`.demand` (the :class:`Demand` type, study area, shared helpers),
 :mod:`.raster`, :mod:`.buildings` and :mod:`.zones`.
 """
