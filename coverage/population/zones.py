@@ -310,9 +310,14 @@ def demand_from_zones(
             in_b, homes_why = _homes(b, in_b)
         footprint = float(b.footprint_m2[in_b].sum()) if b is not None else 0.0
         floor = float(b.floor_m2[in_b].sum()) if b is not None else 0.0
-        pieces = _street_pieces(network, tree, poly)
-        pieces_of[i] = pieces
-        street_m = float(shapely.length(pieces).sum()) if len(pieces) else 0.0
+        # a forced method that needs no street skips clipping them (the costly step), unless
+        # its buildings overflow; street_km is then not reported
+        lazy = method in ("area", "buildings")
+        pieces = None if lazy else _street_pieces(network, tree, poly)
+        if pieces is not None:
+            pieces_of[i] = pieces
+        street_m = (math.nan if pieces is None
+                    else float(shapely.length(pieces).sum()) if len(pieces) else 0.0)
         row.update(
             street_km=street_m / 1000,
             buildings=len(in_b),
@@ -353,6 +358,7 @@ def demand_from_zones(
                     f"zone {zname}", "method 'streets' but no walkable street inside",
                     "Use method='auto' or 'area' for zones without streets",
                 )
+            assert pieces is not None
             xy, w = _along_streets(pieces, street_spacing_m)
         else:
             xy, w = _grid_in(poly, grid_spacing_m)
@@ -390,7 +396,9 @@ def demand_from_zones(
     for full in np.flatnonzero(spread.unplaced > 0):
         # the zone's points are full: the rest goes to its streets (or its area), and is said
         i = int(full)
-        pieces = pieces_of.get(i, np.empty(0, dtype=object))
+        pieces = pieces_of.get(i)
+        if pieces is None:
+            pieces = _street_pieces(network, tree, polys[i])
         if len(pieces):
             xy, w = _along_streets(pieces, street_spacing_m)
             where = "streets"
