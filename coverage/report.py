@@ -13,7 +13,7 @@ import pandas as pd
 from .i18n import translator
 from .network import WalkNetwork
 
-__all__ = ["inspect_text", "lonlat_bounds", "run_report"]
+__all__ = ["inspect_text", "lonlat_bounds", "run_report", "uncertainty_lines"]
 
 
 def run_report(result: Any, lang: str | None = None) -> str:
@@ -39,6 +39,14 @@ def run_report(result: Any, lang: str | None = None) -> str:
     lines = [summary["study"], ""]
     if result.assessment is not None:
         lines.append(result.assessment.summary(lang=t.lang, place_names=names))
+        lines += uncertainty_lines(getattr(result.assessment, "uncertainty", None), t.lang)
+    methods = summary.get("population_methods")
+    if isinstance(methods, pd.DataFrame) and len(methods):
+        lines += ["", _("How residents were placed, per zone (method: reason):")]
+        lines += ["- " + _("{zone}: {n} by {method}: {reason}").format(
+            zone=names.get(r["zone"], r["zone"]), n=num(r.get("population_out", 0)),
+            method=r["method"], reason=r["reason"])
+            for r in methods.to_dict(orient="records")]
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
@@ -96,6 +104,51 @@ def _digits(x: float) -> int:
     return 4
 
 
+def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> list[str]:
+    """The report's lines on the figures across population methods and staffing norms
+    (:func:`walkshed.assessment.uncertainty.compare`); none when not compared."""
+    if not unc:
+        return []
+    t = translator(lang)
+    _, num, pct = t.gettext, t.number, t.percent
+    this_run = _(" (this run)")
+    lines: list[str] = []
+    share = unc.get("share_open")
+    if share and len(unc["methods"]) > 1:
+        lines += ["", _("Covered within {threshold} of an open precinct, by how residents "
+                        "are placed: {text}").format(threshold=unc["threshold"],
+                                                     text=_range(share, t))]
+        for m in unc["methods"]:
+            mark = this_run if m["method"] == unc.get("scenario_method") else ""
+            lines.append(f"  {m['method']:<32} " + _("{open} open, {planned} with planned")
+                         .format(open=f"{pct(m['share_open']):>6}",
+                                 planned=f"{pct(m['share_with_planned']):>6}") + mark)
+        for m in unc.get("not_applicable", []):
+            lines.append(f"  {m['method']:<32} " + _("not applicable: {reason}").format(
+                reason=m["reason"]))
+    need = [r["inspectors_needed"] for r in unc["norms"]]
+    norms_text = unc["norms_text"] if t.lang == "en" else _(
+        "{n} ({low}–{high} across norms of {norms} residents per inspector)").format(
+        n=num(next((r["inspectors_needed"] for r in unc["norms"] if r["used"]), need[0])),
+        low=num(min(need)), high=num(max(need)),
+        norms=" / ".join(num(r["residents_per_inspector"]) for r in unc["norms"]))
+    lines += ["", _("District inspectors needed today: {text}:").format(text=norms_text)]
+    lines += ["  " + ", ".join(
+        _("{n} at {norm}").format(n=num(r["inspectors_needed"]),
+                                  norm=num(r["residents_per_inspector"]))
+        + (this_run if r["used"] else "") for r in unc["norms"])]
+    return lines
+
+
+def _range(share: dict[str, Any], t: Any) -> str:
+    """A share with its range across methods (English: as the assessment words it)."""
+    if t.lang == "en":
+        return str(share["text"])
+    return t.gettext("{value} ({low}–{high} across methods)").format(
+        value=t.percent(share["value"]), low=t.percent(share["low"]),
+        high=t.percent(share["high"]))
+
+
 def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) -> str:
     """What ``walkshed inspect`` prints about an extract (``info`` as it builds it), in
     ``lang`` (default :func:`walkshed.i18n.current_language`)."""
@@ -106,8 +159,10 @@ def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) 
         _("{file}: {km} km of walkable street ({nodes} nodes, {edges} edges; {dropped})").format(
             file=file_name, km=num(info["walkable_street_km"], 1), nodes=num(info["nodes"]),
             edges=num(info["edges"]), dropped=info["dropped"]),
-        _("  buildings: {n} ({residential} residential by type)").format(
-            n=num(info["buildings"]), residential=num(info["residential_buildings"])),
+        _("  buildings: {n} ({residential} residential by type, {plain} plain building=yes of "
+          "unknown use)").format(
+            n=num(info["buildings"]), residential=num(info["residential_buildings"]),
+            plain=num(info.get("plain_yes_buildings", 0))),
         _("  police points (amenity=police): {n}").format(n=num(info["police_points"])),
         _("  extent: lon {west} to {east}, lat {south} to {north}").format(
             west=f"{e['west']:.5f}", east=f"{e['east']:.5f}", south=f"{e['south']:.5f}",
