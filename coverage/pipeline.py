@@ -267,7 +267,7 @@ def run_study(
             write="sites" in outputs,
         )
     if "map" in outputs:
-        _map(study, a, res, out, reporter, offline=offline)
+        _map(study, a, res, out, reporter, offline=offline, lang=lang)
     if "report" in outputs:
         from .report_pdf import write_report_pdf
 
@@ -365,10 +365,14 @@ def _siting(
 
 
 def _map(
-    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
+    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool,
+    lang: str | None = None,
 ) -> None:
-    """Stage ``coverage_map.html``."""
+    """Stage ``coverage_map.html`` (in ``lang``, district names in it where the study has them)."""
     from . import maps
+    from .i18n import translator
+
+    code = translator(lang).lang
 
     licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     with reporter.step("Drawing the coverage map"):
@@ -381,6 +385,8 @@ def _map(
             scenario=study.name,
             data_licence=licence,
             offline=offline,
+            lang=code,
+            place_names=study.place_names.get(code, {}),
         )
     maps.save_map(m, out.path("coverage_map.html"))
 

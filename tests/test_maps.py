@@ -321,16 +321,16 @@ def test_layers_title_legend_attribution(monaco: dict[str, Any]) -> None:
     assert names[:len(EXPECTED_LAYERS)] == EXPECTED_LAYERS
     assert names[-3:] == ["Precincts: open", "Precincts: planned", "Proposed sites (by rank)"]
     assert data["title"] == "Monaco police"
-    assert data["subtitle"] == "Test <scenario> · data 2020-05-01 · run 2026-11-26"
+    assert data["subtitle"] == "Test <scenario> · data May 1, 2020 · run November 26, 2026"
     assert data["attribution"] == "© OpenStreetMap contributors, ODbL 1.0"
-    assert "L.control.scale()" in page
+    assert "L.Control.Scale.extend" in page and data["lang"] == "en"
     # the open + planned walking areas start hidden; every shown layer with a legend has one
     shown = {layer["name"]: layer.get("show", True) for layer in data["layers"]}
     assert not shown["Walking areas, open + planned: 5 min"]
     assert all("legend" in layer for layer in data["layers"]
                if layer["kind"] == "geojson" and layer["id"] != "streets")
     # without a data date the title says only the run's
-    assert _data(_map(monaco))["subtitle"] == "Test <scenario> · run 2026-11-26"
+    assert _data(_map(monaco))["subtitle"] == "Test <scenario> · run November 26, 2026"
 
 
 def test_offline_page_loads_nothing_from_outside(monaco: dict[str, Any]) -> None:
@@ -390,7 +390,7 @@ def test_sites_and_districts(monaco: dict[str, Any]) -> None:
         west = pre.geometry.x < mid if name != "East" else pre.geometry.x >= mid
         for st in ("open", "planned"):
             n = int((west & (pre["status"] == st)).sum())
-            assert rows.get(f"Precincts {st}", "0") == str(n)
+            assert rows.get(f"{st.capitalize()} precincts", "0") == str(n)
 
 
 def test_district_classes_separate_close_shares() -> None:
