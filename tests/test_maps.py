@@ -909,3 +909,189 @@ def test_hostile_scenario_through_the_command(
     assert page.locator("img[src=x]").count() == 0
     assert list(work.iterdir()) == []
     page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# in the planners' languages (the demo scenario; the run's language through the pipeline)
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo.toml"
+NBSP = "\xa0"
+#: Latin-letter words a Russian or Kazakh map may show: licence and software names.
+LICENCE_WORDS = {"OpenStreetMap", "ODbL", "CC", "BY", "SA", "Leaflet"}
+
+
+@pytest.fixture(scope="module")
+def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's map in ru (written by run_study), en and kk (the pipeline's map stage)."""
+    from walkshed.io import OutputDir
+    from walkshed.pipeline import Reporter, _map, load_study, run_study
+
+    _need_offline_leaflet()
+    study, _ = load_study(DEMO, cache=False)
+    root = tmp_path_factory.mktemp("demo-maps")
+    with OutputDir(root / "ru") as out:
+        res = run_study(study, out, Reporter(), outputs=frozenset({"sites", "map"}), p=2,
+                        offline=True, lang="ru")
+    for lang in ("en", "kk"):
+        with OutputDir(root / lang) as out:
+            _map(study, res.assessment, res.siting, out, Reporter(), offline=True, lang=lang)
+    # the names that come from the data (they stay as written)
+    names = {study.name, *study.precincts["name"].dropna(), *study.districts["name"]}
+    for col in res.siting.table.columns.drop("geometry"):  # site ids, addresses, streets
+        names |= {v for v in res.siting.table[col] if isinstance(v, str)}
+    return {"paths": {lang: root / lang / "coverage_map.html" for lang in ("en", "ru", "kk")},
+            "names": sorted(names, key=len, reverse=True)}
+
+
+def _file_data(path: Path) -> dict[str, Any]:
+    blocks = DATA_BLOCK.findall(path.read_text(encoding="utf-8"))
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
+def _latin_words(texts: list[str], names: list[str]) -> set[str]:
+    """Latin-letter words in ``texts`` once the data's names are taken out, licences aside."""
+    found: set[str] = set()
+    for text in texts:
+        for name in names:
+            text = text.replace(name, " ")
+        text = re.sub(r"\{\w+\}", " ", text)  # an interface word's placeholders
+        found |= set(re.findall(r"[A-Za-z]+", text)) - LICENCE_WORDS
+    return found
+
+
+def _readable(data: dict[str, Any]) -> list[str]:
+    """Every text of the JSON block a user reads (title, layer list, legend, popups, tips,
+    interface words), not styles, ids, colours or geometry."""
+    out = [data["title"], data["subtitle"], data["attribution"], *data["text"].values()]
+    for layer in data["layers"]:
+        out.append(layer["name"])
+        if "legend" in layer:
+            out += [layer["legend"]["section"]] + [it["text"] for it in layer["legend"]["items"]]
+        feats = layer.get("data", {}).get("features", []) if layer["kind"] == "geojson" else []
+        for item in [f["properties"] for f in feats] + layer.get("markers", []):
+            for key in ("tip", "alt"):
+                out += [item[key]] if item.get(key) else []
+            out += [item["icon"]["text"]] if item.get("icon", {}).get("text") else []
+            if "popup" in item:
+                out += [item["popup"]["title"]] + [c for row in item["popup"]["rows"]
+                                                   for c in row]
+    return out
+
+
+def _in_locale(value: str, lang: str) -> str:
+    """An English figure of the map written as ``lang`` writes it (independent of Babel):
+    ``1,234`` -> ``1 234``, ``75.0%`` -> ``75,0 %`` (ru) / ``75,0%`` (kk), ``375 m`` ->
+    ``375 м``."""
+    m = re.fullmatch(r"([\d,]+(?:\.\d+)?)(%| m| min)?", value)
+    if not m:
+        return value
+    num = m.group(1).replace(",", NBSP).replace(".", ",")
+    unit = {None: "", "%": (NBSP if lang == "ru" else "") + "%", " m": " м",
+            " min": " мин"}[m.group(2)]
+    return num + unit
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_demo_map_in_russian_and_kazakh(demo_maps: dict[str, Any], lang: str) -> None:
+    from walkshed.i18n import translator
+    from walkshed.maps._page import TEXT
+
+    en, data = _file_data(demo_maps["paths"]["en"]), _file_data(demo_maps["paths"][lang])
+    assert data["lang"] == lang and en["lang"] == "en"
+    readable = _readable(data)
+    # no English of ours: no Latin word but the data's names and the licences
+    assert _latin_words(readable, demo_maps["names"]) == set()
+    assert _latin_words(_readable(en), demo_maps["names"]) > {"Walking", "Precincts"}
+    t = translator(lang)
+    assert data["title"] == t.gettext(TEXT["title"]) and "УПП" in " ".join(readable)
+    assert data["attribution"] == {"ru": "© участники OpenStreetMap, ODbL 1.0",
+                                   "kk": "© OpenStreetMap қатысушылары, ODbL 1.0"}[lang]
+    if lang == "kk":
+        assert set("әғқңөұүі") & set(" ".join(readable))
+    # the same layers, popups and figures as the English map, written per locale
+    assert len(data["layers"]) == len(en["layers"])
+    pops_en, pops = _precinct_popups(en), _precinct_popups(data)
+    assert set(pops) == set(pops_en) == {"demo-A", "demo-B", "demo-C", "demo-D"}
+    for pid, popup in pops.items():
+        assert popup["title"] == pops_en[pid]["title"]  # a name from the data
+        values = [v for _, v in popup["rows"]]
+        assert values[1:] == [_in_locale(v, lang) for _, v in pops_en[pid]["rows"]][1:]
+        assert values[0] == t.gettext(f"precinct status|{pops_en[pid]['rows'][0][1]}")
+    sites_en, sites = (next(la for la in d["layers"] if la["id"] == "sites") for d in (en, data))
+    for a, b in zip(sites_en["markers"], sites["markers"], strict=True):
+        assert [v for _, v in b["popup"]["rows"]] == [
+            _in_locale(v, lang) for _, v in a["popup"]["rows"]]
+    # the subtitle's date in the locale's words
+    assert t.date(_dt_today()) in data["subtitle"]
+
+
+def _dt_today() -> Any:
+    import datetime
+
+    return datetime.date.today()
+
+
+def _show_everything(page: Any) -> None:
+    page.evaluate("""() => { document.querySelectorAll('#ws-layers input').forEach(i => {
+        if (!i.checked) { i.checked = true; i.dispatchEvent(new Event('change')); } }); }""")
+
+
+def _open_popups_text(page: Any, kind: str, count: int) -> list[str]:
+    """Open the popups of the first ``count`` features of every ``kind`` layer, one by one."""
+    return page.evaluate(
+        """([kind, count]) => {
+            const out = [];
+            window.walkshed.layers.forEach(b => {
+              if (b.spec.kind !== kind) return;
+              let n = 0;
+              b.layer.eachLayer(l => {
+                if (n >= count || !l.getPopup || !l.getPopup()) return;
+                n += 1;
+                l.openPopup();
+                const el = l.getPopup().getElement();  // (the last one may still fade out)
+                out.push(el.querySelector('.leaflet-popup-content').innerText);
+                window.walkshed.map.closePopup();
+              });
+            });
+            return out;
+        }""", [kind, count])
+
+
+@pytest.mark.browser
+def test_russian_demo_map_in_chromium(browser: Any, demo_maps: dict[str, Any]) -> None:
+    path = demo_maps["paths"]["ru"]
+    page, watch, _ = _open(browser, path)
+    assert page.evaluate("document.documentElement.lang") == "ru"
+    title = page.locator("#ws-title").inner_text()
+    assert "Участковые пункты полиции в пешей доступности" in title
+    layers = _layer_list(page)
+    assert "Зоны пешей доступности, действующие: 10 мин" in layers
+    assert "УПП: действующие" in layers and "УПП: планируемые" in layers
+    _show_everything(page)
+    legend = page.locator("#ws-legend").inner_text()
+    for section in ("Зоны пешей доступности", "УПП", "Зоны вне пешей доступности",
+                    "Предлагаемые места новых УПП (по номеру)"):
+        assert section in legend
+    # popups as the browser draws them: every precinct, sites, districts, areas, cells
+    popups = [_click_precinct(page, pid) for pid in ("demo-A", "demo-B", "demo-C", "demo-D")]
+    assert all("Жителей в зоне обслуживания" in p for p in popups)
+    assert "Статус\tдействует" in popups[0] and "Статус\tпланируется" in popups[2]
+    _reset_view(page)
+    popups += _open_popups_text(page, "markers", 3) + _open_popups_text(page, "geojson", 3)
+    assert any(p.startswith("Предлагаемое место № 1") for p in popups)
+    assert any(p.startswith("Зона вне пешей доступности № 1") for p in popups)
+    # tooltips and the controls: scale, zoom buttons, attribution
+    scale = page.locator(".leaflet-control-scale").inner_text()
+    assert re.fullmatch(r"\d+ (м|км)", scale.strip()), scale
+    assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Приблизить"
+    attribution = page.locator("#ws-attribution").inner_text()
+    assert attribution == "Leaflet | © участники OpenStreetMap, ODbL 1.0"
+    seen = [title, legend, scale, attribution, *layers, *popups,
+            *page.locator(".ws-label, .ws-rank, .ws-site").all_inner_texts()]
+    assert _latin_words(seen, demo_maps["names"]) == set()
+    # figures in the Russian form: a no-break space between thousands, a decimal comma
+    assert re.search(rf"\d{NBSP}\d{{3}}\b", " ".join(popups))
+    assert re.search(rf"\d+,\d{NBSP}%", " ".join(popups))
+    assert watch.errors == [] and watch.dialogs == []
+    page.close()
