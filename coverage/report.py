@@ -57,9 +57,11 @@ def run_report(result: Any, lang: str | None = None) -> str:
             what += _(", NOT reachable")
         # with a target, show enough digits that "90.0%" is not read as reaching 90 %
         digits = 1 if sites["p"] is not None else 2
-        how = str(sites["status"])
-        if not how.startswith(str(sites["method"])):
-            how = f"{sites['method']}, {how}"
+        how = t.say(sites["status"])
+        if not str(sites["status"]).startswith(str(sites["method"])):
+            method = {"greedy": _("greedy"), "exact": _("exact")}.get(
+                str(sites["method"]), str(sites["method"]))
+            how = f"{method}, {how}"
         fixed = {"open": _("open"), "open+planned": _("open + planned")}.get(
             str(sites["fixed"]), str(sites["fixed"]))
         lines += [
@@ -70,7 +72,7 @@ def run_report(result: Any, lang: str | None = None) -> str:
                 how=how, fixed=fixed, before=t.percent(sites["covered_share_before"], digits),
                 after=t.percent(sites["covered_share_after"], digits)),
         ]
-        lines += [_("  note: {note}").format(note=n) for n in sites["notes"]]
+        lines += [_("  note: {note}").format(note=t.say(n)) for n in sites["notes"]]
         for row in sites["sites"].to_dict(orient="records"):
             where = (f", {names.get(row['district'], row['district'])}"
                      if isinstance(row.get("district"), str) else "")
@@ -89,8 +91,9 @@ def run_report(result: Any, lang: str | None = None) -> str:
                                                n=num(r.residents), method=r.method)
             for r in src.itertuples())))
     if extra:
-        lines += ["", _("About the data:")] + [f"- {n}" for n in extra]
-    lines += ["", _("Data: {attribution}").format(attribution=summary["attribution"]),
+        lines += ["", _("About the data:")] + [f"- {t.say(n)}" for n in extra]
+    credit = t.attribution(summary["attribution"])
+    lines += ["", _("Data: {attribution}").format(attribution=credit),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
                                                      folder=result.folder)]
     return "\n".join(lines)

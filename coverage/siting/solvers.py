@@ -19,6 +19,8 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import input_error
+from ..i18n import message as _
+from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
 from .greedy import _default_rounds, _lazy_greedy, _local_search
 from .mip import _mip
@@ -145,7 +147,14 @@ def _mip_limit(opts: _Options) -> float:
 
 
 def _within(gap: float) -> str:
-    return "proven optimal" if gap <= 1e-9 else f"within {gap:.2%} of optimal"
+    return _("proven optimal") if gap <= 1e-9 else _(
+        "within {gap} of optimal", gap=lambda t: t.percent(gap, 2))
+
+
+def _solver_status(status: str) -> str:
+    """The integer program's status in words that can be translated (others as the solver
+    says them)."""
+    return {"optimal": _("optimal"), "time limit": _("time limit")}.get(status, status)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,10 +168,10 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
     """
     red, quotas = model.red, model.quotas
     w = red.weight
-    sites, _, gbound = _lazy_greedy(red.cover, w, p=p, quotas=quotas)
+    sites, _value, gbound = _lazy_greedy(red.cover, w, p=p, quotas=quotas)
     gval = model.value(sites)
     if gval >= gbound * (1 - 1e-12):
-        return _Plan(sites, gval, gval, "greedy", "greedy, proven optimal", gval)
+        return _Plan(sites, gval, gval, "greedy", _("greedy, proven optimal"), gval)
     sub, sw = model.sub
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
@@ -170,7 +179,7 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
     lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
                            time_limit_s=min(5.0, opts.time_limit_s))
     bound = min(gbound, lag.value)
-    status = "greedy"
+    status = _("greedy")
     full = len(sites) == p
     if opts.improve and full and (not fast or (bound - gval) > tol * bound):
         n_rounds = _default_rounds(red.cover.shape[0], p) if opts.rounds is None \
@@ -178,7 +187,7 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
         better = _local_search(red.cover, w, sites, rounds=n_rounds, quotas=quotas)
         bval = model.value(better)
         if bval > gval:
-            sites, gval, status = better, bval, "greedy + local search"
+            sites, gval, status = better, bval, _("greedy + local search")
             if (bound - gval) > tol * bound:  # a better target gives a sharper bound
                 lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
                                        start=lag.multipliers,
@@ -186,12 +195,13 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
                 bound = min(bound, lag.value)
     bound = max(bound, gval)
     plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
-    plan.status = f"{status}, {_within(plan.gap)} (Lagrangian bound)"
+    plan.status = _("{method}, {within} (Lagrangian bound)", method=status,
+                    within=_within(plan.gap))
     run_mip = opts.method == "exact" and plan.gap > 1e-9
     if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ:
         run_mip = True
     if opts.method == "exact" and not run_mip:
-        plan.method, plan.status = "exact", "optimal"
+        plan.method, plan.status = "exact", _("optimal")
     if not run_mip:
         return plan
     return _mip_plan(model, p, opts, plan)
@@ -211,18 +221,23 @@ def _mip_plan(model: _Model, p: int, opts: _Options, plan: _Plan) -> _Plan:
     notes: list[str] = []
     if ans.x is None or val < plan.value:  # cannot happen with a warm start; keep the start
         sel, val = plan.sites, plan.value
-        notes.append("The integer program found nothing better than greedy in its time limit.")
+        notes.append(_("The integer program found nothing better than greedy in its time "
+                       "limit."))
     bound = -ans.bound if math.isfinite(ans.bound) else plan.bound
     bound = max(min(bound, plan.bound), val)
-    out = _Plan(sel, val, bound, "exact", ans.status, plan.greedy_value, notes)
+    out = _Plan(sel, val, bound, "exact", _solver_status(ans.status), plan.greedy_value, notes)
     if out.status == "optimal" and out.gap > 1e-9:
-        out.status = f"optimal within gap {gap:g}"
+        out.status = _("optimal within gap {gap}", gap=f"{gap:g}")
     if "time" in out.status:
-        out.notes.append(f"The integer program stopped at its time limit "
-                         f"({_mip_limit(opts):g} s); the answer is {_within(out.gap)}.")
+        limit = _mip_limit(opts)
+        out.notes.append(_("The integer program stopped at its time limit ({s} s); the answer "
+                           "is {within}.", s=lambda t: t.number(limit, 0 if limit % 1 == 0
+                                                               else 1),
+                           within=_within(out.gap)))
     if val > plan.greedy_value:
-        out.notes.append(f"Greedy alone covers {plan.greedy_value:,.0f} new, "
-                         f"{(val - plan.greedy_value) / val:.2%} less.")
+        greedy, less = plan.greedy_value, (val - plan.greedy_value) / val
+        out.notes.append(_("Greedy alone covers {n} new, {share} less.",
+                           n=lambda t: t.number(greedy), share=lambda t: t.percent(less, 2)))
     return out
 
 
@@ -496,14 +511,15 @@ def solve_min_sites(
     opts = _Options(method, float(time_limit_s), _check_tolerance(tolerance), 0.0, solver,
                     True, None, quotas)
     model = _Model(red, quotas)
-    sites, _, _ = _lazy_greedy(red.cover, red.weight, need=need, quotas=quotas)
+    sites = _lazy_greedy(red.cover, red.weight, need=need, quotas=quotas)[0]
     # lower bound: the k largest single-site gains must add up to the need
     single = np.sort(np.asarray(red.cover @ red.weight).ravel())[::-1]
     lower = int(np.searchsorted(np.cumsum(single), need) + 1) if need > 0 else 0
     if quotas is not None:
         lower = max(lower, int(quotas.at_least.sum()))
     lower = min(lower, len(sites))
-    used, status = "greedy", "greedy"
+    used = "greedy"
+    status: str = _("greedy")
     if method != "greedy" and len(sites) > lower:
         sites, lower = _fewer(model, sites, need, lower, opts)
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
@@ -514,10 +530,11 @@ def solve_min_sites(
         used = "exact"
     else:
         gap = (len(sites) - lower) / len(sites) if sites else 0.0
-        status = ("greedy, proven optimal" if gap <= 0 else
-                  f"greedy, at least {lower} site(s) needed (Lagrangian bound)")
+        status = (_("greedy, proven optimal") if gap <= 0 else
+                  _n("greedy, at least {n} site needed (Lagrangian bound)",
+                     "greedy, at least {n} sites needed (Lagrangian bound)", lower))
         if method == "exact":
-            used, status = "exact", "optimal"
+            used, status = "exact", _("optimal")
     chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites, dtype=np.int64),
                                 keep_all=quotas is not None)
     if quotas is None:
@@ -563,7 +580,7 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
         lo, hi = lower, k - 1  # a (k - 1)-site plan may reach it: bisect for the bound
         while lo < hi:
             mid = (lo + hi) // 2
-            g, _, _ = _lazy_greedy(model.red.cover, w, p=mid, quotas=model.quotas)
+            g = _lazy_greedy(model.red.cover, w, p=mid, quotas=model.quotas)[0]
             if below(mid, model.value(g), None):
                 lo = mid + 1
             else:
@@ -587,8 +604,12 @@ def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: 
         sel = list(sites)
     bound = math.ceil(ans.bound - 1e-6) if math.isfinite(ans.bound) else lower
     bound = min(max(bound, lower), len(sel))
-    status = ans.status
+    status = _solver_status(ans.status)
     if "time" in status:
-        notes.append(f"The integer program stopped at its time limit ({_mip_limit(opts):g} s);"
-                     f" at least {bound} sites are needed.")
+        limit = _mip_limit(opts)
+        notes.append(_n("The integer program stopped at its time limit ({s} s); at least {n} "
+                        "site is needed.",
+                        "The integer program stopped at its time limit ({s} s); at least {n} "
+                        "sites are needed.", bound,
+                        s=lambda t: t.number(limit, 0 if limit % 1 == 0 else 1)))
     return sel, bound, status
