@@ -276,3 +276,37 @@ def test_inspect_in_russian_with_the_option_after_the_command() -> None:
     assert "км улиц, доступных пешеходам" in res.stdout
     assert "объектов полиции (amenity=police)" in res.stdout
     assert "walkable street" not in res.stdout
+
+
+def test_messages_say_themselves_in_each_language() -> None:
+    import pickle
+
+    from walkshed.i18n import message, message_n
+
+    m = message_n("{n} candidate site falls in the exclusion areas.",
+                  "{n} candidate sites fall in the exclusion areas.", 5)
+    assert m == "5 candidate sites fall in the exclusion areas."  # the English is the string
+    assert json.dumps([m]) == '["5 candidate sites fall in the exclusion areas."]'
+    assert m.in_language("ru") == "5 мест-кандидатов попадают в зоны исключения."
+    assert translator("kk").say(m) == "5 үміткер орын алып тастау аймақтарына түседі."
+    assert pickle.loads(pickle.dumps(m)).in_language("ru") == m.in_language("ru")
+    assert translator("ru").say("data text") == "data text"
+    # fields written per locale, messages inside messages
+    share = message("within {gap} of optimal", gap=lambda t: t.percent(0.0123, 2))
+    status = message("{method}, {within} (Lagrangian bound)", method=message("greedy"),
+                     within=share)
+    assert status == "greedy, within 1.23% of optimal (Lagrangian bound)"
+    assert status.in_language("ru") == (
+        f"жадный алгоритм, не более 1,23{NBSP}% от оптимума (оценка Лагранжа)")
+
+
+def test_siting_status_and_notes_in_russian() -> None:
+    import numpy as np
+
+    from walkshed.siting.solvers import solve_mclp
+
+    cover = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=float)
+    res = solve_mclp(cover, np.array([3.0, 2.0, 1.0]), 1, method="greedy")
+    assert res.status == "greedy, proven optimal"
+    assert translator("ru").say(res.status) == "жадный алгоритм, оптимальность доказана"
+    assert translator("kk").say(res.status) == "ашкөз алгоритм, оңтайлылығы дәлелденген"
