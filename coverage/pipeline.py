@@ -322,6 +322,102 @@ def _map(
 
 
 
+#: Bumped when the demand points a scenario gives (or how they are stored) change.
+_DEMAND_FORMAT = 1
+
+
+def _cached_demand(scen: Any, network: WalkNetwork, cache: bool | None) -> gpd.GeoDataFrame:
+    """The scenario's demand points, from the on-disk cache when its inputs are unchanged.
+
+    The key is the SHA-256 of the population options, every input file's bytes (the network's
+    extract too: buildings may come from it), the network's content and the settings the
+    population module reads; the warnings logged while placing residents are replayed on a hit.
+    Only plain frames (points, a range index, number or text columns) are cached.
+    """
+    import dataclasses
+    import hashlib
+    import logging
+
+    import numpy as np
+    import shapely
+
+    from . import __version__
+    from . import scenario as sc
+    from .siting import cache as store
+
+    if not (settings.use_cache if cache is None else cache):
+        return sc.load_demand(scen, network)
+    files = [v for v in dataclasses.asdict(scen.population).values() if isinstance(v, Path)]
+    files += [scen.network.file] if scen.network.file is not None else []
+    hashes = []
+    for f in files:
+        try:
+            hashes.append(hashlib.sha256(Path(f).read_bytes()).hexdigest())
+        except OSError:
+            return sc.load_demand(scen, network)  # the loader names the missing file
+    key = store.digest("demand", _DEMAND_FORMAT, __version__, repr(scen.population), hashes,
+                       store.network_digest(network), settings.max_snap_m,
+                       settings.default_building_levels)
+    logged: list[logging.LogRecord] = []
+
+    def build() -> dict[str, np.ndarray]:
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = logged.append  # type: ignore[method-assign]
+        root = logging.getLogger("walkshed")
+        root.addHandler(handler)
+        try:
+            frame = sc.load_demand(scen, network)
+        finally:
+            root.removeHandler(handler)
+        built["frame"] = frame
+        return _demand_arrays(frame, logged)
+
+    built: dict[str, gpd.GeoDataFrame] = {}
+    arrays = store.cached_arrays("demand", key, build, use=True)
+    if "frame" in built:
+        return built["frame"]
+    try:
+        cols = [str(c) for c in arrays["columns"]]
+        data = {c: arrays[f"col_{i}"] for i, c in enumerate(cols)}
+        frame = gpd.GeoDataFrame(data, geometry=shapely.points(arrays["xy"]), crs=network.crs)
+        replay = list(zip(arrays["log_name"], arrays["log_level"], arrays["log_msg"],
+                          strict=True))
+    except (KeyError, ValueError):  # an entry not as written: placed again, never trusted
+        return sc.load_demand(scen, network)
+    for name, level, msg in replay:
+        logging.getLogger(str(name)).log(int(level), "%s", str(msg))
+    return frame
+
+
+def _demand_arrays(frame: gpd.GeoDataFrame, logged: list[Any]) -> dict[str, Any]:
+    """``frame`` as named arrays for the cache; empty (not stored) when it is not plain."""
+    import numpy as np
+    import shapely
+
+    geom = np.asarray(frame.geometry.values)
+    cols = [c for c in frame.columns if c != frame.geometry.name]
+    plain = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and \
+        frame.index.step == 1 and bool(np.all(shapely.get_type_id(geom) == 0)) and \
+        frame.crs is not None and all(isinstance(c, str) for c in cols)
+    out: dict[str, Any] = {}
+    for i, c in enumerate(cols if plain else []):
+        v = frame[c]
+        if pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
+            out[f"col_{i}"] = v.to_numpy()
+        elif v.map(lambda x: isinstance(x, str)).all():
+            out[f"col_{i}"] = v.to_numpy(dtype=str)
+        else:
+            plain = False
+    if not plain:
+        return {}
+    out["columns"] = np.asarray(cols, dtype=str)
+    out["xy"] = shapely.get_coordinates(geom)
+    out["log_name"] = np.asarray([r.name for r in logged], dtype=str)
+    out["log_level"] = np.asarray([r.levelno for r in logged], dtype=np.int64)
+    out["log_msg"] = np.asarray([r.getMessage() for r in logged], dtype=str)
+    return out
+
+
 def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
                ) -> tuple[Study, Any]:
     """Read a scenario file and load everything it names.
@@ -347,7 +443,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
     with rep.step("Placing residents"):
-        demand = sc.load_demand(scen, network)
+        demand = _cached_demand(scen, network, cache)
     with rep.step("Reading precincts and districts"):
         precincts = sc.load_precincts(scen, network)
         districts = sc.load_districts(scen)
