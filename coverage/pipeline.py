@@ -378,7 +378,10 @@ def _cached_demand(scen: Any, network: WalkNetwork, cache: bool | None) -> gpd.G
         return built["frame"]
     try:
         cols = [str(c) for c in arrays["columns"]]
-        data = {c: arrays[f"col_{i}"] for i, c in enumerate(cols)}
+        data: dict[str, Any] = {c: arrays[f"col_{i}"] for i, c in enumerate(cols)}
+        for i, c in enumerate(cols):
+            if f"none_{i}" in arrays:
+                data[c] = np.where(arrays[f"none_{i}"], None, data[c].astype(object))
         frame = gpd.GeoDataFrame(data, geometry=shapely.points(arrays["xy"]), crs=network.crs)
         replay = list(zip(arrays["log_name"], arrays["log_level"], arrays["log_msg"],
                           strict=True))
@@ -404,8 +407,10 @@ def _demand_arrays(frame: gpd.GeoDataFrame, logged: list[Any]) -> dict[str, Any]
         v = frame[c]
         if pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
             out[f"col_{i}"] = v.to_numpy()
-        elif v.map(lambda x: isinstance(x, str)).all():
-            out[f"col_{i}"] = v.to_numpy(dtype=str)
+        elif v.map(lambda x: x is None or isinstance(x, str)).all():  # text, maybe None
+            none = v.isna().to_numpy()
+            out[f"col_{i}"] = np.where(none, "", v.to_numpy(dtype=object)).astype(str)
+            out[f"none_{i}"] = none
         else:
             plain = False
     if not plain:

@@ -1,0 +1,89 @@
+"""The pipeline's on-disk demand-point cache (load_study)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def monaco_toml(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    from walkshed import settings
+
+    monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")  # this test's own entries
+    for name in ("monaco.toml", "tiny_police.csv", "tiny_zones.geojson"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    return tmp_path / "monaco.toml"
+
+
+def _same(a, b) -> None:  # noqa: ANN001
+    assert list(a.columns) == list(b.columns)
+    assert a.crs == b.crs
+    np.testing.assert_array_equal(a["population"].to_numpy(), b["population"].to_numpy())
+    for c in a.columns:
+        if c not in ("population", a.geometry.name):
+            assert a[c].isna().tolist() == b[c].isna().tolist()
+            assert a[c].astype(str).tolist() == b[c].astype(str).tolist()
+    np.testing.assert_array_equal(np.asarray(a.geometry.x), np.asarray(b.geometry.x))
+    np.testing.assert_array_equal(np.asarray(a.geometry.y), np.asarray(b.geometry.y))
+
+
+def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
+    monaco_toml: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from walkshed import scenario as sc
+    from walkshed.pipeline import load_study
+
+    real = sc.load_demand
+
+    def noisy(scen, network):  # noqa: ANN001, ANN202
+        logging.getLogger("walkshed.population.zones").warning("zone X: partly outside")
+        return real(scen, network)
+
+    monkeypatch.setattr(sc, "load_demand", noisy)
+    fresh, _ = load_study(monaco_toml, cache=False)
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        first, _ = load_study(monaco_toml, cache=True)
+    assert "zone X: partly outside" in caplog.text
+
+    def fail(scen, network):  # noqa: ANN001, ANN202
+        raise AssertionError("demand placed again although cached")
+
+    monkeypatch.setattr(sc, "load_demand", fail)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        second, _ = load_study(monaco_toml, cache=True)
+    assert "zone X: partly outside" in caplog.text  # replayed from the cache
+    _same(fresh.demand, first.demand)
+    _same(fresh.demand, second.demand)
+    assert second.demand["population"].sum() == pytest.approx(38000)
+
+
+def test_demand_cache_misses_when_an_input_changes(monaco_toml: Path) -> None:
+    from walkshed.pipeline import load_study
+
+    first, _ = load_study(monaco_toml, cache=True)
+    assert first.demand["population"].sum() == pytest.approx(38000)
+    text = monaco_toml.read_text(encoding="utf-8").replace("total = 38000", "total = 50000")
+    monaco_toml.write_text(text, encoding="utf-8")
+    second, _ = load_study(monaco_toml, cache=True)
+    assert second.demand["population"].sum() == pytest.approx(50000)
+
+
+def test_a_broken_demand_cache_entry_is_rebuilt(monaco_toml: Path) -> None:
+    from walkshed import settings
+    from walkshed.pipeline import load_study
+
+    first, _ = load_study(monaco_toml, cache=True)
+    entries = list(Path(settings.cache_dir).glob("demand-*.npz"))
+    assert entries
+    for e in entries:
+        e.write_bytes(b"not a cache entry")
+    again, _ = load_study(monaco_toml, cache=True)
+    _same(first.demand, again.demand)
