@@ -460,6 +460,10 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         candidates = read_precincts(candidates, default_status="candidate")
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
                       "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+    if districts is not None and "name" in districts.columns:
+        quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
+        if quotas:
+            siting_options["quotas"] = quotas
     method = getattr(scen.population, "type", "")
     notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
     study = Study(

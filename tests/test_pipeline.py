@@ -87,3 +87,31 @@ def test_a_broken_demand_cache_entry_is_rebuilt(monaco_toml: Path) -> None:
         e.write_bytes(b"not a cache entry")
     again, _ = load_study(monaco_toml, cache=True)
     _same(first.demand, again.demand)
+
+
+def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) -> None:
+    from walkshed.pipeline import load_study
+    from walkshed.siting import propose_sites
+
+    def sites(text: str):  # noqa: ANN202
+        monaco_toml.write_text(base + text, encoding="utf-8")
+        study, _ = load_study(monaco_toml, cache=True)
+        opts = dict(study.siting_options)
+        opts.pop("threshold_min")
+        res = propose_sites(study.network, study.demand, study.precincts, p=3,
+                            districts=study.districts, method="exact", threshold_min=10, **opts)
+        return study, res
+
+    base = monaco_toml.read_text(encoding="utf-8")
+    study, free = sites("")
+    assert "quotas" not in study.siting_options
+    free_counts = free.table["district"].value_counts()
+    most = str(free_counts.index[0])  # the district the free answer favours
+    other = "East" if most == "West" else "West"
+    study, res = sites(f'district_at_most = 3\n[siting.quotas]\n{most} = {{ at_most = 1 }}\n'
+                       f'{other} = {{ at_least = 2 }}\n')
+    assert study.siting_options["quotas"] == {most: (None, 1), other: (2, 3)}
+    counts = res.table["district"].value_counts()
+    assert counts.get(most, 0) <= 1 and counts.get(other, 0) >= 2
+    assert len(res.table) == 3
+    assert res.objective <= free.objective + 1e-9
