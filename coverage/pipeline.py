@@ -362,7 +362,7 @@ def _cached_demand(scen: Any, network: WalkNetwork, cache: bool | None) -> gpd.G
 
     def build() -> dict[str, np.ndarray]:
         handler = logging.Handler(logging.WARNING)
-        handler.emit = logged.append  # type: ignore[method-assign]
+        handler.emit = logged.append  # type: ignore[method-assign, assignment]
         root = logging.getLogger("walkshed")
         root.addHandler(handler)
         try:

@@ -22,7 +22,7 @@ def monaco_toml(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     return tmp_path / "monaco.toml"
 
 
-def _same(a, b) -> None:  # noqa: ANN001
+def _same(a, b) -> None:
     assert list(a.columns) == list(b.columns)
     assert a.crs == b.crs
     np.testing.assert_array_equal(a["population"].to_numpy(), b["population"].to_numpy())
@@ -42,7 +42,7 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
 
     real = sc.load_demand
 
-    def noisy(scen, network):  # noqa: ANN001, ANN202
+    def noisy(scen, network):
         logging.getLogger("walkshed.population.zones").warning("zone X: partly outside")
         return real(scen, network)
 
@@ -52,7 +52,7 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
         first, _ = load_study(monaco_toml, cache=True)
     assert "zone X: partly outside" in caplog.text
 
-    def fail(scen, network):  # noqa: ANN001, ANN202
+    def fail(scen, network):
         raise AssertionError("demand placed again although cached")
 
     monkeypatch.setattr(sc, "load_demand", fail)
@@ -93,7 +93,7 @@ def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) ->
     from walkshed.pipeline import load_study
     from walkshed.siting import propose_sites
 
-    def sites(text: str):  # noqa: ANN202
+    def sites(text: str):
         monaco_toml.write_text(base + text, encoding="utf-8")
         study, _ = load_study(monaco_toml, cache=True)
         opts = dict(study.siting_options)
