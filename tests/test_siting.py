@@ -272,6 +272,11 @@ def test_min_sites_is_minimal(seed: int) -> None:
         assert len(greedy.chosen) >= k
         assert greedy.bound <= k  # a true lower bound
         assert w[covered_by(cover, greedy.chosen) | covered].sum() >= share * w.sum() - 1e-6
+        auto = solve_min_sites(cover, w, share, covered=covered, method="auto", tolerance=0.0)
+        assert auto.bound <= k <= len(auto.chosen)  # the bound is a true lower bound
+        n = max(len(auto.chosen), 1)
+        assert auto.gap == pytest.approx((len(auto.chosen) - auto.bound) / n)
+        assert w[covered_by(cover, auto.chosen) | covered].sum() >= share * w.sum() - 1e-6
 
 
 def test_min_sites_target_out_of_reach_is_said_plainly() -> None:
