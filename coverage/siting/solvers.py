@@ -463,10 +463,14 @@ def solve_min_sites(
         Share of all demand (fixed coverage included) to reach, in ``(0, 1]``.
     method
         ``"auto"``: greedy, then one site fewer as long as the maximal-covering heuristic
-        still reaches the target; the lower bound comes from the Lagrangian bound of maximal
-        covering (no ``k``-site plan can reach the target when its bound is below it); the
-        integer program runs only when the gap is above ``tolerance``. ``"exact"``: proved
-        minimal. ``"greedy"``: greedy alone.
+        (greedy and local search) still reaches the target; the lower bound comes from the
+        Lagrangian bound of maximal covering (no ``k``-site plan can reach the target when its
+        bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
+        ``k - 2`` sites within :data:`AUTO_BOUND_BUDGET_S`; the integer program runs only when
+        the gap is above ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a
+        count the gap moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance
+        below that asks for a proof of minimality. ``"exact"``: proved minimal. ``"greedy"``:
+        greedy alone.
 
     Returns
     -------
