@@ -49,7 +49,7 @@ AUTO_MIP_BUDGET_S = 10.0
 AUTO_BOUND_BUDGET_S = 3.0
 
 #: Time budget of the Lagrangian bounds of all phases together (``"auto"``, ``"greedy"``).
-PHASES_BOUND_BUDGET_S = 2.0
+PHASES_BOUND_BUDGET_S = 5.0
 
 #: Default relative gap below which ``method="auto"`` accepts an answer without the MIP.
 DEFAULT_TOLERANCE = 0.005
@@ -160,11 +160,12 @@ def _within(gap: float) -> str:
 # maximal covering on a reduced model
 
 
-def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Plan:
+def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
+            start: np.ndarray | None = None) -> _Plan:
     """Greedy, local search, the Lagrangian bound and (where it pays) the integer program.
 
     ``fast``: local search only when the bound leaves a gap above the tolerance, and no
-    integer program under ``"auto"`` (phases).
+    integer program under ``"auto"`` (phases). ``start``: the bound's first multipliers.
     """
     red, quotas = model.red, model.quotas
     w = red.weight
@@ -176,7 +177,7 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
     tol = 0.0 if opts.method == "exact" else opts.tolerance
-    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
+    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol, start=start,
                            time_limit_s=min(opts.bound_s, opts.time_limit_s))
     bound = min(gbound, lag.value)
     status = "greedy"
@@ -385,12 +386,14 @@ def _phases(model: _Model, chosen: np.ndarray, gains: np.ndarray, opts: _Options
         opts = replace(opts, bound_s=min(opts.bound_s, max(0.2, PHASES_BOUND_BUDGET_S / k_max)),
                        rounds=5 if opts.rounds is None else opts.rounds)
     rows = []
+    prev: np.ndarray | None = None  # each phase's bound starts from the last one's multipliers
     plan_cum = np.cumsum(gains)
     for k in range(1, k_max + 1):
         if last is not None and k == len(chosen) and model.quotas is None:
             best = last
         else:
-            best = _best_p(sub, k, opts, fast=opts.method != "exact")
+            best = _best_p(sub, k, opts, fast=opts.method != "exact", start=prev)
+        prev = best.multipliers if best.multipliers is not None else prev
         value = max(best.value, float(plan_cum[k - 1]))  # the prefix is a k-site plan too
         bound = max(best.bound, value)
         rows.append({"k": k, "plan_newly_covered": float(plan_cum[k - 1]),
