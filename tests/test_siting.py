@@ -89,6 +89,7 @@ def test_sf_against_spopt_run_here(shared_data: Path, radius: float, p: int) -> 
     for method in ("exact", "greedy", "auto"):
         ours = solve_mclp(cover, pop, p, method=method)
         assert ours.objective == pytest.approx(theirs), method
+        assert ours.bound >= theirs * (1 - 1e-9), method  # never below the optimum
         assert pop[(cost[:, ours.chosen] <= radius).any(axis=1)].sum() == pytest.approx(theirs)
 
 
