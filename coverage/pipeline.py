@@ -29,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
+from ._demand_cache import cached_frames
 from .io import OutputDir
 from .network import WalkNetwork
 
@@ -113,6 +114,13 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    population_report
+        How each zone's residents were placed, with the reason (the population module's
+        report), or None.
+    demand_alternatives, demand_method, demand_not_applicable
+        The residents placed by the other applicable methods (the scenario's own under
+        ``demand_method``) and the methods that do not apply with the reason; compared by
+        :func:`walkshed.assessment.uncertainty.compare`.
     """
 
     name: str
@@ -125,6 +133,10 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    population_report: pd.DataFrame | None = None
+    demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    demand_method: str | None = None
+    demand_not_applicable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,8 +231,12 @@ def run_study(
             districts=study.districts,
             **study.assess_options,
         )
+    with reporter.step("Comparing population methods and staffing norms"):
+        a = _with_uncertainty(study, a)
     found = a.to_dict()
     summary["population_sources"] = _population_sources(study.demand)
+    if study.population_report is not None and "reason" in study.population_report.columns:
+        summary["population_methods"] = _population_methods(study.population_report)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
     if "tables" in outputs:
@@ -244,6 +260,31 @@ def run_study(
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+
+
+def _with_uncertainty(study: Study, a: Any) -> Any:
+    """The assessment with its figures across population methods and staffing norms."""
+    import dataclasses
+
+    from .assessment.uncertainty import compare
+
+    own = study.demand_method or "as given"
+    demands = dict(study.demand_alternatives) or {own: study.demand}
+    demands[own] = study.demand  # the assessed points themselves
+    unc = compare(study.network, a, study.precincts, demands, scenario_method=own,
+                  not_applicable=study.demand_not_applicable, districts=study.districts)
+    return dataclasses.replace(a, uncertainty=unc)
+
+
+def _population_methods(report: pd.DataFrame) -> pd.DataFrame:
+    """Per zone: the method used, the reason, and what the density limits did."""
+    cols = [c for c in ("zone", "method", "reason", "population_in", "population_out",
+                        "points", "buildings", "capped", "moved", "overflow",
+                        "max_per_point") if c in report.columns]
+    out = pd.DataFrame(report[cols])
+    if "zone" in out.columns:
+        out["zone"] = out["zone"].astype(object).where(out["zone"].notna(), "(all)")
+    return out
 
 
 def _siting(
@@ -322,104 +363,21 @@ def _map(
 
 
 
-#: Bumped when the demand points a scenario gives (or how they are stored) change.
-_DEMAND_FORMAT = 1
+def _points_report(placed: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    return placed.points, pd.DataFrame(placed.report).reset_index(drop=True)
 
 
-def _cached_demand(scen: Any, network: WalkNetwork, cache: bool | None) -> gpd.GeoDataFrame:
-    """The scenario's demand points, from the on-disk cache when its inputs are unchanged.
-
-    The key is the SHA-256 of the population options, every input file's bytes (the network's
-    extract too: buildings may come from it), the network's content and the settings the
-    population module reads; the warnings logged while placing residents are replayed on a hit.
-    Only plain frames (points, a range index, number or text columns) are cached.
-    """
-    import dataclasses
-    import hashlib
-    import logging
-
-    import numpy as np
-    import shapely
-
-    from . import __version__
-    from . import scenario as sc
-    from .siting import cache as store
-
-    if not (settings.use_cache if cache is None else cache):
-        return sc.load_demand(scen, network)
-    files = [v for v in dataclasses.asdict(scen.population).values() if isinstance(v, Path)]
-    files += [scen.network.file] if scen.network.file is not None else []
-    hashes = []
-    for f in files:
-        try:
-            hashes.append(hashlib.sha256(Path(f).read_bytes()).hexdigest())
-        except OSError:
-            return sc.load_demand(scen, network)  # the loader names the missing file
-    key = store.digest("demand", _DEMAND_FORMAT, __version__, repr(scen.population), hashes,
-                       store.network_digest(network), settings.max_snap_m,
-                       settings.default_building_levels)
-    logged: list[logging.LogRecord] = []
-
-    def build() -> dict[str, np.ndarray]:
-        handler = logging.Handler(logging.WARNING)
-        handler.emit = logged.append  # type: ignore[method-assign, assignment]
-        root = logging.getLogger("walkshed")
-        root.addHandler(handler)
-        try:
-            frame = sc.load_demand(scen, network)
-        finally:
-            root.removeHandler(handler)
-        built["frame"] = frame
-        return _demand_arrays(frame, logged)
-
-    built: dict[str, gpd.GeoDataFrame] = {}
-    arrays = store.cached_arrays("demand", key, build, use=True)
-    if "frame" in built:
-        return built["frame"]
-    try:
-        cols = [str(c) for c in arrays["columns"]]
-        data: dict[str, Any] = {c: arrays[f"col_{i}"] for i, c in enumerate(cols)}
-        for i, c in enumerate(cols):
-            if f"none_{i}" in arrays:
-                data[c] = np.where(arrays[f"none_{i}"], None, data[c].astype(object))
-        frame = gpd.GeoDataFrame(data, geometry=shapely.points(arrays["xy"]), crs=network.crs)
-        replay = list(zip(arrays["log_name"], arrays["log_level"], arrays["log_msg"],
-                          strict=True))
-    except (KeyError, ValueError):  # an entry not as written: placed again, never trusted
-        return sc.load_demand(scen, network)
-    for name, level, msg in replay:
-        logging.getLogger(str(name)).log(int(level), "%s", str(msg))
-    return frame
-
-
-def _demand_arrays(frame: gpd.GeoDataFrame, logged: list[Any]) -> dict[str, Any]:
-    """``frame`` as named arrays for the cache; empty (not stored) when it is not plain."""
-    import numpy as np
-    import shapely
-
-    geom = np.asarray(frame.geometry.values)
-    cols = [c for c in frame.columns if c != frame.geometry.name]
-    plain = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and \
-        frame.index.step == 1 and bool(np.all(shapely.get_type_id(geom) == 0)) and \
-        frame.crs is not None and all(isinstance(c, str) for c in cols)
-    out: dict[str, Any] = {}
-    for i, c in enumerate(cols if plain else []):
-        v = frame[c]
-        if pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
-            out[f"col_{i}"] = v.to_numpy()
-        elif v.map(lambda x: x is None or isinstance(x, str)).all():  # text, maybe None
-            none = v.isna().to_numpy()
-            out[f"col_{i}"] = np.where(none, "", v.to_numpy(dtype=object)).astype(str)
-            out[f"none_{i}"] = none
-        else:
-            plain = False
-    if not plain:
-        return {}
-    out["columns"] = np.asarray(cols, dtype=str)
-    out["xy"] = shapely.get_coordinates(geom)
-    out["log_name"] = np.asarray([r.name for r in logged], dtype=str)
-    out["log_level"] = np.asarray([r.levelno for r in logged], dtype=np.int64)
-    out["log_msg"] = np.asarray([r.getMessage() for r in logged], dtype=str)
+def _alternatives(sc: Any, scen: Any, network: WalkNetwork, demand: gpd.GeoDataFrame
+                  ) -> dict[str, pd.DataFrame]:
+    """The other methods' demand points (the scenario's own as a marker, not stored twice)
+    and those that do not apply, as frames for :func:`cached_frames`."""
+    alts, skipped = sc.load_demand_alternatives(scen, network, demand)
+    own = sc.own_method(scen)
+    out: dict[str, pd.DataFrame] = {("__own__" if n == own else n): (
+        gpd.GeoDataFrame(geometry=[], crs=network.crs) if n == own else f)
+        for n, f in alts.items()}
+    out["__not_applicable__"] = pd.DataFrame({"method": list(skipped),
+                                            "reason": [str(r) for r in skipped.values()]})
     return out
 
 
@@ -448,7 +406,19 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
     with rep.step("Placing residents"):
-        demand = _cached_demand(scen, network, cache)
+        placed = cached_frames(scen, network, cache, "demand", lambda: dict(
+            zip(("points", "report"), _points_report(sc.load_population(scen, network)),
+                strict=True)))
+        demand = placed["points"]
+    with rep.step("Placing residents by the other methods (for the comparison)"):
+        alts = cached_frames(scen, network, cache, "demand-alternatives",
+                             lambda: _alternatives(sc, scen, network, demand))
+        skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
+        alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
+        alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
+                        for n, f in alternatives.items()}
+        not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
+                                  strict=True))
     with rep.step("Reading precincts and districts"):
         precincts = sc.load_precincts(scen, network)
         districts = sc.load_districts(scen)
@@ -477,6 +447,10 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        population_report=placed["report"],
+        demand_alternatives=alternatives,
+        demand_method=sc.own_method(scen),
+        demand_not_applicable=not_applicable,
     )
     return study, scen
 
@@ -610,7 +584,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     reporter
         Progress display.
     """
-    from ._buildings import is_residential, read_buildings
+    from ._buildings import is_plain_yes, is_residential, read_buildings
     from ._osm import check_osm_file, read_tagged_points
     from .network import load_network
     from .report import lonlat_bounds
@@ -622,7 +596,9 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     with reporter.step("Counting buildings and police"):
         buildings = read_buildings(file)
         police = read_tagged_points(file, "amenity", "police")
-    residential = int(sum(is_residential(b) for b in buildings["building"]))
+    # plain building=yes is of unknown use: counted apart, never "residential by type"
+    plain_yes = int(sum(is_plain_yes(b) for b in buildings["building"]))
+    residential = int(sum(is_residential(b) for b in buildings["building"])) - plain_yes
     lon, lat = lonlat_bounds(net)
     info: dict[str, Any] = {
         "file": str(file),
@@ -634,6 +610,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
         "crs": net.crs.to_string(),
         "buildings": len(buildings),
         "residential_buildings": residential,
+        "plain_yes_buildings": plain_yes,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -40,13 +41,13 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
     from walkshed import scenario as sc
     from walkshed.pipeline import load_study
 
-    real = sc.load_demand
+    real = sc.load_population
 
     def noisy(scen, network):
         logging.getLogger("walkshed.population.zones").warning("zone X: partly outside")
         return real(scen, network)
 
-    monkeypatch.setattr(sc, "load_demand", noisy)
+    monkeypatch.setattr(sc, "load_population", noisy)
     fresh, _ = load_study(monaco_toml, cache=False)
     with caplog.at_level(logging.WARNING, logger="walkshed"):
         first, _ = load_study(monaco_toml, cache=True)
@@ -55,13 +56,21 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
     def fail(scen, network):
         raise AssertionError("demand placed again although cached")
 
-    monkeypatch.setattr(sc, "load_demand", fail)
+    monkeypatch.setattr(sc, "load_population", fail)
+    monkeypatch.setattr(sc, "load_demand_alternatives", fail)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="walkshed"):
         second, _ = load_study(monaco_toml, cache=True)
     assert "zone X: partly outside" in caplog.text  # replayed from the cache
     _same(fresh.demand, first.demand)
     _same(fresh.demand, second.demand)
+    assert fresh.population_report is not None and second.population_report is not None
+    pd.testing.assert_frame_equal(fresh.population_report.reset_index(drop=True),
+                                  second.population_report, check_dtype=False)
+    assert list(second.demand_alternatives) == list(fresh.demand_alternatives)
+    for name, frame in fresh.demand_alternatives.items():
+        _same(frame, second.demand_alternatives[name])
+    assert second.demand_not_applicable == fresh.demand_not_applicable
     assert second.demand["population"].sum() == pytest.approx(38000)
 
 
