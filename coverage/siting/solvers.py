@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import input_error
+from ..i18n import Translator
 from ..i18n import message as _
 from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
@@ -43,8 +44,15 @@ Method = Literal["exact", "greedy", "auto"]
 _AUTO_MAX_NNZ = 5_000_000
 
 #: Time budget of the integer program under ``method="auto"`` (seconds; ``time_limit_s``
-#: when smaller). ``"exact"`` uses ``time_limit_s``.
+#: when smaller); for the fewest sites it counts from the start of the solve, so the bound's
+#: time comes out of it. ``"exact"`` uses ``time_limit_s``.
 AUTO_MIP_BUDGET_S = 10.0
+
+#: Time budget of the Lagrangian lower bound on the fewest sites (seconds).
+AUTO_BOUND_BUDGET_S = 3.0
+
+#: Time budget of the Lagrangian bounds of all phases together (``"auto"``, ``"greedy"``).
+PHASES_BOUND_BUDGET_S = 5.0
 
 #: Default relative gap below which ``method="auto"`` accepts an answer without the MIP.
 DEFAULT_TOLERANCE = 0.005
@@ -85,6 +93,7 @@ class _Options:
     improve: bool = True
     rounds: int | None = None
     quotas: Quotas | None = None
+    bound_s: float = 5.0  # time cap of each Lagrangian bound
 
 
 @dataclass
@@ -151,6 +160,13 @@ def _within(gap: float) -> str:
         "within {gap} of optimal", gap=lambda t: t.percent(gap, 2))
 
 
+def _seconds(t: Translator, s: float) -> str:
+    """Seconds with three significant digits at most, in the locale's digits."""
+    digits = max(0, 2 - math.floor(math.log10(s))) if s > 0 else 0
+    v = round(s, digits)
+    return t.number(v, next(d for d in range(digits + 1) if round(v, d) == v))
+
+
 def _solver_status(status: str) -> str:
     """The integer program's status in words that can be translated (others as the solver
     says them)."""
@@ -161,10 +177,12 @@ def _solver_status(status: str) -> str:
 # maximal covering on a reduced model
 
 
-def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Plan:
+def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
+            start: np.ndarray | None = None) -> _Plan:
     """Greedy, local search, the Lagrangian bound and (where it pays) the integer program.
 
-    ``fast``: local search only when the bound leaves a gap above the tolerance (phases).
+    ``fast``: local search only when the bound leaves a gap above the tolerance, and no
+    integer program under ``"auto"`` (phases). ``start``: the bound's first multipliers.
     """
     red, quotas = model.red, model.quotas
     w = red.weight
@@ -176,8 +194,8 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
     tol = 0.0 if opts.method == "exact" else opts.tolerance
-    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
-                           time_limit_s=min(5.0, opts.time_limit_s))
+    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol, start=start,
+                           time_limit_s=min(opts.bound_s, opts.time_limit_s))
     bound = min(gbound, lag.value)
     status = _("greedy")
     full = len(sites) == p
@@ -191,14 +209,15 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
             if (bound - gval) > tol * bound:  # a better target gives a sharper bound
                 lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
                                        start=lag.multipliers,
-                                       time_limit_s=min(5.0, opts.time_limit_s))
+                                       time_limit_s=min(opts.bound_s, opts.time_limit_s))
                 bound = min(bound, lag.value)
     bound = max(bound, gval)
     plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
     plan.status = _("{method}, {within} (Lagrangian bound)", method=status,
                     within=_within(plan.gap))
     run_mip = opts.method == "exact" and plan.gap > 1e-9
-    if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ:
+    if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ \
+            and not fast:  # phases under "auto" report the bound they reached
         run_mip = True
     if opts.method == "exact" and not run_mip:
         plan.method, plan.status = "exact", _("optimal")
@@ -231,8 +250,7 @@ def _mip_plan(model: _Model, p: int, opts: _Options, plan: _Plan) -> _Plan:
     if "time" in out.status:
         limit = _mip_limit(opts)
         out.notes.append(_("The integer program stopped at its time limit ({s} s); the answer "
-                           "is {within}.", s=lambda t: t.number(limit, 0 if limit % 1 == 0
-                                                               else 1),
+                           "is {within}.", s=lambda t: _seconds(t, limit),
                            within=_within(out.gap)))
     if val > plan.greedy_value:
         greedy, less = plan.greedy_value, (val - plan.greedy_value) / val
@@ -386,13 +404,18 @@ def _phases(model: _Model, chosen: np.ndarray, gains: np.ndarray, opts: _Options
         q = Quotas(q.district, np.zeros_like(q.at_least), q.at_most, q.names)
     sub = _Model(model.red, q, model._keep if q is None else None,
                  model._sub if q is None else None)
+    if opts.method != "exact":  # the bounds of all phases share a few seconds
+        opts = replace(opts, bound_s=min(opts.bound_s, max(0.2, PHASES_BOUND_BUDGET_S / k_max)),
+                       rounds=5 if opts.rounds is None else opts.rounds)
     rows = []
+    prev: np.ndarray | None = None  # each phase's bound starts from the last one's multipliers
     plan_cum = np.cumsum(gains)
     for k in range(1, k_max + 1):
         if last is not None and k == len(chosen) and model.quotas is None:
             best = last
         else:
-            best = _best_p(sub, k, opts, fast=opts.method != "exact")
+            best = _best_p(sub, k, opts, fast=opts.method != "exact", start=prev)
+        prev = best.multipliers if best.multipliers is not None else prev
         value = max(best.value, float(plan_cum[k - 1]))  # the prefix is a k-site plan too
         bound = max(best.bound, value)
         rows.append({"k": k, "plan_newly_covered": float(plan_cum[k - 1]),
@@ -409,12 +432,13 @@ def _finish(
 ) -> SitingResult:
     obj = float(gains.sum())
     if p is not None and len(chosen) == 0:
-        notes.append("No candidate site brings anyone new within reach: nothing to propose.")
+        notes.append(_("No candidate site brings anyone new within reach: nothing to propose."))
     elif p is not None and len(chosen) < p:
-        few = ("Only 1 site of the {p} asked for brings" if len(chosen) == 1
-               else "Only {k} of the {p} sites asked for bring")
-        notes.append(few.format(k=len(chosen), p=p) + " anyone new within reach; further sites "
-                     "would add no one, so fewer are proposed.")
+        notes.append(_n("Only {n} site of the {p} asked for brings anyone new within reach; "
+                        "further sites would add no one, so fewer are proposed.",
+                        "Only {n} of the {p} sites asked for bring anyone new within reach; "
+                        "further sites would add no one, so fewer are proposed.",
+                        len(chosen), p=p))
     if target_share is None:
         gap = (bound - obj) / bound if bound > 0 else 0.0
     else:
@@ -465,10 +489,14 @@ def solve_min_sites(
         Share of all demand (fixed coverage included) to reach, in ``(0, 1]``.
     method
         ``"auto"``: greedy, then one site fewer as long as the maximal-covering heuristic
-        still reaches the target; the lower bound comes from the Lagrangian bound of maximal
-        covering (no ``k``-site plan can reach the target when its bound is below it); the
-        integer program runs only when the gap is above ``tolerance``. ``"exact"``: proved
-        minimal. ``"greedy"``: greedy alone.
+        (greedy and local search) still reaches the target; the lower bound comes from the
+        Lagrangian bound of maximal covering (no ``k``-site plan can reach the target when its
+        bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
+        ``k - 2`` sites within :data:`AUTO_BOUND_BUDGET_S`; the integer program runs only when
+        the gap is above ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a
+        count the gap moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance
+        below that asks for a proof of minimality. ``"exact"``: proved minimal. ``"greedy"``:
+        greedy alone.
 
     Returns
     -------
@@ -491,22 +519,25 @@ def solve_min_sites(
     if need > red.reachable_new:
         met = False
         best = (red.already + red.reachable_new) / red.total if red.total > 0 else 0.0
+        shares = {"target": lambda t: t.percent(share), "best": lambda t: t.percent(best)}
         notes.append(
-            f"The target of {share:.1%} cannot be reached: with every candidate site open "
-            f"{best:.1%} of residents are within reach. "
-            + ("The sites below reach that share." if red.reachable_new > 0
-               else "No candidate site brings anyone new within reach.")
-        )
+            _("The target of {target} cannot be reached: with every candidate site open "
+              "{best} of residents are within reach. The sites below reach that share.",
+              **shares) if red.reachable_new > 0 else
+            _("The target of {target} cannot be reached: with every candidate site open "
+              "{best} of residents are within reach. No candidate site brings anyone new "
+              "within reach.", **shares))
         need = red.reachable_new - 1e-9 * max(red.total, 1.0)
     if quotas is not None:
         _check_quotas(quotas, red.cover.shape[0])
         quotas.check(None)
     if need <= 0 and (quotas is None or quotas.at_least.sum() == 0):
         if met:
-            notes.append(f"The fixed precincts already cover {red.already / red.total:.1%}: "
-                         "no new site is needed.")
+            already = red.already / red.total
+            notes.append(_("The fixed precincts already cover {share}: no new site is needed.",
+                           share=lambda t: t.percent(already)))
         return _finish(np.empty(0, dtype=np.int64), np.empty(0), red, "greedy",
-                       "no site needed", 0.0, t0, notes=notes, size=size, target_share=share,
+                       _("no site needed"), 0.0, t0, notes=notes, size=size, target_share=share,
                        target_met=met)
     opts = _Options(method, float(time_limit_s), _check_tolerance(tolerance), 0.0, solver,
                     True, None, quotas)
@@ -521,12 +552,16 @@ def solve_min_sites(
     used = "greedy"
     status: str = _("greedy")
     if method != "greedy" and len(sites) > lower:
-        sites, lower = _fewer(model, sites, need, lower, opts)
+        sites, lower = _fewer(model, sites, need, lower, opts,
+                              budget_s=min(AUTO_BOUND_BUDGET_S, opts.time_limit_s))
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
+    left = _mip_limit(opts) - (time.perf_counter() - t0)
     run_mip = (method == "exact" and gap > 0) or (
-        method == "auto" and gap > opts.tolerance and red.cover.nnz <= _AUTO_MAX_NNZ)
+        method == "auto" and gap > opts.tolerance and red.cover.nnz <= _AUTO_MAX_NNZ
+        and left >= 1.0)
     if run_mip:
-        sites, lower, status = _fewest_mip(model, sites, need, lower, opts, notes)
+        limit = opts.time_limit_s if method == "exact" else left
+        sites, lower, status = _fewest_mip(model, sites, need, lower, opts, notes, limit)
         used = "exact"
     else:
         gap = (len(sites) - lower) / len(sites) if sites else 0.0
@@ -552,51 +587,70 @@ def solve_min_sites(
     return out
 
 
-def _fewer(model: _Model, sites: list[int], need: float, lower: int,
-           opts: _Options) -> tuple[list[int], int]:
-    """One site fewer while the maximal-covering heuristic still reaches ``need``; then the
-    lower bound from the Lagrangian bounds of maximal covering (bisection on ``k``)."""
-    heur = replace(opts, method="greedy", rounds=3 if opts.rounds is None else opts.rounds)
+def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
+    """The fewest sites that the Lagrangian bound of multipliers ``lam`` allows to reach
+    ``need``: one ``lam`` bounds maximal covering for every ``k`` at once."""
     sub, sw = model.sub
+    c = np.asarray(sparse.csr_matrix(sub, dtype=np.float64) @ lam).ravel()
+    base = float(sw.sum()) - float(lam.sum())
     subq = model.sub_quotas
-    w = model.red.weight
+    if subq is None:
+        tops = base + np.cumsum(np.sort(c)[::-1])
+        return int(np.searchsorted(tops, need) + 1)
+    for k in range(1, len(c) + 1):
+        if base + float(c[subq.top(c, k)].sum()) >= need:
+            return k
+    return len(c)
 
-    def below(k: int, target: float, start: np.ndarray | None) -> bool:
-        """Whether no ``k``-site plan reaches ``need`` (proved by the bound)."""
-        if k < lower:
-            return True
-        b = lagrangian_bound(sub, sw, k, target=min(target, need), quotas=subq, start=start,
-                             stop_below=need, time_limit_s=min(5.0, opts.time_limit_s))
-        return b.value < need
 
+def _fewer(model: _Model, sites: list[int], need: float, lower: int,
+           opts: _Options, budget_s: float) -> tuple[list[int], int]:
+    """One site fewer while the maximal-covering heuristic still reaches ``need``; then a
+    lower bound from the Lagrangian bound of maximal covering: one run for ``k - 1`` sites
+    (stopped once it proves that no such plan reaches ``need``), then for ``k - 2``; their
+    multipliers bound every ``k`` at once. ``budget_s`` caps the bound's time."""
+    sub, sw = model.sub
+    red, q = model.red, model.quotas
     k = len(sites)
+    value = 0.0
     while k - 1 >= max(lower, 1):
-        plan = _best_p(model, k - 1, heur)
-        if plan.value >= need:
-            sites, k = list(plan.sites), k - 1
-            continue
-        if plan.bound < need or below(k - 1, plan.value, plan.multipliers):
+        g, _value, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
+        if gbound < need:
             return sites, k  # no plan of k - 1 sites reaches the target
-        lo, hi = lower, k - 1  # a (k - 1)-site plan may reach it: bisect for the bound
-        while lo < hi:
-            mid = (lo + hi) // 2
-            g = _lazy_greedy(model.red.cover, w, p=mid, quotas=model.quotas)[0]
-            if below(mid, model.value(g), None):
-                lo = mid + 1
-            else:
-                hi = mid
-        return sites, lo
-    return sites, max(lower, 1 if need > 0 else 0)
+        if opts.improve and len(g) == k - 1:
+            g = _local_search(red.cover, red.weight, g, quotas=q,
+                              rounds=3 if opts.rounds is None else opts.rounds)
+        value = model.value(g)
+        if value >= need:
+            sites, k = list(g), k - 1
+            continue
+        break
+    if k - 1 < max(lower, 1):
+        return sites, k
+    # k - 1 first (proving it out proves the answer minimal), then k - 2 from its multipliers
+    found = lower
+    start: np.ndarray | None = None
+    for j in (k - 1, k - 2):
+        if j < max(lower, 1):
+            break
+        b = lagrangian_bound(sub, sw, j, target=min(value, need), quotas=model.sub_quotas,
+                             start=start, stop_below=need, time_limit_s=budget_s / 2)
+        if b.value < need:  # no plan of j sites reaches the target
+            found = max(found, j + 1)
+            break
+        start = b.multipliers
+        found = max(found, _lower_from(model, b.multipliers, need))
+    return sites, min(k, found)
 
 
 def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
-                notes: list[str]) -> tuple[list[int], int, str]:
+                notes: list[str], limit: float) -> tuple[list[int], int, str]:
     """The fewest-sites integer program, started from ``sites``."""
     red, keep = model.red, model.keep
     group = None if model.quotas is None else model.quotas.district
     gap = 0.0 if opts.method == "exact" else opts.tolerance
     sub, sw = model.sub
-    ans = _mip(sub, sw, p=None, need=need, time_limit_s=_mip_limit(opts),
+    ans = _mip(sub, sw, p=None, need=need, time_limit_s=limit,
                start_sites=_dominating(red.cover, keep, sites, group), solver=opts.solver,
                mip_rel_gap=gap, quotas=model.sub_quotas)
     sel = [int(k) for k in keep[_sel_positions(ans.x, len(keep))]]
@@ -606,10 +660,8 @@ def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: 
     bound = min(max(bound, lower), len(sel))
     status = _solver_status(ans.status)
     if "time" in status:
-        limit = _mip_limit(opts)
         notes.append(_n("The integer program stopped at its time limit ({s} s); at least {n} "
                         "site is needed.",
                         "The integer program stopped at its time limit ({s} s); at least {n} "
-                        "sites are needed.", bound,
-                        s=lambda t: t.number(limit, 0 if limit % 1 == 0 else 1)))
+                        "sites are needed.", bound, s=lambda t: _seconds(t, limit)))
     return sel, bound, status
