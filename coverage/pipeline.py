@@ -113,6 +113,12 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    vetting
+        What the precinct vetting found and left out (:class:`walkshed.vetting.Vetting`),
+        or None when the precincts were not vetted.
+    caveats
+        Caveats and provenance of the inputs (sources with date, precision and licence),
+        plain dicts with at least a ``text`` (see :func:`walkshed.caveats.study_caveats`).
     """
 
     name: str
@@ -125,6 +131,8 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    vetting: Any = None
+    caveats: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -223,6 +231,7 @@ def run_study(
     summary["population_sources"] = _population_sources(study.demand)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
+    _vetting_and_caveats(study, a, summary)
     if "tables" in outputs:
         out.write_csv(a.catchments, "precincts.csv")
         if a.districts is not None:
@@ -244,6 +253,17 @@ def run_study(
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+
+
+def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
+    """``precinct_kinds``, ``staffing`` and ``caveats`` of the summary."""
+    from .assessment.staffing import staffing_summary
+
+    if study.vetting is not None:
+        summary["precinct_kinds"] = study.vetting.to_dict()
+        summary["notes"] = list(study.vetting.notes()) + summary["notes"]
+    summary["staffing"] = staffing_summary(a)
+    summary["caveats"] = list(study.caveats)
 
 
 def _siting(
@@ -349,7 +369,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Placing residents"):
         demand = sc.load_demand(scen, network)
     with rep.step("Reading precincts and districts"):
-        precincts = sc.load_precincts(scen, network)
+        precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)
     so = scen.siting
     candidates: Any = None if so.candidates == "network" else so.candidates
@@ -372,7 +392,11 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        vetting=vetting,
     )
+    from .caveats import study_caveats
+
+    study.caveats = study_caveats(scen, study)
     return study, scen
 
 

@@ -26,7 +26,9 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     [[precincts]]
     file = "almaty_police_2012.geojson"
     status = "open"                     # override for every row of this file
-    planned = ["node/486036319"]        # ... except these ids
+    planned = ["node/1444321759"]       # ... except these ids
+    kinds = ["precinct", "station", "unknown"]  # kinds that count (the default); the
+                                        # others (traffic, checkpoint, other) are left out
 
     [districts]
     file = "almaty_districts.geojson"
@@ -50,6 +52,7 @@ from .inputs import (
     load_inputs,
     load_network_for,
     load_precincts,
+    load_precincts_vetted,
 )
 from .model import (
     BuildingPopulation,
@@ -82,6 +85,7 @@ __all__ = [
     "load_inputs",
     "load_network_for",
     "load_precincts",
+    "load_precincts_vetted",
     "load_scenario",
     "parse_scenario",
 ]

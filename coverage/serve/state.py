@@ -24,6 +24,7 @@ from scipy import sparse
 from .. import _common, settings
 from .._common import STATUSES
 from .._errors import InputError, input_error
+from ..assessment.staffing import catchment_staffing, district_staffing
 from ..reach import coverage_matrix
 from ..snap import Snapped, points_in_network_crs, snap_geometries
 from . import figures
@@ -428,9 +429,13 @@ class Session:
         slots = self.slots()
         status = np.asarray([r.status for i in slots.tolist() if (r := self.rows[i])],
                             dtype=object)
-        return figures.district_rows(b.groups, b.pop, self.open.dist, self.plan.dist,
+        rows = figures.district_rows(b.groups, b.pop, self.open.dist, self.plan.dist,
                                      self.fac_district[slots], status, b.metres, b.labels,
                                      b.norm)
+        ids = [r.id for i in slots.tolist() if (r := self.rows[i])]
+        where = dict(zip(ids, self.fac_district[slots].tolist(), strict=True))
+        table = district_staffing(pd.DataFrame(rows), self.catchments(), where)
+        return table.to_dict(orient="records")  # type: ignore[return-value]
 
     def _member_rows(self, scenario: str) -> list[tuple[int, str, str, str]]:
         out = []
@@ -446,7 +451,8 @@ class Session:
         parts = [figures.catchment_table(scen, self._member_rows(scen), b.pop, f.dist, f.src,
                                          b.metres, b.labels, b.norm)
                  for scen, f in (("open", self.open), ("open+planned", self.plan))]
-        return pd.concat(parts, ignore_index=True)
+        return catchment_staffing(pd.concat(parts, ignore_index=True), self.frame(),
+                                  float(np.max(b.metres)), b.norm)
 
     def catchment_of(self, slot: int) -> list[dict[str, Any]]:
         """The catchment rows of one precinct (one per scenario it belongs to)."""
@@ -459,6 +465,10 @@ class Session:
             if slot in set(self.members(scen).tolist()):
                 out.append(figures.catchment_row(scen, r.id, r.name, r.status, f.src == slot,
                                                  b.pop, f.dist, b.metres, b.labels, b.norm))
+        if out:
+            staffed = catchment_staffing(pd.DataFrame(out), self.frame(),
+                                         float(np.max(b.metres)), b.norm)
+            out = staffed.to_dict(orient="records")  # type: ignore[assignment]
         return out
 
     def _reach_row(self, slot: int) -> sparse.csr_matrix:
