@@ -261,9 +261,9 @@ def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
 
     if study.vetting is not None:
         summary["precinct_kinds"] = study.vetting.to_dict()
-        summary["notes"] = list(study.vetting.notes()) + summary["notes"]
     summary["staffing"] = staffing_summary(a)
     summary["caveats"] = list(study.caveats)
+    summary["sources"] = [c for c in study.caveats if c.get("topic") == "source"]
 
 
 def _siting(
@@ -516,6 +516,27 @@ def check_siting_args(p: int | None, target_share: float | None, method: str) ->
                           "Use exact, greedy or auto")
 
 
+def _inspect_kinds(file: Path, police: list[Any]) -> dict[str, Any]:
+    """Police points by kind, those the default kinds leave out, and the snapshot date."""
+    from .caveats import osm_snapshot_date
+    from .precincts import default_name
+    from .vetting import DEFAULT_KINDS, KINDS, classify
+
+    rows = []
+    for f in police:
+        pid = f"{f.osm_type}/{f.osm_id}"
+        kind, reason = classify(f.tags)
+        rows.append({"precinct": pid, "name": (f.tags.get("name") or "").strip()
+                     or default_name(pid), "kind": kind, "kind_reason": reason})
+    date, how = osm_snapshot_date(file)
+    return {
+        "police_kinds": {k: sum(r["kind"] == k for r in rows) for k in KINDS},
+        "police_left_out_by_default": [r for r in rows if r["kind"] not in DEFAULT_KINDS],
+        "snapshot": date,
+        "snapshot_from": how,
+    }
+
+
 def inspect_extract(file: Path, *, cache: bool | None = None,
                     reporter: Reporter | None = None) -> dict[str, Any]:
     """What is in an OSM extract: walkable streets, buildings, police points, extent.
@@ -555,6 +576,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
         "residential_buildings": residential,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
+        **_inspect_kinds(file, police),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
     }
     return info

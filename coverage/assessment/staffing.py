@@ -150,8 +150,9 @@ def staffing_summary(assessment: Any) -> dict[str, Any]:
     dict
         ``rule``, ``residents_per_inspector`` and, for ``open`` and ``open+planned``: the
         sums of :func:`_sums`, ``precincts``, ``precincts_with_staff_figures``,
-        ``residents_not_served_on_foot`` and ``not_served_on_foot`` (the precincts, with
-        residents and median walk).
+        ``residents_not_served_on_foot``, ``inspectors_for_residents_not_on_foot`` (the
+        norm's figure for them, apart from the totals) and ``not_served_on_foot`` (the
+        precincts, with residents and median walk).
     """
     catch = assessment.catchments
     out: dict[str, Any] = {"rule": RULE,
@@ -164,6 +165,10 @@ def staffing_summary(assessment: Any) -> dict[str, Any]:
         block["precincts_with_staff_figures"] = int(
             pd.to_numeric(rows["inspectors_on_staff"], errors="coerce").notna().sum())
         block["residents_not_served_on_foot"] = float(far["residents_served"].sum())
+        # the norm's figure for them, apart (the same per-precinct rounding)
+        block["inspectors_for_residents_not_on_foot"] = int(sum(
+            _needed(float(v), float(out["residents_per_inspector"]))
+            for v in far["residents_served"]))
         block["not_served_on_foot"] = [
             {"precinct": str(r.precinct), "name": str(r.name),
              "residents_served": float(r.residents_served),
@@ -193,7 +198,9 @@ def staffing_lines(staffing: dict[str, Any], largest: str) -> list[str]:
         more = len(s["not_served_on_foot"]) - 6
         lines.append(
             f"Not served on foot (median walk beyond {largest}), no inspector figure and not "
-            f"in the totals: {s['residents_not_served_on_foot']:,.0f} residents: {shown}"
+            f"in the totals: {s['residents_not_served_on_foot']:,.0f} residents (by the norm "
+            f"{s['inspectors_for_residents_not_on_foot']:,} more inspectors, once a precinct "
+            f"is within walking distance): {shown}"
             + (f" and {more} more" if more > 0 else "") + ".")
     lines.append(f"Rule: {RULE}.")
     return lines
