@@ -49,7 +49,9 @@ def osm_snapshot_date(path: str | Path) -> tuple[str | None, str]:
             return str(stamp), "replication timestamp in the file header"
         newest: datetime | None = None
         for obj in osmium.FileProcessor(str(path)):
-            t = obj.timestamp
+            t = getattr(obj, "timestamp", None)
+            if t is None:
+                continue
             if newest is None or t > newest:
                 newest = t
     except (RuntimeError, OSError) as exc:

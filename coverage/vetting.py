@@ -284,7 +284,7 @@ class Vetting:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``summary.json``'s ``precinct_kinds``)."""
         def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: (None if pd.isna(v) else str(v)) for k, v in r.items()}
+            return [{str(k): (None if pd.isna(v) else str(v)) for k, v in r.items()}
                     for r in frame.to_dict(orient="records")]
 
         return {

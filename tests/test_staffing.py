@@ -64,7 +64,8 @@ def test_needed_on_staff_and_gap_agree_across_outputs(
     text = (DATA / "monaco.toml").read_text(encoding="utf-8")
     text = text.replace('file = "tiny_police.csv"\nstatus = "candidate"\nopen = ["T3"]',
                         f'file = "{police.as_posix()}"\nstatus = "open"')
-    text = text.replace('file = "tiny_zones.geojson"', f'file = "{(DATA / "tiny_zones.geojson").as_posix()}"')
+    zones_file = (DATA / "tiny_zones.geojson").as_posix()
+    text = text.replace('file = "tiny_zones.geojson"', f'file = "{zones_file}"')
     scen = tmp_path / "monaco_staffed.toml"
     scen.write_text(text, encoding="utf-8")
     study, _ = load_study(scen)

@@ -200,7 +200,7 @@ def test_a_planners_kind_column_wins_and_is_checked(tmp_path: Path) -> None:
     assert p["kind"].tolist() == ["precinct", "precinct", "unknown"]
     assert "given in the file's 'kind' column" in p["kind_reason"].iloc[0]
     assert "name=" in p["kind_reason"].iloc[1]
-    with pytest.raises(InputError, match="unknown kind in column 'kind'.*speedtrap"):
+    with pytest.raises(InputError, match=r"unknown kind in column 'kind'.*speedtrap"):
         read_precincts(_table(name=["a"], kind=["speedtrap"]))
     # a CSV with OSM tag columns and a tags column of JSON
     csv = tmp_path / "police.csv"

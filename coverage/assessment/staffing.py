@@ -68,7 +68,8 @@ def catchment_staffing(
     index = [str(i) for i in precincts.index] if precincts is not None else []
     if precincts is not None and "kind" in precincts.columns:
         kinds = dict(zip(index, precincts["kind"].astype(str), strict=True))
-        out.insert(out.columns.get_loc("status") + 1, "kind", ids.map(kinds))
+        at = list(out.columns).index("status") + 1 if "status" in out.columns else len(out.columns)
+        out.insert(at, "kind", ids.map(kinds))
     staff: dict[str, float] = {}
     if precincts is not None and "inspectors" in precincts.columns:
         values = pd.to_numeric(precincts["inspectors"], errors="coerce").to_numpy(float)

@@ -226,9 +226,8 @@ def load_precincts_vetted(
     """
     import pandas as pd
 
-    from ..vetting import merge_vettings, select_kinds
-
     from ..precincts import precincts_from_osm, read_precincts, validate_precincts
+    from ..vetting import merge_vettings, select_kinds
 
     frames = []
     vettings: list[Vetting] = []
