@@ -265,11 +265,19 @@ class Session:
         """The assessed precincts (not closed ones) as a precinct table, in table order."""
         rows = [self.rows[i] for i in self.slots().tolist()]
         return gpd.GeoDataFrame(
-            {"name": [r.name for r in rows if r], "status": [r.status for r in rows if r]},
+            {"name": [r.name for r in rows if r], "status": [r.status for r in rows if r],
+             "kind": [self.kind_of(r.id) for r in rows if r]},
             index=pd.Index([r.id for r in rows if r], name="precinct", dtype=object),
             geometry=gpd.points_from_xy([r.lon for r in rows if r], [r.lat for r in rows if r]),
             crs="EPSG:4326",
         )
+
+    def kind_of(self, pid: str) -> str:
+        """A precinct's kind: as loaded (walkshed.vetting), ``precinct`` for one placed here."""
+        base = self.base.study.precincts
+        if "kind" in base.columns and pid in base.index:
+            return str(base.loc[pid, "kind"])
+        return "precinct"
 
     def new_id(self) -> str:
         """A precinct id not used in this session."""
