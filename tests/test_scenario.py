@@ -370,8 +370,9 @@ def test_kinds_key_chooses_what_counts(folder: Path) -> None:
     assert s.precincts[0].kinds == ("traffic", "station")
     assert list(load_precincts(s).index) == ["A", "C"]
     s = parse(folder, MINIMAL + 'kinds = ["checkpoint"]\n')
-    with pytest.raises(InputError, match=r"line 8.*no precinct of the kinds checkpoint "
-                       r"\(found: 1 precinct, 1 station, 1 traffic\)"):
+    with pytest.raises(InputError, match=r"police.csv. \(\[\[precincts\]\] at line 8\): no "
+                       r"precinct of the kinds checkpoint \(found: 1 precinct, 1 station, "
+                       r"1 traffic\)"):
         load_precincts(s)
     for bad, words in (('kinds = ["speedtrap"]', r"line 12: key 'precincts.kinds': unknown "
                         r"kind\(s\) 'speedtrap'"),

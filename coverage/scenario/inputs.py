@@ -259,10 +259,13 @@ def load_precincts_vetted(
             )
         for pid, status in entry.set_status:
             frame.loc[pid, "status"] = status
-        frame, vet = select_kinds(frame, entry.kinds, what=f"[[precincts]] at {where}")
+        # named by the precinct source (a staged scenario's path would differ run to run)
+        source = (f"precincts of '{entry.file or scenario.network.file}'"
+                  + (f" ([[precincts]] at line {entry.line})" if entry.line else ""))
+        frame, vet = select_kinds(frame, entry.kinds, what=source)
         if len(frame) == 0:
             raise input_error(
-                f"[[precincts]] at {where}",
+                source,
                 f"no precinct of the kinds {', '.join(vet.counted_kinds)} (found: "
                 + ", ".join(f"{n} {k}" for k, n in vet.found.items() if n) + ")",
                 "Add the kinds to count to kinds = [...], or give a precinct file",
