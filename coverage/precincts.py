@@ -30,7 +30,7 @@ from ._errors import input_error
 from ._osm import OSM_SUFFIXES, read_tagged_points
 from .network import WalkNetwork
 from .snap import snap_points
-from .vetting import KINDS, classify, load_kind_rules
+from .vetting import KINDS, KindRules, classify, load_kind_rules
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,14 @@ def _tags_of_row(row: pd.Series, name: str | None, tag_columns: list[str]) -> di
 
 
 def _kinds_and_staff(
-    frame: gpd.GeoDataFrame, names: list[str], ids: list[str], what: str
+    frame: gpd.GeoDataFrame, names: list[str], ids: list[str], what: str,
+    kind_rules: KindRules | None = None,
 ) -> dict[str, list[Any]]:
     """``kind`` and ``kind_reason`` of every row (a ``kind`` column, else the rules), and
     ``inspectors`` when the file gives a staff column."""
     cols = [c for c in frame.columns if c != frame.geometry.name]
     kind_col = _find_column(cols, _KIND_NAMES)
-    rules = load_kind_rules()
+    rules = kind_rules or load_kind_rules()
     keys = {k for r in rules.rules for k in r.tags}
     tag_columns = [c for c in cols if str(c) in keys and str(c) not in ("name",)]
     kinds: list[str] = []
@@ -130,6 +131,7 @@ def read_precincts(
     lat_column: str | None = None,
     lon_column: str | None = None,
     default_status: str = "open",
+    kind_rules: KindRules | None = None,
 ) -> gpd.GeoDataFrame:
     """Read precincts from a file or a GeoDataFrame into the precinct contract.
 
@@ -154,6 +156,9 @@ def read_precincts(
         ``lon``/``lng``/``longitude``/``x`` (any case).
     default_status
         Status of rows without one (``open``, ``planned`` or ``candidate``).
+    kind_rules
+        The rules that give each precinct its kind; default the shipped ones
+        (:func:`walkshed.vetting.load_kind_rules`).
 
     Returns
     -------
@@ -189,7 +194,7 @@ def read_precincts(
         path = Path(source)
         what = f"precinct file '{path}'"
         if path.name.lower().endswith(OSM_SUFFIXES):
-            return precincts_from_osm(path, status=default_status)
+            return precincts_from_osm(path, status=default_status, rules=kind_rules)
         frame = _read_file(path, what, lat_column=lat_column, lon_column=lon_column)
         row_ids = [f"{path.stem}-{i + 1}" for i in range(len(frame))]
     if len(frame) == 0:
@@ -225,7 +230,7 @@ def read_precincts(
     statuses = _statuses(frame, status_column, ids, default_status, what)
     points = np.asarray(shapely.point_on_surface(np.asarray(geom.values)), dtype=object)
     columns: dict[str, Any] = {"name": names, "status": statuses}
-    columns.update(_kinds_and_staff(frame, names, ids, what))
+    columns.update(_kinds_and_staff(frame, names, ids, what, kind_rules))
     out = gpd.GeoDataFrame(
         columns,
         geometry=gpd.GeoSeries(points, crs=frame.crs).to_crs("EPSG:4326").values,
@@ -424,7 +429,9 @@ def _check_unique(index: pd.Index, what: str) -> None:
         )
 
 
-def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") -> gpd.GeoDataFrame:
+def precincts_from_osm(
+    path: str | os.PathLike[str], *, status: str = "open", rules: KindRules | None = None
+) -> gpd.GeoDataFrame:
     """The ``amenity=police`` nodes and buildings of an OpenStreetMap extract as precincts.
 
     Parameters
@@ -433,6 +440,8 @@ def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") ->
         An ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` extract.
     status
         Status given to every precinct.
+    rules
+        The kind rules; default the shipped ones (:func:`walkshed.vetting.load_kind_rules`).
 
     Returns
     -------
@@ -456,7 +465,7 @@ def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") ->
     for f, pid in zip(found, ids, strict=True):
         name = next((f.tags[k] for k in _OSM_NAME_TAGS if _clean_name(f.tags.get(k))), None)
         names.append(name.strip() if name else default_name(pid))
-    kinds = [classify(f.tags) for f in found]
+    kinds = [classify(f.tags, rules) for f in found]
     out = gpd.GeoDataFrame(
         {"name": names, "status": [status] * len(found), "kind": [k for k, _ in kinds],
          "kind_reason": [r for _, r in kinds]},

@@ -380,3 +380,17 @@ def test_kinds_key_chooses_what_counts(folder: Path) -> None:
                        ("kinds = []", r"line 12: .*expected a list of kinds")):
         with pytest.raises(InputError, match=words):
             parse(folder, MINIMAL + "\n\n" + bad + "\n")
+
+
+def test_kind_rules_of_your_own(folder: Path) -> None:
+    (folder / "police.csv").write_text("id,name,lat,lon\nA,Kiosk 1,43.73,7.42\n"
+                                       "B,Участок 3,43.74,7.43\n", encoding="utf-8")
+    (folder / "kinds.toml").write_text('[[rule]]\nkind = "checkpoint"\nwords = ["kiosk"]\n'
+                                       'why = "kiosks are posts here"\n', encoding="utf-8")
+    s = parse(folder, MINIMAL + 'kind_rules = "kinds.toml"\n')
+    assert s.precincts[0].kind_rules == folder / "kinds.toml"
+    p, vet = load_precincts_vetted(s)
+    assert list(p.index) == ["B"]  # B matches no rule of this file: unknown, counted
+    assert vet.left_out["kind_reason"].tolist() == ["kiosks are posts here: name='Kiosk 1'"]
+    with pytest.raises(InputError, match=r"line 10: key 'precincts.kind_rules'.*not found"):
+        parse(folder, MINIMAL + 'kind_rules = "nope.toml"\n')

@@ -29,6 +29,7 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     planned = ["node/1444321759"]       # ... except these ids
     kinds = ["precinct", "station", "unknown"]  # kinds that count (the default); the
                                         # others (traffic, checkpoint, other) are left out
+    # kind_rules = "my_kinds.toml"      # rules of your own (default: walkshed/data/police_kinds.toml)
 
     [districts]
     file = "almaty_districts.geojson"

@@ -227,18 +227,20 @@ def load_precincts_vetted(
     import pandas as pd
 
     from ..precincts import precincts_from_osm, read_precincts, validate_precincts
-    from ..vetting import merge_vettings, select_kinds
+    from ..vetting import load_kind_rules, merge_vettings, select_kinds
 
     frames = []
     vettings: list[Vetting] = []
     for entry in scenario.precincts:
         where = f"{scenario.path or 'scenario'}" + (f", line {entry.line}" if entry.line else "")
+        rules = None if entry.kind_rules is None else load_kind_rules(entry.kind_rules)
         if entry.file is None:
             if scenario.network.file is None:
                 raise input_error(f"[[precincts]] at {where}", "osm = true needs the network "
                                   "to come from an extract file",
                                   'Give file = "police.geojson" instead')
-            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open")
+            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open",
+                                       rules=rules)
         else:
             frame = read_precincts(
                 entry.file,
@@ -247,6 +249,7 @@ def load_precincts_vetted(
                 status_column=entry.status_column,
                 lat_column=entry.lat_column,
                 lon_column=entry.lon_column,
+                kind_rules=rules,
             )
             if entry.status is not None:
                 frame["status"] = entry.status

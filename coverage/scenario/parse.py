@@ -230,6 +230,7 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
                 file=file,
                 osm=osm,
                 kinds=_kinds(t),
+                kind_rules=t.path("kind_rules"),
                 status=t.text("status", None, choices=STATUSES),
                 id_column=t.text("id_column"),
                 name_column=t.text("name_column"),
