@@ -29,7 +29,7 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     planned = ["node/1444321759"]       # ... except these ids
     kinds = ["precinct", "station", "unknown"]  # kinds that count (the default); the
                                         # others (traffic, checkpoint, other) are left out
-    # kind_rules = "my_kinds.toml"      # rules of your own (default: walkshed/data/police_kinds.toml)
+    # kind_rules = "my_kinds.toml"      # rules of your own (default: the shipped ones)
 
     [districts]
     file = "almaty_districts.geojson"
@@ -49,11 +49,14 @@ from __future__ import annotations
 from .inputs import (
     ScenarioInputs,
     load_demand,
+    load_demand_alternatives,
     load_districts,
     load_inputs,
     load_network_for,
+    load_population,
     load_precincts,
     load_precincts_vetted,
+    own_method,
 )
 from .model import (
     BuildingPopulation,
@@ -82,11 +85,14 @@ __all__ = [
     "ScenarioInputs",
     "SitingOptions",
     "load_demand",
+    "load_demand_alternatives",
     "load_districts",
     "load_inputs",
     "load_network_for",
+    "load_population",
     "load_precincts",
     "load_precincts_vetted",
     "load_scenario",
+    "own_method",
     "parse_scenario",
 ]
