@@ -192,8 +192,6 @@ class Assessment:
         ]
         if len(today):
             need = int(today["inspectors_needed"].sum())
-            far = today[~today["served_on_foot"].astype(bool)] \
-                if "served_on_foot" in today.columns else today[:0]
             lines += [
                 "",
                 _n("Catchments today: {n} open precinct serves {residents} residents;",
@@ -202,11 +200,7 @@ class Assessment:
                                       residents=num(today["residents_served"].sum()))
                 + " " + _n("{n} district inspector needed by the norm.",
                            "{n} district inspectors needed by the norm.", need).format(
-                    n=num(need))
-                + (" " + _("({n} catchments of {residents} residents not served on foot "
-                           "are not counted.)").format(n=num(len(far)),
-                                                       residents=num(far["residents_served"].sum()))
-                   if len(far) else ""),
+                    n=num(need)),
             ]
         if len(self.uncovered_areas):
             lines += [
