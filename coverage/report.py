@@ -90,7 +90,8 @@ def run_report(result: Any, lang: str | None = None) -> str:
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {n}" for n in extra]
-    lines += _vetting_staffing_caveats(summary)
+    if t.lang == "en":  # not yet in the ru / kk catalogues; summary.json has them always
+        lines += _vetting_staffing_caveats(summary)
     lines += ["", _("Data: {attribution}").format(attribution=summary["attribution"]),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
                                                      folder=result.folder)]
