@@ -398,6 +398,14 @@ def test_inspect_almaty(shared_data: Path) -> None:
     assert 43.056 <= e["south"] < e["north"] <= 43.550
     # most of the ~2,860 km of highway centre-line is walkable
     assert 2500 < info["walkable_street_km"] < 3000
+    # the police points by kind, and the 25 the default kinds leave out (tests/test_vetting.py
+    # lists them by OSM id); the snapshot date (SOURCE.md: objects up to 2012-03-13)
+    assert info["police_kinds"] == {"precinct": 3, "station": 1, "traffic": 24,
+                                    "checkpoint": 1, "other": 0, "unknown": 11}
+    assert len(info["police_left_out_by_default"]) == 25
+    assert info["snapshot"].startswith("2012-03-13")
+    text = run("inspect", shared_data / "almaty-osm-2012" / "almaty.osm.pbf").stdout
+    assert "left out by default (25, not precincts)" in text and "Засада" in text
 
 
 def _monaco_scenario(folder: Path, shared: Path) -> Path:
@@ -485,7 +493,12 @@ def test_almaty_analyze(almaty_scenario: Path, tmp_path: Path) -> None:
     names = {p.name for p in out.iterdir()}
     assert DEMO_FILES - {"opening_order.csv"} <= names  # no planned precincts here
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["precinct_counts"]["open"] == 40  # SOURCE.md: 40 amenity=police
+    # SOURCE.md: 40 amenity=police; the vetting leaves out 24 traffic posts and «Засада»
+    assert summary["precinct_counts"]["open"] == 15
+    kinds = summary["precinct_kinds"]
+    assert sum(kinds["found"].values()) == 40 and len(kinds["left_out"]) == 25
+    assert "node/479712142" in {r["precinct"] for r in kinds["left_out"]}
+    assert "Left out (25)" in result.output
     # the residents are the official district figures, conserved through every table
     table = pd.read_csv(REPO / "data" / "kz_district_population.csv")
     official = table[(table["city"] == "Almaty") & (table["level"] == "district")]

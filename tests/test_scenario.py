@@ -18,6 +18,7 @@ from walkshed.scenario import (
     load_districts,
     load_inputs,
     load_precincts,
+    load_precincts_vetted,
     load_scenario,
     parse_scenario,
 )
@@ -354,6 +355,45 @@ osm = true
     assert len(a) == len(b)
     np.testing.assert_allclose(np.sort(a["population"].to_numpy()),
                                np.sort(b["population"].to_numpy()), rtol=1e-9)
+
+
+def test_kinds_key_chooses_what_counts(folder: Path) -> None:
+    (folder / "police.csv").write_text(
+        "id,name,lat,lon,kind\nA,ГАИ,43.73,7.42,\nB,Участок 3,43.74,7.43,\nC,x,43.735,7.425,"
+        "station\n", encoding="utf-8")
+    s = parse(folder, MINIMAL)
+    assert s.precincts[0].kinds is None
+    p, vet = load_precincts_vetted(s)
+    assert list(p.index) == ["B", "C"]  # the traffic police point is left out by default
+    assert vet.left_out["precinct"].tolist() == ["A"]
+    s = parse(folder, MINIMAL + 'kinds = ["Traffic", "station"]\n')
+    assert s.precincts[0].kinds == ("traffic", "station")
+    assert list(load_precincts(s).index) == ["A", "C"]
+    s = parse(folder, MINIMAL + 'kinds = ["checkpoint"]\n')
+    with pytest.raises(InputError, match=r"police.csv. \(\[\[precincts\]\] at line 8\): no "
+                       r"precinct of the kinds checkpoint \(found: 1 precinct, 1 station, "
+                       r"1 traffic\)"):
+        load_precincts(s)
+    for bad, words in (('kinds = ["speedtrap"]', r"line 12: key 'precincts.kinds': unknown "
+                        r"kind\(s\) 'speedtrap'"),
+                       ('kinds = "precinct"', r"line 12: .*expected a list of kinds"),
+                       ("kinds = []", r"line 12: .*expected a list of kinds")):
+        with pytest.raises(InputError, match=words):
+            parse(folder, MINIMAL + "\n\n" + bad + "\n")
+
+
+def test_kind_rules_of_your_own(folder: Path) -> None:
+    (folder / "police.csv").write_text("id,name,lat,lon\nA,Kiosk 1,43.73,7.42\n"
+                                       "B,Участок 3,43.74,7.43\n", encoding="utf-8")
+    (folder / "kinds.toml").write_text('[[rule]]\nkind = "checkpoint"\nwords = ["kiosk"]\n'
+                                       'why = "kiosks are posts here"\n', encoding="utf-8")
+    s = parse(folder, MINIMAL + 'kind_rules = "kinds.toml"\n')
+    assert s.precincts[0].kind_rules == folder / "kinds.toml"
+    p, vet = load_precincts_vetted(s)
+    assert list(p.index) == ["B"]  # B matches no rule of this file: unknown, counted
+    assert vet.left_out["kind_reason"].tolist() == ["kiosks are posts here: name='Kiosk 1'"]
+    with pytest.raises(InputError, match=r"line 10: key 'precincts.kind_rules'.*not found"):
+        parse(folder, MINIMAL + 'kind_rules = "nope.toml"\n')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..network import WalkNetwork
 from ..snap import points_in_network_crs, snap_geometries
 from ._search import _Context, _nearest
 from .result import Assessment, AssessmentSettings
+from .staffing import catchment_staffing, district_staffing
 from .tables import (
     _catchments,
     _check_districts,
@@ -238,6 +239,7 @@ def assess(
         ],
         ignore_index=True,
     )
+    catch = catchment_staffing(catch, precincts, float(metres.max()), norm)
     # a precinct on the network whose nearest residents all go elsewhere (e.g. at the end of a
     # cul-de-sac) is worth a look before anyone is posted there
     snapped_ids = set(ids[fac.ok])
@@ -265,6 +267,8 @@ def assess(
         demand_district = _demand_districts(demand, dem_pts, district_polys)
         fac_district = _in_polygons(fac_pts, district_polys)
         district_table = _district_table(ctx, district_polys, demand_district, fac_district)
+        district_table = district_staffing(district_table, catch,
+                                           dict(zip(ids.tolist(), fac_district, strict=True)))
 
     uncovered = (d_open > main_m) & (pop > 0)
     areas, area_cells = _uncovered_areas(ctx, dem_pts, uncovered, d_plan <= main_m,

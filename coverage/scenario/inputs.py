@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from ..network import WalkNetwork
+    from ..vetting import Vetting
 
 __all__ = [
     "ScenarioInputs",
@@ -26,6 +27,7 @@ __all__ = [
     "load_network_for",
     "load_population",
     "load_precincts",
+    "load_precincts_vetted",
     "own_method",
 ]
 
@@ -309,7 +311,11 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
 
 
 def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gpd.GeoDataFrame:
-    """All precinct files of a scenario in one table, statuses applied, checked.
+    """All precinct files of a scenario in one table, statuses applied, vetted, checked.
+
+    The precincts whose kind does not count (``kinds`` of each ``[[precincts]]`` entry,
+    default :data:`walkshed.vetting.DEFAULT_KINDS`) are left out;
+    :func:`load_precincts_vetted` also says which.
 
     Parameters
     ----------
@@ -324,19 +330,42 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
     geopandas.GeoDataFrame
         The precinct contract (ids unique across files), EPSG:4326.
     """
+    return load_precincts_vetted(scenario, network)[0]
+
+
+def load_precincts_vetted(
+    scenario: Scenario, network: WalkNetwork | None = None
+) -> tuple[gpd.GeoDataFrame, Vetting]:
+    """:func:`load_precincts` and the account of the vetting (kinds found, left out).
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        When given, precincts outside its area are an error.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, walkshed.vetting.Vetting)
+    """
     import pandas as pd
 
     from ..precincts import precincts_from_osm, read_precincts, validate_precincts
+    from ..vetting import load_kind_rules, merge_vettings, select_kinds
 
     frames = []
+    vettings: list[Vetting] = []
     for entry in scenario.precincts:
         where = f"{scenario.path or 'scenario'}" + (f", line {entry.line}" if entry.line else "")
+        rules = None if entry.kind_rules is None else load_kind_rules(entry.kind_rules)
         if entry.file is None:
             if scenario.network.file is None:
                 raise input_error(f"[[precincts]] at {where}", "osm = true needs the network "
                                   "to come from an extract file",
                                   'Give file = "police.geojson" instead')
-            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open")
+            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open",
+                                       rules=rules)
         else:
             frame = read_precincts(
                 entry.file,
@@ -345,6 +374,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
                 status_column=entry.status_column,
                 lat_column=entry.lat_column,
                 lon_column=entry.lon_column,
+                kind_rules=rules,
             )
             if entry.status is not None:
                 frame["status"] = entry.status
@@ -357,6 +387,18 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
             )
         for pid, status in entry.set_status:
             frame.loc[pid, "status"] = status
+        # named by the precinct source (a staged scenario's path would differ run to run)
+        source = (f"precincts of '{entry.file or scenario.network.file}'"
+                  + (f" ([[precincts]] at line {entry.line})" if entry.line else ""))
+        frame, vet = select_kinds(frame, entry.kinds, what=source)
+        if len(frame) == 0:
+            raise input_error(
+                source,
+                f"no precinct of the kinds {', '.join(vet.counted_kinds)} (found: "
+                + ", ".join(f"{n} {k}" for k, n in vet.found.items() if n) + ")",
+                "Add the kinds to count to kinds = [...], or give a precinct file",
+            )
+        vettings.append(vet)
         frames.append(frame)
     out = pd.concat(frames) if len(frames) > 1 else frames[0]
     dup = out.index[out.index.duplicated()].unique()
@@ -370,7 +412,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
     out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
     if network is not None:
         out = validate_precincts(out, network, max_snap_m=scenario.max_snap_m)
-    return out
+    return out, merge_vettings(vettings)
 
 
 def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:

@@ -232,6 +232,8 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
             PrecinctSource(
                 file=file,
                 osm=osm,
+                kinds=_kinds(t),
+                kind_rules=t.path("kind_rules"),
                 status=t.text("status", None, choices=STATUSES),
                 id_column=t.text("id_column"),
                 name_column=t.text("name_column"),
@@ -244,6 +246,24 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
         )
         t.done()
     return tuple(out)
+
+
+def _kinds(t: Table) -> tuple[str, ...] | None:
+    """``kinds = [...]`` of a [[precincts]] entry: the precinct kinds that count."""
+    from ..vetting import KINDS
+
+    if not t.has("kinds"):
+        return None
+    raw = t.raw("kinds", False)
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw) or not raw:
+        raise t.error("kinds", f"expected a list of kinds, got {raw!r}",
+                      'Write e.g. kinds = ["precinct", "station", "unknown"]')
+    words = tuple(k.strip().lower() for k in raw)
+    bad = [k for k in raw if k.strip().lower() not in KINDS]
+    if bad:
+        raise t.error("kinds", f"unknown kind(s) {', '.join(map(repr, bad))}",
+                      f"Use some of: {', '.join(KINDS)}")
+    return words
 
 
 def _quotas(t: Table, has_districts: bool, new_sites: int | None
