@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import gettext
+import math
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
+    "Figure",
     "Message",
     "Translator",
     "check_language",
@@ -193,7 +195,7 @@ def _rebuild(msgid: str, plural: str | None, count: Any, fields: dict[str, Any])
 def _say(t: Translator, msgid: str, plural: str | None, count: Any,
          fields: dict[str, Any]) -> str:
     template = t.gettext(msgid) if plural is None else t.ngettext(msgid, plural, count)
-    values = {k: t.say(v) if isinstance(v, Message) else v(t) if callable(v) else v
+    values = {k: t.say(v) if isinstance(v, Message) else v(t) if isinstance(v, Figure) else v
               for k, v in fields.items()}
     if plural is not None:
         values.setdefault("n", t.number(count))
@@ -202,8 +204,8 @@ def _say(t: Translator, msgid: str, plural: str | None, count: Any,
 
 def message(msgid: str, **fields: Any) -> Message:
     """A :class:`Message`; bind it to ``_`` where a module writes messages for later
-    (``_("{n} sites fall in the exclusion areas.", n=...)``). A field may be a function of
-    the :class:`Translator` (``lambda t: t.percent(share)``) to be written per locale."""
+    (``_("{n} sites fall in the exclusion areas.", n=...)``). A field may be a
+    :class:`Figure` (``Figure.percent(share)``), written per locale, or a Message."""
     return Message(msgid, **fields)
 
 
@@ -211,3 +213,42 @@ def message_n(singular: str, plural: str, count: Any, **fields: Any) -> Message:
     """A :class:`Message` with plural forms for ``count`` (``{n}`` is ``count`` written per
     locale unless given); bind it to ``_n``."""
     return Message(singular, plural, count, **fields)
+
+
+class Figure:
+    """A number a :class:`Message` writes per locale: ``Figure.number(1234)``,
+    ``Figure.percent(0.07, 2)``, ``Figure.seconds(7.5)``; ``Figure.word(text)`` is a text of
+    the data said from the catalogue when it has it (else as it is). Picklable."""
+
+    def __init__(self, kind: str, value: Any, digits: int = 0) -> None:
+        self.kind, self.value, self.digits = kind, value, digits
+
+    @classmethod
+    def number(cls, value: Any, digits: int = 0) -> Figure:
+        """``value`` with ``digits`` decimals."""
+        return cls("number", float(value), digits)
+
+    @classmethod
+    def percent(cls, share: Any, digits: int = 1) -> Figure:
+        """``share`` as a percentage."""
+        return cls("percent", float(share), digits)
+
+    @classmethod
+    def seconds(cls, value: float) -> Figure:
+        """Seconds with three significant digits at most (``7.5``, ``120``)."""
+        v = float(value)
+        digits = max(0, 2 - math.floor(math.log10(v))) if v > 0 else 0
+        v = round(v, digits)
+        return cls("number", v, next(d for d in range(digits + 1) if round(v, d) == v))
+
+    @classmethod
+    def word(cls, text: str) -> Figure:
+        """A text of the data (a rule's ``why``), translated when the catalogue has it."""
+        return cls("word", str(text))
+
+    def __call__(self, t: Translator) -> str:
+        if self.kind == "word":
+            return t.gettext(self.value)
+        if self.kind == "percent":
+            return t.percent(self.value, self.digits)
+        return t.number(self.value, self.digits)

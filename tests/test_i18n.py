@@ -281,7 +281,7 @@ def test_inspect_in_russian_with_the_option_after_the_command() -> None:
 def test_messages_say_themselves_in_each_language() -> None:
     import pickle
 
-    from walkshed.i18n import message, message_n
+    from walkshed.i18n import Figure, message, message_n
 
     m = message_n("{n} candidate site falls in the exclusion areas.",
                   "{n} candidate sites fall in the exclusion areas.", 5)
@@ -292,12 +292,14 @@ def test_messages_say_themselves_in_each_language() -> None:
     assert pickle.loads(pickle.dumps(m)).in_language("ru") == m.in_language("ru")
     assert translator("ru").say("data text") == "data text"
     # fields written per locale, messages inside messages
-    share = message("within {gap} of optimal", gap=lambda t: t.percent(0.0123, 2))
+    share = message("within {gap} of optimal", gap=Figure.percent(0.0123, 2))
     status = message("{method}, {within} (Lagrangian bound)", method=message("greedy"),
                      within=share)
     assert status == "greedy, within 1.23% of optimal (Lagrangian bound)"
     assert status.in_language("ru") == (
         f"жадный алгоритм, не более 1,23{NBSP}% от оптимума (оценка Лагранжа)")
+    assert pickle.loads(pickle.dumps(status)).in_language("kk") == status.in_language("kk")
+    assert message("{s} s", s=Figure.seconds(7.5)).in_language("ru") == "7,5 s"
 
 
 def test_siting_status_and_notes_in_russian() -> None:

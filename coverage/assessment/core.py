@@ -12,6 +12,7 @@ import pandas as pd
 from .. import _common, settings
 from .._common import STATUSES
 from .._errors import input_error
+from ..i18n import Figure
 from ..i18n import message as _
 from ..i18n import message_n as _n
 from ..network import WalkNetwork
@@ -211,7 +212,7 @@ def assess(
         notes.append(_n(
             "{n} precinct farther than {limit} m from any street serves nobody: {ids}",
             "{n} precincts farther than {limit} m from any street serve nobody: {ids}",
-            int(off.sum()), limit=lambda t: t.number(snap_limit), ids=", ".join(ids[off][:8])))
+            int(off.sum()), limit=Figure.number(snap_limit), ids=", ".join(ids[off][:8])))
     is_open = np.flatnonzero(status == "open")
     is_planned = np.flatnonzero(status == "planned")
     with_planned = np.concatenate([is_open, is_planned])

@@ -17,6 +17,7 @@ from scipy import sparse
 
 from .. import _common, io, settings
 from .._errors import input_error
+from ..i18n import Figure
 from ..i18n import message as _
 from ..i18n import message_n as _n
 from ..network import WalkNetwork
@@ -218,7 +219,7 @@ def propose_sites(
         res.notes.append(
             _("The table is a nested plan: its first k sites are the plan for k sites; "
               "best_for_k is the best k-site plan found on its own (phasing costs at most {n} "
-              "residents).", n=lambda t: t.number(worst)) if worst > 0 else
+              "residents).", n=Figure.number(worst)) if worst > 0 else
             _("The table is a nested plan: its first k sites are the plan for k sites; "
               "best_for_k is the best k-site plan found on its own (phasing costs nothing "
               "here)."))

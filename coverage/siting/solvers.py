@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import input_error
-from ..i18n import Translator
+from ..i18n import Figure
 from ..i18n import message as _
 from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
@@ -157,14 +157,7 @@ def _mip_limit(opts: _Options) -> float:
 
 def _within(gap: float) -> str:
     return _("proven optimal") if gap <= 1e-9 else _(
-        "within {gap} of optimal", gap=lambda t: t.percent(gap, 2))
-
-
-def _seconds(t: Translator, s: float) -> str:
-    """Seconds with three significant digits at most, in the locale's digits."""
-    digits = max(0, 2 - math.floor(math.log10(s))) if s > 0 else 0
-    v = round(s, digits)
-    return t.number(v, next(d for d in range(digits + 1) if round(v, d) == v))
+        "within {gap} of optimal", gap=Figure.percent(gap, 2))
 
 
 def _solver_status(status: str) -> str:
@@ -250,12 +243,12 @@ def _mip_plan(model: _Model, p: int, opts: _Options, plan: _Plan) -> _Plan:
     if "time" in out.status:
         limit = _mip_limit(opts)
         out.notes.append(_("The integer program stopped at its time limit ({s} s); the answer "
-                           "is {within}.", s=lambda t: _seconds(t, limit),
+                           "is {within}.", s=Figure.seconds(limit),
                            within=_within(out.gap)))
     if val > plan.greedy_value:
         greedy, less = plan.greedy_value, (val - plan.greedy_value) / val
         out.notes.append(_("Greedy alone covers {n} new, {share} less.",
-                           n=lambda t: t.number(greedy), share=lambda t: t.percent(less, 2)))
+                           n=Figure.number(greedy), share=Figure.percent(less, 2)))
     return out
 
 
@@ -519,7 +512,7 @@ def solve_min_sites(
     if need > red.reachable_new:
         met = False
         best = (red.already + red.reachable_new) / red.total if red.total > 0 else 0.0
-        shares = {"target": lambda t: t.percent(share), "best": lambda t: t.percent(best)}
+        shares = {"target": Figure.percent(share), "best": Figure.percent(best)}
         notes.append(
             _("The target of {target} cannot be reached: with every candidate site open "
               "{best} of residents are within reach. The sites below reach that share.",
@@ -535,7 +528,7 @@ def solve_min_sites(
         if met:
             already = red.already / red.total
             notes.append(_("The fixed precincts already cover {share}: no new site is needed.",
-                           share=lambda t: t.percent(already)))
+                           share=Figure.percent(already)))
         return _finish(np.empty(0, dtype=np.int64), np.empty(0), red, "greedy",
                        _("no site needed"), 0.0, t0, notes=notes, size=size, target_share=share,
                        target_met=met)
@@ -663,5 +656,5 @@ def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: 
         notes.append(_n("The integer program stopped at its time limit ({s} s); at least {n} "
                         "site is needed.",
                         "The integer program stopped at its time limit ({s} s); at least {n} "
-                        "sites are needed.", bound, s=lambda t: _seconds(t, limit)))
+                        "sites are needed.", bound, s=Figure.seconds(limit)))
     return sel, bound, status
