@@ -286,6 +286,17 @@ TEXT: dict[str, str] = {
     "kilometres": _("{n} km"),
     "zoom_in": _("Zoom in"),
     "zoom_out": _("Zoom out"),
+    "col_served_on_foot": _("Served on foot"),
+    "col_inspectors_on_staff": _("Inspectors on staff"),
+    "col_inspectors_gap": _("Inspectors: gap (needed - on staff)"),
+    "yes": _("yes"),
+    "no": _("no"),
+    "kind_precinct": _("precinct kind|precinct"),
+    "kind_station": _("precinct kind|station"),
+    "kind_traffic": _("precinct kind|traffic"),
+    "kind_checkpoint": _("precinct kind|checkpoint"),
+    "kind_other": _("precinct kind|other"),
+    "kind_unknown": _("precinct kind|unknown"),
 }
 
 

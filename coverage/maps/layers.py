@@ -72,11 +72,17 @@ def _legend(section: str, items: list[tuple[dict[str, Any], str]]) -> dict[str, 
 
 
 _STATUSES = ("open", "planned", "candidate")
+_KINDS = ("precinct", "station", "traffic", "checkpoint", "other", "unknown")
 
 
 def _status(text: Mapping[str, str], status: str, prefix: str = "") -> str:
     """A precinct status in the map's language (``prefix`` picks the sense); others as given."""
     return text[prefix + status] if status in _STATUSES else status
+
+
+def _kind(text: Mapping[str, str], kind: str) -> str:
+    """A precinct kind (:data:`walkshed.vetting.KINDS`) in the map's language; others as given."""
+    return text.get(f"kind_{kind}", kind) if kind in _KINDS else kind
 
 
 def _text(value: Any) -> str:
@@ -173,7 +179,7 @@ def districts_layer(
                          str(sum(status[i] == st for i in mine))))
         if kinds is not None:
             for kd in sorted({kinds[i] for i in mine if kinds[i]}):
-                rows.append((text["precincts_kind"].format(kind=kd),
+                rows.append((text["precincts_kind"].format(kind=_kind(text, kd)),
                              str(sum(kinds[i] == kd for i in mine))))
         needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
         needed = [x for x in needed if math.isfinite(x)]
@@ -342,9 +348,10 @@ def precinct_layers(
         rows = [(text["status"], _status(text, st_s, "status_"))]
         if where is not None and where[i]:
             rows.append((text["district"], frame.place(where[i])))
-        for col, key in (("kind", "kind"), ("kind_reason", "kind_reason")):
-            if col in precincts.columns and _text(precincts[col].iloc[i]):
-                rows.append((text[key], _text(precincts[col].iloc[i])))
+        if "kind" in precincts.columns and _text(precincts["kind"].iloc[i]):
+            rows.append((text["kind"], _kind(text, _text(precincts["kind"].iloc[i]))))
+        if "kind_reason" in precincts.columns and _text(precincts["kind_reason"].iloc[i]):
+            rows.append((text["kind_reason"], tx.say(precincts["kind_reason"].iloc[i])))
         rows.append((text["residents_served"], _fmt_int(c.get("served"), tx)))
         shares = c.get("shares") or {label: c.get("share")}
         if label not in shares:  # a given covered_share column: the main share alone
@@ -360,8 +367,10 @@ def precinct_layers(
         if "inspectors" in precincts.columns:
             rows.append((text["inspectors_on_staff"],
                          _fmt_int(precincts["inspectors"].iloc[i], tx)))
-        for col, value in c.get("extra", {}).items():
-            rows.append((col.replace("_", " "), value))
+        for col, value in c.get("extra", {}).items():  # staffing columns and the like
+            if col == "served_on_foot":
+                value = text["no"] if value in ("0", "False") else text["yes"]
+            rows.append((text.get(f"col_{col}", col.replace("_", " ")), value))
         colour = _STATUS_COLOURS.get(st_s, "#333333")
         cls = "".join(ch for ch in st_s.lower() if "a" <= ch <= "z")
         groups.setdefault(st_s, []).append({
