@@ -24,6 +24,61 @@ STATUSES: tuple[str, ...] = ("open", "planned", "candidate")
 
 
 @dataclass(frozen=True)
+class Range:
+    """The sane range of a number a user gives: above ``low`` (or at least it, when
+    ``low_ok``) and at most ``high``, in ``unit``."""
+
+    low: float
+    high: float
+    unit: str = ""
+    low_ok: bool = False
+
+    def text(self) -> str:
+        """The range as a user reads it, e.g. ``> 0 and <= 180 minutes``."""
+        low = f">= {self.low:g}" if self.low_ok else f"> {self.low:g}"
+        return f"{low} and <= {self.high:g}{' ' + self.unit if self.unit else ''}"
+
+
+#: The sane range of every number a user gives, by its name: the scenario key and the keyword
+#: of the Python function are the same. A value outside is refused with the range in the
+#: message (a threshold of 1e12 minutes would otherwise report everyone covered).
+RANGES: dict[str, Range] = {
+    "walk_speed_kmh": Range(0, 30, "km/h"),
+    "thresholds_min": Range(0, 180, "minutes"),
+    "thresholds_m": Range(0, 15_000, "metres"),
+    "threshold_min": Range(0, 180, "minutes"),
+    "residents_per_inspector": Range(1, 1_000_000, "residents", low_ok=True),
+    "total": Range(0, 1e9, "residents"),
+    "persons_per_m2": Range(0, 10, "persons per m² of floor"),
+    "max_snap_m": Range(0, 50_000, "metres"),
+    "new_sites": Range(1, 100_000, "sites", low_ok=True),
+    "target_share": Range(0, 1, "(a share: 0.9 is 90 %)"),
+    "spacing_m": Range(0, 15_000, "metres"),
+    "time_limit_s": Range(0, 86_400, "seconds"),
+}
+
+
+def out_of_range(key: str, value: float) -> str | None:
+    """The problem with ``value`` for ``key`` (``"must be > 0 and <= 180 minutes, got 1e+12"``),
+    or None when it lies in :data:`RANGES` (or ``key`` has no range)."""
+    r = RANGES.get(key)
+    if r is None:
+        return None
+    v = float(value)
+    if not np.isfinite(v) or v > r.high or v < r.low or (v == r.low and not r.low_ok):
+        return f"must be {r.text()}, got {value:g}"
+    return None
+
+
+def check_range(key: str, value: float, fix: str | None = None) -> None:
+    """Raise an :class:`~walkshed.InputError` naming ``key`` when ``value`` is out of its
+    :data:`RANGES`."""
+    problem = out_of_range(key, value)
+    if problem is not None:
+        raise input_error(key, problem, fix or f"Give {key} within that range")
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Walking thresholds, sorted ascending, in minutes and metres, with their labels.
 
@@ -47,6 +102,7 @@ def walk_speed(walk_speed_kmh: float | None) -> float:
     if not np.isfinite(speed) or speed <= 0:
         raise input_error("walk_speed_kmh", f"must be a positive number, got {walk_speed_kmh}",
                           "Give a walking speed in km/h, e.g. 4.5")
+    check_range("walk_speed_kmh", speed, "Give a walking speed in km/h, e.g. 4.5")
     return speed
 
 
@@ -92,6 +148,8 @@ def thresholds(
     if len(values) == 0 or not np.isfinite(values).all() or (values <= 0).any():
         raise input_error(name, f"must be positive numbers, got {list(np.atleast_1d(raw))}",
                           "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
+    for v in values:
+        check_range(name, float(v), "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
     values = np.unique(values)
     per_min = settings.minutes_to_metres(1.0, speed)
     if in_metres:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._common import out_of_range
 from .._errors import InputError, input_error
 
 __all__ = ["Source", "Table", "type_name"]
@@ -23,9 +24,17 @@ def read_text(path: Path, what: str, missing_fix: str) -> str:
     if not path.is_file():
         raise input_error(what, "file not found", missing_fix)
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise input_error(what, f"cannot be read ({exc})", "Save it as UTF-8 text") from exc
+        # utf-8-sig: a byte-order mark (Windows Notepad writes one) is not part of the text
+        return path.read_text(encoding="utf-8-sig")
+    except PermissionError as exc:
+        raise input_error(what, "permission denied",
+                          "Make the file readable for you (chmod u+r)") from exc
+    except OSError as exc:
+        raise input_error(what, f"cannot be read ({exc.strerror or exc})",
+                          "Check the path and the disk") from exc
+    except UnicodeDecodeError as exc:
+        raise input_error(what, f"is not UTF-8 text (byte {exc.start})",
+                          "Save it as UTF-8 text") from exc
 
 
 class Source:
@@ -140,6 +149,9 @@ class Table:
                              "Give a sensible value")
         if at_most is not None and v > at_most:
             raise self.error(key, f"must be at most {at_most:g}, got {v}", "Give a smaller value")
+        problem = out_of_range(key, v)
+        if problem is not None:
+            raise self.error(key, problem, "Give a value within that range")
         return int(v) if integer else float(v)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -165,6 +177,10 @@ class Table:
         if any(not math.isfinite(x) or x <= 0 for x in v):
             raise self.error(key, f"must be positive numbers, got {v}", "Remove zero or "
                              "negative values")
+        for x in v:
+            problem = out_of_range(key, x)
+            if problem is not None:
+                raise self.error(key, problem, "Give values within that range")
         return tuple(sorted({float(x) for x in v}))
 
     def texts(self, key: str) -> tuple[str, ...]:
