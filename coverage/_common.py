@@ -209,3 +209,56 @@ def district_names(points: np.ndarray, polygons: np.ndarray, names: Sequence[Any
     inside = idx >= 0
     out[inside] = np.asarray(list(names), dtype=object)[idx[inside]]
     return out
+
+
+def read_csv_table(path: Any, what: str) -> Any:
+    """A CSV table as text cells: UTF-8 (with or without a byte-order mark), comma, semicolon
+    or tab separated; with semicolons, decimal commas (``4,5``) are read as numbers by
+    :func:`numeric_column`. Raises an :class:`~walkshed.InputError` naming ``what``."""
+    import csv
+
+    import pandas as pd
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            head = fh.read(64 * 1024)
+    except UnicodeDecodeError as exc:
+        raise input_error(what, f"is not UTF-8 text (byte {exc.start})",
+                          "Save it as UTF-8 CSV (in Excel: CSV UTF-8)") from exc
+    if not head.strip():
+        raise input_error(what, "the file is empty", "Give a CSV table with a header row")
+    try:
+        sep = csv.Sniffer().sniff(head.splitlines()[0], delimiters=",;\t").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str,
+                           keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise input_error(what, f"cannot be read as a CSV table ({' '.join(str(exc).split())})",
+                          "Save it as UTF-8 CSV with a header row") from exc
+
+
+def numeric_column(table: Any, column: str, what: str, fix: str) -> np.ndarray:
+    """The numbers of a text column of :func:`read_csv_table` (a decimal comma is accepted
+    when no dot is used); the first cell that is not a number is named by column and row
+    (row 1 is the header)."""
+    import pandas as pd
+
+    cells = table[column].astype(str).str.strip()
+    text = cells.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+    text = text.where(text.str.contains(r"\.", regex=True) | ~text.str.contains(",", regex=False),
+                      text.str.replace(",", ".", regex=False))
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        cell = cells.iloc[i]
+        label = table.index[i]
+        row = int(label) + 2 if isinstance(label, int | np.integer) else i + 2
+        problem = (f"column '{column}', row {row}: "
+                   + (f"'{cell}' is not a number" if cell else "the cell is empty"))
+        if bad.sum() > 1:
+            problem += f" ({int(bad.sum())} such cells)"
+        raise input_error(what, problem, fix)
+    return values

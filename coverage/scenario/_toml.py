@@ -144,14 +144,14 @@ class Table:
             kind = "a whole number" if integer else "a number"
             raise self.error(key, f"expected {kind}, got {type_name(v)} ({v!r})",
                              f"Write {kind} without quotes, e.g. {key} = {3 if integer else 4.5}")
+        problem = out_of_range(key, v)
+        if problem is not None:
+            raise self.error(key, problem, "Give a value within that range")
         if not math.isfinite(v) or (positive and v <= 0) or (not positive and v < 0):
             raise self.error(key, f"must be {'positive' if positive else '>= 0'}, got {v}",
                              "Give a sensible value")
         if at_most is not None and v > at_most:
             raise self.error(key, f"must be at most {at_most:g}, got {v}", "Give a smaller value")
-        problem = out_of_range(key, v)
-        if problem is not None:
-            raise self.error(key, problem, "Give a value within that range")
         return int(v) if integer else float(v)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -174,13 +174,13 @@ class Table:
         ):
             raise self.error(key, f"expected a list of numbers, got {v!r}",
                              f"Write e.g. {key} = [5, 10, 15]")
-        if any(not math.isfinite(x) or x <= 0 for x in v):
-            raise self.error(key, f"must be positive numbers, got {v}", "Remove zero or "
-                             "negative values")
         for x in v:
             problem = out_of_range(key, x)
             if problem is not None:
                 raise self.error(key, problem, "Give values within that range")
+        if any(not math.isfinite(x) or x <= 0 for x in v):
+            raise self.error(key, f"must be positive numbers, got {v}", "Remove zero or "
+                             "negative values")
         return tuple(sorted({float(x) for x in v}))
 
     def texts(self, key: str) -> tuple[str, ...]:
@@ -214,8 +214,16 @@ class Table:
         return p
 
     def table(self, key: str, *, required: bool = False) -> Table | None:
-        v = self.raw(key, required)
+        v = self.raw(key, False)
         if v is _MISSING:
+            if required:
+                examples = {"network": 'file = "city.osm.pbf"',
+                            "population": 'type = "buildings" and total = 100000'}
+                what = f"{self.src.label}: section [{key}]"
+                raise input_error(what, "is missing" + (" (the file is empty)" if
+                                                        not self.src.text.strip() else ""),
+                                  f"Add a [{key}] section with "
+                                  f"{examples.get(key, 'its keys')} (see data/demo.toml)")
             return None
         if not isinstance(v, dict):
             raise self.error(key, f"expected a table, got {type_name(v)}",

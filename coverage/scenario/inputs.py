@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from .._common import numeric_column, read_csv_table
 from .._errors import input_error
 from .model import BuildingPopulation, PolygonPopulation, RasterPopulation, Scenario
 
@@ -112,14 +115,28 @@ def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
     import warnings
 
     import pyogrio
+    import pyproj
+    import shapely
 
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
-            return pyogrio.read_dataframe(path)
+            gdf = pyogrio.read_dataframe(path)
     except Exception as exc:  # GDAL raises many kinds of errors for unreadable files
-        raise input_error(f"{what} '{path}'", f"cannot be read ({exc})",
+        raise input_error(f"{what} '{path}'", f"cannot be read ({' '.join(str(exc).split())})",
                           "Give a GeoJSON or GeoPackage file") from exc
+    if len(gdf) == 0:
+        raise input_error(f"{what} '{path}'", "holds no features", "Give at least one polygon")
+    if gdf.crs is not None and pyproj.CRS.from_user_input(gdf.crs).is_geographic:
+        xy = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+        if len(xy) and ((np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any()):
+            raise input_error(
+                f"{what} '{path}'",
+                "coordinates are not longitude/latitude although the file says so (values "
+                "like metres; GeoJSON without a CRS is read as longitude/latitude)",
+                "Save the file with its real CRS (e.g. as a GeoPackage), or reproject it to "
+                "EPSG:4326")
+    return gdf
 
 
 def _named(gdf: gpd.GeoDataFrame, column: str, what: str, section: str) -> gpd.GeoDataFrame:
@@ -138,8 +155,6 @@ def _norm_name(s: Any) -> str:
 
 def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
     """The population polygons with ``name`` and ``population`` columns."""
-    import pandas as pd
-
     what = "population polygons"
     zones = _read_vector(cfg.file, what)
     out = _named(zones, cfg.name_column, f"{what} '{cfg.file}'", "population")
@@ -150,29 +165,38 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
                               "Set population_column in [population], or give a counts table")
         out["population"] = zones[cfg.population_column].to_numpy()
         return out
-    try:
-        table = pd.read_csv(cfg.counts, encoding="utf-8-sig")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise input_error(f"counts table '{cfg.counts}'", f"cannot be read ({exc})",
-                          "Give a UTF-8 CSV with a header row") from exc
+    label = f"counts table '{cfg.counts}'"
+    table = read_csv_table(cfg.counts, label)
     for col, value in cfg.counts_filter:
         if col not in table.columns:
-            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
+            raise input_error(label, f"has no column '{col}'",
                               "Fix counts_filter in [population]")
         table = table[table[col].astype(str) == value]
-    for col in (cfg.counts_name_column, cfg.population_column):
+    for col, key in ((cfg.counts_name_column, "counts_name_column"),
+                     (cfg.population_column, "population_column")):
         if col not in table.columns:
-            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
-                              "Set counts_name_column / population_column in [population]")
+            raise input_error(label, f"has no column '{col}' (columns: "
+                              f"{', '.join(map(str, table.columns))})",
+                              f"Set {key} in [population] to one of them")
+    values = numeric_column(table, cfg.population_column, label,
+                            "Write a number of residents in every row (digits only)")
+    if (values < 0).any():
+        i = int(np.flatnonzero(values < 0)[0])
+        raise input_error(label, f"column '{cfg.population_column}', row "
+                          f"{int(table.index[i]) + 2}: negative "
+                          f"count {values[i]:g}", "Counts of residents must be >= 0")
+    if len(values) and not values.any():
+        raise input_error(label, f"every count in column '{cfg.population_column}' is zero",
+                          "Give the number of residents of each zone")
     lookup: dict[str, float] = {}
-    for _, row in table.iterrows():
+    for (_, row), value in zip(table.iterrows(), values, strict=True):
         names = [row[cfg.counts_name_column]]
         if cfg.counts_variants_column and cfg.counts_variants_column in table.columns:
             v = row[cfg.counts_variants_column]
-            if isinstance(v, str):
+            if isinstance(v, str) and v:
                 names += v.split("|")
         for n in names:
-            lookup.setdefault(_norm_name(n), float(row[cfg.population_column]))
+            lookup.setdefault(_norm_name(n), float(value))
     counts = [lookup.get(_norm_name(n)) for n in out["name"]]
     missing = [str(n) for n, c in zip(out["name"], counts, strict=True) if c is None]
     if missing:
@@ -232,6 +256,11 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
             )
         for pid, status in entry.set_status:
             frame.loc[pid, "status"] = status
+        if network is not None:  # each file on its own: a message names the file
+            label = (f"precinct file '{entry.file}'" if entry.file is not None
+                     else f"police points of '{scenario.network.file}'")
+            frame = validate_precincts(frame, network, max_snap_m=scenario.max_snap_m,
+                                       what=label)
         frames.append(frame)
     out = pd.concat(frames) if len(frames) > 1 else frames[0]
     dup = out.index[out.index.duplicated()].unique()
@@ -242,10 +271,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
                           "Give the precincts distinct ids (id_column) or remove duplicates")
     import geopandas as gpd
 
-    out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
-    if network is not None:
-        out = validate_precincts(out, network, max_snap_m=scenario.max_snap_m)
-    return out
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
 
 
 def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:
