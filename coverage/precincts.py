@@ -220,7 +220,8 @@ def _read_csv(
     # a semicolon CSV (a European spreadsheet's) writes decimal commas: 43,25
     coords = table[[lat, lon]].apply(
         lambda c: pd.to_numeric(c.astype(str).str.strip().str.replace(",", ".", regex=False)
-                                if c.dtype == object else c, errors="coerce"))
+                                if not pd.api.types.is_numeric_dtype(c) else c,
+                                errors="coerce"))
     bad = coords.isna().any(axis=1)
     if bad.any():
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])

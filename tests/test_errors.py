@@ -11,11 +11,18 @@ extract; only the signal cases start a process of their own.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -415,3 +422,235 @@ def test_bad_input_is_one_line_and_leaves_nothing(
 
 def test_there_are_at_least_80_cases() -> None:
     assert len(CASES) >= 80
+
+
+# ---------------------------------------------------------------------------------------------
+# signals: a separate process, stopped while its outputs are staged
+
+
+def _script(out: Path) -> str:
+    return f"""
+import time, sys
+from walkshed import cli, siting
+def slow(*a, **k):
+    print("siting", flush=True)
+    time.sleep(60)
+siting.propose_sites = slow
+sys.argv = ["walkshed", "-q", "demo", "--out", {str(out)!r}]
+cli.app()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "word"), [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_interrupted_run_leaves_nothing(tmp_path: Path, sig: int, code: int, word: str) -> None:
+    out = tmp_path / "a" / "b" / "run"
+    env = {**os.environ, "WALKSHED_CACHE_DIR": str(tmp_path.parent / "signal-cache")}
+    proc = subprocess.Popen([sys.executable, "-c", _script(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "siting"  # tables are staged by now
+    assert list((tmp_path / "a" / "b").glob(".run.staging-*"))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and word in lines[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_staging_folder_of_a_killed_run_is_cleaned_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "WALKSHED_CACHE_DIR": str(tmp_path.parent / "signal-cache")}
+    proc = subprocess.Popen([sys.executable, "-c", _script(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "siting"
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert len(list(tmp_path.glob(".run.staging-*"))) == 1  # SIGKILL cannot be caught
+    result = run("-q", "demo", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs that must work, with their numbers checked
+
+
+def _analyze(scenario: Path, out: Path, *extra: str) -> Any:
+    result = run("-q", "analyze", scenario, "--out", out, *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, encoding="utf-8")
+
+
+def _no_map(ws: Path) -> None:
+    scenario_key("[districts]", "[output]\nmap = false\n\n[districts]")(ws)
+
+
+KAZAKH_PRECINCTS = ("id,name,status,lat,lon\n"
+                    "Қ-1,Полиция бөлімі №1 «Алатау»,open,60.1702137,24.9415496\n"
+                    "Қ-2,Участок Әуезов,open,60.1745544,24.9478574\n"
+                    "Қ-3,Пост Үшқоңыр,planned,60.1760498,24.938268\n")
+
+
+def test_cyrillic_and_kazakh_names_and_paths_with_spaces(tmp_path: Path, ws: Path) -> None:
+    _no_map(ws)
+    (ws / "precincts.csv").write_text(KAZAKH_PRECINCTS, encoding="utf-8")
+    sectors = SECTORS
+    for old, new in zip(SECTOR_NAMES, ("Медеу ауданы", "Бостандық ауданы", "Алмалы ауданы",
+                                       "Түркісіб ауданы"), strict=True):
+        sectors = sectors.replace(old, new)
+    (ws / "sectors.geojson").write_text(sectors, encoding="utf-8")
+    _analyze(ws / "scenario.toml", tmp_path / "ascii")
+    other = tmp_path / "Алматы Қала" / "мәліметтер с пробелом"
+    other.parent.mkdir()
+    ws.rename(other)
+    (other / "scenario.toml").rename(other / "сценарий қала.toml")
+    _analyze(other / "сценарий қала.toml", tmp_path / "Нәтиже қала" / "шығыс 1")
+    for name in ("precincts.csv", "districts.csv", "opening_order.csv"):
+        a = (tmp_path / "ascii" / name).read_text(encoding="utf-8")
+        b = (tmp_path / "Нәтиже қала" / "шығыс 1" / name).read_text(encoding="utf-8")
+        assert a == b, name
+    table = _table(tmp_path / "ascii" / "precincts.csv")
+    assert "Полиция бөлімі №1 «Алатау»" in set(table["name"])
+    assert "Қ-1" in set(table["precinct"].astype(str))
+    assert set(_table(tmp_path / "ascii" / "districts.csv").iloc[:, 0]) >= {"Түркісіб ауданы"}
+
+
+def test_one_precinct_on_a_node_matches_dijkstra(tmp_path: Path, ws: Path, extract: Path
+                                                 ) -> None:
+    import pyproj
+
+    from walkshed.network import load_network, to_networkx
+    from walkshed.pipeline import load_study
+    from walkshed.snap import snap_points
+
+    net = load_network(extract)
+    node = int(np.argmin(np.hypot(*(net.node_xy - net.node_xy.mean(axis=0)).T)))
+    to_ll = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True)
+    lon, lat = to_ll.transform(*net.node_xy[node])
+    (ws / "precincts.csv").write_text(f"id,name,status,lat,lon\nN,On a node,open,{lat!r},"
+                                      f"{lon!r}\n", encoding="utf-8")
+    _no_map(ws)
+    _analyze(ws / "scenario.toml", tmp_path / "out")
+    row = _table(tmp_path / "out" / "precincts.csv").set_index("scenario").loc["open"]
+    # independent: Dijkstra from the node on networkx, residents on their snapped edges
+    study, _ = load_study(ws / "scenario.toml")
+    g = to_networkx(net)
+    dist = nx.single_source_dijkstra_path_length(g, node, weight="length")
+    pts = snap_points(net, study.demand)
+    pop = study.demand["population"].to_numpy(float)
+    walk = np.full(len(pop), np.inf)
+    for i in np.flatnonzero(pts.ok):
+        e = int(pts.edge[i])
+        u, v = int(net.edge_u[e]), int(net.edge_v[e])
+        t, length = float(pts.offset_m[i]), float(net.edge_length[e])
+        walk[i] = min(dist.get(u, np.inf) + t, dist.get(v, np.inf) + length - t) + float(
+            pts.access_m[i])
+    for minutes in (5, 10):
+        metres = minutes * 4500 / 60
+        low, high = pop[walk <= metres - 1e-6].sum(), pop[walk <= metres + 1e-6].sum()
+        assert low - 1e-6 <= row[f"within_{minutes}min"] <= high + 1e-6
+        assert high > 0
+    assert row["residents_served"] == pytest.approx(pop[np.isfinite(walk)].sum())
+
+
+def test_bom_scenario_and_semicolon_csv_give_the_same_numbers(tmp_path: Path, ws: Path
+                                                                ) -> None:
+    _no_map(ws)
+    _analyze(ws / "scenario.toml", tmp_path / "plain")
+    text = (ws / "scenario.toml").read_text(encoding="utf-8")
+    (ws / "scenario.toml").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    lines = PRECINCTS_CSV.splitlines()
+    rows = [lines[0].replace(",", ";")]
+    for ln in lines[1:]:
+        pid, rest = ln.split(",", 1)
+        name, tail = rest.rsplit('",', 1)
+        status, lat, lon = tail.split(",")
+        rows.append(";".join([pid, name + '"', status, lat.replace(".", ","),
+                              lon.replace(".", ",")]))
+    (ws / "precincts.csv").write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
+    _analyze(ws / "scenario.toml", tmp_path / "windows")
+    for name in ("precincts.csv", "districts.csv"):
+        assert (tmp_path / "plain" / name).read_text() == (tmp_path / "windows" / name
+                                                           ).read_text(), name
+
+
+def test_polygon_precinct_is_taken_at_a_point_inside_with_a_note(tmp_path: Path, ws: Path
+                                                                 ) -> None:
+    square = ('{"type": "Polygon", "coordinates": [[[24.9414, 60.1701], [24.9417, 60.1701], '
+              '[24.9417, 60.1703], [24.9414, 60.1703], [24.9414, 60.1701]]]}')
+    write("p.geojson", precinct_geojson(square, POINT))(ws)
+    scenario_key('"precincts.csv"', '"p.geojson"')(ws)
+    _no_map(ws)
+    result = runner.invoke(cli.app, ["analyze", str(ws / "scenario.toml"), "--out",
+                                     str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "1 polygon(s) taken at a point on their surface" in result.stderr
+    table = _table(tmp_path / "out" / "precincts.csv")
+    assert set(table["precinct"]) == {"G0", "G1"}
+
+
+def test_rerun_into_its_own_folder_and_never_over_an_input(tmp_path: Path, ws: Path) -> None:
+    _no_map(ws)
+    out = tmp_path / "out"
+    _analyze(ws / "scenario.toml", out)
+    first = (out / "precincts.csv").read_text()
+    _analyze(ws / "scenario.toml", out)
+    assert (out / "precincts.csv").read_text() == first
+    # a precinct file taken from that folder is an input: never written over
+    (out / "mine.csv").write_text(PRECINCTS_CSV, encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = run("-q", "analyze", ws / "scenario.toml", "--out", ws)
+    assert result.exit_code == 2 and "precincts.csv" in one_line(result)
+    assert snapshot(tmp_path) == before
+
+
+def test_corrupt_cache_entry_is_rebuilt(tmp_path: Path, ws: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkshed import settings
+
+    _no_map(ws)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(settings, "cache_dir", cache)
+    _analyze(ws / "scenario.toml", tmp_path / "a")
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert entries
+    for p in entries:
+        p.write_bytes(b"garbage")
+    result = runner.invoke(cli.app, ["analyze", str(ws / "scenario.toml"), "--out",
+                                     str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert "rebuilding" in result.stderr
+    assert (tmp_path / "a" / "precincts.csv").read_text() == (
+        tmp_path / "b" / "precincts.csv").read_text()
+
+
+def test_permission_denied_is_exit_2_naming_the_file(tmp_path: Path, ws: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreadable file (simulated: the tests may run as root, who reads everything)."""
+    import builtins
+
+    real_open = builtins.open
+    locked = str(ws / "counts.csv")
+
+    def guarded(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_open(file, *args, **kwargs)
+
+    use_zones(ws)
+    monkeypatch.setattr(builtins, "open", guarded)
+    before = snapshot(tmp_path)
+    result = run("analyze", ws / "scenario.toml", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    assert "counts.csv" in line and "permission denied" in line and "chmod" in line
+    assert snapshot(tmp_path) == before
