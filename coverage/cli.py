@@ -53,9 +53,12 @@ class _OneLineErrors(TyperGroup):
     """Click's usage errors (unknown option, missing argument, bad value) as one line on
     stderr and exit 2, in the style of every other bad input."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except click_exc.NoArgsIsHelpError as exc:
             exc.show()
             code: int | None = exc.exit_code
@@ -67,7 +70,7 @@ class _OneLineErrors(TyperGroup):
         except click_exc.ClickException as exc:
             typer.echo(f"walkshed: {_one_line_text(exc.format_message())}", err=True)
             code = exc.exit_code
-        except click_exc.Abort:
+        except typer.Abort:
             typer.echo("walkshed: interrupted; no outputs were written", err=True)
             code = 130
         else:

@@ -290,7 +290,7 @@ def test_output_dir_files_get_ordinary_permissions(tmp_path: Path) -> None:
 
 def test_output_dir_never_writes_over_a_file_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "precincts.csv").write_text("id,lat,lon\n")
-    with pytest.raises(InputError, match="'precincts.csv' is already there"), \
+    with pytest.raises(InputError, match=r"'precincts\.csv' is already there"), \
             io.OutputDir(tmp_path) as out:
         out.write_csv(pd.DataFrame({"x": [1]}), "precincts.csv")
     assert (tmp_path / "precincts.csv").read_text() == "id,lat,lon\n"
