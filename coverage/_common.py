@@ -35,8 +35,13 @@ class Range:
 
     def text(self) -> str:
         """The range as a user reads it, e.g. ``> 0 and <= 180 minutes``."""
-        low = f">= {self.low:g}" if self.low_ok else f"> {self.low:g}"
-        return f"{low} and <= {self.high:g}{' ' + self.unit if self.unit else ''}"
+        low = f">= {_num(self.low)}" if self.low_ok else f"> {_num(self.low)}"
+        return f"{low} and <= {_num(self.high)}{' ' + self.unit if self.unit else ''}"
+
+
+def _num(v: float) -> str:
+    """``1,000,000`` for whole numbers, else ``0.5``."""
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
 
 #: The sane range of every number a user gives, by its name: the scenario key and the keyword

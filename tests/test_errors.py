@@ -268,7 +268,7 @@ CASES: dict[str, Case] = {
     # --- values out of range ------------------------------------------------------------
     "threshold 1e12 min": C(scenario_key("thresholds_min = [5, 10]",
                                          "thresholds_min = [10, 1e12]"),
-                            "thresholds_min", "180"),
+                            "thresholds_min", "must be > 0 and <= 180 minutes, got 1e+12"),
     "threshold 181 min": C(scenario_key("thresholds_min = [5, 10]", "thresholds_min = [10, 181]"),
                            "thresholds_min", "180"),
     "threshold zero": C(scenario_key("thresholds_min = [5, 10]", "thresholds_min = [0, 10]"),
@@ -280,7 +280,7 @@ CASES: dict[str, Case] = {
     "threshold inf": C(scenario_key("thresholds_min = [5, 10]", "thresholds_min = [inf]"),
                        "thresholds_min"),
     "threshold 20 km": C(scenario_key("thresholds_min = [5, 10]\nmain_threshold = 10",
-                                      "thresholds_m = [400, 20000]"), "thresholds_m", "15000"),
+                                      "thresholds_m = [400, 20000]"), "thresholds_m", "<= 15,000 metres"),
     "speed zero": C(scenario_key("walk_speed_kmh = 4.5", "walk_speed_kmh = 0"),
                     "walk_speed_kmh"),
     "speed 100": C(scenario_key("walk_speed_kmh = 4.5", "walk_speed_kmh = 100"),
