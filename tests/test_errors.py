@@ -370,6 +370,8 @@ CASES: dict[str, Case] = {
     "zones without population": C(chain(use_zones, scenario_key('counts = "counts.csv"\n'
                                                                 'counts_name_column = "district"\n',
                                                                 "")), "population"),
+    "zones far from the streets": C(chain(use_zones, write("zones.geojson", ZONES.replace(
+        "24.9", "25.9"))), "zones.geojson", 'outside = "drop"'),
     "unknown zone method": C(chain(use_zones, scenario_key('method = "area"',
                                                            'method = "magic"')),
                              "method", "magic"),

@@ -5,6 +5,8 @@ The modules further down the data flow (network, population, precincts) are impo
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._common import numeric_column, read_csv_table
-from .._errors import input_error
+from .._errors import InputError, input_error
 from .model import BuildingPopulation, PolygonPopulation, RasterPopulation, Scenario
 
 if TYPE_CHECKING:
@@ -102,13 +104,38 @@ def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
         )
     else:
         zones = _zones_with_counts(cfg)
-        demand = popmod.demand_from_zones(
-            zones, network, population="population", name="name", buildings=buildings,
-            method=cfg.method,  # type: ignore[arg-type]
-            outside=cfg.outside,  # type: ignore[arg-type]
-            default_levels=cfg.default_levels,
-        )
+        with _scenario_terms("zones", f"population polygons '{cfg.file}'"):
+            demand = popmod.demand_from_zones(
+                zones, network, population="population", name="name", buildings=buildings,
+                method=cfg.method,  # type: ignore[arg-type]
+                outside=cfg.outside,  # type: ignore[arg-type]
+                default_levels=cfg.default_levels,
+            )
     return demand.points
+
+
+#: A fix written for a Python caller (a keyword) and the same fix for a scenario's author.
+_SCENARIO_FIXES: tuple[tuple[str, str], ...] = (
+    ("pass outside='drop'", 'set outside = "drop" in [population]'),
+    ("with population=...", "with population_column in [population]"),
+    ("with name=...", "with name_column in [population]"),
+    ("pass the number of residents to spread", "write total = ... in [population]"),
+)
+
+
+@contextlib.contextmanager
+def _scenario_terms(subject: str, label: str) -> Iterator[None]:
+    """Re-word an :class:`InputError` of the Python API for a scenario's author: the input is
+    named by its file (``label`` for ``subject``) and the fix by its TOML key."""
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        for keyword, key in _SCENARIO_FIXES:
+            text = text.replace(keyword, key)
+        if text.startswith(subject + ":") or text.startswith(subject + " "):
+            text = label + text[len(subject):]
+        raise InputError(text) from exc
 
 
 def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
