@@ -462,8 +462,10 @@ class OutputDir:
         if (dest.exists() or dest.is_symlink()) and name not in self._ours:
             raise input_error(
                 self._label(),
-                f"'{name}' is already there and was not written by walkshed (an input?)",
-                "Choose a new or empty output folder with --out (or [output] dir)")
+                f"'{name}' is already there and walkshed did not write it (an input, or a "
+                "file of an older version)",
+                "Choose a new or empty output folder with --out (or [output] dir), or delete "
+                "that file")
 
     def path(self, name: str) -> Path:
         """Where to write the output ``name`` (a file name, no folders) during the run."""

@@ -657,3 +657,28 @@ def test_permission_denied_is_exit_2_naming_the_file(tmp_path: Path, ws: Path,
     line = one_line(result)
     assert "counts.csv" in line and "permission denied" in line and "chmod" in line
     assert snapshot(tmp_path) == before
+
+
+def test_failure_midway_removes_the_folders_it_created(tmp_path: Path, ws: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkshed import siting
+    from walkshed._errors import input_error
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise input_error("[siting]", "no site can be placed", "Allow more candidates")
+
+    monkeypatch.setattr(siting, "propose_sites", refused)
+    _no_map(ws)
+    scenario_key("[districts]", "[siting]\nnew_sites = 2\n\n[districts]")(ws)
+    before = snapshot(tmp_path)
+    result = run("analyze", ws / "scenario.toml", "--out", tmp_path / "a" / "b" / "run")
+    assert result.exit_code == 2, result.output
+    assert "[siting]" in one_line(result)
+    assert snapshot(tmp_path) == before
+
+
+def test_help_and_usage_keep_their_exit_codes() -> None:
+    assert run("--help").exit_code == 0
+    assert run("analyze", "--help").exit_code == 0
+    bare = run()
+    assert bare.exit_code == 2 and "Usage" in bare.output
