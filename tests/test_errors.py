@@ -682,3 +682,35 @@ def test_help_and_usage_keep_their_exit_codes() -> None:
     assert run("analyze", "--help").exit_code == 0
     bare = run()
     assert bare.exit_code == 2 and "Usage" in bare.output
+
+
+def test_cache_folder_that_cannot_be_written_still_runs(tmp_path: Path, ws: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkshed import settings
+
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(settings, "cache_dir", blocker)
+    _no_map(ws)
+    result = runner.invoke(cli.app, ["analyze", str(ws / "scenario.toml"), "--out",
+                                     str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) <= 1 and all("cache" in ln for ln in lines), result.stderr
+    assert blocker.read_text() == "not a folder"
+    reference = tmp_path / "ref"
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "fresh-cache")
+    _analyze(ws / "scenario.toml", reference)
+    assert (reference / "precincts.csv").read_text() == (tmp_path / "out" / "precincts.csv"
+                                                         ).read_text()
+
+
+def test_readme_names_every_exit_code_used_here() -> None:
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    paragraph = readme.split("Exit codes:", 1)[1].split("Outputs (in the output folder)", 1)[0]
+    for code, words in ((0, "success"), (2, "bad input"), (1, "internal failure"),
+                        (130, "interrupted"), (143, "terminated (SIGTERM)")):
+        assert f"{code} {words}" in paragraph, code
+    assert {c.code for c in CASES.values()} <= {2}
+    for kind in ("unreadable", "scenario key", "unknown option", "overwrite", "column and row"):
+        assert kind in paragraph, kind
