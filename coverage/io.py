@@ -407,7 +407,9 @@ class OutputDir:
         if self.final.exists() and not self.final.is_dir():
             raise input_error(self._label(), "exists and is not a folder",
                               "Choose another --out")
-        parent = self.final.absolute().parent
+        # beside the destination (inside it for '.', whose parent may not be ours to write)
+        absolute = self.final.absolute()
+        parent = absolute.parent if self.final.name else absolute
         missing = []
         p = parent
         while not p.exists() and p != p.parent:
