@@ -96,11 +96,13 @@ def ws(tmp_path: Path, extract: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under ``root`` with its size and modification time."""
+    """Every file and folder under ``root``, with the size and modification time of files."""
     out = {}
     for p in sorted(root.rglob("*")):
         st = p.lstat()
-        out[str(p.relative_to(root))] = (st.st_size if p.is_file() else -1, st.st_mtime_ns)
+        # a folder's own time changes when a staging folder comes and goes inside it
+        out[str(p.relative_to(root))] = ((st.st_size, st.st_mtime_ns) if p.is_file()
+                                         else (-1, 0))
     return out
 
 
