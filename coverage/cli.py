@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,7 @@ def _handled(fn: F) -> F:
             no_cache=kwargs.get("no_cache", False),
         )
         ctx.obj = opts
-        with _logging_to_stderr(opts), _terminate_as_interrupt():
+        with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug():
             try:
                 return fn(*args, **kwargs)
             except typer.Exit:
@@ -225,6 +226,24 @@ def _os_error(exc: OSError) -> tuple[int, str]:
         what = f"'{os.fsdecode(name)}'" if name is not None else "a file"
         return 2, f"{what}: {fix[0]}. {fix[1]}."
     return 1, f"{_one_line(exc)} (no outputs were written)"
+
+
+@contextlib.contextmanager
+def _warnings_to_debug() -> Iterator[None]:
+    """Libraries' warnings (GDAL, shapely, pandas) shown only with --debug, as one log line
+    each: they speak the library's terms, and the user's input gets its own one-line message.
+    Warnings that the filters turn into errors still raise."""
+    saved = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 class Terminated(KeyboardInterrupt):

@@ -716,3 +716,25 @@ def test_readme_names_every_exit_code_used_here() -> None:
     assert {c.code for c in CASES.values()} <= {2}
     for kind in ("unreadable", "scenario key", "unknown option", "overwrite", "column and row"):
         assert kind in paragraph, kind
+
+
+def test_library_warnings_add_no_line(tmp_path: Path, ws: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from walkshed import siting
+    from walkshed._errors import input_error
+
+    def noisy(*args: Any, **kwargs: Any) -> None:
+        warnings.warn("invalid value encountered in make_valid", RuntimeWarning, stacklevel=1)
+        raise input_error("[siting]", "no site can be placed", "Allow more candidates")
+
+    monkeypatch.setattr(siting, "propose_sites", noisy)
+    _no_map(ws)
+    scenario_key("[districts]", "[siting]\nnew_sites = 2\n\n[districts]")(ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as outside the tests: shown, not raised
+        result = run("analyze", ws / "scenario.toml", "--out", tmp_path / "out")
+        debug = run("--debug", "analyze", ws / "scenario.toml", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "[siting]" in one_line(result)
+    assert "RuntimeWarning: invalid value" in debug.stderr  # --debug shows it
