@@ -35,6 +35,7 @@ from typer.core import TyperGroup
 
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
+from .i18n import current_language, set_language, translator
 from .io import OutputDir, to_jsonable
 from .pipeline import (
     Reporter,
@@ -107,11 +108,13 @@ class Options:
     json: bool = False
     debug: bool = False
     no_cache: bool = False
+    lang: str | None = None
 
-    def merge(self, **kw: bool) -> Options:
-        """These options OR'ed with the ones given to a command."""
+    def merge(self, **kw: Any) -> Options:
+        """These options OR'ed with the ones given to a command (its ``lang`` wins)."""
         return Options(**{k: getattr(self, k) or bool(kw.get(k, False)) for k in
-                          ("quiet", "json", "debug", "no_cache")})
+                          ("quiet", "json", "debug", "no_cache")},
+                       lang=kw.get("lang") or self.lang)
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no report.")]
@@ -119,6 +122,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the network cache.")
+]
+LangOpt = Annotated[
+    str | None,
+    typer.Option("--lang", help="Language of the report and the PDF: en, ru or kk [default: "
+                 "the scenario's lang, else your locale's, else en]."),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 OfflineOpt = Annotated[
@@ -134,12 +142,13 @@ def _main(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Who lives within walking distance of a police precinct, and where new ones should go."""
-    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache)
+    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache, lang=lang)
 
 
-def _options(ctx: typer.Context, **kw: bool) -> Options:
+def _options(ctx: typer.Context, **kw: Any) -> Options:
     base = ctx.find_object(Options) or Options()
     return base.merge(**kw)
 
@@ -162,10 +171,12 @@ def _handled(fn: F) -> F:
             json=kwargs.get("json_", False),
             debug=kwargs.get("debug", False),
             no_cache=kwargs.get("no_cache", False),
+            lang=kwargs.get("lang"),
         )
         ctx.obj = opts
         with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug():
             try:
+                set_language(opts.lang)  # an unknown language is a usage error (exit 2)
                 return fn(*args, **kwargs)
             except typer.Exit:
                 raise
@@ -174,13 +185,14 @@ def _handled(fn: F) -> F:
             except Terminated:
                 _fail(opts, 143, "terminated; no outputs were written")
             except KeyboardInterrupt:
-                _fail(opts, 130, "interrupted; no outputs were written")
-            except OSError as exc:
+                _fail(opts, 130, translator().gettext("interrupted; no outputs were written"))
+            except OSError as exc:  # permissions, missing files: 2; disk full, no connection: 1
                 code, message = _os_error(exc)
                 _fail(opts, code, message)
             except Exception as exc:
-                _fail(opts, 1, f"internal error: {type(exc).__name__}: {_one_line(exc)} "
-                      "(run with --debug for the traceback; please report it)")
+                _fail(opts, 1, translator().gettext(
+                    "internal error: {error} (run with --debug for the traceback; please "
+                    "report it)").format(error=f"{type(exc).__name__}: {_one_line(exc)}"))
 
     return wrapper  # type: ignore[return-value]
 
@@ -301,6 +313,7 @@ def demo(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Run the whole job on the embedded demo (central Helsinki; no arguments, no network)."""
     from .pipeline import demo_study
@@ -308,7 +321,8 @@ def demo(
     opts: Options = ctx.obj
     reporter = Reporter(opts)
     study = demo_study(cache=False if opts.no_cache else None, reporter=reporter)
-    _run_and_report(study, out, reporter, opts, p=sites, offline=offline)
+    _run_and_report(study, out, reporter, opts, p=sites, offline=offline,
+                    outputs=frozenset({"tables", "sites", "map", "report"}))
 
 
 ScenarioArg = Annotated[
@@ -334,6 +348,8 @@ def _open_scenario(
     reporter = Reporter(opts)
     study, scen = load_study(scenario, cache=False if opts.no_cache else None,
                              reporter=reporter)
+    if opts.lang is None and scen.lang is not None:
+        set_language(scen.lang)  # the scenario's language unless --lang says otherwise
     return opts, reporter, study, scen
 
 
@@ -344,7 +360,7 @@ def _run_and_report(
     """Run the study into ``folder`` (staged, moved in place at the end) and print the report;
     the files in ``inputs`` are never written over."""
     with OutputDir(folder, protect=inputs or ()) as staged:
-        result = run_study(study, staged, reporter, **run)
+        result = run_study(study, staged, reporter, lang=current_language(), **run)
     _print_report(result, opts)
 
 
@@ -354,7 +370,7 @@ def _print_report(result: RunResult, opts: Options) -> None:
     elif not opts.quiet:
         from .report import run_report
 
-        typer.echo(run_report(result))
+        typer.echo(run_report(result, lang=current_language()))
 
 
 @app.command()
@@ -368,16 +384,17 @@ def analyze(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(
         study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-        outputs=frozenset(outputs), p=scen.siting.new_sites, target_share=scen.siting.target_share,
-        method=scen.siting.method, offline=offline,
+        outputs=frozenset(outputs), p=scen.siting.new_sites,
+        target_share=scen.siting.target_share, method=scen.siting.method, offline=offline,
     )
 
 
@@ -400,6 +417,7 @@ def rank(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
     check_siting_args(sites, target_share, method)
@@ -430,12 +448,33 @@ def map_(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The HTML coverage map of a scenario alone (coverage_map.html)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
                     outputs=frozenset({"map"}), offline=offline)
+
+
+@app.command()
+@_handled
+def report(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    out: OutOptional = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
+    folder = out_folder(out, scen, scenario)
+    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
+                    outputs=frozenset({"report"}), p=scen.siting.new_sites,
+                    target_share=scen.siting.target_share, method=scen.siting.method)
 
 
 @app.command()
@@ -447,6 +486,7 @@ def inspect(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
     from .pipeline import inspect_extract
@@ -460,7 +500,7 @@ def inspect(
         return
     if opts.quiet:
         return
-    typer.echo(inspect_text(file.name, info))
+    typer.echo(inspect_text(file.name, info, lang=current_language()))
 
 
 @app.command()
@@ -477,6 +517,7 @@ def serve(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The live what-if page: add, move, close precincts and see the coverage change at once."""
     from .serve.server import serve as run_server
@@ -503,6 +544,7 @@ def batch(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Many cities, one Dask task each: every city's outputs, national tables and index map."""
     from .batch.command import batch_command

@@ -29,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
+from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
 
@@ -113,6 +114,9 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    place_names
+        Per language (``ru``, ``kk``), the districts' names in it, keyed by the name in the
+        data (from a ``name_ru`` / ``name_kk`` column of the scenario's counts table).
     population_report
         How each zone's residents were placed, with the reason (the population module's
         report), or None.
@@ -132,6 +136,7 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
     population_report: pd.DataFrame | None = None
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     demand_method: str | None = None
@@ -140,12 +145,14 @@ class Study:
 
 @dataclass
 class RunResult:
-    """What a run produced: the summary written as ``summary.json`` and the results."""
+    """What a run produced: the summary written as ``summary.json`` and the results
+    (and the study's place names per language, for the reports)."""
 
     summary: dict[str, Any]
     assessment: Any = None
     siting: Any = None
     folder: Path | None = None
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _study_header(study: Study) -> dict[str, Any]:
@@ -194,6 +201,7 @@ def run_study(
     target_share: float | None = None,
     method: str = "auto",
     offline: bool = False,
+    lang: str | None = None,
 ) -> RunResult:
     """Run the assessment (and siting and the map, where asked) and stage the output files.
 
@@ -209,11 +217,15 @@ def run_study(
         Which groups to write besides ``summary.json``: ``tables`` (precincts.csv,
         districts.csv, opening_order.csv, uncovered_areas.gpkg), ``sites``
         (proposed_sites.csv and .gpkg, when ``p`` or ``target_share`` is given) and ``map``
-        (coverage_map.html).
+        (coverage_map.html) and ``report`` (report.pdf, the printable report; with the proposed
+        sites when ``p`` or ``target_share`` is given).
     p, target_share, method
         Siting: number of new sites, or the share of residents to reach; solver method.
     offline
         A self-contained map with no web tiles.
+    lang
+        Language of the report (``en``, ``ru``, ``kk``); default
+        :func:`walkshed.i18n.current_language`.
 
     Returns
     -------
@@ -249,16 +261,26 @@ def run_study(
             "uncovered_areas.gpkg",
         )
     res = None
-    if "sites" in outputs and (p is not None or target_share is not None):
+    if outputs & {"sites", "report"} and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
-            study, a, out, reporter, p=p, target_share=target_share, method=method
+            study, a, out, reporter, p=p, target_share=target_share, method=method,
+            write="sites" in outputs,
         )
     if "map" in outputs:
         _map(study, a, res, out, reporter, offline=offline)
+    if "report" in outputs:
+        from .report_pdf import write_report_pdf
+
+        with reporter.step("Printing the report"):
+            write_report_pdf(out.path("report.pdf"),
+                             RunResult(summary, a, res, place_names=study.place_names),
+                             network=study.network, precincts=study.precincts,
+                             districts=study.districts, lang=lang)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
-    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final,
+                     place_names=study.place_names)
 
 
 def _with_uncertainty(study: Study, a: Any) -> Any:
@@ -295,6 +317,7 @@ def _siting(
     p: int | None,
     target_share: float | None,
     method: str,
+    write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
     from . import siting
@@ -317,8 +340,9 @@ def _siting(
             progress=reporter.live,
             **opts,
         )
-    siting.write_csv(res, out.path("proposed_sites.csv"))
-    siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
+    if write:
+        siting.write_csv(res, out.path("proposed_sites.csv"))
+        siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
     table = res.table if res.table is not None else pd.DataFrame()
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]
@@ -403,7 +427,9 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
                       "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
     method = getattr(scen.population, "type", "")
-    notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
+    t = translator()
+    notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
+        method=method, source=_source_name(scen), n=t.number(len(demand)))]
     study = Study(
         name=scen.name,
         network=network,
@@ -415,12 +441,49 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        place_names=_place_names(scen),
         population_report=placed.report,
         demand_alternatives=alternatives,
         demand_method=sc.own_method(scen),
         demand_not_applicable=not_applicable,
     )
     return study, scen
+
+
+def _place_names(scen: Any) -> dict[str, dict[str, str]]:
+    """The districts' names per language from the counts table's ``name_ru`` / ``name_kk``
+    columns (every spelling of a row, its variants too, maps to the row's name)."""
+    pop = scen.population
+    counts = getattr(pop, "counts", None)
+    if counts is None:
+        return {}
+    try:
+        table = pd.read_csv(counts, encoding="utf-8-sig", dtype=str)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError):
+        return {}  # load_demand has read it already; a name is not worth failing a run
+    for col, value in pop.counts_filter:
+        if col in table.columns:
+            table = table[table[col] == value]
+    out: dict[str, dict[str, str]] = {}
+    for lang in ("ru", "kk"):
+        col = f"name_{lang}"
+        if col not in table.columns or pop.counts_name_column not in table.columns:
+            continue
+        names: dict[str, str] = {}
+        for _, row in table.iterrows():
+            local = row[col]
+            if not isinstance(local, str) or not local.strip():
+                continue
+            spellings = [row[pop.counts_name_column]]
+            variants = row.get(pop.counts_variants_column or "", None)
+            if isinstance(variants, str):
+                spellings += variants.split("|")
+            for s in spellings:
+                if isinstance(s, str) and s.strip():
+                    names.setdefault(s.strip(), local.strip())
+        if names:
+            out[lang] = names
+    return out
 
 
 #: Environment variable a scenario may use for the folder of the bundled demo extract.

@@ -29,7 +29,7 @@ runner = CliRunner()
 
 DEMO_FILES = {
     "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
-    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg",
+    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "report.pdf",
 }
 
 

@@ -12,6 +12,7 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     thresholds_min = [5, 10, 15]        # or thresholds_m = [400, 800]
     main_threshold = 10                 # opening order and uncovered areas; default largest
     residents_per_inspector = 3000      # staffing norm
+    lang = "ru"                         # report and PDF: en, ru or kk (default: your locale)
 
     [network]
     file = "almaty.osm.pbf"             # or place = "Almaty, Kazakhstan" (online)

@@ -152,6 +152,8 @@ class Scenario:
         Largest access distance; default :data:`walkshed.settings.max_snap_m`.
     output, siting
         Output and siting options.
+    lang
+        Language of the report and the PDF (``en``, ``ru``, ``kk``), or None for the user's.
     """
 
     name: str
@@ -168,6 +170,7 @@ class Scenario:
     districts: DistrictSource | None = None
     output: OutputOptions = field(default_factory=OutputOptions)
     siting: SitingOptions = field(default_factory=SitingOptions)
+    lang: str | None = None
 
     @property
     def walk_minutes(self) -> tuple[float, ...]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import settings
 from .._common import STATUSES
 from .._errors import input_error
+from ..i18n import LANGUAGES
 from ._toml import Source, Table, read_text, type_name
 from .model import (
     BuildingPopulation,
@@ -62,6 +63,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
                           ) from exc
     top = Table(src, data, "")
     name = top.text("name", default=path.stem if path is not None else "scenario")
+    lang = top.text("lang", None, choices=LANGUAGES)
     speed = top.number("walk_speed_kmh", settings.walk_speed_kmh, at_most=30.0)
     t_min = top.numbers("thresholds_min")
     t_m = top.numbers("thresholds_m")
@@ -120,6 +122,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
         districts=districts,
         output=output,
         siting=siting,
+        lang=lang,
     )
 
 
