@@ -237,7 +237,8 @@ def _os_error(exc: OSError) -> tuple[int, str]:
     if fix is not None:
         what = f"'{os.fsdecode(name)}'" if name is not None else "a file"
         return 2, f"{what}: {fix[0]}. {fix[1]}."
-    return 1, f"{_one_line(exc)} (no outputs were written)"
+    return 1, translator().gettext("{error} (no outputs were written)").format(
+        error=_one_line(exc))
 
 
 @contextlib.contextmanager
