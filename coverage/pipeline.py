@@ -29,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
+from ._demand_cache import cached_frames
 from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
@@ -386,6 +387,24 @@ def _map(
 
 
 
+def _points_report(placed: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    return placed.points, pd.DataFrame(placed.report).reset_index(drop=True)
+
+
+def _alternatives(sc: Any, scen: Any, network: WalkNetwork, demand: gpd.GeoDataFrame
+                  ) -> dict[str, pd.DataFrame]:
+    """The other methods' demand points (the scenario's own as a marker, not stored twice)
+    and those that do not apply, as frames for :func:`cached_frames`."""
+    alts, skipped = sc.load_demand_alternatives(scen, network, demand)
+    own = sc.own_method(scen)
+    out: dict[str, pd.DataFrame] = {("__own__" if n == own else n): (
+        gpd.GeoDataFrame(geometry=[], crs=network.crs) if n == own else f)
+        for n, f in alts.items()}
+    out["__not_applicable__"] = pd.DataFrame({"method": list(skipped),
+                                            "reason": [str(r) for r in skipped.values()]})
+    return out
+
+
 def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
                ) -> tuple[Study, Any]:
     """Read a scenario file and load everything it names.
@@ -411,10 +430,19 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
     with rep.step("Placing residents"):
-        placed = sc.load_population(scen, network)
-        demand = placed.points
+        placed = cached_frames(scen, network, cache, "demand", lambda: dict(
+            zip(("points", "report"), _points_report(sc.load_population(scen, network)),
+                strict=True)))
+        demand = placed["points"]
     with rep.step("Placing residents by the other methods (for the comparison)"):
-        alternatives, not_applicable = sc.load_demand_alternatives(scen, network, demand)
+        alts = cached_frames(scen, network, cache, "demand-alternatives",
+                             lambda: _alternatives(sc, scen, network, demand))
+        skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
+        alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
+        alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
+                        for n, f in alternatives.items()}
+        not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
+                                  strict=True))
     with rep.step("Reading precincts and districts"):
         precincts = sc.load_precincts(scen, network)
         districts = sc.load_districts(scen)
@@ -426,6 +454,10 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         candidates = read_precincts(candidates, default_status="candidate")
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
                       "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+    if districts is not None and "name" in districts.columns:
+        quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
+        if quotas:
+            siting_options["quotas"] = quotas
     method = getattr(scen.population, "type", "")
     t = translator()
     notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
@@ -442,7 +474,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         siting_options=siting_options,
         make_map=scen.output.map,
         place_names=_place_names(scen),
-        population_report=placed.report,
+        population_report=placed["report"],
         demand_alternatives=alternatives,
         demand_method=sc.own_method(scen),
         demand_not_applicable=not_applicable,
