@@ -698,7 +698,8 @@ def test_cache_folder_that_cannot_be_written_still_runs(tmp_path: Path, ws: Path
                                      str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) <= 1 and all("cache" in ln for ln in lines), result.stderr
+    # one warning per cache (network, siting), none of them an error
+    assert all("could not write" in ln and "cache" in ln for ln in lines), result.stderr
     assert blocker.read_text() == "not a folder"
     reference = tmp_path / "ref"
     monkeypatch.setattr(settings, "cache_dir", tmp_path / "fresh-cache")
