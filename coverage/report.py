@@ -5,6 +5,7 @@ Pure functions from a run's results to text; the CLI prints them, a notebook may
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,16 @@ def run_report(result: Any, lang: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _threshold(label: Any, t: Any) -> str:
+    """A threshold label (``10min``, ``750m``) in the language (``10 мин``); others as given."""
+    m = re.fullmatch(r"([\d.]+)\s*(min|m)", str(label))
+    if not m:
+        return str(label)
+    value = float(m.group(1))
+    return t.gettext("{n} min" if m.group(2) == "min" else "{n} m").format(
+        n=t.number(value, _digits(value)))
+
+
 def _digits(x: float) -> int:
     """Decimals needed to show ``x`` as typed: 10.0 -> 0, 7.5 -> 1."""
     for d in range(4):
@@ -150,7 +161,7 @@ def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> li
     share = unc.get("share_open")
     if share and len(unc["methods"]) > 1:
         lines += ["", _("Covered within {threshold} of an open precinct, by how residents "
-                        "are placed: {text}").format(threshold=unc["threshold"],
+                        "are placed: {text}").format(threshold=_threshold(unc["threshold"], t),
                                                      text=_range(share, t))]
         for m in unc["methods"]:
             mark = this_run if m["method"] == unc.get("scenario_method") else ""
