@@ -108,7 +108,8 @@ def _threshold(label: Any, t: Any) -> str:
     if not m:
         return str(label)
     value = float(m.group(1))
-    return t.gettext("{n} min" if m.group(2) == "min" else "{n} m").format(
+    unit = t.gettext("{n} min") if m.group(2) == "min" else t.gettext("{n} m")
+    return unit.format(
         n=t.number(value, _digits(value)))
 
 
