@@ -93,8 +93,8 @@ def run_report(result: Any, lang: str | None = None) -> str:
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {t.say(n)}" for n in extra]
-    if t.lang == "en":  # not yet in the ru / kk catalogues; summary.json has them always
-        lines += _vetting_staffing_caveats(summary)
+    # the caveats are not yet in the ru / kk catalogues (summary.json has them always)
+    lines += _vetting_staffing_caveats(summary, t, caveats=t.lang == "en")
     credit = t.attribution(summary["attribution"])
     lines += ["", _("Data: {attribution}").format(attribution=credit),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
@@ -121,32 +121,48 @@ def _digits(x: float) -> int:
     return 4
 
 
-def _vetting_staffing_caveats(summary: dict[str, Any]) -> list[str]:
-    """The report's precinct kinds, staffing and caveats (each block when the summary has it)."""
+def _kind_word(kind: Any, t: Any) -> str:
+    """A precinct kind in the language (the map's words), others as given."""
+    said = t.gettext(f"precinct kind|{kind}")
+    return str(kind) if said == f"precinct kind|{kind}" else said
+
+
+def _vetting_staffing_caveats(summary: dict[str, Any], t: Any = None, *,
+                              caveats: bool = True) -> list[str]:
+    """The report's precinct kinds, staffing and (``caveats``) caveats, each block when the
+    summary has it, in ``t``'s language (default English)."""
     from .assessment.staffing import staffing_lines
     from .caveats import caveat_lines
 
+    t = t or translator("en")
+    _ = t.gettext
     lines: list[str] = []
     kinds = summary.get("precinct_kinds")
     if kinds:
-        found = ", ".join(f"{n} {k}" for k, n in kinds["found"].items() if n)
-        lines += ["", f"Precincts by kind: {found}; counted: {', '.join(kinds['counted_kinds'])}."]
+        found = ", ".join(f"{t.number(n)} {_kind_word(k, t)}"
+                          for k, n in kinds["found"].items() if n)
+        lines += ["", _("Precincts by kind: {found}; counted: {counted}.").format(
+            found=found, counted=", ".join(_kind_word(k, t) for k in kinds["counted_kinds"]))]
         if kinds["left_out"]:
-            lines.append(f"Left out ({len(kinds['left_out'])}): " + "; ".join(
-                _who(r) for r in kinds["left_out"]))
+            lines.append(_("Left out ({n}): {list}").format(
+                n=t.number(len(kinds["left_out"])),
+                list="; ".join(_who(r, t) for r in kinds["left_out"])))
         if kinds["unknown_counted"]:
-            lines.append(f"Warning: {len(kinds['unknown_counted'])} precinct(s) of unknown "
-                         "kind counted (no name or tag says what they are); check them, or "
-                         "set kinds = [...] in [[precincts]].")
+            lines.append(_("Warning: {n} precinct(s) of unknown kind counted (no name or tag "
+                           "says what they are); check them, or set kinds = [...] in "
+                           "[[precincts]].").format(n=t.number(len(kinds["unknown_counted"]))))
     staffing = summary.get("staffing")
     if staffing:
-        labels = summary.get("settings", {}).get("threshold_labels") or ["the largest threshold"]
-        lines += ["", *staffing_lines(staffing, str(labels[-1]))]
-    caveats = caveat_lines({"caveats": [
+        labels = summary.get("settings", {}).get("threshold_labels") or [None]
+        largest = _threshold(labels[-1], t) if labels[-1] else _("the largest threshold")
+        lines += ["", *staffing_lines(staffing, largest, t)]
+    if not caveats:
+        return lines
+    said = caveat_lines({"caveats": [
         c for c in summary.get("caveats", [])
         if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]})
-    if caveats:
-        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in caveats]
+    if said:
+        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in said]
     return lines
 
 
@@ -219,12 +235,13 @@ def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) 
          if info.get("snapshot") else []))
 
 
-def _who(row: dict[str, Any]) -> str:
+def _who(row: dict[str, Any], t: Any = None) -> str:
     """``name (id, kind)``, or ``id (kind)`` for an unnamed precinct."""
     name, pid = str(row.get("name") or ""), str(row["precinct"])
+    kind = _kind_word(row["kind"], t or translator("en"))
     if not name or name == f"Precinct {pid}":
-        return f"{pid} ({row['kind']})"
-    return f"{name} ({pid}, {row['kind']})"
+        return f"{pid} ({kind})"
+    return f"{name} ({pid}, {kind})"
 
 
 def _kinds_text(info: dict[str, Any]) -> str:
