@@ -11,9 +11,11 @@ run succeeds (:class:`walkshed.io.OutputDir`), so a failed run leaves no partial
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ import typer
 
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
-from .io import OutputDir, to_jsonable
+from .io import to_jsonable
 from .pipeline import (
     Reporter,
     RunResult,
@@ -32,6 +34,7 @@ from .pipeline import (
     check_siting_args,
     load_study,
     out_folder,
+    run,
     run_study,
 )
 
@@ -119,6 +122,7 @@ def _handled(fn: F) -> F:
             no_cache=kwargs.get("no_cache", False),
         )
         ctx.obj = opts
+        _COMMAND.set(_command_words(ctx))
         with _logging_to_stderr(opts):
             try:
                 return fn(*args, **kwargs)
@@ -202,12 +206,37 @@ def _open_scenario(
 
 
 def _run_and_report(
-    study: Study, folder: Path, reporter: Reporter, opts: Options, **run: Any
+    study: Study, folder: Path, reporter: Reporter, opts: Options, **options: Any
 ) -> None:
-    """Run the study into ``folder`` (staged, moved in place at the end) and print the report."""
-    with OutputDir(folder) as staged:
-        result = run_study(study, staged, reporter, **run)
+    """Run the study into ``folder`` (staged, moved in place at the end; outputs of an
+    earlier run that this one does not write are removed) and print the report."""
+    result = run(study, folder, reporter=reporter, command=_command_line(), **options)
     _print_report(result, opts)
+
+
+#: The running command with its arguments (set by :func:`_handled`), for ``summary.json``.
+_COMMAND: contextvars.ContextVar[str] = contextvars.ContextVar("walkshed_command",
+                                                              default="walkshed")
+
+
+def _command_line() -> str:
+    """The running command with its arguments, for ``summary.json`` (``run.command``)."""
+    return _COMMAND.get()
+
+
+def _command_words(ctx: typer.Context) -> str:
+    words = ["walkshed", str(ctx.info_name)]
+    for name, value in ctx.params.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.rstrip("_").replace("_", "-")
+        if name in ("scenario", "file", "batch"):
+            words.append(str(value))
+        elif value is True:
+            words.append(flag)
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 def _print_report(result: RunResult, opts: Options) -> None:
@@ -258,6 +287,7 @@ def rank(
     ] = None,
     method: MethodOpt = "auto",
     out: OutOptional = None,
+    offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
@@ -277,8 +307,10 @@ def rank(
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
     folder = out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"sites"}),
-                    p=sites, target_share=target_share, method=method)
+    # a complete set (tables, sites, map), so the folder never mixes two runs
+    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset(outputs),
+                    p=sites, target_share=target_share, method=method, offline=offline)
 
 
 @app.command(name="map")
@@ -293,10 +325,11 @@ def map_(
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """The HTML coverage map of a scenario alone (coverage_map.html)."""
+    """The coverage map of a scenario with the assessment's tables (no proposed sites)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"map"}),
+    # the tables too, so the folder's files all come from this run
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"tables", "map"}),
                     offline=offline)
 
 

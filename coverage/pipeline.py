@@ -34,6 +34,7 @@ from .network import WalkNetwork
 
 __all__ = [
     "DEMO_DATA_VARIABLE",
+    "OUTPUT_FILES",
     "Reporter",
     "RunResult",
     "Study",
@@ -41,9 +42,20 @@ __all__ = [
     "demo_study",
     "inspect_extract",
     "load_study",
+    "remove_stale_outputs",
     "run",
     "run_study",
 ]
+
+#: Every file a run may write into its folder. A run writes a complete, self-consistent set
+#: and removes the others of this list left there by an earlier run (see
+#: :func:`remove_stale_outputs`), so every file in a folder comes from the run that
+#: ``summary.json`` describes.
+OUTPUT_FILES = frozenset({
+    "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
+    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "coverage_map.html",
+    "walkshed.gpkg", "walkshed.xlsx",
+})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +125,9 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    inputs
+        The files the study was loaded from (scenario, extract, population, precincts,
+        districts, ...), recorded with their SHA-256 in ``summary.json``.
     """
 
     name: str
@@ -125,6 +140,7 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -158,6 +174,37 @@ def _study_header(study: Study) -> dict[str, Any]:
     }
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _provenance(study: Study, command: str, settings_: dict[str, Any],
+                started: datetime, t0: float) -> dict[str, Any]:
+    """What ``summary.json`` says about the run: the command, the inputs (with hashes), the
+    settings, the walkshed version and the run time."""
+    from . import __version__
+
+    inputs = []
+    for f in study.inputs:
+        p = Path(f)
+        if p.is_file():
+            inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)})
+    return {
+        "command": command,
+        "walkshed_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "inputs": inputs,
+        "settings": settings_,
+    }
+
+
 def _population_sources(demand: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per source zone: how its residents were placed, how many, on how many points."""
     frame = pd.DataFrame({
@@ -183,6 +230,7 @@ def run_study(
     target_share: float | None = None,
     method: str = "auto",
     offline: bool = False,
+    command: str = "walkshed.pipeline.run_study",
 ) -> RunResult:
     """Run the assessment (and siting and the map, where asked) and stage the output files.
 
@@ -203,6 +251,8 @@ def run_study(
         Siting: number of new sites, or the share of residents to reach; solver method.
     offline
         A self-contained map with no web tiles.
+    command
+        The command line (or call) that started the run, for ``summary.json``'s ``run``.
 
     Returns
     -------
@@ -210,6 +260,7 @@ def run_study(
     """
     from .assessment import assess
 
+    t0, started = time.perf_counter(), datetime.now(UTC)
     summary = _study_header(study)
     with reporter.step("Assessing coverage"):
         a = assess(
@@ -242,6 +293,15 @@ def run_study(
         _map(study, a, res, out, reporter, offline=offline)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
+    run_settings = {
+        "assess": {k: v for k, v in study.assess_options.items()},
+        "siting": {"p": p, "target_share": target_share, "method": method,
+                   **{k: v for k, v in study.siting_options.items()
+                      if k != "candidates" or not hasattr(v, "geometry")}},
+        "outputs": sorted(outputs),
+        "offline": offline,
+    }
+    summary["run"] = _provenance(study, command, run_settings, started, t0)
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
 
@@ -372,8 +432,31 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        inputs=(Path(path), *_scenario_files(scen)),
     )
     return study, scen
+
+
+def _scenario_files(obj: Any) -> list[Path]:
+    """Every file a scenario names (in the order of its fields, each once)."""
+    import dataclasses
+
+    found: list[Path] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Path):
+            if v.is_file() and v not in found:
+                found.append(v)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                if f.name != "path":
+                    walk(getattr(v, f.name))
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+
+    walk(obj)
+    return found
 
 
 #: Environment variable a scenario may use for the folder of the bundled demo extract.
@@ -439,6 +522,7 @@ def demo_study(*, cache: bool | None = None, reporter: Reporter | None = None) -
         districts=d.districts, attribution=d.attribution, notes=d.notes,
         assess_options={"main_threshold": 10.0},
         siting_options={"fix": "open+planned"},
+        inputs=(d.extract,),
     )
 
 
@@ -463,7 +547,35 @@ def run(study: Study, folder: str | Path, *, reporter: Reporter | None = None,
     RunResult
     """
     with OutputDir(Path(folder)) as staged:
-        return run_study(study, staged, reporter or Reporter(), **options)
+        result = run_study(study, staged, reporter or Reporter(), **options)
+    remove_stale_outputs(Path(folder), result.summary["outputs"])
+    return result
+
+
+def remove_stale_outputs(folder: Path, written: Any) -> list[Path]:
+    """Remove the walkshed outputs (:data:`OUTPUT_FILES`) in ``folder`` that this run did
+    not write, so the folder holds one run's set only (e.g. no proposed sites of an earlier
+    ``rank`` beside the map of a later ``analyze``).
+
+    Parameters
+    ----------
+    folder
+        The run's output folder.
+    written
+        The names of the files the run wrote (``summary["outputs"]``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    for name in sorted(OUTPUT_FILES - set(written)):
+        p = folder / name
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    return removed
 
 
 def out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:

@@ -429,8 +429,9 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
     assert sites["rank"].tolist() == [1, 2]
     assert (sites["newly_covered"] > 0).all()
     assert sites["newly_covered"].is_monotonic_decreasing
-    assert {p.name for p in (tmp_path / "rank").iterdir()} == {
-        "summary.json", "proposed_sites.csv", "proposed_sites.gpkg"}
+    # rank writes a complete set (tables and map too), so a folder never mixes two runs
+    assert {p.name for p in (tmp_path / "rank").iterdir()} == names | {
+        "proposed_sites.csv", "proposed_sites.gpkg"}
     # a target share instead of a count
     target = run("--json", "rank", scenario, "--target-share", "0.5", "--out",
                  tmp_path / "target")
@@ -442,7 +443,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
     mapped = run("map", scenario, "--out", tmp_path / "map", "--offline")
     assert mapped.exit_code == 0, mapped.output
     written = {p.name for p in (tmp_path / "map").iterdir()}
-    assert written == ({"summary.json", "coverage_map.html"} if _has_map() else {"summary.json"})
+    assert written == names  # the map with the assessment's tables, no sites
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,3 +603,68 @@ def test_demo_proposed_sites_match_a_fresh_walk(demo_run: tuple[Path, Any]) -> N
     opened = d.precincts[d.precincts["status"] == "open"]
     walk = split_graph_nearest(net, snap_points(net, opened), snap_points(net, at))
     np.testing.assert_allclose(sites["nearest_open_m"], walk, rtol=1e-9, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# one run, one consistent folder
+
+
+def _map_site_ranks(html: str) -> list[int]:
+    """The ranks of the proposed-site markers drawn in a map page."""
+    import re
+
+    return sorted({int(k) for k in re.findall(r"Proposed site #?(\d+)\"", html)})
+
+
+def test_analyze_then_rank_into_one_folder_agrees(tmp_path: Path) -> None:
+    """``analyze`` (3 sites from the scenario's [siting]) then ``rank -p 2`` into the same
+    folder: every file is the rank's (sites in the CSV, the GeoPackages, the summary and the
+    map agree), ``summary.json`` names the command, inputs (with their SHA-256) and settings;
+    then ``map`` into it removes the sites it does not draw."""
+    import hashlib
+
+    import pyogrio
+
+    out = tmp_path / "out"
+    first = run("analyze", REPO / "data" / "demo.toml", "--out", out, "--offline")
+    assert first.exit_code == 0, first.output
+    assert len(pd.read_csv(out / "proposed_sites.csv")) == 3
+    second = run("rank", REPO / "data" / "demo.toml", "-p", "2", "--out", out, "--offline")
+    assert second.exit_code == 0, second.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["outputs"]) == {p.name for p in out.iterdir()}
+    csv = pd.read_csv(out / "proposed_sites.csv")
+    assert csv["rank"].tolist() == [1, 2]
+    gpkg = pyogrio.read_dataframe(out / "proposed_sites.gpkg")
+    assert gpkg["site"].tolist() == csv["site"].tolist()
+    in_summary = pd.DataFrame(summary["proposed_sites"]["sites"])
+    assert in_summary["site"].tolist() == csv["site"].tolist()
+    assert in_summary["lon"].to_numpy() == pytest.approx(csv["lon"].to_numpy(), abs=1e-7)
+    assert summary["proposed_sites"]["p"] == 2
+    if _has_map():
+        html = (out / "coverage_map.html").read_text(encoding="utf-8")
+        assert _map_site_ranks(html) == [1, 2]
+    # the tables are the rank run's too: precincts.csv agrees with the summary's catchments
+    catch = pd.read_csv(out / "precincts.csv")
+    assert catch["residents_served"].sum() == pytest.approx(
+        sum(r["residents_served"] for r in summary["catchments"]))
+    # provenance: the command, the inputs with their hashes, the settings
+    prov = summary["run"]
+    assert prov["command"].startswith("walkshed rank ") and "--sites 2" in prov["command"]
+    assert prov["settings"]["siting"]["p"] == 2
+    assert prov["settings"]["assess"]["main_threshold"] == 10.0
+    names = {Path(i["path"]).name for i in prov["inputs"]}
+    assert {"demo.toml", "demo_precincts.csv", "demo_sectors.geojson",
+            "Helsinki.osm.pbf"} <= names
+    for item in prov["inputs"]:
+        data = Path(item["path"]).read_bytes()
+        assert item["sha256"] == hashlib.sha256(data).hexdigest()
+        assert item["bytes"] == len(data)
+    # map into the same folder: no proposed sites beside a map without them
+    third = run("map", REPO / "data" / "demo.toml", "--out", out, "--offline")
+    assert third.exit_code == 0, third.output
+    left = {p.name for p in out.iterdir()}
+    assert "proposed_sites.csv" not in left and "proposed_sites.gpkg" not in left
+    assert set(json.loads((out / "summary.json").read_text(encoding="utf-8"))["outputs"]) == left
+    if _has_map():
+        assert _map_site_ranks((out / "coverage_map.html").read_text(encoding="utf-8")) == []
