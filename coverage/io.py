@@ -179,7 +179,8 @@ def _table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False) -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False,
+              encoding: str = "utf-8") -> Path:
     """Write a table as UTF-8 CSV, atomically.
 
     A GeoDataFrame of points gets ``lon`` and ``lat`` columns (WGS 84) instead of its geometry;
@@ -193,6 +194,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
         Destination file.
     index
         Whether to write the index as the first column.
+    encoding
+        ``"utf-8"``, or ``"utf-8-sig"`` for a byte-order mark (Excel then recognises UTF-8).
 
     Returns
     -------
@@ -201,7 +204,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
     """
     table = _table(frame)
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=index, encoding="utf-8")
+        table.to_csv(tmp, index=index, encoding=encoding)
     return Path(path)
 
 
@@ -399,9 +402,10 @@ class OutputDir:
         """Stage a JSON file (:func:`write_json`)."""
         return write_json(obj, self.path(name))
 
-    def write_csv(self, frame: pd.DataFrame, name: str, *, index: bool = False) -> Path:
+    def write_csv(self, frame: pd.DataFrame, name: str, *, index: bool = False,
+                  encoding: str = "utf-8") -> Path:
         """Stage a CSV file (:func:`write_csv`)."""
-        return write_csv(frame, self.path(name), index=index)
+        return write_csv(frame, self.path(name), index=index, encoding=encoding)
 
     def write_gpkg(
         self,

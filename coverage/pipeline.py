@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -274,23 +275,20 @@ def run_study(
     summary["population_sources"] = _population_sources(study.demand)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
-    if "tables" in outputs:
-        out.write_csv(a.catchments, "precincts.csv")
-        if a.districts is not None:
-            out.write_csv(a.districts, "districts.csv")
-        if len(a.opening_order):
-            out.write_csv(a.opening_order, "opening_order.csv")
-        out.write_gpkg(
-            {"uncovered_areas": a.uncovered_areas, "uncovered_cells": a.uncovered_cells},
-            "uncovered_areas.gpkg",
-        )
     res = None
     if "sites" in outputs and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
             study, a, out, reporter, p=p, target_share=target_share, method=method
         )
+    walking = None
+    if "tables" in outputs or "map" in outputs:
+        with reporter.step("Drawing the walking areas"):
+            walking = _walking_areas(study, a)
+    if "tables" in outputs:
+        with reporter.step("Writing the tables, workbook and GeoPackage"):
+            _tables(study, a, res, walking, out)
     if "map" in outputs:
-        _map(study, a, res, out, reporter, offline=offline)
+        _map(study, a, res, out, reporter, offline=offline, walking_areas=walking)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     run_settings = {
@@ -337,9 +335,10 @@ def _siting(
             progress=reporter.live,
             **opts,
         )
-    siting.write_csv(res, out.path("proposed_sites.csv"))
-    siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
     table = res.table if res.table is not None else pd.DataFrame()
+    out.write_csv(_site_table(table), "proposed_sites.csv", encoding="utf-8-sig")
+    if isinstance(table, gpd.GeoDataFrame):
+        out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "nearest_open_m") if c in table.columns]
     info = {
@@ -360,8 +359,80 @@ def _siting(
     return res, info
 
 
+def _site_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The proposed sites as the CSV and workbook show them (no geometry, rounded)."""
+    from .export import tidy
+
+    return tidy(pd.DataFrame(table.drop(columns="geometry", errors="ignore")))
+
+
+def _site_layer(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    from .export import tidy
+
+    return gpd.GeoDataFrame(tidy(table.to_crs(4326)), geometry=table.geometry.name,
+                            crs="EPSG:4326")
+
+
+def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
+    """The walking areas of every precinct and threshold (the map's and the GeoPackage's)."""
+    from .isochrones import walking_areas
+
+    st = a.settings
+    return walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
+                         walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+
+
+def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
+            out: OutputDir) -> None:
+    """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
+    from .export import precinct_table, tidy, write_workbook
+    from .isochrones import dissolve_walking_areas
+
+    wide = precinct_table(a.catchments, study.precincts, study.districts)
+    tables: dict[str, pd.DataFrame] = {"precincts": tidy(pd.DataFrame(wide.drop(
+        columns="geometry")))}
+    if a.districts is not None:
+        tables["districts"] = tidy(a.districts)
+    if len(a.opening_order):
+        tables["opening_order"] = tidy(a.opening_order)
+    areas = tidy(a.uncovered_areas)
+    tables["uncovered_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
+    if res is not None and res.table is not None:
+        tables["proposed_sites"] = _site_table(res.table)
+    for name, table in tables.items():
+        if name != "uncovered_areas":
+            out.write_csv(table, f"{name}.csv", encoding="utf-8-sig")
+    out.write_gpkg({"uncovered_areas": areas, "uncovered_cells": tidy(a.uncovered_cells)},
+                   "uncovered_areas.gpkg")
+    write_workbook(tables, out.path("walkshed.xlsx"))
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if walking is not None:
+        ll = walking.to_crs(4326)
+        layers["walking_areas"] = gpd.GeoDataFrame(
+            ll.drop(columns=[c for c in ll.columns if c not in (
+                "precinct", "name", "status", "threshold_min", "threshold_m", "geometry")]),
+            geometry="geometry", crs="EPSG:4326")
+        for scen, statuses in (("open", ("open",)), ("with_planned", ("open", "planned"))):
+            layers[f"walking_areas_{scen}"] = dissolve_walking_areas(
+                ll, statuses=statuses).to_crs(4326)
+    layers["precincts"] = gpd.GeoDataFrame(tidy(wide), geometry="geometry", crs="EPSG:4326")
+    if a.districts is not None and study.districts is not None:
+        polys = study.districts.to_crs(4326)
+        figures = tables["districts"].set_index("district")
+        layer = gpd.GeoDataFrame({"district": polys["name"].astype(str).to_numpy()},
+                                 geometry=np.asarray(polys.geometry.values), crs="EPSG:4326")
+        layer = layer.join(figures, on="district")
+        layers["districts"] = layer
+    layers["uncovered_areas"] = areas
+    layers["uncovered_cells"] = tidy(a.uncovered_cells)
+    if res is not None and isinstance(res.table, gpd.GeoDataFrame):
+        layers["proposed_sites"] = _site_layer(res.table)
+    out.write_gpkg(layers, "walkshed.gpkg")
+
+
 def _map(
-    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
+    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool,
+    walking_areas: gpd.GeoDataFrame | None = None,
 ) -> None:
     """Stage ``coverage_map.html``."""
     from . import maps
@@ -377,6 +448,7 @@ def _map(
             scenario=study.name,
             data_licence=licence,
             offline=offline,
+            walking_areas=walking_areas,
         )
     maps.save_map(m, out.path("coverage_map.html"))
 
