@@ -26,7 +26,8 @@ import pandas as pd
 
 from . import _common
 
-__all__ = ["HEADERS", "column_kind", "header", "precinct_table", "tidy", "write_workbook"]
+__all__ = ["HEADERS", "catchment_polygons", "column_kind", "header", "precinct_table", "tidy",
+           "write_workbook"]
 
 #: Column -> (header with unit, kind). Kinds: ``people``, ``share``, ``metres``, ``degrees``,
 #: ``count``, ``text``. Columns named ``within_*`` / ``gain_alone_*`` are people, ``share_*``
@@ -279,3 +280,65 @@ def _cell(v: Any) -> Any:
     if isinstance(v, np.bool_):
         return bool(v)
     return v
+
+
+def catchment_polygons(
+    demand: gpd.GeoDataFrame,
+    nearest: pd.Series,
+    *,
+    resolution: int,
+    catchments: pd.DataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Each precinct's catchment as a polygon: the H3 cells of its residents, dissolved.
+
+    Every H3 cell (at ``resolution``) holding residents goes to the precinct that most of its
+    residents walk to (ties: the smaller precinct id), and a precinct's cells are merged. So
+    the polygons tile the inhabited city without overlaps; a cell shared by two catchments is
+    drawn in the larger share's. The figures (``residents_served``) are the residents whose
+    nearest precinct it is, from the table, not the cells' sum.
+
+    Parameters
+    ----------
+    demand
+        Demand points with ``population``, any CRS.
+    nearest
+        The nearest precinct id of each demand point (aligned with ``demand``; None: none).
+    resolution
+        H3 resolution (the uncovered cells').
+    catchments
+        Rows of one scenario of :attr:`walkshed.assessment.Assessment.catchments`, to join
+        their figures; optional.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``precinct``, ``cells`` and the catchment's figures, in EPSG:4326.
+    """
+    import h3
+    import shapely
+
+    ll = demand.geometry.to_crs(4326)
+    pop = demand["population"].to_numpy(float)
+    who = nearest.reindex(demand.index).to_numpy(dtype=object)
+    keep = (pop > 0) & np.asarray([w is not None and w == w for w in who.tolist()])
+    cells = [h3.latlng_to_cell(y, x, resolution)
+             for x, y in zip(ll.x.to_numpy()[keep].tolist(), ll.y.to_numpy()[keep].tolist(),
+                             strict=True)]
+    frame = pd.DataFrame({"cell": cells, "precinct": who[keep].astype(str), "w": pop[keep]})
+    by = frame.groupby(["cell", "precinct"], sort=True)["w"].sum().reset_index()
+    by = by.sort_values(["cell", "w", "precinct"], ascending=[True, False, True])
+    owner = by.drop_duplicates("cell")
+    rows, geoms = [], []
+    for precinct, group in owner.groupby("precinct", sort=True):
+        rings = [shapely.Polygon([(b, a) for a, b in h3.cell_to_boundary(c)])
+                 for c in group["cell"].tolist()]
+        geoms.append(shapely.coverage_union_all(rings))
+        rows.append({"precinct": precinct, "cells": len(rings)})
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["precinct", "cells"]),
+                           geometry=np.asarray(geoms, dtype=object), crs="EPSG:4326")
+    if catchments is not None and len(out):
+        figures = catchments.assign(precinct=catchments["precinct"].astype(str))
+        figures = figures.drop(columns=["scenario"], errors="ignore").set_index("precinct")
+        out = out.join(figures, on="precinct")
+        out = out[[c for c in out.columns if c != "geometry"] + ["geometry"]]
+    return out

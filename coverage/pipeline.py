@@ -385,7 +385,8 @@ def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
             out: OutputDir) -> None:
     """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
-    from .export import precinct_table, tidy, write_workbook
+    from .assessment import h3_resolution_for
+    from .export import catchment_polygons, precinct_table, tidy, write_workbook
     from .isochrones import dissolve_walking_areas
 
     wide = precinct_table(a.catchments, study.precincts, study.districts)
@@ -416,6 +417,12 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
             layers[f"walking_areas_{scen}"] = dissolve_walking_areas(
                 ll, statuses=statuses).to_crs(4326)
     layers["precincts"] = gpd.GeoDataFrame(tidy(wide), geometry="geometry", crs="EPSG:4326")
+    resolution = a.settings.h3_resolution or h3_resolution_for(a.settings.main_threshold_m)
+    for scen, col, suffix in (("open", "nearest_open", "open"),
+                              ("open+planned", "nearest_with_planned", "with_planned")):
+        layers[f"catchments_{suffix}"] = tidy(catchment_polygons(
+            study.demand, a.demand[col], resolution=int(resolution),
+            catchments=a.catchments[a.catchments["scenario"] == scen]))
     if a.districts is not None and study.districts is not None:
         polys = study.districts.to_crs(4326)
         figures = tables["districts"].set_index("district")

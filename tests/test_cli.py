@@ -649,6 +649,13 @@ def test_analyze_then_rank_into_one_folder_agrees(tmp_path: Path) -> None:
     assert csv["rank"].tolist() == [1, 2]
     gpkg = pyogrio.read_dataframe(out / "proposed_sites.gpkg")
     assert gpkg["site"].tolist() == csv["site"].tolist()
+    one = pyogrio.read_dataframe(out / "walkshed.gpkg", layer="proposed_sites")
+    assert one["site"].tolist() == csv["site"].tolist()
+    from openpyxl import load_workbook
+
+    sheet = list(load_workbook(out / "walkshed.xlsx")["proposed_sites"].iter_rows(
+        values_only=True))
+    assert [r[1] for r in sheet[1:]] == csv["site"].tolist()
     in_summary = pd.DataFrame(summary["proposed_sites"]["sites"])
     assert in_summary["site"].tolist() == csv["site"].tolist()
     assert in_summary["lon"].to_numpy() == pytest.approx(csv["lon"].to_numpy(), abs=1e-7)

@@ -114,8 +114,8 @@ def test_geopackage_layers_in_4326_with_the_tables_figures(demo_out: tuple[Path,
     path = out / "walkshed.gpkg"
     layers = set(pyogrio.list_layers(path)[:, 0])
     assert layers == {"walking_areas", "walking_areas_open", "walking_areas_with_planned",
-                      "precincts", "districts", "uncovered_areas", "uncovered_cells",
-                      "proposed_sites"}
+                      "precincts", "catchments_open", "catchments_with_planned", "districts",
+                      "uncovered_areas", "uncovered_cells", "proposed_sites"}
     for layer in layers:
         info = pyogrio.read_info(path, layer=layer)
         assert info["crs"] == "EPSG:4326", layer
@@ -142,3 +142,39 @@ def test_geopackage_layers_in_4326_with_the_tables_figures(demo_out: tuple[Path,
     a1 = pyogrio.read_dataframe(path, layer="uncovered_areas")
     a2 = pyogrio.read_dataframe(out / "uncovered_areas.gpkg", layer="uncovered_areas")
     assert a1["population"].tolist() == a2["population"].tolist()
+
+
+def test_catchment_polygons_tile_the_residents(demo_out: tuple[Path, Any]) -> None:
+    """Catchments: no two overlap; each inhabited H3 cell goes to the precinct most of its
+    residents walk to (recounted here from the per-point nearest precinct); the figures are
+    the precincts table's."""
+    import h3
+    import shapely
+
+    out, result = demo_out
+    a = result.assessment
+    study = demo_study(cache=False)
+    csv = pd.read_csv(out / "precincts.csv", encoding="utf-8-sig").set_index("precinct")
+    for suffix, col in (("open", "nearest_open"), ("with_planned", "nearest_with_planned")):
+        gdf = pyogrio.read_dataframe(out / "walkshed.gpkg", layer=f"catchments_{suffix}")
+        geoms = list(gdf.geometry)
+        for i in range(len(geoms)):
+            for j in range(i + 1, len(geoms)):
+                assert shapely.intersection(geoms[i], geoms[j]).area < 1e-12
+        for row in gdf.itertuples():
+            assert row.residents_served == csv.loc[row.precinct, f"residents_served_{suffix}"]
+        # the owner of every inhabited cell, by brute force
+        ll = study.demand.geometry.to_crs(4326)
+        res = a.settings.h3_resolution
+        tally: dict[str, dict[str, float]] = {}
+        for x, y, w, who in zip(ll.x, ll.y, study.demand["population"], a.demand[col],
+                                strict=True):
+            if w > 0 and who is not None:
+                cell = h3.latlng_to_cell(y, x, res)
+                tally.setdefault(cell, {}).setdefault(who, 0.0)
+                tally[cell][who] += w
+        for cell, by in tally.items():
+            owner = sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            lat, lon = h3.cell_to_latlng(cell)
+            hit = gdf[gdf.geometry.covers(shapely.Point(lon, lat))]
+            assert hit["precinct"].tolist() == [owner], cell
