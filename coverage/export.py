@@ -38,7 +38,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "status": ("Status", "text"),
     "kind": ("Kind", "text"),
     "district": ("District", "text"),
-    "district_flag": ("District found by", "text"),
+    "district_by": ("District found by", "text"),
     "scenario": ("Scenario", "text"),
     "residents": ("Residents (people)", "people"),
     "residents_served": ("Residents served (people)", "people"),

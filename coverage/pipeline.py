@@ -340,7 +340,7 @@ def _siting(
     if isinstance(table, gpd.GeoDataFrame):
         out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
-                        "district", "nearest_open_m") if c in table.columns]
+                        "district", "district_by", "nearest_open_m") if c in table.columns]
     info = {
         "threshold_min": minutes,
         "fixed": fix,
