@@ -214,7 +214,7 @@ def precinct_table(
         polys = districts.to_crs(4326)
         where = _common.district_names(np.asarray(ll.values), np.asarray(polys.geometry.values),
                                        polys["name"].astype(str).tolist())
-    wide.insert(wide.columns.get_loc("status") + 1, "district",
+    wide.insert(list(wide.columns).index("status") + 1, "district",
                 pd.Series(where, dtype=object) if where is not None else None)
     wide["lon"] = np.round(ll.x.to_numpy(), 7)
     wide["lat"] = np.round(ll.y.to_numpy(), 7)

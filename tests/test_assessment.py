@@ -348,7 +348,9 @@ def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None
         row = areas.loc[name]
         members = set(group.index)
         # contiguity: connected through neighbouring cells of the area
-        seed = row["seed_cell"] if row["district"] is None else f"{row['seed_cell']}|{row['district']}"
+        seed = row["seed_cell"]
+        if row["district"] is not None:
+            seed = f"{seed}|{row['district']}"
         seen = {seed}
         stack = list(seen)
         while stack:
