@@ -383,17 +383,20 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
         return
     assert s.cells == "h3" and s.h3_resolution == h3_resolution_for(r)
     ll = gpd.GeoSeries(dem_pts[unc], crs=net.crs).to_crs("EPSG:4326")
-    by_cell: dict[str, float] = defaultdict(float)
-    plan_cell: dict[str, float] = defaultdict(float)
-    for p, w, covered in zip(ll, pop[unc], d_plan[unc] <= r, strict=True):
-        c = h3.latlng_to_cell(p.y, p.x, s.h3_resolution)
+    # a cell split at a district border is one cell per district: key (cell, district)
+    where = a.demand["district"].to_numpy(dtype=object)[unc]
+    by_cell: dict[Any, float] = defaultdict(float)
+    plan_cell: dict[Any, float] = defaultdict(float)
+    for p, w, covered, dist in zip(ll, pop[unc], d_plan[unc] <= r, where, strict=True):
+        c = (h3.latlng_to_cell(p.y, p.x, s.h3_resolution), dist)
         by_cell[c] += w
         plan_cell[c] += w * covered
-    got = cells.set_index("cell")
-    assert set(got.index) == set(by_cell)
+    got = {(c, None if d is None or d != d else d): row for c, d, row in zip(
+        cells["cell"], cells["district"], cells.to_dict(orient="records"), strict=True)}
+    assert set(got) == set(by_cell)
     for c, w in by_cell.items():
-        assert got.loc[c, "population"] == pytest.approx(w, rel=1e-9)
-        assert got.loc[c, "covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
+        assert got[c]["population"] == pytest.approx(w, rel=1e-9)
+        assert got[c]["covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
     check_areas(a, net)
     assert list(areas["rank"]) == list(range(1, len(areas) + 1))
     assert (np.diff(areas["population"].to_numpy()) <= 1e-9).all()
@@ -407,8 +410,9 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
     # median walk of each area's own residents (by hand: sorted, first to reach half the
     # weight), always beyond the main threshold, unlike the centroid's walk
     per_area: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for p, w, d in zip(ll, pop[unc], d_open[unc], strict=True):
-        per_area[got.loc[h3.latlng_to_cell(p.y, p.x, s.h3_resolution), "area"]].append((d, w))
+    for p, w, d, dist in zip(ll, pop[unc], d_open[unc], where, strict=True):
+        key = (h3.latlng_to_cell(p.y, p.x, s.h3_resolution), dist)
+        per_area[got[key]["area"]].append((d, w))
     for _, row in areas.iterrows():
         items = sorted(per_area[row["area"]])
         half = 0.5 * sum(w for _, w in items)
