@@ -19,10 +19,12 @@ import shapely
 from ._osm import reading_osm
 
 #: ``building=*`` values whose floor area houses no residents. Every other value counts as
-#: residential, ``building=yes`` included (in most cities most buildings are tagged only ``yes``,
-#: and they are mostly homes). Follows the OSM wiki's "Key:building" groups: commercial,
-#: industrial, religious, civic, agricultural, sports, storage, transport, power, technical,
-#: and structures that are not buildings one lives in.
+#: residential; the bare ``building=yes`` (:func:`is_plain_yes`) only where a zone's typed
+#: buildings leave it plausible (in most cities most buildings are tagged only ``yes``, and
+#: they are mostly homes; see :func:`walkshed.population.demand_from_zones`). Follows the OSM
+#: wiki's "Key:building" groups: commercial, industrial, religious, civic, agricultural,
+#: sports, storage, transport, power, technical, and structures that are not buildings one
+#: lives in.
 NON_RESIDENTIAL: frozenset[str] = frozenset(
     {
         # commercial
@@ -68,6 +70,20 @@ def is_residential(building: str | None) -> bool:
         return False
     value = str(building).strip().lower()
     return bool(value) and value not in NON_RESIDENTIAL
+
+
+def is_plain_yes(building: str | None) -> bool:
+    """Whether a ``building=*`` value is the bare ``yes`` (a building of unknown use).
+
+    Such buildings count as homes only where a zone's evidence supports it
+    (:data:`walkshed.settings.typed_residential_share`).
+
+    Examples
+    --------
+    >>> is_plain_yes("yes"), is_plain_yes(" YES "), is_plain_yes("apartments")
+    (True, True, False)
+    """
+    return building is not None and str(building).strip().lower() == "yes"
 
 
 def parse_levels(value: str | float | None) -> float:

@@ -129,6 +129,13 @@ class Study:
     inputs
         The files the study was loaded from (scenario, extract, population, precincts,
         districts, ...), recorded with their SHA-256 in ``summary.json``.
+    population_report
+        How each zone's residents were placed, with the reason (the population module's
+        report), or None.
+    demand_alternatives, demand_method, demand_not_applicable
+        The residents placed by the other applicable methods (the scenario's own under
+        ``demand_method``) and the methods that do not apply with the reason; compared by
+        :func:`walkshed.assessment.uncertainty.compare`.
     """
 
     name: str
@@ -142,6 +149,10 @@ class Study:
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
     inputs: tuple[Path, ...] = ()
+    population_report: pd.DataFrame | None = None
+    demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    demand_method: str | None = None
+    demand_not_applicable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -271,8 +282,12 @@ def run_study(
             districts=study.districts,
             **study.assess_options,
         )
+    with reporter.step("Comparing population methods and staffing norms"):
+        a = _with_uncertainty(study, a)
     found = a.to_dict()
     summary["population_sources"] = _population_sources(study.demand)
+    if study.population_report is not None and "reason" in study.population_report.columns:
+        summary["population_methods"] = _population_methods(study.population_report)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
     res = None
@@ -302,6 +317,31 @@ def run_study(
     summary["run"] = _provenance(study, command, run_settings, started, t0)
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+
+
+def _with_uncertainty(study: Study, a: Any) -> Any:
+    """The assessment with its figures across population methods and staffing norms."""
+    import dataclasses
+
+    from .assessment.uncertainty import compare
+
+    own = study.demand_method or "as given"
+    demands = dict(study.demand_alternatives) or {own: study.demand}
+    demands[own] = study.demand  # the assessed points themselves
+    unc = compare(study.network, a, study.precincts, demands, scenario_method=own,
+                  not_applicable=study.demand_not_applicable, districts=study.districts)
+    return dataclasses.replace(a, uncertainty=unc)
+
+
+def _population_methods(report: pd.DataFrame) -> pd.DataFrame:
+    """Per zone: the method used, the reason, and what the density limits did."""
+    cols = [c for c in ("zone", "method", "reason", "population_in", "population_out",
+                        "points", "buildings", "capped", "moved", "overflow",
+                        "max_per_point") if c in report.columns]
+    out = pd.DataFrame(report[cols])
+    if "zone" in out.columns:
+        out["zone"] = out["zone"].astype(object).where(out["zone"].notna(), "(all)")
+    return out
 
 
 def _siting(
@@ -486,7 +526,10 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
     with rep.step("Placing residents"):
-        demand = sc.load_demand(scen, network)
+        placed = sc.load_population(scen, network)
+        demand = placed.points
+    with rep.step("Placing residents by the other methods (for the comparison)"):
+        alternatives, not_applicable = sc.load_demand_alternatives(scen, network, demand)
     with rep.step("Reading precincts and districts"):
         precincts = sc.load_precincts(scen, network)
         districts = sc.load_districts(scen)
@@ -512,6 +555,10 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         siting_options=siting_options,
         make_map=scen.output.map,
         inputs=(Path(path), *_scenario_files(scen)),
+        population_report=placed.report,
+        demand_alternatives=alternatives,
+        demand_method=sc.own_method(scen),
+        demand_not_applicable=not_applicable,
     )
     return study, scen
 
@@ -696,7 +743,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     reporter
         Progress display.
     """
-    from ._buildings import is_residential, read_buildings
+    from ._buildings import is_plain_yes, is_residential, read_buildings
     from ._osm import check_osm_file, read_tagged_points
     from .network import load_network
     from .report import lonlat_bounds
@@ -708,7 +755,9 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
     with reporter.step("Counting buildings and police"):
         buildings = read_buildings(file)
         police = read_tagged_points(file, "amenity", "police")
-    residential = int(sum(is_residential(b) for b in buildings["building"]))
+    # plain building=yes is of unknown use: counted apart, never "residential by type"
+    plain_yes = int(sum(is_plain_yes(b) for b in buildings["building"]))
+    residential = int(sum(is_residential(b) for b in buildings["building"])) - plain_yes
     lon, lat = lonlat_bounds(net)
     info: dict[str, Any] = {
         "file": str(file),
@@ -720,6 +769,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
         "crs": net.crs.to_string(),
         "buildings": len(buildings),
         "residential_buildings": residential,
+        "plain_yes_buildings": plain_yes,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},

@@ -27,6 +27,7 @@ __all__ = [
     "NearestResult",
     "coverage_matrix",
     "nearest_facility",
+    "nearest_from_nodes",
     "nearest_precinct",
     "node_distances",
 ]
@@ -189,6 +190,37 @@ def nearest_facility(
     NearestResult
     """
     dist_node, src_node = node_distances(network, facilities, max_distance_m=max_distance_m)
+    return nearest_from_nodes(network, facilities, points, dist_node, src_node,
+                              max_distance_m=max_distance_m)
+
+
+def nearest_from_nodes(
+    network: WalkNetwork,
+    facilities: Snapped,
+    points: Snapped,
+    dist_node: np.ndarray,
+    src_node: np.ndarray,
+    *,
+    max_distance_m: float | None = None,
+) -> NearestResult:
+    """:func:`nearest_facility` from distances already searched (:func:`node_distances` of the
+    same ``facilities``): many sets of points read one search.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    facilities, points
+        Snapped facilities and demand points.
+    dist_node, src_node
+        What :func:`node_distances` returned for ``facilities``.
+    max_distance_m
+        Bound the search used; farther points get ``inf`` and ``-1``.
+
+    Returns
+    -------
+    NearestResult
+    """
     n_pts = len(points)
     dist = np.full(n_pts, np.inf)
     fac = np.full(n_pts, -1, dtype=np.int64)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .network import WalkNetwork
 
-__all__ = ["inspect_text", "lonlat_bounds", "run_report"]
+__all__ = ["inspect_text", "lonlat_bounds", "run_report", "uncertainty_lines"]
 
 
 def run_report(result: Any) -> str:
@@ -33,6 +33,12 @@ def run_report(result: Any) -> str:
     lines = [summary["study"], ""]
     if result.assessment is not None:
         lines.append(result.assessment.summary())
+        lines += uncertainty_lines(getattr(result.assessment, "uncertainty", None))
+    methods = summary.get("population_methods")
+    if isinstance(methods, pd.DataFrame) and len(methods):
+        lines += ["", "How residents were placed, per zone (method: reason):"]
+        lines += [f"- {r['zone']}: {r.get('population_out', 0):,.0f} by {r['method']}: "
+                  f"{r['reason']}" for r in methods.to_dict(orient="records")]
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
@@ -73,6 +79,29 @@ def run_report(result: Any) -> str:
     return "\n".join(lines)
 
 
+def uncertainty_lines(unc: dict[str, Any] | None) -> list[str]:
+    """The report's lines on the figures across population methods and staffing norms
+    (:func:`walkshed.assessment.uncertainty.compare`); none when not compared."""
+    if not unc:
+        return []
+    lines: list[str] = []
+    share = unc.get("share_open")
+    if share and len(unc["methods"]) > 1:
+        lines += ["", f"Covered within {unc['threshold']} of an open precinct, by how residents "
+                  f"are placed: {share['text']}"]
+        for m in unc["methods"]:
+            mark = " (this run)" if m["method"] == unc.get("scenario_method") else ""
+            lines.append(f"  {m['method']:<32} {m['share_open']:6.1%} open, "
+                         f"{m['share_with_planned']:6.1%} with planned{mark}")
+        for m in unc.get("not_applicable", []):
+            lines.append(f"  {m['method']:<32} not applicable: {m['reason']}")
+    lines += ["", f"District inspectors needed today: {unc['norms_text']}:"]
+    lines += ["  " + ", ".join(
+        f"{r['inspectors_needed']:,} at {r['residents_per_inspector']:,.0f}"
+        + (" (this run)" if r["used"] else "") for r in unc["norms"])]
+    return lines
+
+
 def inspect_text(file_name: str, info: dict[str, Any]) -> str:
     """What ``walkshed inspect`` prints about an extract (``info`` as it builds it)."""
     e = info["extent_lonlat"]
@@ -80,7 +109,7 @@ def inspect_text(file_name: str, info: dict[str, Any]) -> str:
         f"{file_name}: {info['walkable_street_km']:,.1f} km of walkable street "
         f"({info['nodes']:,} nodes, {info['edges']:,} edges; {info['dropped']})\n"
         f"  buildings: {info['buildings']:,} ({info['residential_buildings']:,} residential "
-        "by type)\n"
+        f"by type, {info.get('plain_yes_buildings', 0):,} plain building=yes of unknown use)\n"
         f"  police points (amenity=police): {info['police_points']}\n"
         f"  extent: lon {e['west']:.5f} to {e['east']:.5f}, lat {e['south']:.5f} to "
         f"{e['north']:.5f}\n"

@@ -35,6 +35,44 @@ candidate_spacing_m: float = 150.0
 #: Default number of building levels where ``building:levels`` is missing.
 default_building_levels: float = 2.0
 
+#: Density limits on spread residents (the plausibility checks of
+#: :func:`walkshed.population.cap_and_spread`). Floor area per resident: at least 15 m² of
+#: floor per resident, the lowest housing norm of Kazakhstan's Law "On Housing Relations"
+#: (No. 94 of 16 April 1997, art. 75: 15 to 18 m² of useful floor per person), so at most
+#: 1/15 resident per m² of floor (footprint x levels).
+max_residents_per_m2_floor: float = 1.0 / 15.0
+
+#: Levels assumed for the floor-area limit where ``building:levels`` is missing (the spreading
+#: weight still uses :data:`default_building_levels`): untagged blocks in Almaty's 1960s-1990s
+#: microdistricts are mostly of 5 and 9 storeys, so 9 keeps a real block under its limit.
+max_levels_untagged: float = 9.0
+
+#: At most this many residents in one building: a 16-storey block of 8 entrances with 4 flats a
+#: floor (512 flats) at 3.5 residents a flat (a household of Kazakhstan is of the order of 3 to
+#: 3.5 persons) holds about 1,800; 2,000 leaves room. An estimate, not a published figure.
+max_residents_per_building: float = 2000.0
+
+#: At most this many residents per km² in a square cell of :data:`density_cell_m`. The densest
+#: large district of a European city, Paris's 11th arrondissement, has 39,566 per km² (INSEE,
+#: census 2019: 145,208 residents, https://www.insee.fr/fr/statistiques/6455183?geo=COM-75111);
+#: Almaty's densest district, Almaly, about 13,000 (224,600 residents on some 17 km²). 50,000 per
+#: km² leaves room for dense blocks.
+max_residents_per_km2: float = 50_000.0
+
+#: Side (metres) of the square cells on which :data:`max_residents_per_km2` is checked.
+density_cell_m: float = 300.0
+
+#: Plain ``building=yes`` footprints count as homes in a zone only while the zone's typed
+#: residential buildings (``apartments``, ``house``, ...) cover less than this share of the
+#: footprint of typed-residential and ``yes`` buildings together: where mappers typed the
+#: homes, an untyped building is more likely something else.
+typed_residential_share: float = 0.5
+
+#: Staffing norms (residents per district inspector) compared side by side in every run
+#: (:mod:`walkshed.assessment.uncertainty`): 2,000 (implied by a report the issue cites),
+#: 3,000 (the usual guidance) and 5,000.
+compared_norms: tuple[float, ...] = (2000.0, 3000.0, 5000.0)
+
 #: Whether loaded networks are cached on disk.
 use_cache: bool = True
 

@@ -380,11 +380,17 @@ def test_inspect_monaco(shared_data: Path) -> None:
     buildings = pyrosm.OSM(str(pbf)).get_buildings()
     assert abs(info["buildings"] - len(buildings)) <= 0.02 * len(buildings)
     assert 0 < info["residential_buildings"] <= info["buildings"]
+    # plain building=yes is counted apart, never as "residential by type" (pyrosm's count)
+    yes = int((buildings["building"] == "yes").sum())
+    assert abs(info["plain_yes_buildings"] - yes) <= 0.02 * yes
+    assert info["residential_buildings"] + info["plain_yes_buildings"] < info["buildings"]
+    assert info["residential_buildings"] < 0.1 * info["plain_yes_buildings"]
     e = info["extent_lonlat"]
     # the PBF header's box (SOURCE.md), give or take ways leaving it
     assert 7.40 < e["west"] < e["east"] < 7.45 and 43.72 < e["south"] < e["north"] < 43.76
     text = run("inspect", pbf)
     assert text.exit_code == 0 and "police points (amenity=police): 9" in text.stdout
+    assert f"{info['plain_yes_buildings']:,} plain building=yes of unknown use" in text.stdout
 
 
 def test_inspect_almaty(shared_data: Path) -> None:

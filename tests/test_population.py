@@ -33,10 +33,12 @@ from walkshed.network import WalkNetwork, to_networkx
 from walkshed.population import (
     Demand,
     _row_bands,
+    cap_and_spread,
     choose_method,
     demand_from_buildings,
     demand_from_raster,
     demand_from_zones,
+    density_cells,
     study_area,
 )
 from walkshed.reach import nearest_precinct
@@ -400,7 +402,12 @@ def test_zone_area_grid(net: Any) -> None:
     assert tiny.contains(d2.points.geometry.iloc[0])
 
 
-def test_zone_buildings_by_floor_area(net: Any) -> None:
+def test_zone_buildings_by_floor_area(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # weights alone: plain building=yes counted whatever the typed ones, no density limits
+    from walkshed import settings
+
+    monkeypatch.setattr(settings, "typed_residential_share", 1.01)
+    monkeypatch.setattr(settings, "max_residents_per_m2_floor", math.inf)
     zone = shapely.box(X0, Y0, X0 + 500, Y0 + 500)
     b = building_frame([
         (X0 + 10, Y0 + 10, 20, 10, "yes", None),  # 200 m² x 2 (default) = 400
@@ -591,9 +598,17 @@ def test_buildings_only_total_and_density(net: Any) -> None:
         (X0 + 90, Y0 + 90, 10, 20, "warehouse", 1),  # excluded
         (X0 + 50_000, Y0, 10, 10, "yes", 1),  # outside the network's area
     ]).to_crs("EPSG:4326")
-    d = demand_from_buildings(b, net, total=1000)
+    d = demand_from_buildings(b, net, total=1000, density_limits=False)
     check_contract(d, UTM)
     assert sorted(d.points["population"]) == pytest.approx([500.0, 500.0])
+    # within the limits: 200 m² x 9 (untagged) / 15 = 120 and 400 / 15 = 26.7 residents; the
+    # rest on the streets, the total kept
+    lim = demand_from_buildings(b, net, total=1000)
+    on_b = lim.points[lim.points["method"] == "buildings"]["population"]
+    assert sorted(on_b) == pytest.approx([400 / 15, 120.0])
+    assert lim.total == pytest.approx(1000.0, rel=1e-12)
+    assert lim.report.iloc[0]["overflow"] == pytest.approx(1000 - 120 - 400 / 15)
+    assert "spread over the streets" in lim.report.iloc[0]["reason"]
     rep = d.report.iloc[0]
     assert (rep["buildings"], rep["outside_area"], rep["nonresidential"]) == (2, 1, 1)
     d2 = demand_from_buildings(b, net, persons_per_m2=0.02)
@@ -814,3 +829,180 @@ def test_no_python_warnings_from_raster_path(tmp_path: Path, net: Any) -> None:
         warnings.simplefilter("error")
         d = demand_from_raster(path, net)
     assert d.total == pytest.approx(16)
+
+
+# ---------------------------------------------------------------------------------------------
+# plausible densities: cap and spread within the zone
+
+
+def _water_level(w: np.ndarray, cap: np.ndarray, total: float) -> np.ndarray:
+    """Independent answer for point caps alone: min(cap, lam * w) summing to ``total``, lam by
+    bisection (the closed form of water-filling)."""
+    if total >= cap.sum():
+        return cap.copy()
+    lo, hi = 0.0, 1.0
+    while np.minimum(cap, hi * w).sum() < total:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.minimum(cap, mid * w).sum() < total else (lo, mid)
+    return np.minimum(cap, hi * w)
+
+
+@st.composite
+def _capped_zones(draw: Any) -> dict[str, Any]:
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, 4))
+    w = np.asarray(draw(st.lists(st.floats(0.01, 1e4), min_size=n, max_size=n)))
+    zone = np.asarray(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    cap = np.asarray(draw(st.lists(st.floats(0.0, 5e3) | st.just(math.inf),
+                                   min_size=n, max_size=n)))
+    totals = np.asarray(draw(st.lists(st.floats(0.0, 2e4), min_size=k, max_size=k)))
+    cell = np.asarray(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)))
+    cell_cap = draw(st.floats(1.0, 1e4) | st.just(math.inf))
+    return {"w": w, "zone": zone, "cap": cap, "totals": totals, "cell": cell,
+            "cell_cap": cell_cap}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_capped_zones())
+def test_cap_and_spread_conserves_and_respects_the_limits(case: dict[str, Any]) -> None:
+    w, zone, cap, totals = case["w"], case["zone"], case["cap"], case["totals"]
+    cell, cell_cap = case["cell"], case["cell_cap"]
+    s = cap_and_spread(w, zone, totals, point_cap=cap, cell=cell, cell_cap=cell_cap)
+    k = len(totals)
+    placed = np.bincount(zone, weights=s.population, minlength=k)
+    # each zone's total: placed + what it could not hold, exactly to float rounding
+    assert placed + s.unplaced == pytest.approx(totals, rel=1e-9, abs=1e-6)
+    assert (s.population >= 0).all()
+    assert (s.population <= cap * (1 + 1e-9) + 1e-9).all()
+    cells = pd.Series(s.population).groupby(cell).sum()
+    assert (cells <= cell_cap * (1 + 1e-9) + 1e-9).all()
+    # a zone leaves residents unplaced only when every one of its points is held at a limit
+    for z in np.flatnonzero(s.unplaced > 1e-9):
+        assert s.capped[zone == z].all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_capped_zones())
+def test_cap_and_spread_point_caps_equal_water_filling(case: dict[str, Any]) -> None:
+    w, zone, cap, totals = case["w"], case["zone"], case["cap"], case["totals"]
+    s = cap_and_spread(w, zone, totals, point_cap=cap)
+    for z in range(len(totals)):
+        mine = zone == z
+        if not mine.any():
+            assert s.unplaced[z] == totals[z]
+            continue
+        want = _water_level(w[mine], cap[mine], float(totals[z]))
+        assert s.population[mine] == pytest.approx(want, rel=1e-7, abs=1e-6)
+        assert s.unplaced[z] == pytest.approx(max(totals[z] - cap[mine].sum(), 0.0),
+                                              rel=1e-9, abs=1e-6)
+    # without limits: proportional to weight
+    plain = cap_and_spread(w, zone, totals)
+    wsum = np.bincount(zone, weights=w, minlength=len(totals))
+    assert plain.population == pytest.approx(totals[zone] * w / wsum[zone], rel=1e-12)
+    assert not plain.capped.any()
+
+
+def test_cap_and_spread_cells_across_zones() -> None:
+    # zone 0: 100 on two points of cell 0 (cap 50) and one of cell 1 shared with zone 1 (10)
+    s = cap_and_spread(np.array([8.0, 1.0, 1.0, 1.0]), np.array([0, 0, 0, 1]),
+                       np.array([100.0, 10.0]), point_cap=np.full(4, 60.0),
+                       cell=np.array([0, 0, 1, 1]), cell_cap=50.0)
+    assert s.population[:2].sum() == pytest.approx(50.0)
+    assert s.population[2:].sum() == pytest.approx(50.0)
+    # 110 residents, room for 100: 10 unplaced, split as the zones' shares of cell 1 left them
+    assert s.unplaced.sum() == pytest.approx(10.0)
+    assert s.population.sum() + s.unplaced.sum() == pytest.approx(110.0)
+
+
+def test_density_cells_group_points_by_square() -> None:
+    xy = np.array([[0.0, 0.0], [299.0, 10.0], [300.0, 0.0], [-1.0, 0.0]])
+    c = density_cells(xy, 300.0)
+    assert c[0] == c[1] and len({c[0], c[2], c[3]}) == 3
+
+
+def test_zone_big_building_capped_and_spread(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkshed import settings as ws
+
+    monkeypatch.setattr(ws, "max_residents_per_building", 500.0)
+    zone = shapely.box(X0, Y0, X0 + 600, Y0 + 600)
+    rows = [(X0 + 10, Y0 + 10, 200, 200, "yes", 2)]  # 80,000 m² of floor
+    rows += [(X0 + 300 + 30 * i, Y0 + 300, 20, 20, "yes", 9) for i in range(8)]  # 3,600 each
+    b = building_frame(rows)
+    zones = zones_frame([zone], [3000.0], ["Z"])
+    before = demand_from_zones(zones, net, buildings=b, method="buildings",
+                               density_limits=False)
+    assert before.points["population"].max() == pytest.approx(3000 * 80_000 / 108_800)
+    d = demand_from_zones(zones, net, buildings=b, method="buildings")
+    pop = d.points["population"].to_numpy()
+    assert d.total == pytest.approx(3000.0, rel=1e-12)
+    assert pop.max() <= 500 + 1e-9
+    # 3,600 m² / 15 = 240 per small building: 8 x 240 + 500 = 2,420 < 3,000: the zone is full,
+    # 580 go to its streets, and the reason says so
+    r = d.report.iloc[0]
+    assert r["overflow"] == pytest.approx(580.0)
+    assert (d.points["method"] == "streets").any()
+    assert "spread over its streets" in r["reason"]
+    assert r["capped"] == 9 and r["population_out"] == pytest.approx(3000.0)
+    small = d.points[d.points["method"] == "buildings"]["population"].to_numpy()
+    assert sorted(small)[:8] == pytest.approx([240.0] * 8)
+
+
+def test_zone_building_yes_needs_the_zone_evidence(net: Any) -> None:
+    typed_zone = shapely.box(X0, Y0, X0 + 500, Y0 + 500)
+    yes_zone = shapely.box(X0 + 500, Y0, X0 + 1000, Y0 + 500)
+    b = building_frame([
+        (X0 + 10, Y0 + 10, 30, 30, "apartments", 5),  # typed: 900 of 1,000 m² footprint
+        (X0 + 100, Y0 + 100, 10, 10, "yes", 5),
+        (X0 + 510, Y0 + 10, 30, 30, "yes", 5),  # untyped zone: yes are the homes
+        (X0 + 600, Y0 + 100, 10, 10, "house", 5),
+    ])
+    d = demand_from_zones(zones_frame([typed_zone, yes_zone], [100.0, 100.0], ["T", "Y"]),
+                          net, buildings=b, method="buildings")
+    rep = d.report.set_index("zone")
+    assert rep.loc["T", "buildings"] == 1 and rep.loc["Y", "buildings"] == 2
+    assert "1 plain building=yes left out" in rep.loc["T", "reason"]
+    assert "1 plain building=yes counted as homes" in rep.loc["Y", "reason"]
+    assert d.points.groupby("zone")["population"].sum().to_dict() == pytest.approx(
+        {"T": 100.0, "Y": 100.0})
+
+
+@pytest.mark.slow
+def test_almaty_auezov_plausible(shared_data: Path, almaty_network: WalkNetwork) -> None:
+    from walkshed import settings as ws
+
+    pbf = shared_data / "almaty-osm-2012" / "almaty.osm.pbf"
+    districts = _almaty_districts(shared_data)
+    buildings = read_buildings(pbf)
+    raw = demand_from_zones(districts, almaty_network, buildings=buildings,
+                            density_limits=False)
+    d = demand_from_zones(districts, almaty_network, buildings=buildings)
+    # the issue's case: Auezov's largest point, a building=yes of 76,800 m² of floor
+    auezov = raw.points[raw.points["zone"] == "Auezov"]
+    assert auezov["population"].max() == pytest.approx(15_303, abs=1)
+    for dem in (raw, d):
+        by_zone = dem.points.groupby("zone")["population"].sum()
+        for name, count in zip(districts["name"], districts["population"], strict=True):
+            assert by_zone[name] == pytest.approx(count, rel=1e-12)
+    pts = d.points
+    bld = pts["method"] == "buildings"
+    assert pts.loc[bld, "population"].max() <= ws.max_residents_per_building * (1 + 1e-9)
+    # per m² of floor (levels tagged, else the untagged maximum), computed here afresh
+    homes = buildings[buildings["building"].map(is_residential)].to_crs(almaty_network.crs)
+    homes = homes[homes.area > 0]
+    rp = gpd.GeoDataFrame(geometry=homes.representative_point(), crs=homes.crs)
+    rp["floor"] = homes.area * homes["levels"].fillna(ws.max_levels_untagged)
+    joined = gpd.sjoin_nearest(pts[bld], rp, max_distance=0.01)
+    assert len(joined) >= bld.sum()
+    assert (joined["population"] <= joined["floor"] * ws.max_residents_per_m2_floor
+            * (1 + 1e-9) + 1e-6).all()
+    # per cell, from the coordinates
+    xy = shapely.get_coordinates(pts.geometry.values)
+    ij = np.floor(xy / ws.density_cell_m).astype(int)
+    per_cell = pts["population"].groupby([ij[:, 0], ij[:, 1]]).sum()
+    assert per_cell.max() <= ws.max_residents_per_km2 * (ws.density_cell_m / 1000) ** 2 + 1e-6
+    rep = d.report.set_index("zone")
+    assert rep.loc["Auezov", "capped"] >= 1
+    assert "held at the density limits" in rep.loc["Auezov", "reason"]
+    assert "plain building=yes counted as homes" in rep.loc["Auezov", "reason"]

@@ -99,6 +99,9 @@ class Assessment:
         Number of precincts by status.
     notes
         Things the planner should know (unreachable precincts, co-located precincts, ...).
+    uncertainty
+        The figures across population methods and staffing norms
+        (:func:`walkshed.assessment.uncertainty.compare`), when a run compared them.
     """
 
     settings: AssessmentSettings
@@ -113,6 +116,7 @@ class Assessment:
     unreachable_residents: float
     precinct_counts: dict[str, int]
     notes: tuple[str, ...] = field(default=())
+    uncertainty: dict[str, Any] | None = None
 
     def summary(self) -> str:
         """A short text report: settings, coverage, opening order, largest gaps."""
@@ -212,6 +216,7 @@ class Assessment:
             "opening_order": _records(self.opening_order),
             "uncovered_areas": _records(areas),
             "notes": list(self.notes),
+            "uncertainty": _jsonable(self.uncertainty),
         }
 
 

@@ -2,8 +2,9 @@
 
 A plain Leaflet page. The cities reach it only as JSON in a ``<script type="application/json">``
 element (escaped for the page) and every name is put on the page as text by the browser
-(``textContent``), never as markup. ``offline=True`` inlines Leaflet from xstatic-leaflet and
-draws no web tiles, as :func:`walkshed.maps.coverage_map` does.
+(``textContent``), never as markup. Leaflet is inlined from xstatic-leaflet, so the page opens
+without internet; ``offline=True`` also draws no web tiles, as
+:func:`walkshed.maps.coverage_map` does.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 import pandas as pd
 
 from ..maps._page import (
-    _LEAFLET_CSS,
-    _LEAFLET_JS,
     _OSM_ATTRIBUTION,
     _SHARE_COLOURS,
+    _TILES,
     _esc,
     _json_for_script,
     _leaflet_offline,
@@ -165,7 +165,7 @@ def index_page(title: str, table: pd.DataFrame, *, outlines: dict[str, Any],
     totals
         The national totals (:func:`walkshed.batch.national.national_totals`).
     offline
-        Inline Leaflet and draw no web tiles.
+        Draw no web tiles (no network request at all).
 
     Returns
     -------
@@ -198,13 +198,9 @@ def index_page(title: str, table: pd.DataFrame, *, outlines: dict[str, Any],
         "title": title, "main": main, "cities": cities, "failed": failed,
         "totals": {**totals, "share": covered / res if covered is not None and res else None},
         "breaks": list(_BREAKS), "colours": list(_SHARE_COLOURS),
-        "tiles": None if offline else "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "tiles": None if offline else _TILES,
         "attribution_html": f"{_esc(_OSM_ATTRIBUTION)} (city data: see each city's map)",
     }
-    if offline:
-        js, css = _leaflet_offline()
-        leaflet = f"<style>{css}</style>\n<script>{js}</script>"
-    else:
-        leaflet = (f'<link rel="stylesheet" href="{_LEAFLET_CSS}">\n'
-                   f'<script src="{_LEAFLET_JS}"></script>')
+    js, css = _leaflet_offline()  # inlined: the page opens without internet too
+    leaflet = f"<style>{css}</style>\n<script>{js}</script>"
     return _PAGE.format(title=_esc(title), leaflet=leaflet, data=_json_for_script(data))

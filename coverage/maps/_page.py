@@ -1,4 +1,4 @@
-"""Page pieces of the coverage map: styles, escaping, GeoJSON text, the Leaflet elements."""
+"""Page pieces of the coverage map: styles, the JSON data block, geometry, the fixed script."""
 
 from __future__ import annotations
 
@@ -11,18 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import shapely
-from folium.map import Layer
-from folium.template import Template
+from branca.element import Element, Figure, MacroElement
 
 from .._errors import input_error
-
-#: Leaflet as folium loads it online (same version as the inlined offline copy).
-_LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
-_LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"
 
 #: One colour per threshold band, nearest first; open precincts in blues, open + planned in
 #: purples so the two sets read apart when both are on.
@@ -31,6 +25,10 @@ _BANDS_PLANNED = ("#54278f", "#756bb1", "#9e9ac8", "#bcbddc", "#dadaeb")
 _STATUS_COLOURS = {"open": "#1b7837", "planned": "#e08214", "candidate": "#7f7f7f"}
 _CELL_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 _SHARE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
+#: District fill by covered share (light = little covered), kept apart from the reds of cells.
+_DISTRICT_COLOURS = ("#f7fcf5", "#c7e9c0", "#74c476", "#31a354", "#006d2c")
+#: Web tiles of the online map (a setting: ``coverage_map(tiles=...)``).
+_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 _OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 _DECIMALS = 5  # degrees: about 1 m, plenty for display
 
@@ -38,22 +36,32 @@ _CSS = """
 .ws-title{position:fixed;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
  background:rgba(255,255,255,.92);padding:6px 14px;border-radius:6px;
  box-shadow:0 1px 5px rgba(0,0,0,.4);font:14px/1.35 system-ui,sans-serif;text-align:center;
- pointer-events:none;max-width:60%}
+ pointer-events:none;max-width:55%}
 .ws-title h1{font-size:17px;margin:0}
 .ws-legend{background:rgba(255,255,255,.92);padding:6px 10px;border-radius:6px;
- box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-height:55vh;
+ box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-height:62vh;
  overflow:auto}
 .ws-legend h4{margin:6px 0 2px;font-size:12px}
 .ws-legend i{display:inline-block;width:14px;height:10px;margin-right:5px;
- vertical-align:middle;border:1px solid rgba(0,0,0,.35)}
+ vertical-align:middle;border:1px solid rgba(0,0,0,.35);box-sizing:border-box;
+ font:bold 8px/8px system-ui,sans-serif;font-style:normal;text-align:center}
 .ws-legend i.ws-dot{width:10px;height:10px;border-radius:50%}
+.ws-legend i.ws-site{width:14px;height:14px;line-height:10px;font-size:8px;border-width:2px}
+.ws-layers{background:rgba(255,255,255,.95);padding:4px 8px;border-radius:6px;
+ font:12px/1.5 system-ui,sans-serif;max-height:70vh;overflow:auto}
+.ws-layers summary{cursor:pointer;font-weight:bold}
+.ws-layer{display:block;white-space:nowrap}
 .ws-pin{width:14px;height:14px;border-radius:50%;border:2px solid #fff;
  box-shadow:0 0 0 1px #333;box-sizing:border-box}
 .ws-site{width:22px;height:22px;border-radius:50%;background:#111;color:#fff;
  border:2px solid #ffd700;font:bold 11px/18px system-ui,sans-serif;text-align:center;
  box-sizing:border-box}
-.ws-rank{color:#67000d;font:bold 12px system-ui,sans-serif;text-shadow:0 0 3px #fff,0 0 3px #fff;
- white-space:nowrap}
+.ws-rank{color:#67000d;font:bold 12px/16px system-ui,sans-serif;
+ text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap;text-align:center}
+.ws-label-icon{width:0;height:0}
+.ws-label{position:absolute;transform:translate(-50%,-50%);white-space:pre;
+ font:bold 12px/1.2 system-ui,sans-serif;color:#222;text-align:center;pointer-events:none;
+ text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
 .ws-popup table{border-collapse:collapse}
 .ws-popup th{text-align:left;font-weight:normal;color:#555;padding-right:8px}
 .ws-popup td{text-align:right;font-variant-numeric:tabular-nums}
@@ -106,10 +114,9 @@ def _fmt_minutes(m: float) -> str:
     return f"{m:g} min"
 
 
-def _rows_html(title: str, rows: Sequence[tuple[str, str]]) -> str:
-    """A popup: an escaped title and a table of (label, already formatted value)."""
-    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
-    return f'<div class="ws-popup"><b>{_esc(title)}</b><table>{body}</table></div>'
+def _popup(title: str, rows: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A popup as data: a title and (label, already formatted value) rows, all plain text."""
+    return {"title": str(title), "rows": [[str(k), str(v)] for k, v in rows]}
 
 
 def _only(geoms: np.ndarray, type_id: int) -> np.ndarray:
@@ -147,124 +154,362 @@ def _to_display(
     return _only(np.asarray(shapely.make_valid(out), dtype=object), type_id)
 
 
-def _feature_collection(geoms: np.ndarray, props: list[dict[str, Any]] | None = None) -> str:
-    """GeoJSON text of shapely geometries (EPSG:4326) with per-feature properties."""
+def _feature_collection(
+    geoms: np.ndarray, props: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (dict) of shapely geometries (EPSG:4326) with properties."""
     keep = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
     texts = shapely.to_geojson(geoms[keep])
     plist = props if props is not None else [{}] * len(geoms)
     plist = [p for p, k in zip(plist, keep, strict=True) if k]
-    feats = [
-        f'{{"type":"Feature","geometry":{g},"properties":'
-        f'{json.dumps(p, ensure_ascii=False, separators=(",", ":"))}}}'
-        for g, p in zip(texts, plist, strict=True)
-    ]
-    return _script_safe('{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}")
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": json.loads(g), "properties": p}
+                     for g, p in zip(texts, plist, strict=True)],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
-# map elements (no jQuery, no template literals: data only ever travels as JSON)
+# the page: folium renders only fixed things (Leaflet, the map's container, the scale); every
+# text from data travels in ONE JSON block and the fixed script below builds the layers, popups,
+# tooltips, labels, layer list, legend and title with DOM APIs (textContent, never innerHTML).
+#
+# Why not folium elements with Jinja templates: branca renders each element's output and then
+# parses that output again as a new Jinja template, so text such as ``{{ 6*7 }}`` in a name was
+# evaluated (and ``{{ cycler.__init__.__globals__ ... }}`` ran Python).
+
+#: Every user-visible word of the map's interface, in one place (for a later translation).
+TEXT: dict[str, str] = {
+    "layers": "Layers",
+    "legend": "Legend",
+    "streets": "Streets (offline basemap)",
+    "tiles": "Web map tiles (OpenStreetMap)",
+    "district_names": "District names",
+    "districts": "Districts: covered share",
+    "districts_within": "Districts: covered share ({label})",
+    "no_data": "no data",
+    "cells": "Uncovered residents (cells)",
+    "cells_legend": "Uncovered residents per cell",
+    "walking_areas": "Walking areas",
+    "walking_area": "Walking areas, {label}: {minutes}",
+    "uncovered_areas": "Uncovered areas",
+    "uncovered_top": "Uncovered areas: top {n} (numbered)",
+    "uncovered_rest": "Uncovered areas: the others",
+    "uncovered_numbers": "Uncovered areas: numbers (top {n})",
+    "uncovered_legend": "ranked by residents (#1 = most)",
+    "uncovered_area": "Uncovered area #{rank}",
+    "precincts": "Precincts",
+    "precincts_layer": "Precincts: {status}",
+    "precinct": "Precinct {id}",
+    "sites": "Proposed sites (by rank)",
+    "sites_legend": "rank (gain in the popup)",
+    "site": "Proposed site #{rank}",
+    "site_tip": "#{rank}: +{gain} residents",
+    "data_date": "data {date}",
+    "run_date": "run {date}",
+    "residents": "Residents",
+    "uncovered_residents": "Uncovered residents",
+    "covered_within": "Covered within {label}",
+    "covered_within_planned": "Covered within {label}, with planned",
+    "covered_share": "Covered share",
+    "covered_share_within": "Covered share within {label}",
+    "status": "Status",
+    "district": "District",
+    "residents_served": "Residents served",
+    "inspectors_needed": "Inspectors needed",
+    "inspectors_on_staff": "Inspectors on staff",
+    "median_walk": "Median walk",
+    "p90_walk": "Walk of the farthest 10 %",
+    "walk_to_open": "Walk to nearest open precinct",
+    "median_walk_to_open": "Median walk to nearest open precinct",
+    "newly_covered": "Newly covered residents",
+    "cumulative_share": "Cumulative covered share",
+    "address": "Address",
+    "street": "Street",
+    "site_id": "Site",
+    "precincts_status": "Precincts {status}",
+    "precincts_kind": "Precincts of kind {kind}",
+    "kind": "Kind",
+    "kind_reason": "Kind, because",
+    "open": "open",
+    "open_planned": "open + planned",
+}
 
 
-class _GeoJsonLayer(Layer):
-    """A toggleable GeoJSON layer; per-feature ``_style``, ``_popup`` (HTML) and ``_tip``."""
+class _Raw(Element):
+    """Text placed on the page as it is: never parsed as a template (see above)."""
 
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJSON({{ this.data }}, {
-            interactive: {{ this.interactive|tojson }},
-            style: function (f) {
-                return Object.assign({}, {{ this.style|tojson }}, f.properties._style || {});
-            },
-            pointToLayer: function (f, latlng) { return L.circleMarker(latlng, {radius: 3}); },
-            onEachFeature: function (f, layer) {
-                if (f.properties._popup) {
-                    layer.bindPopup(f.properties._popup, {maxWidth: 320});
-                }
-                if (f.properties._tip) { layer.bindTooltip(f.properties._tip, {sticky: true}); }
-            }
-        });
-        {% endmacro %}
-        """
-    )
-
-    def __init__(
-        self, data: str, *, name: str, style: dict[str, Any], interactive: bool = False,
-        show: bool = True, control: bool = True,
-    ) -> None:
-        super().__init__(name=name, overlay=True, control=control, show=show)
-        self._name = "WalkshedGeoJson"
-        self.data = data
-        self.style = style
-        self.interactive = interactive
-
-
-class _MarkerLayer(Layer):
-    """A toggleable group of HTML markers (``L.divIcon``) with popups and tooltips."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.featureGroup();
-        {{ this.markers }}.forEach(function (m) {
-            var icon = L.divIcon({className: m.cls, html: m.html, iconSize: m.size,
-                                  iconAnchor: [m.size[0] / 2, m.size[1] / 2]});
-            var mk = L.marker([m.lat, m.lon], {icon: icon, riseOnHover: true,
-                                               keyboard: true, alt: m.alt});
-            if (m.popup) { mk.bindPopup(m.popup, {maxWidth: 320}); }
-            if (m.tip) { mk.bindTooltip(m.tip); }
-            mk.addTo({{ this.get_name() }});
-        });
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, markers: list[dict[str, Any]], *, name: str, show: bool = True) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "WalkshedMarkers"
-        self.markers = _json_for_script(markers)
-
-
-class _Decorations(folium.MacroElement):
-    """Title (fixed, top centre), legend (control), attribution and page styles."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>{{ this.css }}</style>
-        {% endmacro %}
-        {% macro html(this, kwargs) %}
-        <div class="ws-title" id="ws-title">{{ this.title_html }}</div>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        (function () {
-            var map = {{ this._parent.get_name() }};
-            // Leaflet's default prefix carries a flag icon; an official map keeps the credit
-            // and leaves the symbol out
-            map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-            map.attributionControl.addAttribution({{ this.attribution|tojson }});
-            var legend = L.control({position: "bottomleft"});
-            legend.onAdd = function () {
-                var div = L.DomUtil.create("div", "ws-legend");
-                div.id = "ws-legend";
-                div.innerHTML = {{ this.legend|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                L.DomEvent.disableScrollPropagation(div);
-                return div;
-            };
-            legend.addTo(map);
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, *, title_html: str, legend: str, attribution: str) -> None:
+    def __init__(self, text: str) -> None:
         super().__init__()
-        self._name = "WalkshedDecorations"
-        self.css = _CSS
-        self.title_html = title_html  # built from escaped parts only
-        self.legend = legend
-        self.attribution = attribution
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+class _Page(MacroElement):
+    """The map's styles, Leaflet (inlined), the JSON data block and the fixed script."""
+
+    def __init__(self, data: dict[str, Any], *, leaflet: tuple[str, str] | None) -> None:
+        super().__init__()
+        self._name = "WalkshedPage"
+        self.data = data
+        self.leaflet = leaflet
+
+    def render(self, **kwargs: Any) -> str:
+        figure = self.get_root()
+        assert isinstance(figure, Figure)
+        if self.leaflet is not None:
+            js, css = self.leaflet
+            figure.header.add_child(_Raw(f"<style>{css}</style>"), name="leaflet_css")
+            figure.header.add_child(_Raw(f"<script>{js}</script>"), name="leaflet_js")
+        figure.header.add_child(_Raw(f"<style>{_CSS}</style>"), name="walkshed_css")
+        figure.html.add_child(
+            _Raw('<script type="application/json" id="walkshed-data">'
+                 f"{_json_for_script(self.data)}</script>"),
+            name="walkshed_data",
+        )
+        name = self._parent.get_name() if self._parent is not None else ""
+        if not re.fullmatch(r"map_[0-9a-f]+", name):  # folium's own id, never data
+            raise RuntimeError("the walkshed page must be added to a folium.Map")
+        figure.script.add_child(_Raw(_SCRIPT.replace("__MAP__", name)), name="walkshed_js")
+        return ""
+
+
+_SCRIPT = r"""
+(function () {
+  "use strict";
+  var map = __MAP__;
+  var D = JSON.parse(document.getElementById("walkshed-data").textContent);
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (cls) { e.className = cls; }
+    return e;
+  }
+  function popup(p) {
+    var div = el("div", null, "ws-popup");
+    div.appendChild(el("b", p.title));
+    var table = el("table");
+    p.rows.forEach(function (r) {
+      var tr = el("tr");
+      tr.appendChild(el("th", r[0]));
+      tr.appendChild(el("td", r[1]));
+      table.appendChild(tr);
+    });
+    div.appendChild(table);
+    return div;
+  }
+  function iconNode(ic) {
+    var d = el("div", ic.text, ic.cls);
+    if (ic.colour) { d.style.background = ic.colour; }
+    if (ic.data) { Object.keys(ic.data).forEach(function (k) {
+      d.setAttribute("data-" + k.replace(/[^a-z]/g, ""), ic.data[k]); }); }
+    return d;
+  }
+  function swatch(s) {
+    var i = el("i", s.text, s.cls || "");
+    if (s.fill) { i.style.background = s.fill; }
+    if (s.line) {
+      i.style.border = (s.width || 2) + "px " + (s.dash ? "dashed " : "solid ") + s.line;
+    }
+    if (s.line && !s.fill) { i.style.background = "none"; }
+    return i;
+  }
+
+  document.title = D.title;
+  var tbox = el("div", null, "ws-title");
+  tbox.id = "ws-title";
+  tbox.appendChild(el("h1", D.title));
+  if (D.subtitle) { tbox.appendChild(el("div", D.subtitle)); }
+  document.body.appendChild(tbox);
+
+  // attribution once, as text
+  if (map.attributionControl) { map.removeControl(map.attributionControl); }
+  var credit = L.control({position: "bottomright"});
+  credit.onAdd = function () {
+    var div = el("div", null, "leaflet-control-attribution leaflet-control");
+    div.id = "ws-attribution";
+    var a = el("a", "Leaflet");
+    a.href = "https://leafletjs.com";
+    div.appendChild(a);
+    div.appendChild(document.createTextNode(" | " + D.attribution));
+    return div;
+  };
+  credit.addTo(map);
+
+  var built = [];
+  D.layers.forEach(function (spec) {
+    var layer;
+    if (spec.kind === "tiles") {
+      layer = L.tileLayer(spec.url, {maxZoom: 19});
+      layer.once("tileload", function () {  // tiles reachable: they replace the streets
+        built.forEach(function (b) { if (b.spec.basemap && map.hasLayer(b.layer)) {
+          setShown(b, false); } });
+      });
+    } else if (spec.kind === "geojson") {
+      layer = L.geoJSON(spec.data, {
+        interactive: !!spec.interactive,
+        style: function (f) { return Object.assign({}, spec.style, f.properties.style || {}); },
+        pointToLayer: function (f, ll) { return L.circleMarker(ll, {radius: 3}); },
+        onEachFeature: function (f, l) {
+          var p = f.properties;
+          if (p.popup) { l.bindPopup(function () { return popup(p.popup); }, {maxWidth: 340}); }
+          if (p.tip) { l.bindTooltip(function () { return el("span", p.tip); }, {sticky: true}); }
+        }
+      });
+    } else {
+      layer = L.featureGroup();
+      spec.markers.forEach(function (m) {
+        var size = m.size || null;
+        var icon = L.divIcon({className: m.cls || "", html: iconNode(m.icon), iconSize: size,
+                              iconAnchor: size ? [size[0] / 2, size[1] / 2] : null});
+        var mk = L.marker([m.lat, m.lon], {icon: icon, riseOnHover: true, keyboard: !!m.popup,
+                                           alt: m.alt || "", interactive: !!(m.popup || m.tip)});
+        mk.wsHome = L.latLng(m.lat, m.lon);
+        mk.wsSize = size;
+        if (m.popup) { mk.bindPopup(function () { return popup(m.popup); }, {maxWidth: 340}); }
+        if (m.tip) { mk.bindTooltip(function () { return el("span", m.tip); }); }
+        mk.addTo(layer);
+      });
+    }
+    built.push({spec: spec, layer: layer, input: null});
+  });
+
+  // the layer list: collapsible (closed at first), checkboxes labelled with textContent
+  var listCtl = L.control({position: "topright"});
+  listCtl.onAdd = function () {
+    var box = el("details", null, "ws-layers leaflet-control-layers");
+    box.id = "ws-layers";
+    box.appendChild(el("summary", D.text.layers));
+    built.forEach(function (b) {
+      var lab = el("label", null, "ws-layer");
+      var input = el("input");
+      input.type = "checkbox";
+      input.checked = !!b.spec.show;
+      input.addEventListener("change", function () { setShown(b, input.checked); });
+      b.input = input;
+      lab.appendChild(input);
+      lab.appendChild(el("span", b.spec.name));
+      box.appendChild(lab);
+    });
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    return box;
+  };
+
+  var legendCtl = L.control({position: "bottomleft"});
+  var legendDiv = null;
+  legendCtl.onAdd = function () {
+    legendDiv = el("div", null, "ws-legend");
+    legendDiv.id = "ws-legend";
+    L.DomEvent.disableClickPropagation(legendDiv);
+    L.DomEvent.disableScrollPropagation(legendDiv);
+    return legendDiv;
+  };
+  function drawLegend() {
+    if (!legendDiv) { return; }
+    legendDiv.replaceChildren();
+    var seen = {};
+    built.forEach(function (b) {
+      var lg = b.spec.legend;
+      if (!lg || !map.hasLayer(b.layer)) { return; }
+      if (!seen[lg.section]) {
+        seen[lg.section] = true;
+        legendDiv.appendChild(el("h4", lg.section));
+      }
+      lg.items.forEach(function (it) {
+        var row = el("div", null, "ws-legend-item");
+        row.setAttribute("data-layer", b.spec.id);
+        row.appendChild(swatch(it.swatch));
+        row.appendChild(document.createTextNode(it.text));
+        legendDiv.appendChild(row);
+      });
+    });
+    legendDiv.style.display = legendDiv.childNodes.length ? "" : "none";
+  }
+  function setShown(b, on) {
+    if (on && !map.hasLayer(b.layer)) { b.layer.addTo(map); }
+    if (!on && map.hasLayer(b.layer)) { map.removeLayer(b.layer); }
+    if (b.input) { b.input.checked = on; }
+    drawLegend();
+    declutter();
+  }
+
+  // markers that must not hide each other: sites first, then rank numbers, then names;
+  // precincts stay where they are and are only avoided
+  var lines = L.layerGroup().addTo(map);
+  function rectOf(mk) {
+    var p = map.latLngToLayerPoint(mk.getLatLng());
+    var w, h;
+    if (mk.wsSize) { w = mk.wsSize[0]; h = mk.wsSize[1]; }
+    else if (mk._icon && mk._icon.firstChild) {
+      var r = mk._icon.firstChild.getBoundingClientRect(); w = r.width; h = r.height;
+    } else { w = 0; h = 0; }
+    return {x: p.x - w / 2, y: p.y - h / 2, w: w, h: h};
+  }
+  function hits(a, list) {
+    for (var i = 0; i < list.length; i++) {
+      var b = list[i];
+      if (a.x < b.x + b.w + 2 && b.x < a.x + a.w + 2 && a.y < b.y + b.h + 2 &&
+          b.y < a.y + a.h + 2) { return true; }
+    }
+    return false;
+  }
+  function declutter() {
+    lines.clearLayers();
+    var placed = [];
+    var movable = [];
+    built.forEach(function (b) {
+      if (!map.hasLayer(b.layer) || !b.spec.declutter) { return; }
+      b.layer.eachLayer(function (mk) {
+        if (!mk.wsHome) { return; }
+        mk.setLatLng(mk.wsHome);
+        if (mk._icon) { mk._icon.style.visibility = ""; }
+        if (b.spec.declutter === "fixed") { placed.push(rectOf(mk)); }
+        else { movable.push({mk: mk, prio: b.spec.declutter, must: !!b.spec.must,
+                            leader: !!b.spec.leader}); }
+      });
+    });
+    movable.sort(function (a, b) { return b.prio - a.prio; });
+    movable.forEach(function (it) {
+      var r0 = rectOf(it.mk);
+      var home = map.latLngToLayerPoint(it.mk.wsHome);
+      var step = Math.max(r0.w, r0.h, 12) * 0.75;
+      var maxRing = it.must ? 40 : 3;
+      for (var ring = 0; ring <= maxRing; ring++) {
+        var n = ring === 0 ? 1 : 8 * ring;
+        for (var k = 0; k < n; k++) {
+          var ang = 2 * Math.PI * k / n - Math.PI / 2;
+          var dx = ring * step * Math.cos(ang), dy = ring * step * Math.sin(ang);
+          var r = {x: r0.x + dx, y: r0.y + dy, w: r0.w, h: r0.h};
+          if (!hits(r, placed)) {
+            placed.push(r);
+            if (ring > 0) {
+              var ll = map.layerPointToLatLng(L.point(home.x + dx, home.y + dy));
+              it.mk.setLatLng(ll);
+              if (it.leader) { L.polyline([it.mk.wsHome, ll], {color: "#111", weight: 1,
+                                         interactive: false}).addTo(lines); }
+            }
+            return;
+          }
+        }
+      }
+      if (it.mk._icon) { it.mk._icon.style.visibility = "hidden"; }  // a label with no room
+    });
+  }
+
+  built.forEach(function (b) { if (b.spec.show) { b.layer.addTo(map); } });
+  listCtl.addTo(map);
+  legendCtl.addTo(map);
+  map.fitBounds(D.view, {animate: false});
+  drawLegend();
+  declutter();
+  map.on("zoomend", declutter);
+  window.walkshed = {map: map, layers: built, declutter: declutter};
+})();
+"""
+
 
 
 def _leaflet_offline() -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,10 +54,16 @@ def _label_text(label: str | None) -> str:
     return f"{float(m.group(1)):g} m" if m else label
 
 
+#: Catchment columns the map shows by name; any other column is shown as it is (staffing).
+_KNOWN_CATCHMENT = {"scenario", "precinct", "name", "status", "residents_served",
+                    "covered_share", "inspectors_needed", "median_walk_m", "p90_walk_m",
+                    "index", "district", "kind", "kind_reason"}
+
+
 def _catchment_rows(
     catchments: pd.DataFrame | None, precincts: gpd.GeoDataFrame, assessment: Any
 ) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Per precinct id: residents served, covered share, inspectors needed."""
+    """Per precinct id: residents served, covered shares, walks, inspectors, other columns."""
     out: dict[str, dict[str, Any]] = {}
     if catchments is None or len(catchments) == 0:
         return out, None
@@ -64,25 +71,43 @@ def _catchment_rows(
     if "precinct" not in cat.columns:
         cat = cat.reset_index().rename(columns={cat.index.name or "index": "precinct"})
     label = _main_label(assessment, list(cat.columns), "within_")
-    status = precincts["status"] if "status" in precincts.columns else None
+    labels = [c[len("within_"):] for c in cat.columns if c.startswith("within_")]
+    ids = precincts.index.astype(str)
+    status = dict(zip(ids, precincts["status"].astype(str), strict=True)) \
+        if "status" in precincts.columns else {}
     for _, row in cat.iterrows():
         pid = str(row["precinct"])
-        if "scenario" in cat.columns and status is not None and pid in precincts.index.astype(str):
-            st = str(status.iloc[int(np.flatnonzero(precincts.index.astype(str) == pid)[0])])
-            want = "open" if st == "open" else "open+planned"
+        if "scenario" in cat.columns and pid in status:
+            want = "open" if status[pid] == "open" else "open+planned"
             if str(row["scenario"]) != want:
                 continue
         served = _num(row.get("residents_served"))
+        shares = {lab: _num(row[f"within_{lab}"]) / served if served > 0 else math.nan
+                  for lab in labels}
         if "covered_share" in cat.columns:
             share = _num(row["covered_share"])
-        elif label is not None and served > 0:
-            share = _num(row[f"within_{label}"]) / served
+        elif label is not None:
+            share = shares[label]
         else:
             share = math.nan
+        extra = {}
+        for col in cat.columns:
+            if col in _KNOWN_CATCHMENT or col.startswith("within_"):
+                continue
+            v = row[col]
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            f = _num(v)
+            extra[str(col)] = (f"{f:,.0f}" if float(f).is_integer() else f"{f:,.2f}") \
+                if math.isfinite(f) and not isinstance(v, str) else str(v)
         out[pid] = {
             "served": served,
             "share": share,
+            "shares": shares,
             "inspectors": _num(row.get("inspectors_needed")),
+            "median_walk_m": _num(row.get("median_walk_m")),
+            "p90_walk_m": _num(row.get("p90_walk_m")),
+            "extra": extra,
         }
     return out, label
 
@@ -95,3 +120,32 @@ def _class_breaks(values: np.ndarray, k: int) -> np.ndarray:
     qs = np.quantile(v, np.linspace(0, 1, k + 1)[1:])
     qs = np.unique(np.ceil(qs))
     return qs
+
+
+def _share_classes(shares: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Classes of district shares by natural breaks (Fisher-Jenks, as geopandas' ``explore``).
+
+    Returns each value's class (-1 when not finite) and each class's (lowest, highest) value,
+    so a legend shows the ranges that occur and close districts are not lumped in one 20 % bin.
+    """
+    import mapclassify
+
+    cls = np.full(len(shares), -1, dtype=int)
+    ok = np.isfinite(shares)
+    values = shares[ok]
+    if not len(values):
+        return cls, []
+    distinct = np.unique(values)
+    if len(distinct) <= k:
+        cls[ok] = np.searchsorted(distinct, values)
+    else:
+        with warnings.catch_warnings():  # "Numba not installed": a few districts need none
+            warnings.simplefilter("ignore", UserWarning)
+            fj = mapclassify.FisherJenks(values, k=k)
+        cls[ok] = np.asarray(fj.yb, dtype=int)
+    used = np.unique(cls[ok])
+    remap = {int(c): i for i, c in enumerate(used)}
+    cls[ok] = [remap[int(c)] for c in cls[ok]]
+    bounds = [(float(values[cls[ok] == i].min()), float(values[cls[ok] == i].max()))
+              for i in range(len(used))]
+    return cls, bounds

@@ -5,13 +5,16 @@ Assessment` fills most of them), :func:`save_map` writes it atomically. Every la
 switched on and off; a legend, a scale, a title with the scenario's name and date, and the data
 attribution are always visible.
 
-Every text that comes from data (names, ids, district names) is HTML-escaped before it reaches
-the page, and all of it travels to the browser as JSON strings, never as script text.
+Data is never code: every text that comes from data (names of districts, precincts and sites,
+the scenario's title, tags) reaches the page only inside one JSON block (escaped for the page),
+and a fixed script puts it on the page as text (``textContent``). folium renders only fixed
+things (the map's container and the scale), so no name is ever parsed as a template or markup.
 
-``offline=True`` makes one self-contained HTML file that requests nothing from any network:
-Leaflet's script and styles are inlined from the ``xstatic-leaflet`` package and the web tiles
-are replaced by a light basemap drawn from the loaded street network. Geometry is simplified for
-display and coordinates are rounded to about a metre, which keeps a whole city's map small.
+Every map opens without internet: Leaflet's script and styles are inlined from the
+``xstatic-leaflet`` package and the street network is drawn as the basemap. Web tiles (``tiles``,
+OpenStreetMap's by default) replace the streets once one arrives; ``offline=True`` leaves them
+out, so the page requests nothing from any network. Geometry is simplified for display and
+coordinates are rounded to about a metre, which keeps a whole city's map small.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..io import write_html
 from ..isochrones import walking_areas as compute_walking_areas
 from ..network import WalkNetwork
 from . import layers
+from ._page import _OSM_ATTRIBUTION, _TILES, TEXT, _leaflet_offline, _Page
 from ._tables import _catchment_rows, _get
 
 __all__ = ["coverage_map", "save_map"]
@@ -53,8 +57,10 @@ def coverage_map(
     title: str = "Police at walking distance",
     scenario: str | None = None,
     date: str | _dt.date | None = None,
+    data_date: str | _dt.date | None = None,
     data_licence: str = "ODbL 1.0",
     offline: bool = False,
+    tiles: str | None = _TILES,
     simplify_m: float = 5.0,
     thresholds_min: Sequence[float] | None = None,
 ) -> folium.Map:
@@ -94,14 +100,18 @@ def coverage_map(
         ``district_table`` to take it from.
     district_table
         Per district (``district`` = name): ``share_<label>_open`` columns.
-    title, scenario, date
-        Shown at the top; ``date`` defaults to today.
+    title, scenario, date, data_date
+        Shown at the top: the scenario's name, the date of the data (e.g. the OpenStreetMap
+        snapshot's; left out when not given) and the run's date (default today).
     data_licence
         Licence of the map data, shown next to "© OpenStreetMap contributors" (e.g.
         ``"ODbL 1.0"``, or ``"CC BY-SA 2.0"`` for OSM data from before September 2012).
     offline
-        One self-contained page with no network request: Leaflet inlined, the street network
-        drawn as the basemap instead of web tiles.
+        No network request at all: no web tiles (Leaflet is inlined and the street network is
+        the basemap in every map).
+    tiles
+        URL template of the web tiles (``{z}/{x}/{y}``) shown when they can be reached;
+        ``None`` for none.
     simplify_m
         Tolerance in metres for simplifying geometry for display.
     thresholds_min
@@ -144,35 +154,52 @@ def coverage_map(
         [shapely.Point(minx, miny), shapely.Point(maxx, maxy)], crs=metric
     ).to_crs("EPSG:4326")
     (w, s), (e, n) = shapely.get_coordinates(np.asarray(corners.values))
+    # folium draws only fixed things: the container, the scale (never a text from data)
     m = folium.Map(
         location=[(s + n) / 2, (w + e) / 2], zoom_start=12, tiles=None, prefer_canvas=True,
-        control_scale=True,
+        control_scale=True, attribution_control=False,
     )
-    frame = layers.Frame(m, metric, simplify_m)
-    layers.basemap(frame, network, offline=offline)
-    legend = [
-        layers.districts_layer(frame, districts, district_table, assessment),
-        layers.uncovered_cells_layer(frame, uncovered_cells),
-    ]
-    legend.insert(0, layers.walking_area_layers(frame, walking_areas))
-    legend.append(layers.uncovered_area_layers(frame, uncovered_areas))
+    m.default_js = []
+    m.default_css = []
+    frame = layers.Frame(metric, simplify_m)
+    layers.basemap(frame, network, tiles=None if offline else tiles)
     catch, c_label = _catchment_rows(catchments, precincts, assessment)
-    legend.append(layers.precinct_layers(frame, precincts, catch, c_label))
-    legend.append(layers.sites_layer(frame, sites))
-    layers.decorations(
-        frame, [x for x in legend if x], title=title, scenario=scenario, date=date,
-        data_licence=data_licence,
-    )
-    # frame the precincts and their walking reach, not the whole extract (suburbs, highways)
-    reach = float(walking_areas["threshold_m"].max()) if len(walking_areas) else 0.0
-    pts = precincts.geometry.to_crs(metric)
-    box = shapely.box(*pts.total_bounds).buffer(reach, join_style="mitre")
-    box = box.intersection(shapely.box(minx, miny, maxx, maxy))
+    layers.districts_layer(frame, districts, district_table, assessment, precincts, catch)
+    layers.uncovered_cells_layer(frame, uncovered_cells)
+    layers.walking_area_layers(frame, walking_areas)
+    layers.uncovered_area_layers(frame, uncovered_areas)
+    layers.precinct_layers(frame, precincts, catch, c_label, districts)
+    layers.sites_layer(frame, sites)
+    # open on the study area: the districts when given, else the precincts and their reach
+    if districts is not None and len(districts):
+        box = shapely.box(*districts.geometry.to_crs(metric).total_bounds)
+    else:
+        reach = float(walking_areas["threshold_m"].max()) if len(walking_areas) else 0.0
+        pts = precincts.geometry.to_crs(metric)
+        box = shapely.box(*pts.total_bounds).buffer(reach, join_style="mitre")
+        box = box.intersection(shapely.box(minx, miny, maxx, maxy))
     if box.is_empty:
         box = shapely.box(minx, miny, maxx, maxy)
     view = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
-    m.fit_bounds([[view[1], view[0]], [view[3], view[2]]])
+    run_day = date if date is not None else _dt.date.today()
+    dates = []
+    if data_date is not None:
+        dates.append(TEXT["data_date"].format(date=_day(data_date)))
+    dates.append(TEXT["run_date"].format(date=_day(run_day)))
+    data = {
+        "title": str(title),
+        "subtitle": " · ".join([str(scenario)] * bool(scenario) + dates),
+        "attribution": f"{_OSM_ATTRIBUTION}, {data_licence}",
+        "view": [[float(view[1]), float(view[0])], [float(view[3]), float(view[2])]],
+        "text": TEXT,
+        "layers": frame.layers,
+    }
+    m.add_child(_Page(data, leaflet=_leaflet_offline()), name="walkshed")
     return m
+
+
+def _day(day: str | _dt.date) -> str:
+    return day.isoformat() if isinstance(day, _dt.date) else str(day)
 
 
 def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:

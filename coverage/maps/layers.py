@@ -1,19 +1,17 @@
 """One builder per layer of the coverage map.
 
-Each builder takes the map's :class:`Frame` (the folium map, the metric CRS, the display
-tolerance) and its table, adds its layer(s) to the map and returns its legend entry (HTML built
-from escaped parts only), or ``None`` when it draws nothing.
+Each builder takes the map's :class:`Frame` (the metric CRS, the display tolerance, the list of
+layer specifications) and its table, and appends plain data: a layer's name, geometry, styles,
+popups (title and rows of text), labels and legend entries. Nothing here is HTML or script: the
+page's fixed script (``_page._SCRIPT``) turns the data into Leaflet layers with DOM text.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -25,114 +23,171 @@ from ._page import (
     _BANDS_OPEN,
     _BANDS_PLANNED,
     _CELL_COLOURS,
-    _LEAFLET_CSS,
-    _LEAFLET_JS,
-    _OSM_ATTRIBUTION,
-    _SHARE_COLOURS,
+    _DISTRICT_COLOURS,
     _STATUS_COLOURS,
-    _Decorations,
-    _esc,
+    TEXT,
     _feature_collection,
     _fmt_int,
     _fmt_minutes,
     _fmt_share,
-    _GeoJsonLayer,
-    _leaflet_offline,
-    _MarkerLayer,
     _num,
-    _rows_html,
+    _popup,
     _to_display,
 )
-from ._tables import _class_breaks, _label_text, _main_label
+from ._tables import _class_breaks, _label_text, _main_label, _share_classes
+
+#: How many uncovered areas get a number on the map (the others are a layer of their own).
+TOP_AREAS = 20
 
 
 @dataclass
 class Frame:
-    """What every layer builder needs: the map, the network's metric CRS, the tolerance."""
+    """What every layer builder needs: the metric CRS, the tolerance, the layers so far."""
 
-    m: folium.Map
     metric: Any
     simplify_m: float
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, spec: dict[str, Any]) -> None:
+        spec.setdefault("id", f"layer{len(self.layers)}")
+        spec.setdefault("show", True)
+        self.layers.append(spec)
 
 
-def basemap(frame: Frame, network: WalkNetwork, *, offline: bool) -> None:
-    """Leaflet and the basemap: inlined Leaflet and the streets offline, else CDN and tiles."""
-    m = frame.m
-    if offline:
-        js, css = _leaflet_offline()
-        m.default_js = []
-        m.default_css = []
-        root: Any = m.get_root()
-        root.header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
-        root.header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js")
-        streets = _to_display(
-            gpd.GeoSeries(network.edge_geometry, crs=frame.metric), max(frame.simplify_m, 1.0),
-            frame.metric, 1,
-        )
-        multi = shapely.multilinestrings(shapely.get_parts(streets))
-        _GeoJsonLayer(
-            _feature_collection(np.array([multi], dtype=object)),
-            name="Streets (offline basemap)",
-            style={"color": "#9a9a9a", "weight": 1, "opacity": 0.8},
-        ).add_to(m)
-    else:
-        m.default_js = [("leaflet", _LEAFLET_JS)]
-        m.default_css = [("leaflet_css", _LEAFLET_CSS)]
-        folium.TileLayer(
-            "OpenStreetMap", name="Map tiles (OpenStreetMap)", control=True
-        ).add_to(m)
+def _legend(section: str, items: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
+    return {"section": section, "items": [{"swatch": s, "text": t} for s, t in items]}
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def basemap(frame: Frame, network: WalkNetwork, *, tiles: str | None) -> None:
+    """The street network (always: the map opens without internet) and, if given, web tiles."""
+    streets = _to_display(
+        gpd.GeoSeries(network.edge_geometry, crs=frame.metric), max(frame.simplify_m, 1.0),
+        frame.metric, 1,
+    )
+    multi = shapely.multilinestrings(shapely.get_parts(streets))
+    if tiles:
+        frame.add({"id": "tiles", "kind": "tiles", "name": TEXT["tiles"], "url": tiles})
+    frame.add({
+        "id": "streets", "kind": "geojson", "name": TEXT["streets"], "basemap": True,
+        "data": _feature_collection(np.array([multi], dtype=object)),
+        "style": {"color": "#8a8a8a", "weight": 1, "opacity": 0.8},
+    })
+
+
+def _in_district(points: gpd.GeoSeries, districts: gpd.GeoDataFrame, metric: Any) -> list[str]:
+    """The name of the district each point lies in ("" when on none)."""
+    pts = gpd.GeoDataFrame(geometry=points.to_crs(metric).reset_index(drop=True))
+    polys = gpd.GeoDataFrame({"name": districts["name"].map(_text).to_numpy()},
+                             geometry=districts.geometry.to_crs(metric).to_numpy(), crs=metric)
+    joined = gpd.sjoin(pts, polys, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    return [_text(x) for x in joined["name"].reindex(range(len(pts)))]
 
 
 def districts_layer(
     frame: Frame, districts: gpd.GeoDataFrame | None, district_table: pd.DataFrame | None,
-    assessment: Any,
-) -> str | None:
-    """District polygons coloured by covered share, with a popup each."""
+    assessment: Any, precincts: gpd.GeoDataFrame, catch: dict[str, dict[str, Any]],
+) -> None:
+    """District polygons coloured by covered share (natural breaks), names as labels."""
     if districts is None or not len(districts):
-        return None
+        return
     dist = districts.copy()
-    share_col = None
+    names = [_text(x) for x in dist["name"]] if "name" in dist.columns else [""] * len(dist)
+    table: dict[str, dict[Any, Any]] = {}
     share_label = None
-    if "covered_share" in dist.columns:
-        share_col = "covered_share"
-    elif district_table is not None and "district" in district_table.columns:
+    if district_table is not None and "district" in district_table.columns:
+        table = {str(r["district"]): r for r in district_table.to_dict(orient="records")}
         share_label = _main_label(assessment, list(district_table.columns), "share_", "_open")
-        if share_label is not None:
-            col = f"share_{share_label}_open"
-            lookup = dict(zip(district_table["district"].astype(str),
-                              district_table[col], strict=True))
-            dist["covered_share"] = [lookup.get(str(x), math.nan) for x in dist["name"]]
-            share_col = "covered_share"
+    if "covered_share" in dist.columns:
+        shares = np.array([_num(x) for x in dist["covered_share"]])
+    elif share_label is not None:
+        shares = np.array([_num(table.get(n, {}).get(f"share_{share_label}_open"))
+                           for n in names])
+    else:
+        shares = np.full(len(dist), math.nan)
+    classes, bounds = _share_classes(shares, len(_DISTRICT_COLOURS))
+    step = (len(_DISTRICT_COLOURS) - 1) / max(len(bounds) - 1, 1)
+    colours = [_DISTRICT_COLOURS[round(i * step)] for i in range(len(bounds))]
+    # precincts per district, by status and by kind (when the precincts have kinds)
+    where = _in_district(precincts.geometry, dist, frame.metric)
+    status = precincts["status"].map(_text).tolist() if "status" in precincts.columns \
+        else ["open"] * len(precincts)
+    kinds = precincts["kind"].map(_text).tolist() if "kind" in precincts.columns else None
+    staff = [_num(x) for x in precincts["inspectors"]] if "inspectors" in precincts.columns \
+        else None
+    pids = [str(p) for p in precincts.index]
     geoms = _to_display(dist.geometry, frame.simplify_m, frame.metric)
-    props = []
-    for _, row in dist.iterrows():
-        share = _num(row[share_col]) if share_col else math.nan
-        idx = min(int(share * 5), 4) if math.isfinite(share) else -1
-        colour = _SHARE_COLOURS[idx] if idx >= 0 else "#cccccc"
+    labels_at = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    props: list[dict[str, Any]] = []
+    marks: list[dict[str, Any]] = []
+    for j, name in enumerate(names):
+        rows: list[tuple[str, str]] = []
+        trow = table.get(name, {})
+        if "residents" in trow:
+            rows.append((TEXT["residents"], _fmt_int(trow["residents"])))
+        for col in trow:
+            if col.startswith("share_") and col.endswith("_open"):
+                lab = _label_text(col[len("share_"):-len("_open")])
+                rows.append((TEXT["covered_within"].format(label=lab), _fmt_share(trow[col])))
+        for col in trow:
+            if col.startswith("share_") and col.endswith("_with_planned") and \
+                    "planned" in status:
+                lab = _label_text(col[len("share_"):-len("_with_planned")])
+                rows.append((TEXT["covered_within_planned"].format(label=lab),
+                             _fmt_share(trow[col])))
+        if not trow and math.isfinite(shares[j]):
+            rows.append((TEXT["covered_share"], _fmt_share(shares[j])))
+        mine = [i for i, w in enumerate(where) if w == name and name]
+        for st in sorted({status[i] for i in mine}):
+            rows.append((TEXT["precincts_status"].format(status=st),
+                         str(sum(status[i] == st for i in mine))))
+        if kinds is not None:
+            for kd in sorted({kinds[i] for i in mine if kinds[i]}):
+                rows.append((TEXT["precincts_kind"].format(kind=kd),
+                             str(sum(kinds[i] == kd for i in mine))))
+        needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
+        needed = [x for x in needed if math.isfinite(x)]
+        if needed:
+            rows.append((TEXT["inspectors_needed"], _fmt_int(sum(needed))))
+        if staff is not None:
+            have = [staff[i] for i in mine if math.isfinite(staff[i])]
+            if have:
+                rows.append((TEXT["inspectors_on_staff"], _fmt_int(sum(have))))
+        c = classes[j]
         props.append({
-            "_style": {"fillColor": colour},
-            "_popup": _rows_html(str(row.get("name", "")), [
-                ("Covered share" + (f" within {_label_text(share_label)}"
-                                    if share_label else ""), _fmt_share(share)),
-            ]),
-            "_tip": _esc(row.get("name", "")),
+            "style": {"fillColor": colours[c] if c >= 0 else "#cccccc"},
+            "popup": _popup(name, rows),
         })
-    within = f" within {_label_text(share_label)}" if share_label else ""
-    _GeoJsonLayer(
-        _feature_collection(geoms, props), name=f"Districts: covered share{_esc(within)}",
-        style={"color": "#444444", "weight": 2, "fillOpacity": 0.18, "dashArray": "4 3"},
-        interactive=True,
-    ).add_to(frame.m)
-    return f"<h4>Districts: covered share{_esc(within)}</h4>" + "<br>".join(
-        f'<i style="background:{c}"></i>{i * 20}–{(i + 1) * 20}%'
-        for i, c in enumerate(_SHARE_COLOURS)
-    )
+        label = name + (f"\n{_fmt_share(shares[j])}" if math.isfinite(shares[j]) else "")
+        marks.append({"lat": float(labels_at[j, 1]), "lon": float(labels_at[j, 0]),
+                      "cls": "ws-label-icon", "icon": {"cls": "ws-label", "text": label}})
+    items = [({"fill": colours[i]}, f"{lo * 100:.1f}%" if f"{lo:.3f}" == f"{hi:.3f}"
+              else f"{lo * 100:.1f}–{hi * 100:.1f}%") for i, (lo, hi) in enumerate(bounds)]
+    if (classes < 0).any():
+        items.append(({"fill": "#cccccc"}, TEXT["no_data"]))
+    section = TEXT["districts_within"].format(label=_label_text(share_label)) if share_label \
+        else TEXT["districts"]
+    frame.add({
+        "id": "districts", "kind": "geojson", "name": section, "interactive": True,
+        "data": _feature_collection(geoms, props),
+        "style": {"color": "#333333", "weight": 2, "fillOpacity": 0.3},
+        "legend": _legend(section, items),
+    })
+    frame.add({"id": "district-names", "kind": "markers", "name": TEXT["district_names"],
+               "markers": [m for m in marks if m["icon"]["text"]], "declutter": 3,
+               "must": True})
 
 
-def uncovered_cells_layer(frame: Frame, cells: gpd.GeoDataFrame | None) -> str | None:
+def uncovered_cells_layer(frame: Frame, cells: gpd.GeoDataFrame | None) -> None:
     """Uncovered residents per cell, a choropleth by quantile classes."""
     if cells is None or not len(cells):
-        return None
+        return
     pop = cells["population"].to_numpy(dtype=float)
     breaks = _class_breaks(pop, len(_CELL_COLOURS))
     cls = np.minimum(np.searchsorted(breaks, pop, side="left"), len(breaks) - 1)
@@ -140,192 +195,193 @@ def uncovered_cells_layer(frame: Frame, cells: gpd.GeoDataFrame | None) -> str |
         else _CELL_COLOURS
     geoms = _to_display(cells.geometry, 0.0, frame.metric)
     props = [
-        {"_style": {"fillColor": colours[c]},
-         "_popup": _rows_html("Uncovered residents", [("Residents", _fmt_int(p))])}
+        {"style": {"fillColor": colours[c]},
+         "popup": _popup(TEXT["uncovered_residents"], [(TEXT["residents"], _fmt_int(p))])}
         for c, p in zip(cls, pop, strict=True)
     ]
-    _GeoJsonLayer(
-        _feature_collection(geoms, props), name="Uncovered residents (cells)",
-        style={"stroke": False, "fillOpacity": 0.5}, interactive=True,
-    ).add_to(frame.m)
     lows = np.concatenate([[0.0], breaks[:-1]])
-    return "<h4>Uncovered residents per cell</h4>" + "<br>".join(
-        f'<i style="background:{colours[i]}"></i>{_fmt_int(lo)}–{_fmt_int(hi)}'
-        for i, (lo, hi) in enumerate(zip(lows, breaks, strict=True))
-    )
+    frame.add({
+        "id": "cells", "kind": "geojson", "name": TEXT["cells"], "interactive": True,
+        "data": _feature_collection(geoms, props),
+        "style": {"stroke": False, "fillOpacity": 0.5},
+        "legend": _legend(TEXT["cells_legend"], [
+            ({"fill": colours[i]}, f"{_fmt_int(lo)}–{_fmt_int(hi)}")
+            for i, (lo, hi) in enumerate(zip(lows, breaks, strict=True))
+        ]),
+    })
 
 
-def walking_area_layers(frame: Frame, walking_areas: gpd.GeoDataFrame) -> str | None:
-    """Walking areas per threshold, for the open precincts and for open + planned."""
-    band_rows = []
-    for statuses, label, palette, show in (
-        (("open",), "open", _BANDS_OPEN, True),
-        (("open", "planned"), "open + planned", _BANDS_PLANNED, False),
+def walking_area_layers(frame: Frame, walking_areas: gpd.GeoDataFrame) -> None:
+    """Walking areas per threshold as outlines (colours never mix), open and open + planned."""
+    for statuses, key, palette, show, dash in (
+        (("open",), "open", _BANDS_OPEN, True, None),
+        (("open", "planned"), "open_planned", _BANDS_PLANNED, False, "6 4"),
     ):
         if not walking_areas["status"].isin(statuses).any():
             continue
-        if label == "open + planned" and not (walking_areas["status"] == "planned").any():
+        if key == "open_planned" and not (walking_areas["status"] == "planned").any():
             continue
         merged = dissolve_walking_areas(walking_areas, statuses=statuses)
         geoms = _to_display(merged.geometry, frame.simplify_m, frame.metric)
         for i, (minutes, g) in enumerate(zip(merged["threshold_min"], geoms, strict=True)):
             colour = palette[min(i, len(palette) - 1)]
-            _GeoJsonLayer(
-                _feature_collection(np.array([g], dtype=object)),
-                name=f"Walking areas, {label}: {_fmt_minutes(float(minutes))}",
-                style={"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.22},
-                show=show,
-            ).add_to(frame.m)
-            band_rows.append(
-                f'<i style="background:{colour}"></i>{_esc(label)}: '
-                f"{_esc(_fmt_minutes(float(minutes)))}"
-            )
-    if not band_rows:
-        return None
-    return "<h4>Walking areas</h4>" + "<br>".join(band_rows)
+            text = TEXT["walking_area"].format(label=TEXT[key],
+                                               minutes=_fmt_minutes(float(minutes)))
+            style = {"color": colour, "weight": 1.5, "fill": False}
+            if dash:
+                style["dashArray"] = dash
+            frame.add({
+                "kind": "geojson", "name": text, "show": show, "style": style,
+                "data": _feature_collection(np.array([g], dtype=object)),
+                "legend": _legend(TEXT["walking_areas"], [
+                    ({"line": colour, "dash": bool(dash)},
+                     f"{TEXT[key]}: {_fmt_minutes(float(minutes))}")]),
+            })
 
 
-def uncovered_area_layers(frame: Frame, areas: gpd.GeoDataFrame | None) -> str | None:
-    """Uncovered areas outlined and numbered by rank (labels for the top 20)."""
+def uncovered_area_layers(frame: Frame, areas: gpd.GeoDataFrame | None) -> None:
+    """Uncovered areas outlined; the top ones numbered by rank, the others a layer of their own."""
     if areas is None or not len(areas):
-        return None
+        return
     ua = areas.sort_values("rank") if "rank" in areas.columns else areas
     geoms = _to_display(ua.geometry, frame.simplify_m, frame.metric)
-    props = []
-    labels = []
     reps = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    props, labels = [], []
     for j, (_, row) in enumerate(ua.iterrows()):
         rank = row.get("rank", j + 1)
-        rows = [("Uncovered residents", _fmt_int(row.get("population")))]
+        rows = [(TEXT["uncovered_residents"], _fmt_int(row.get("population")))]
         if "district" in ua.columns:
-            rows.append(("District", str(row["district"])))
+            rows.append((TEXT["district"], _text(row["district"])))
         if "median_walk_m" in ua.columns:  # the centroid's walk can be a covered street's
-            rows.append(("Median walk to nearest open precinct",
-                         f"{_fmt_int(row['median_walk_m'])} m"))
+            rows.append((TEXT["median_walk_to_open"], f"{_fmt_int(row['median_walk_m'])} m"))
         elif "walk_to_open_m" in ua.columns:
-            rows.append(("Walk to nearest open precinct",
-                         f"{_fmt_int(row['walk_to_open_m'])} m"))
-        popup = _rows_html(f"Uncovered area #{_fmt_int(rank)}", rows)
-        props.append({"_popup": popup})
+            rows.append((TEXT["walk_to_open"], f"{_fmt_int(row['walk_to_open_m'])} m"))
+        popup = _popup(TEXT["uncovered_area"].format(rank=_fmt_int(rank)), rows)
+        props.append({"popup": popup})
         labels.append({
             "lat": float(reps[j, 1]), "lon": float(reps[j, 0]), "cls": "ws-rank-icon",
-            "html": f'<div class="ws-rank">#{_fmt_int(rank)}</div>', "size": [30, 16],
-            "alt": f"Uncovered area {_fmt_int(rank)}", "popup": popup, "tip": None,
+            "icon": {"cls": "ws-rank", "text": f"#{_fmt_int(rank)}"}, "size": [30, 16],
+            "alt": TEXT["uncovered_area"].format(rank=_fmt_int(rank)), "popup": popup,
         })
-    _GeoJsonLayer(
-        _feature_collection(geoms, props), name="Uncovered areas (ranked)",
-        style={"color": "#67000d", "weight": 2, "fill": True, "fillOpacity": 0.0,
-               "dashArray": "2 4"},
-        interactive=True,
-    ).add_to(frame.m)
-    _MarkerLayer(labels[:20], name="Uncovered areas: rank labels (top 20)").add_to(frame.m)
-    return ('<h4>Uncovered areas</h4><i style="border:2px dashed #67000d;'
-            'background:none"></i>ranked by residents (#1 = most)')
+    top = min(TOP_AREAS, len(ua))
+    frame.add({
+        "id": "areas-top", "kind": "geojson", "interactive": True,
+        "name": TEXT["uncovered_top"].format(n=top),
+        "data": _feature_collection(geoms[:top], props[:top]),
+        "style": {"color": "#67000d", "weight": 2.5, "fill": True, "fillOpacity": 0.0},
+        "legend": _legend(TEXT["uncovered_areas"], [
+            ({"line": "#67000d"}, TEXT["uncovered_legend"])]),
+    })
+    frame.add({"id": "areas-top-numbers", "kind": "markers",
+               "name": TEXT["uncovered_numbers"].format(n=top), "markers": labels[:top],
+               "declutter": 2})
+    if len(ua) > top:
+        frame.add({
+            "id": "areas-rest", "kind": "geojson", "interactive": True, "show": False,
+            "name": TEXT["uncovered_rest"],
+            "data": _feature_collection(geoms[top:], props[top:]),
+            "style": {"color": "#67000d", "weight": 1, "fill": True, "fillOpacity": 0.0,
+                      "dashArray": "2 4"},
+            "legend": _legend(TEXT["uncovered_areas"], [
+                ({"line": "#67000d", "dash": True, "width": 1}, TEXT["uncovered_rest"])]),
+        })
 
 
 def precinct_layers(
     frame: Frame, precincts: gpd.GeoDataFrame, catch: dict[str, dict[str, Any]],
-    label: str | None,
-) -> str:
+    label: str | None, districts: gpd.GeoDataFrame | None,
+) -> None:
     """Precincts as pins, one layer per status, with a popup each."""
     pts = precincts.geometry.to_crs("EPSG:4326")
     xy = shapely.get_coordinates(
         np.asarray(shapely.point_on_surface(np.asarray(pts.values, dtype=object)))
     )
-    names = precincts["name"] if "name" in precincts.columns else pd.Series(
-        [None] * len(precincts), index=precincts.index
-    )
-    status = precincts["status"] if "status" in precincts.columns else pd.Series(
-        ["open"] * len(precincts), index=precincts.index
-    )
-    share_label = f"Covered share within {_label_text(label)}" if label else "Covered share"
+    n = len(precincts)
+    names = precincts["name"].tolist() if "name" in precincts.columns else [None] * n
+    status = precincts["status"].map(_text).tolist() if "status" in precincts.columns \
+        else ["open"] * n
+    where = _in_district(precincts.geometry, districts, frame.metric) \
+        if districts is not None and len(districts) and "name" in districts.columns else None
+    share_label = TEXT["covered_share_within"].format(label=_label_text(label)) if label \
+        else TEXT["covered_share"]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for i, (pid, name, st) in enumerate(zip(precincts.index, names, status, strict=True)):
-        pid_s = str(pid)
-        st_s = str(st)
-        shown = str(name) if name is not None and str(name).strip() and str(name) != "nan" \
-            else f"Precinct {pid_s}"
+    for i, pid in enumerate(precincts.index):
+        pid_s, st_s = str(pid), status[i]
+        shown = _text(names[i]).strip() or TEXT["precinct"].format(id=pid_s)
         c = catch.get(pid_s, {})
-        rows = [
-            ("Status", st_s),
-            ("Residents served", _fmt_int(c.get("served"))),
-            (share_label, _fmt_share(c.get("share"))),
-            ("Inspectors needed", _fmt_int(c.get("inspectors"))),
-        ]
+        rows = [(TEXT["status"], st_s)]
+        if where is not None and where[i]:
+            rows.append((TEXT["district"], where[i]))
+        for col, key in (("kind", "kind"), ("kind_reason", "kind_reason")):
+            if col in precincts.columns and _text(precincts[col].iloc[i]):
+                rows.append((TEXT[key], _text(precincts[col].iloc[i])))
+        rows.append((TEXT["residents_served"], _fmt_int(c.get("served"))))
+        shares = c.get("shares") or {label: c.get("share")}
+        if label not in shares:  # a given covered_share column: the main share alone
+            shares = {label: c.get("share")}
+        for lab, share in shares.items():  # every threshold, nearest first
+            rows.append((TEXT["covered_share_within"].format(label=_label_text(lab)) if lab
+                         else share_label, _fmt_share(c.get("share") if lab == label
+                                                      else share)))
+        for col, key in (("median_walk_m", "median_walk"), ("p90_walk_m", "p90_walk")):
+            if math.isfinite(_num(c.get(col))):
+                rows.append((TEXT[key], f"{_fmt_int(c[col])} m"))
+        rows.append((TEXT["inspectors_needed"], _fmt_int(c.get("inspectors"))))
+        if "inspectors" in precincts.columns:
+            rows.append((TEXT["inspectors_on_staff"], _fmt_int(precincts["inspectors"].iloc[i])))
+        for col, value in c.get("extra", {}).items():
+            rows.append((col.replace("_", " "), value))
         colour = _STATUS_COLOURS.get(st_s, "#333333")
-        groups.setdefault(st_s, []).append(
-            {
-                "lat": float(xy[i, 1]),
-                "lon": float(xy[i, 0]),
-                "cls": f"ws-precinct ws-status-{re.sub(r'[^a-z]', '', st_s.lower())}",
-                "html": f'<div class="ws-pin" style="background:{colour}" '
-                        f'data-precinct="{_esc(pid_s)}"></div>',
-                "size": [14, 14],
-                "alt": shown,  # Leaflet sets it as an attribute value, not as HTML
-                "popup": _rows_html(shown, rows),
-                "tip": _esc(shown),
-            }
-        )
+        cls = "".join(ch for ch in st_s.lower() if "a" <= ch <= "z")
+        groups.setdefault(st_s, []).append({
+            "lat": float(xy[i, 1]), "lon": float(xy[i, 0]),
+            "cls": f"ws-precinct ws-status-{cls}", "size": [14, 14],
+            "icon": {"cls": "ws-pin", "colour": colour, "data": {"precinct": pid_s}},
+            "alt": shown, "popup": _popup(shown, rows), "tip": shown,
+        })
     order: list[str] = [s for s in ("open", "planned", "candidate") if s in groups]
     order += sorted(s for s in groups if s not in order)
     for s in order:
-        _MarkerLayer(groups[s], name=f"Precincts: {_esc(s)}").add_to(frame.m)
-    present = [s for s in _STATUS_COLOURS if
-               ("status" in precincts.columns and (precincts["status"] == s).any())]
-    if "status" not in precincts.columns:
-        present = ["open"]
-    return "<h4>Precincts</h4>" + "<br>".join(
-        f'<i class="ws-dot" style="background:{_STATUS_COLOURS[s]}"></i>{_esc(s)}'
-        for s in present
-    )
+        frame.add({
+            "id": f"precincts-{len(frame.layers)}", "kind": "markers",
+            "name": TEXT["precincts_layer"].format(status=s), "markers": groups[s],
+            "declutter": "fixed",
+            "legend": _legend(TEXT["precincts"], [
+                ({"fill": _STATUS_COLOURS.get(s, "#333333"), "cls": "ws-dot"}, s)]),
+        })
 
 
-def sites_layer(frame: Frame, sites: pd.DataFrame | None) -> str | None:
-    """Proposed sites as numbered markers, with a popup each."""
+def sites_layer(frame: Frame, sites: pd.DataFrame | None) -> None:
+    """Proposed sites as numbered markers that never hide each other, with a popup each."""
     if sites is None or not len(sites):
-        return None
+        return
     tab = sites.sort_values("rank") if "rank" in sites.columns else sites
     pts = tab.geometry.to_crs("EPSG:4326")
     xy = shapely.get_coordinates(np.asarray(pts.values, dtype=object))
     marks = []
     for j, (_, row) in enumerate(tab.iterrows()):
-        rank = row.get("rank", j + 1)
+        rank = _fmt_int(row.get("rank", j + 1))
         rows = [
-            ("Newly covered residents", _fmt_int(row.get("newly_covered"))),
-            ("Cumulative covered share", _fmt_share(row.get("cumulative_share"))),
+            (TEXT["newly_covered"], _fmt_int(row.get("newly_covered"))),
+            (TEXT["cumulative_share"], _fmt_share(row.get("cumulative_share"))),
         ]
         if "nearest_open_m" in tab.columns and math.isfinite(_num(row["nearest_open_m"])):
-            rows.append(("Walk to nearest open precinct",
-                         f"{_fmt_int(row['nearest_open_m'])} m"))
-        if "district" in tab.columns:
-            rows.append(("District", str(row["district"])))
-        if "site" in tab.columns:
-            rows.append(("Site", str(row["site"])))
+            rows.append((TEXT["walk_to_open"], f"{_fmt_int(row['nearest_open_m'])} m"))
+        for col, key in (("district", "district"), ("address", "address"),
+                         ("nearest_address", "address"), ("street", "street"),
+                         ("nearest_street", "street"), ("site", "site_id")):
+            if col in tab.columns and _text(row[col]):
+                rows.append((TEXT[key], _text(row[col])))
         marks.append({
             "lat": float(xy[j, 1]), "lon": float(xy[j, 0]), "cls": "ws-site-icon",
-            "html": f'<div class="ws-site">{_fmt_int(rank)}</div>', "size": [22, 22],
-            "alt": f"Proposed site {_fmt_int(rank)}",
-            "popup": _rows_html(f"Proposed site #{_fmt_int(rank)}", rows),
-            "tip": f"#{_fmt_int(rank)}: +{_fmt_int(row.get('newly_covered'))} residents",
+            "icon": {"cls": "ws-site", "text": rank}, "size": [22, 22],
+            "alt": TEXT["site"].format(rank=rank),
+            "popup": _popup(TEXT["site"].format(rank=rank), rows),
+            "tip": TEXT["site_tip"].format(rank=rank, gain=_fmt_int(row.get("newly_covered"))),
         })
-    _MarkerLayer(marks, name="Proposed sites (by rank)").add_to(frame.m)
-    return ('<h4>Proposed sites</h4><span class="ws-site" style="display:inline-block;'
-            'width:16px;height:16px;line-height:12px;font-size:9px">1</span> '
-            "rank (gain in the popup)")
-
-
-def decorations(
-    frame: Frame, legend: list[str], *, title: str, scenario: str | None,
-    date: str | _dt.date | None, data_licence: str,
-) -> None:
-    """Layer list, title, legend and attribution."""
-    folium.LayerControl(collapsed=False, position="topright").add_to(frame.m)
-    day = date if date is not None else _dt.date.today()
-    day_s = day.isoformat() if isinstance(day, _dt.date) else str(day)
-    sub = " · ".join(_esc(x) for x in (scenario, day_s) if x)
-    attribution = f"{_esc(_OSM_ATTRIBUTION)}, {_esc(data_licence)}"
-    _Decorations(
-        title_html=f"<h1>{_esc(title)}</h1><div>{sub}</div>",
-        legend="".join(legend) or "",
-        attribution=attribution,
-    ).add_to(frame.m)
+    frame.add({
+        "id": "sites", "kind": "markers", "name": TEXT["sites"], "markers": marks,
+        "declutter": 4, "must": True, "leader": True,
+        "legend": _legend(TEXT["sites"], [({"cls": "ws-site", "text": "1"},
+                                           TEXT["sites_legend"])]),
+    })

@@ -15,6 +15,11 @@ inside the zone in proportion to a stated weight.
 - :func:`demand_from_buildings`: OSM residential buildings scaled to a total, or at a density
   of persons per m² of floor area.
 
+Spreading a total keeps every building and cell within the density limits of
+:mod:`walkshed.settings` (:func:`cap_and_spread`: the excess goes to the zone's other points,
+each zone's total conserved), and counts a plain ``building=yes`` as a home only where the zone's
+typed buildings leave it plausible; each zone's report says what was done and why.
+
 The modules: :mod:`.demand` (the :class:`Demand` type, study area, shared helpers),
 :mod:`.raster`, :mod:`.buildings` and :mod:`.zones`.
 """
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 from .._buildings import is_residential, parse_levels, read_buildings
 from .buildings import demand_from_buildings
-from .demand import ZONE_METHODS, Demand, Method, study_area
+from .demand import ZONE_METHODS, Demand, Method, Spread, cap_and_spread, density_cells, study_area
 from .raster import _row_bands as _row_bands  # the tests check it
 from .raster import demand_from_raster
 from .zones import choose_method, demand_from_zones
@@ -32,10 +37,13 @@ __all__ = [
     "ZONE_METHODS",
     "Demand",
     "Method",
+    "Spread",
+    "cap_and_spread",
     "choose_method",
     "demand_from_buildings",
     "demand_from_raster",
     "demand_from_zones",
+    "density_cells",
     "is_residential",
     "parse_levels",
     "read_buildings",

@@ -15,10 +15,17 @@ import pyproj
 import shapely
 
 from .. import settings
-from .._buildings import is_residential, parse_levels, read_buildings
+from .._buildings import is_plain_yes, is_residential, parse_levels, read_buildings
 from .._errors import input_error
 from ..network import WalkNetwork
-from .demand import Demand, _clip_area, _frame, _output_crs
+from .demand import (
+    Demand,
+    _clip_area,
+    _frame,
+    _output_crs,
+    cap_and_spread,
+    density_cells,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class _Buildings:
     footprint_m2: np.ndarray
     floor_m2: np.ndarray
     levels_tagged: np.ndarray  # bool
+    plain_yes: np.ndarray  # bool: tagged only building=yes (use unknown)
     dropped_nonresidential: int
     dropped_no_area: int
 
@@ -64,8 +72,10 @@ def _buildings_in(
     if "building" in buildings.columns:
         kind = buildings["building"].to_numpy(dtype=object)
         res = np.fromiter((is_residential(k) for k in kind), dtype=bool, count=n)
+        yes = np.fromiter((is_plain_yes(k) for k in kind), dtype=bool, count=n)
     else:
         res = np.ones(n, dtype=bool)
+        yes = np.zeros(n, dtype=bool)
     lv_col = next((c for c in ("levels", "building:levels") if c in buildings.columns), None)
     if lv_col is None:
         levels = np.full(n, np.nan)
@@ -87,6 +97,7 @@ def _buildings_in(
         footprint_m2=footprint[keep],
         floor_m2=floor[keep],
         levels_tagged=tagged[keep],
+        plain_yes=yes[keep],
         dropped_nonresidential=int((~res).sum()),
         dropped_no_area=int((res & ~has_area).sum()),
     )
@@ -102,11 +113,20 @@ def demand_from_buildings(
     area: Any = None,
     default_levels: float | None = None,
     zone: str | None = None,
+    density_limits: bool = True,
 ) -> Demand:
     """Demand points at residential buildings, weighted by floor area (footprint x levels).
 
     Give exactly one of ``total`` (spread over the floor area, conserved exactly) or
     ``persons_per_m2`` (population = floor area x density).
+
+    A ``total`` is spread within the density limits (``density_limits``, as in
+    :func:`walkshed.population.demand_from_zones`): no building above
+    :data:`walkshed.settings.max_residents_per_building` or
+    :data:`walkshed.settings.max_residents_per_m2_floor`, no cell above
+    :data:`walkshed.settings.max_residents_per_km2`; the excess goes to the other buildings,
+    and what none can hold to the network's streets in the study area (said in the report).
+    Every residential type counts, plain ``building=yes`` included.
 
     Parameters
     ----------
@@ -130,12 +150,15 @@ def demand_from_buildings(
         :data:`walkshed.settings.default_building_levels`.
     zone
         Name written in the ``zone`` column.
+    density_limits
+        Apply the density limits to a ``total``.
 
     Returns
     -------
     Demand
-        Points with ``method="buildings"``; a one-row report (buildings used, left out,
-        floor area, levels tagged, total).
+        Points with ``method="buildings"`` (``"streets"`` for residents beyond the limits);
+        a one-row report (buildings used, left out, floor area, levels tagged, total,
+        ``capped``, ``moved``, ``overflow``, ``max_per_point``, ``reason``).
     """
     what = "buildings"
     out_crs = _output_crs(network, crs, what)
@@ -162,11 +185,39 @@ def demand_from_buildings(
     density = float(total) / floor.sum() if total is not None else float(persons_per_m2 or 0.0)
     pop = floor * density
     xy = shapely.get_coordinates(b.point[inside])
-    points = _frame(xy[:, 0], xy[:, 1], pop, zone, "buildings", out_crs)
+    method = np.full(len(pop), "buildings", dtype=object)
+    capped = moved = overflow = 0.0
+    reason = "buildings by floor area"
+    if total is not None and density_limits and len(pop):
+        cell_m = settings.density_cell_m
+        spread = cap_and_spread(
+            floor, np.zeros(len(floor), dtype=np.int64), np.array([float(total)]),
+            point_cap=np.minimum(
+                settings.max_residents_per_building,
+                _floor_for_limits(b, inside) * settings.max_residents_per_m2_floor,
+            ),
+            cell=density_cells(xy, cell_m),
+            cell_cap=settings.max_residents_per_km2 * (cell_m / 1000.0) ** 2,
+        )
+        shift = np.maximum(pop - spread.population, 0.0)
+        capped, moved = float(spread.capped.sum()), float(shift.sum())
+        pop = spread.population
+        overflow = float(spread.unplaced[0])
+        if capped:
+            reason += (f"; {int(capped)} building(s) held at the density limits, "
+                       f"{moved:,.0f} residents moved to the others")
+        if overflow > 0:
+            sxy, w = _overflow_streets(network, clip)
+            pop = np.concatenate([pop, overflow * w / w.sum()])
+            xy = np.vstack([xy, sxy])
+            method = np.concatenate([method, np.full(len(w), "streets", dtype=object)])
+            reason += f"; {overflow:,.0f} residents beyond the limits spread over the streets"
+    points = _frame(xy[:, 0], xy[:, 1], pop, zone, method, out_crs)
     report = pd.DataFrame(
         [
             {
                 "zone": zone,
+                "method": "buildings",
                 "buildings": int(inside.sum()),
                 "outside_area": int((~inside).sum()),
                 "nonresidential": b.dropped_nonresidential,
@@ -176,9 +227,37 @@ def demand_from_buildings(
                 "floor_m2": float(floor.sum()),
                 "population_in": float(total) if total is not None else math.nan,
                 "population_out": float(pop.sum()),
+                "capped": int(capped),
+                "moved": moved,
+                "overflow": overflow,
+                "max_per_point": float(pop.max()) if len(pop) else 0.0,
+                "reason": reason,
             }
         ]
     )
     return Demand(points, report)
 
 
+
+
+def _overflow_streets(
+    network: WalkNetwork | None, clip: shapely.Geometry | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points along the network's streets (in ``clip``) for residents no building can hold."""
+    from .zones import _along_streets, _street_pieces
+
+    if network is None:
+        raise input_error(
+            "buildings", "more residents than the buildings can hold within the density limits",
+            "Pass the network (its streets take the rest), or density_limits=False",
+        )
+    area = clip if clip is not None else shapely.box(*network.bounds)
+    return _along_streets(_street_pieces(network, network.edge_tree, area), 50.0)
+
+
+def _floor_for_limits(b: _Buildings, which: np.ndarray) -> np.ndarray:
+    """Floor area for the density limit: tagged levels, or
+    :data:`walkshed.settings.max_levels_untagged` where untagged."""
+    levels = np.where(b.levels_tagged[which], b.floor_m2[which] / b.footprint_m2[which],
+                      settings.max_levels_untagged)
+    return np.asarray(b.footprint_m2[which] * levels, dtype=np.float64)

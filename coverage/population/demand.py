@@ -3,6 +3,7 @@ and the demand-point frame."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -147,3 +148,147 @@ def _output_crs(network: WalkNetwork | None, crs: Any, what: str) -> pyproj.CRS:
     return pyproj.CRS.from_user_input(crs)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# plausible densities: cap and spread the excess within the zone
+
+
+@dataclass(frozen=True)
+class Spread:
+    """What :func:`cap_and_spread` did.
+
+    Attributes
+    ----------
+    population
+        Residents per point (each zone's total conserved exactly, to float rounding).
+    capped
+        Whether the point was held at a limit (its building's or its cell's).
+    unplaced
+        Per zone: residents no point of the zone could take within the limits (0 when the
+        zone held its total); the caller places them another way and says so.
+    """
+
+    population: np.ndarray
+    capped: np.ndarray
+    unplaced: np.ndarray
+
+
+def density_cells(xy: np.ndarray, cell_m: float | None = None) -> np.ndarray:
+    """The square cell (side ``cell_m``, anchored at multiples of it) of every point, as one
+    integer id per cell.
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` coordinates in metres.
+    cell_m
+        Cell side; default :data:`walkshed.settings.density_cell_m`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` cell ids, equal for points in the same cell.
+    """
+    size = float(settings.density_cell_m if cell_m is None else cell_m)
+    if len(xy) == 0:
+        return np.empty(0, dtype=np.int64)
+    ij = np.floor(np.asarray(xy, dtype=float) / size).astype(np.int64)
+    _, ids = np.unique(ij, axis=0, return_inverse=True)
+    return np.asarray(ids, dtype=np.int64).ravel()
+
+
+def cap_and_spread(
+    weight: np.ndarray,
+    zone: np.ndarray,
+    totals: np.ndarray,
+    *,
+    point_cap: np.ndarray | None = None,
+    cell: np.ndarray | None = None,
+    cell_cap: float | None = None,
+) -> Spread:
+    """Spread each zone's total over its points by weight, no point above its cap and no cell
+    above ``cell_cap``; the excess goes to the zone's other points.
+
+    The rule (water-filling, iterated until nothing is over a limit):
+
+    1. each zone's total, less what its held points already have, is spread over its free
+       points in proportion to ``weight``;
+    2. free points above their ``point_cap`` are held at it;
+    3. otherwise, in every cell above ``cell_cap``, the free points share what the held ones
+       leave (all points of the cell are scaled down when the held ones alone exceed it) and
+       are held there;
+    4. repeat from 1 while something new was held.
+
+    Every round holds at least one more point, so it ends; each zone keeps its total exactly
+    unless all of its points are held, in which case the rest is returned as ``unplaced``.
+
+    Parameters
+    ----------
+    weight
+        ``(n,)`` non-negative weights (floor area, street length, 1 per grid point).
+    zone
+        ``(n,)`` zone position of each point, in ``range(len(totals))``.
+    totals
+        Residents of each zone.
+    point_cap
+        ``(n,)`` most residents a point may hold (``inf``: no limit); default no limit.
+    cell, cell_cap
+        Cell id of each point (:func:`density_cells`) and the most residents a cell may hold.
+
+    Returns
+    -------
+    Spread
+
+    Examples
+    --------
+    >>> s = cap_and_spread(np.array([8.0, 1.0, 1.0]), np.zeros(3, int), np.array([100.0]),
+    ...                    point_cap=np.array([50.0, 50.0, 50.0]))
+    >>> s.population.tolist(), s.unplaced.tolist()
+    ([50.0, 25.0, 25.0], [0.0])
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    z = np.asarray(zone, dtype=np.int64)
+    tot = np.asarray(totals, dtype=np.float64)
+    n, k = len(w), len(tot)
+    cap = np.full(n, np.inf) if point_cap is None else np.asarray(point_cap, dtype=np.float64)
+    pop = np.zeros(n)
+    held = np.zeros(n, dtype=bool)
+    unplaced = np.zeros(k)
+    use_cells = cell is not None and cell_cap is not None and math.isfinite(cell_cap)
+    c = np.asarray(cell, dtype=np.int64) if use_cells and cell is not None else None
+    limit = float(cell_cap) if use_cells and cell_cap is not None else math.inf
+    tol = 1e-9
+    while True:
+        free = ~held
+        rest = tot - np.bincount(z[held], weights=pop[held], minlength=k)
+        wsum = np.bincount(z[free], weights=w[free], minlength=k)
+        ok = wsum > 0
+        share = np.where(ok, np.maximum(rest, 0.0) / np.where(ok, wsum, 1.0), 0.0)
+        pop[free] = w[free] * share[z[free]]
+        unplaced = np.where(ok, 0.0, np.maximum(rest, 0.0))
+        over = free & (pop > cap * (1 + tol))
+        if over.any():
+            pop[over] = cap[over]
+            held |= over
+            continue
+        if c is None:
+            break
+        csum = np.bincount(c, weights=pop)
+        bad = np.flatnonzero(csum > limit * (1 + tol))
+        bad_cell = np.zeros(len(csum), dtype=bool)
+        bad_cell[bad] = True
+        in_bad = bad_cell[c] & ~held
+        held_sum = np.bincount(c[held], weights=pop[held], minlength=len(csum))
+        too_full = bad_cell[c] & held & (held_sum[c] > limit * (1 + tol))
+        if not (in_bad.any() or too_full.any()):
+            break
+        free_sum = np.bincount(c[in_bad], weights=pop[in_bad], minlength=len(csum))
+        room = np.maximum(limit - held_sum, 0.0)
+        factor = np.where(free_sum > 0, room / np.where(free_sum > 0, free_sum, 1.0), 0.0)
+        pop[in_bad] *= factor[c[in_bad]]
+        # held points alone above the cell's limit: scale them down to it
+        if too_full.any():
+            pop[too_full] *= limit / held_sum[c[too_full]]
+        held |= in_bad
+    return Spread(population=pop, capped=held, unplaced=unplaced)

@@ -15,11 +15,19 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .. import _common
+from .. import _common, settings
 from .._errors import input_error
 from ..network import WalkNetwork
-from .buildings import _buildings_in
-from .demand import ZONE_METHODS, Demand, Method, _frame, study_area
+from .buildings import _Buildings, _buildings_in, _floor_for_limits
+from .demand import (
+    ZONE_METHODS,
+    Demand,
+    Method,
+    _frame,
+    cap_and_spread,
+    density_cells,
+    study_area,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +171,7 @@ def demand_from_zones(
     grid_spacing_m: float = 100.0,
     default_levels: float | None = None,
     outside: Literal["error", "drop"] = "error",
+    density_limits: bool = True,
 ) -> Demand:
     """Spread each zone's resident count over what lies inside it.
 
@@ -176,6 +185,16 @@ def demand_from_zones(
     - ``area``: evenly to the points of a ``grid_spacing_m`` grid inside the zone.
 
     Every zone's total is conserved exactly (to float rounding).
+
+    Plain ``building=yes`` footprints count as homes in a zone only while its typed residential
+    buildings cover less than :data:`walkshed.settings.typed_residential_share` of the
+    footprint (said in the zone's ``reason``). With ``density_limits`` no building holds more
+    than :data:`walkshed.settings.max_residents_per_building` residents or
+    :data:`walkshed.settings.max_residents_per_m2_floor` per m² of its floor, and no square
+    cell of :data:`walkshed.settings.density_cell_m` more than
+    :data:`walkshed.settings.max_residents_per_km2`: the excess is spread over the zone's other
+    points by :func:`walkshed.population.demand.cap_and_spread`; what the whole zone cannot
+    hold goes to its streets (or its area grid), and the reason says so.
 
     Parameters
     ----------
@@ -205,6 +224,8 @@ def demand_from_zones(
         ``"error"`` raises; ``"drop"`` leaves them out, reported with method ``"dropped"``.
         Zones that overlap only partly are kept, with a warning logged and their overlap in
         the report's ``network_overlap``.
+    density_limits
+        Apply the density limits (above); ``False`` spreads by weight alone.
 
     Returns
     -------
@@ -212,7 +233,9 @@ def demand_from_zones(
         Points (``zone`` = zone name, ``method`` = the method used) and a report with one row
         per zone: ``zone``, ``population_in``, ``population_out``, ``method``, ``reason``,
         ``points``, ``area_km2``, ``network_overlap``, ``street_km``, ``buildings``,
-        ``footprint_share``, ``floor_m2``, ``levels_tagged``.
+        ``footprint_share``, ``floor_m2``, ``levels_tagged``, ``capped`` (points held at a
+        limit), ``moved`` (residents moved off them), ``overflow`` (residents the zone could
+        not hold within the limits, placed on its streets or area) and ``max_per_point``.
 
     Raises
     ------
@@ -260,10 +283,13 @@ def demand_from_zones(
 
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
-    pops: list[np.ndarray] = []
-    zone_col: list[np.ndarray] = []
+    ws: list[np.ndarray] = []
+    caps: list[np.ndarray] = []
+    zone_pos: list[np.ndarray] = []
     method_col: list[np.ndarray] = []
     rows: list[dict[str, Any]] = []
+    pieces_of: dict[int, np.ndarray] = {}
+    totals = np.where(none, 0.0, counts)
     for i, poly in enumerate(polys):
         zname = names[i]
         area_m2 = float(shapely.area(poly))
@@ -274,15 +300,24 @@ def demand_from_zones(
             "network_overlap": float(overlap[i]),
         }
         if none[i]:
-            rows.append({**row, "population_out": 0.0, "method": "dropped",
+            rows.append({**row, "method": "dropped",
                          "reason": "does not overlap the network's area", "points": 0})
             log.warning("zone %s does not overlap the network's area: dropped", zname)
             continue
         in_b = np.flatnonzero(b_zone == i) if b is not None else np.empty(0, dtype=np.int64)
+        homes_why = ""
+        if b is not None and len(in_b):
+            in_b, homes_why = _homes(b, in_b)
         footprint = float(b.footprint_m2[in_b].sum()) if b is not None else 0.0
         floor = float(b.floor_m2[in_b].sum()) if b is not None else 0.0
-        pieces = _street_pieces(network, tree, poly)
-        street_m = float(shapely.length(pieces).sum()) if len(pieces) else 0.0
+        # a forced method that needs no street skips clipping them (the costly step), unless
+        # its buildings overflow; street_km is then not reported
+        lazy = method in ("area", "buildings")
+        pieces = None if lazy else _street_pieces(network, tree, poly)
+        if pieces is not None:
+            pieces_of[i] = pieces
+        street_m = (math.nan if pieces is None
+                    else float(shapely.length(pieces).sum()) if len(pieces) else 0.0)
         row.update(
             street_km=street_m / 1000,
             buildings=len(in_b),
@@ -303,6 +338,7 @@ def demand_from_zones(
                 reason = "no buildings given; " + reason.split("; ", 1)[-1]
         else:
             chosen, reason = method, f"method={method!r} asked for every zone"
+        cap = None
         if chosen == "buildings":
             if floor <= 0:
                 raise input_error(
@@ -312,37 +348,124 @@ def demand_from_zones(
             assert b is not None
             xy = shapely.get_coordinates(b.point[in_b])
             w = b.floor_m2[in_b]
+            cap = np.minimum(settings.max_residents_per_building,
+                             _floor_for_limits(b, in_b) * settings.max_residents_per_m2_floor)
+            if homes_why:
+                reason = f"{reason}; {homes_why}"
         elif chosen == "streets":
             if street_m <= 0:
                 raise input_error(
                     f"zone {zname}", "method 'streets' but no walkable street inside",
                     "Use method='auto' or 'area' for zones without streets",
                 )
+            assert pieces is not None
             xy, w = _along_streets(pieces, street_spacing_m)
         else:
             xy, w = _grid_in(poly, grid_spacing_m)
-        pop = counts[i] * (w / w.sum()) if counts[i] > 0 else np.zeros(0)
         if counts[i] == 0:
-            xy = xy[:0]
+            xy, w = xy[:0], w[:0]
+            cap = None if cap is None else cap[:0]
         xs.append(xy[:, 0])
         ys.append(xy[:, 1])
-        pops.append(pop)
-        zone_col.append(np.full(len(pop), zname, dtype=object))
-        method_col.append(np.full(len(pop), chosen, dtype=object))
-        rows.append({**row, "population_out": float(pop.sum()), "method": chosen,
-                     "reason": reason, "points": len(pop)})
+        ws.append(np.asarray(w, dtype=np.float64))
+        caps.append(np.full(len(w), np.inf) if cap is None else cap)
+        zone_pos.append(np.full(len(w), i, dtype=np.int64))
+        method_col.append(np.full(len(w), chosen, dtype=object))
+        rows.append({**row, "method": chosen, "reason": reason, "points": len(w)})
+    x = np.concatenate(xs) if xs else np.empty(0)
+    y = np.concatenate(ys) if ys else np.empty(0)
+    w_all = np.concatenate(ws) if ws else np.empty(0)
+    z_all = np.concatenate(zone_pos) if zone_pos else np.empty(0, dtype=np.int64)
+    m_all = np.concatenate(method_col) if method_col else np.empty(0, dtype=object)
+    cap_all = np.concatenate(caps) if caps else np.empty(0)
+    plain = cap_and_spread(w_all, z_all, totals)
+    if density_limits:
+        cell_m = settings.density_cell_m
+        spread = cap_and_spread(
+            w_all, z_all, totals, point_cap=cap_all,
+            cell=density_cells(np.column_stack([x, y]), cell_m),
+            cell_cap=settings.max_residents_per_km2 * (cell_m / 1000.0) ** 2,
+        )
+    else:
+        spread = plain
+    pop = spread.population
+    pop_parts = [pop]
+    x_parts, y_parts, z_parts, m_parts = [x], [y], [z_all], [m_all]
+    by_row = {r["zone"]: r for r in rows}
+    overflow_where: dict[int, str] = {}
+    for full in np.flatnonzero(spread.unplaced > 0):
+        # the zone's points are full: the rest goes to its streets (or its area), and is said
+        i = int(full)
+        pieces = pieces_of.get(i)
+        if pieces is None:
+            pieces = _street_pieces(network, tree, polys[i])
+        if len(pieces):
+            xy, w = _along_streets(pieces, street_spacing_m)
+            where = "streets"
+        else:
+            xy, w = _grid_in(polys[i], grid_spacing_m)
+            where = "area"
+        extra = spread.unplaced[i] * (w / w.sum())
+        pop_parts.append(extra)
+        x_parts.append(xy[:, 0])
+        y_parts.append(xy[:, 1])
+        z_parts.append(np.full(len(w), i, dtype=np.int64))
+        m_parts.append(np.full(len(w), where, dtype=object))
+        by_row[names[i]]["points"] += len(w)
+        overflow_where[i] = where
+    moved = np.maximum(plain.population - pop, 0.0)
+    held = spread.capped
+    pop_cat = np.concatenate(pop_parts)
+    z_cat = np.concatenate(z_parts)
+    n_zones = len(polys)
+    out_sum = np.bincount(z_cat, weights=pop_cat, minlength=n_zones)
+    top = np.zeros(n_zones)
+    if len(pop_cat):
+        np.maximum.at(top, z_cat, pop_cat)
+    n_held = np.bincount(z_all[held], minlength=n_zones)
+    n_moved = np.bincount(z_all, weights=moved, minlength=n_zones)
+    for i in range(n_zones):
+        r = by_row[names[i]]
+        r.update(population_out=float(out_sum[i]), capped=int(n_held[i]),
+                 moved=float(n_moved[i]), overflow=float(spread.unplaced[i]),
+                 max_per_point=float(top[i]))
+        if n_held[i] and r.get("method") not in (None, "dropped"):
+            r["reason"] += (f"; {int(n_held[i])} point(s) held at the density limits, "
+                            f"{n_moved[i]:,.0f} residents moved to the zone's other points")
+        if i in overflow_where:
+            r["reason"] += (f"; {spread.unplaced[i]:,.0f} of them beyond what its buildings "
+                            f"hold within the limits, spread over its {overflow_where[i]}")
     order = ["zone", "population_in", "population_out", "method", "reason", "points",
              "area_km2", "network_overlap", "street_km", "buildings", "footprint_share",
-             "floor_m2", "levels_tagged"]
+             "floor_m2", "levels_tagged", "capped", "moved", "overflow", "max_per_point"]
     report = pd.DataFrame(rows).reindex(columns=order)
-    if not xs:
-        points = _frame(np.empty(0), np.empty(0), np.empty(0), None, "", crs)
-    else:
-        points = _frame(
-            np.concatenate(xs), np.concatenate(ys), np.concatenate(pops),
-            np.concatenate(zone_col), np.concatenate(method_col), crs,
-        )
+    keep = np.ones(len(pop_cat), dtype=bool)
+    z_keep = z_cat[keep]
+    points = _frame(
+        np.concatenate(x_parts)[keep], np.concatenate(y_parts)[keep], pop_cat[keep],
+        names[z_keep] if len(z_keep) else np.empty(0, dtype=object),
+        np.concatenate(m_parts)[keep], crs,
+    )
     return Demand(points, report)
+
+
+def _homes(b: _Buildings, in_b: np.ndarray) -> tuple[np.ndarray, str]:
+    """The zone's buildings that count as homes, and why plain ``building=yes`` does or not."""
+    yes = b.plain_yes[in_b]
+    if not yes.any():
+        return in_b, ""
+    fp = b.footprint_m2[in_b]
+    typed = float(fp[~yes].sum()) / float(fp.sum()) if fp.sum() > 0 else 0.0
+    limit = settings.typed_residential_share
+    if typed >= limit:
+        return in_b[~yes], (
+            f"{int(yes.sum())} plain building=yes left out (typed residential buildings "
+            f"cover {typed:.0%} of the footprint, >= {limit:.0%})"
+        )
+    return in_b, (
+        f"{int(yes.sum())} plain building=yes counted as homes (typed residential buildings "
+        f"cover only {typed:.0%} of the footprint, < {limit:.0%})"
+    )
 
 
 def _assign_to_zones(points: np.ndarray, polys: np.ndarray) -> np.ndarray:

@@ -46,10 +46,13 @@ from __future__ import annotations
 from .inputs import (
     ScenarioInputs,
     load_demand,
+    load_demand_alternatives,
     load_districts,
     load_inputs,
     load_network_for,
+    load_population,
     load_precincts,
+    own_method,
 )
 from .model import (
     BuildingPopulation,
@@ -78,10 +81,13 @@ __all__ = [
     "ScenarioInputs",
     "SitingOptions",
     "load_demand",
+    "load_demand_alternatives",
     "load_districts",
     "load_inputs",
     "load_network_for",
+    "load_population",
     "load_precincts",
     "load_scenario",
+    "own_method",
     "parse_scenario",
 ]

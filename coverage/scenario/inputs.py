@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ScenarioInputs",
     "load_demand",
+    "load_demand_alternatives",
     "load_districts",
     "load_inputs",
     "load_network_for",
+    "load_population",
     "load_precincts",
+    "own_method",
 ]
 
 
@@ -58,6 +61,24 @@ def load_network_for(scenario: Scenario, *, cache: bool | None = None) -> WalkNe
     return load_network(source, keep_largest=src.keep_largest, cache=cache)
 
 
+def load_population(scenario: Scenario, network: WalkNetwork) -> Any:
+    """The scenario's residents as a :class:`walkshed.population.Demand` (points and the
+    report of how each zone was spread, with the reason).
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        Its walking network.
+
+    Returns
+    -------
+    walkshed.population.Demand
+    """
+    return _population(scenario, network, None)
+
+
 def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
     """Demand points (residents) for a scenario, through :mod:`walkshed.population`.
 
@@ -76,19 +97,32 @@ def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         Demand points with ``population``, ``zone`` and ``method`` (network CRS).
     """
-    from .. import population as popmod
+    return _population(scenario, network, None).points
 
+
+def _building_source(scenario: Scenario) -> Any:
+    """The buildings a scenario's population reads: an OSM file, a vector frame, or None."""
     cfg = scenario.population
-    buildings: Any = None
     building_file = cfg.file if isinstance(cfg, BuildingPopulation) else (
         cfg.buildings if isinstance(cfg, PolygonPopulation) else None
     )
-    if building_file is not None:
-        from .._osm import OSM_SUFFIXES
+    if isinstance(cfg, BuildingPopulation) and building_file is None:
+        building_file = scenario.network.file
+    if building_file is None:
+        return None
+    from .._osm import OSM_SUFFIXES
 
-        # an OSM extract is read by the population module; footprints in a vector file here
-        is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
-        buildings = building_file if is_osm else _read_vector(building_file, "buildings file")
+    # an OSM extract is read by the population module; footprints in a vector file here
+    is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
+    return building_file if is_osm else _read_vector(building_file, "buildings file")
+
+
+def _population(scenario: Scenario, network: WalkNetwork, buildings: Any) -> Any:
+    from .. import population as popmod
+
+    cfg = scenario.population
+    if buildings is None:
+        buildings = _building_source(scenario)
     if isinstance(cfg, RasterPopulation):
         demand = popmod.demand_from_raster(cfg.file, network, band=cfg.band,
                                            max_cell_m=cfg.max_cell_m)
@@ -105,7 +139,98 @@ def load_demand(scenario: Scenario, network: WalkNetwork) -> gpd.GeoDataFrame:
             outside=cfg.outside,  # type: ignore[arg-type]
             default_levels=cfg.default_levels,
         )
-    return demand.points
+    return demand
+
+
+def own_method(scenario: Scenario) -> str:
+    """The name of the scenario's own way of placing residents in the method comparison."""
+    cfg = scenario.population
+    if isinstance(cfg, RasterPopulation):
+        return "raster"
+    if isinstance(cfg, BuildingPopulation):
+        return "buildings, city total" if cfg.total is not None else "buildings, density"
+    return "district totals, by the rule" if cfg.method == "auto" else cfg.method
+
+
+def load_demand_alternatives(
+    scenario: Scenario, network: WalkNetwork, demand: gpd.GeoDataFrame
+) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, str]]:
+    """The residents placed by every other applicable method, for the comparison of
+    :func:`walkshed.assessment.uncertainty.compare`; the same total each time.
+
+    For district (polygon) totals: each zone over its buildings (its streets where it has
+    none), over its streets, over an area grid, and the buildings scaled to the city total.
+    For a raster or building total: the total over the buildings, the streets and an area grid
+    of the network's area.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        Its walking network.
+    demand
+        The scenario's own demand points (listed under :func:`own_method`).
+
+    Returns
+    -------
+    (dict, dict)
+        Demand points per method name (the scenario's own first), and the methods that do
+        not apply with the reason.
+    """
+    import geopandas as gpd
+
+    from .. import population as popmod
+    from .._buildings import read_buildings
+    from .._errors import InputError
+
+    cfg = scenario.population
+    own = own_method(scenario)
+    out: dict[str, gpd.GeoDataFrame] = {own: demand}
+    skipped: dict[str, str] = {}
+    src = _building_source(scenario)
+    if src is None and scenario.network.file is not None and not isinstance(
+            cfg, PolygonPopulation):
+        src = scenario.network.file
+    buildings = read_buildings(src) if isinstance(src, Path) else src
+    total = float(demand["population"].sum())
+
+    def attempt(name: str, make: Any) -> None:
+        if name in out:
+            return
+        try:
+            out[name] = make().points
+        except InputError as exc:
+            skipped[name] = str(exc)
+
+    if isinstance(cfg, PolygonPopulation):
+        zones = _zones_with_counts(cfg)
+        common: dict[str, Any] = {"population": "population", "name": "name",
+                                  "outside": cfg.outside, "default_levels": cfg.default_levels}
+        if buildings is not None:
+            attempt("buildings", lambda: popmod.demand_from_zones(
+                zones, network, buildings=buildings, method="auto", min_footprint_share=0.0,
+                min_buildings=1, **common))
+        else:
+            skipped["buildings"] = "no buildings given"
+        attempt("streets", lambda: popmod.demand_from_zones(
+            zones, network, method="streets", **common))
+        attempt("area", lambda: popmod.demand_from_zones(
+            zones, network, method="area", **common))
+    else:
+        one = gpd.GeoDataFrame({"name": ["study area"], "population": [total]},
+                               geometry=[popmod.study_area(network)], crs=network.crs)
+        attempt("streets", lambda: popmod.demand_from_zones(one, network, method="streets"))
+        attempt("area", lambda: popmod.demand_from_zones(one, network, method="area"))
+    if buildings is not None:
+        attempt("buildings, city total", lambda: popmod.demand_from_buildings(
+            buildings, network, total=total,
+            default_levels=getattr(cfg, "default_levels", None)))
+    else:
+        skipped.setdefault("buildings, city total", "no buildings given")
+    if not isinstance(cfg, RasterPopulation):
+        skipped["raster"] = "no population raster in the scenario"
+    return out, skipped
 
 
 def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
