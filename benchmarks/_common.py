@@ -33,3 +33,8 @@ def need_data_root(required: str = ALMATY) -> Path:
         where = Path(env) if env else REPO.parent / "shared" / "data"
         sys.exit(f"Almaty data not found under {where} (set WALKSHED_TEST_DATA)")
     return folder
+
+
+def load() -> str:
+    """The machine's load average now (1, 5, 15 minutes), to print beside each figure."""
+    return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())

@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, need_data_root
+from _common import REPO, load, need_data_root
 
 WALKSHED = str(Path(sys.executable).with_name("walkshed"))
 SPEED = 4.5
@@ -79,7 +79,7 @@ def walkshed_runs(toml: Path, work: Path, repeat: int) -> dict[str, float]:
         t, summary = run(["analyze", str(toml), "--out", str(work / f"out-cold-{i}")], cache)
         cold.append(t)
     times["analyze, empty cache"] = min(cold)
-    print(f"  analyze, empty cache : {min(cold):6.2f} s  ({sites_line(summary)})")
+    print(f"  analyze, empty cache : {min(cold):6.2f} s  ({sites_line(summary)}) [{load()}]")
     print(f"     steps: {summary.get('timings_s')}")
     warm_cache = work / "cold-cache-0"
     jobs = {
@@ -94,7 +94,7 @@ def walkshed_runs(toml: Path, work: Path, repeat: int) -> dict[str, float]:
             best = t if best is None else min(best, t)
         assert best is not None
         times[label] = best
-        print(f"  {label:21s}: {best:6.2f} s  ({sites_line(summary)})")
+        print(f"  {label:21s}: {best:6.2f} s  ({sites_line(summary)}) [{load()}]")
         print(f"     steps: {summary.get('timings_s')}")
     return times
 
@@ -152,7 +152,7 @@ def notebook_way(toml: Path, data: Path, work: Path) -> tuple[float, dict[float,
     t = time.perf_counter() - t0
     print(f"  osmnx notebook way   : {t:6.2f} s  ({how}: {t_load:.2f} s, of it XML "
           f"{t_xml:.2f} s; nearest nodes + ego graphs "
-          f"{t - t_load:.2f} s; {g.number_of_nodes():,} nodes)")
+          f"{t - t_load:.2f} s; {g.number_of_nodes():,} nodes) [{load()}]")
     print("     covered share (node-snapped, no access distance): "
           + ", ".join(f"{m:g} min {s:.1%}" for m, s in shares.items()))
     return t, shares

@@ -26,6 +26,7 @@ import typer
 
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
+from .i18n import current_language, set_language, translator
 from .io import to_jsonable
 from .pipeline import (
     Reporter,
@@ -65,11 +66,13 @@ class Options:
     json: bool = False
     debug: bool = False
     no_cache: bool = False
+    lang: str | None = None
 
-    def merge(self, **kw: bool) -> Options:
-        """These options OR'ed with the ones given to a command."""
+    def merge(self, **kw: Any) -> Options:
+        """These options OR'ed with the ones given to a command (its ``lang`` wins)."""
         return Options(**{k: getattr(self, k) or bool(kw.get(k, False)) for k in
-                          ("quiet", "json", "debug", "no_cache")})
+                          ("quiet", "json", "debug", "no_cache")},
+                       lang=kw.get("lang") or self.lang)
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no report.")]
@@ -77,6 +80,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the network cache.")
+]
+LangOpt = Annotated[
+    str | None,
+    typer.Option("--lang", help="Language of the report and the PDF: en, ru or kk [default: "
+                 "the scenario's lang, else your locale's, else en]."),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 OfflineOpt = Annotated[
@@ -92,12 +100,13 @@ def _main(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Who lives within walking distance of a police precinct, and where new ones should go."""
-    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache)
+    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, no_cache=no_cache, lang=lang)
 
 
-def _options(ctx: typer.Context, **kw: bool) -> Options:
+def _options(ctx: typer.Context, **kw: Any) -> Options:
     base = ctx.find_object(Options) or Options()
     return base.merge(**kw)
 
@@ -120,23 +129,27 @@ def _handled(fn: F) -> F:
             json=kwargs.get("json_", False),
             debug=kwargs.get("debug", False),
             no_cache=kwargs.get("no_cache", False),
+            lang=kwargs.get("lang"),
         )
         ctx.obj = opts
         _COMMAND.set(_command_words(ctx))
         with _logging_to_stderr(opts):
             try:
+                set_language(opts.lang)  # an unknown language is a usage error (exit 2)
                 return fn(*args, **kwargs)
             except typer.Exit:
                 raise
             except InputError as exc:
                 _fail(opts, 2, _one_line(exc))
             except KeyboardInterrupt:
-                _fail(opts, 130, "interrupted; no outputs were written")
+                _fail(opts, 130, translator().gettext("interrupted; no outputs were written"))
             except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
-                _fail(opts, 1, f"{_one_line(exc)} (no outputs were written)")
+                _fail(opts, 1, translator().gettext("{error} (no outputs were written)").format(
+                    error=_one_line(exc)))
             except Exception as exc:
-                _fail(opts, 1, f"internal error: {type(exc).__name__}: {_one_line(exc)} "
-                      "(run with --debug for the traceback; please report it)")
+                _fail(opts, 1, translator().gettext(
+                    "internal error: {error} (run with --debug for the traceback; please "
+                    "report it)").format(error=f"{type(exc).__name__}: {_one_line(exc)}"))
 
     return wrapper  # type: ignore[return-value]
 
@@ -169,6 +182,7 @@ def demo(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Run the whole job on the embedded demo (central Helsinki; no arguments, no network)."""
     from .pipeline import demo_study
@@ -176,7 +190,8 @@ def demo(
     opts: Options = ctx.obj
     reporter = Reporter(opts)
     study = demo_study(cache=False if opts.no_cache else None, reporter=reporter)
-    _run_and_report(study, out, reporter, opts, p=sites, offline=offline)
+    _run_and_report(study, out, reporter, opts, p=sites, offline=offline,
+                    outputs=frozenset({"tables", "sites", "map", "report"}))
 
 
 ScenarioArg = Annotated[
@@ -202,6 +217,8 @@ def _open_scenario(
     reporter = Reporter(opts)
     study, scen = load_study(scenario, cache=False if opts.no_cache else None,
                              reporter=reporter)
+    if opts.lang is None and scen.lang is not None:
+        set_language(scen.lang)  # the scenario's language unless --lang says otherwise
     return opts, reporter, study, scen
 
 
@@ -210,7 +227,8 @@ def _run_and_report(
 ) -> None:
     """Run the study into ``folder`` (staged, moved in place at the end; outputs of an
     earlier run that this one does not write are removed) and print the report."""
-    result = run(study, folder, reporter=reporter, command=_command_line(), **options)
+    result = run(study, folder, reporter=reporter, command=_command_line(),
+                 lang=current_language(), **options)
     _print_report(result, opts)
 
 
@@ -245,7 +263,7 @@ def _print_report(result: RunResult, opts: Options) -> None:
     elif not opts.quiet:
         from .report import run_report
 
-        typer.echo(run_report(result))
+        typer.echo(run_report(result, lang=current_language()))
 
 
 @app.command()
@@ -259,12 +277,13 @@ def analyze(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(
         study, folder, reporter, opts, outputs=frozenset(outputs),
         p=scen.siting.new_sites, target_share=scen.siting.target_share,
@@ -292,6 +311,7 @@ def rank(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
     check_siting_args(sites, target_share, method)
@@ -307,8 +327,8 @@ def rank(
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
     folder = out_folder(out, scen, scenario)
-    # a complete set (tables, sites, map), so the folder never mixes two runs
-    outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
+    # a complete set (tables, sites, report, map), so the folder never mixes two runs
+    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(study, folder, reporter, opts, outputs=frozenset(outputs),
                     p=sites, target_share=target_share, method=method, offline=offline)
 
@@ -324,6 +344,7 @@ def map_(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The coverage map of a scenario with the assessment's tables (no proposed sites)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
@@ -335,6 +356,26 @@ def map_(
 
 @app.command()
 @_handled
+def report(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    out: OutOptional = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+    no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
+    opts, reporter, study, scen = _open_scenario(ctx, scenario)
+    folder = out_folder(out, scen, scenario)
+    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"report"}),
+                    p=scen.siting.new_sites, target_share=scen.siting.target_share,
+                    method=scen.siting.method)
+
+
+@app.command()
+@_handled
 def inspect(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf, .osm).")],
@@ -342,6 +383,7 @@ def inspect(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
     from .pipeline import inspect_extract
@@ -355,7 +397,7 @@ def inspect(
         return
     if opts.quiet:
         return
-    typer.echo(inspect_text(file.name, info))
+    typer.echo(inspect_text(file.name, info, lang=current_language()))
 
 
 @app.command()
@@ -372,6 +414,7 @@ def serve(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """The live what-if page: add, move, close precincts and see the coverage change at once."""
     from .serve.server import serve as run_server
@@ -398,6 +441,7 @@ def batch(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
     no_cache: NoCacheOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Many cities, one Dask task each: every city's outputs, national tables and index map."""
     from .batch.command import batch_command

@@ -26,6 +26,7 @@ import shapely
 
 from . import settings
 from ._errors import input_error
+from .i18n import translator
 from .network import WalkNetwork, load_network
 
 __all__ = [
@@ -170,7 +171,8 @@ def demo_precincts(network: WalkNetwork) -> gpd.GeoDataFrame:
         target = np.array([minx + fx * (maxx - minx), miny + fy * (maxy - miny)])
         node = int(np.argmin(((network.node_xy - target) ** 2).sum(axis=1)))
         ids.append(f"demo-{letter}")
-        names.append(f"Precinct {letter} ({ILLUSTRATIVE}, not a real police station)")
+        names.append(translator().gettext(
+            "Precinct {letter} (illustrative, not a real police station)").format(letter=letter))
         statuses.append(status)
         pts.append(shapely.Point(network.node_xy[node]))
     return gpd.GeoDataFrame(
@@ -206,7 +208,7 @@ def demo_districts(network: WalkNetwork) -> gpd.GeoDataFrame:
         "SE": (mx, miny, maxx, my),
     }
     return gpd.GeoDataFrame(
-        {"name": [f"Sector {k} ({ILLUSTRATIVE})" for k in boxes]},
+        {"name": [translator().gettext("Sector {k} (illustrative)").format(k=k) for k in boxes]},
         geometry=[shapely.box(*b) for b in boxes.values()],
         crs=network.crs,
     )
@@ -229,16 +231,17 @@ def demo_inputs(*, cache: bool | None = None) -> DemoInputs:
     demand = demo_population(extract, network)
     precincts = demo_precincts(network)
     districts = demo_districts(network)
+    _ = translator().gettext
     notes = [
-        "Streets and buildings are real OpenStreetMap data of central Helsinki (2019).",
-        f"Residents are {ILLUSTRATIVE}: {DEMO_RESIDENTS:,.0f} spread over residential "
-        "buildings by footprint area x levels; not an official figure.",
-        f"Precincts are {ILLUSTRATIVE}: placed on street intersections, not real police "
-        "stations.",
-        f"Districts are {ILLUSTRATIVE}: the extent split into four sectors.",
+        _("Streets and buildings are real OpenStreetMap data of central Helsinki (2019)."),
+        _("Residents are illustrative: {n} spread over residential buildings by footprint "
+          "area x levels; not an official figure.").format(n=translator().number(DEMO_RESIDENTS)),
+        _("Precincts are illustrative: placed on street intersections, not real police "
+          "stations."),
+        _("Districts are illustrative: the extent split into four sectors."),
     ]
     return DemoInputs(
-        name=f"Central Helsinki ({ILLUSTRATIVE} demo)",
+        name=_("Central Helsinki (illustrative demo)"),
         extract=extract,
         network=network,
         demand=demand,

@@ -30,6 +30,8 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
+from ._demand_cache import cached_frames
+from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
 
@@ -55,7 +57,7 @@ __all__ = [
 OUTPUT_FILES = frozenset({
     "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
     "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "coverage_map.html",
-    "walkshed.gpkg", "walkshed.xlsx",
+    "walkshed.gpkg", "walkshed.xlsx", "report.pdf",
 })
 
 
@@ -129,6 +131,9 @@ class Study:
     inputs
         The files the study was loaded from (scenario, extract, population, precincts,
         districts, ...), recorded with their SHA-256 in ``summary.json``.
+    place_names
+        Per language (``ru``, ``kk``), the districts' names in it, keyed by the name in the
+        data (from a ``name_ru`` / ``name_kk`` column of the scenario's counts table).
     population_report
         How each zone's residents were placed, with the reason (the population module's
         report), or None.
@@ -149,6 +154,7 @@ class Study:
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
     inputs: tuple[Path, ...] = ()
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
     population_report: pd.DataFrame | None = None
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     demand_method: str | None = None
@@ -157,12 +163,14 @@ class Study:
 
 @dataclass
 class RunResult:
-    """What a run produced: the summary written as ``summary.json`` and the results."""
+    """What a run produced: the summary written as ``summary.json`` and the results
+    (and the study's place names per language, for the reports)."""
 
     summary: dict[str, Any]
     assessment: Any = None
     siting: Any = None
     folder: Path | None = None
+    place_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _study_header(study: Study) -> dict[str, Any]:
@@ -243,6 +251,7 @@ def run_study(
     method: str = "auto",
     offline: bool = False,
     command: str = "walkshed.pipeline.run_study",
+    lang: str | None = None,
 ) -> RunResult:
     """Run the assessment (and siting and the map, where asked) and stage the output files.
 
@@ -258,13 +267,17 @@ def run_study(
         Which groups to write besides ``summary.json``: ``tables`` (precincts.csv,
         districts.csv, opening_order.csv, uncovered_areas.gpkg), ``sites``
         (proposed_sites.csv and .gpkg, when ``p`` or ``target_share`` is given) and ``map``
-        (coverage_map.html).
+        (coverage_map.html) and ``report`` (report.pdf, the printable report; with the proposed
+        sites when ``p`` or ``target_share`` is given).
     p, target_share, method
         Siting: number of new sites, or the share of residents to reach; solver method.
     offline
         A self-contained map with no web tiles.
     command
         The command line (or call) that started the run, for ``summary.json``'s ``run``.
+    lang
+        Language of the report (``en``, ``ru``, ``kk``); default
+        :func:`walkshed.i18n.current_language`.
 
     Returns
     -------
@@ -291,9 +304,10 @@ def run_study(
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
     res = None
-    if "sites" in outputs and (p is not None or target_share is not None):
+    if outputs & {"sites", "report"} and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
-            study, a, out, reporter, p=p, target_share=target_share, method=method
+            study, a, out, reporter, p=p, target_share=target_share, method=method,
+            write="sites" in outputs,
         )
     walking = None
     if "tables" in outputs or "map" in outputs:
@@ -304,6 +318,14 @@ def run_study(
             _tables(study, a, res, walking, out)
     if "map" in outputs:
         _map(study, a, res, out, reporter, offline=offline, walking_areas=walking)
+    if "report" in outputs:
+        from .report_pdf import write_report_pdf
+
+        with reporter.step("Printing the report"):
+            write_report_pdf(out.path("report.pdf"),
+                             RunResult(summary, a, res, place_names=study.place_names),
+                             network=study.network, precincts=study.precincts,
+                             districts=study.districts, lang=lang)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     run_settings = {
@@ -316,7 +338,8 @@ def run_study(
     }
     summary["run"] = _provenance(study, command, run_settings, started, t0)
     out.write_json(summary, "summary.json")
-    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final)
+    return RunResult(summary=summary, assessment=a, siting=res, folder=out.final,
+                     place_names=study.place_names)
 
 
 def _with_uncertainty(study: Study, a: Any) -> Any:
@@ -353,6 +376,7 @@ def _siting(
     p: int | None,
     target_share: float | None,
     method: str,
+    write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
     from . import siting
@@ -376,9 +400,10 @@ def _siting(
             **opts,
         )
     table = res.table if res.table is not None else pd.DataFrame()
-    out.write_csv(_site_table(table), "proposed_sites.csv", encoding="utf-8-sig")
-    if isinstance(table, gpd.GeoDataFrame):
-        out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
+    if write:
+        out.write_csv(_site_table(table), "proposed_sites.csv", encoding="utf-8-sig")
+        if isinstance(table, gpd.GeoDataFrame):
+            out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "district_by", "nearest_open_m") if c in table.columns]
     info = {
@@ -501,6 +526,24 @@ def _map(
 
 
 
+def _points_report(placed: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    return placed.points, pd.DataFrame(placed.report).reset_index(drop=True)
+
+
+def _alternatives(sc: Any, scen: Any, network: WalkNetwork, demand: gpd.GeoDataFrame
+                  ) -> dict[str, pd.DataFrame]:
+    """The other methods' demand points (the scenario's own as a marker, not stored twice)
+    and those that do not apply, as frames for :func:`cached_frames`."""
+    alts, skipped = sc.load_demand_alternatives(scen, network, demand)
+    own = sc.own_method(scen)
+    out: dict[str, pd.DataFrame] = {("__own__" if n == own else n): (
+        gpd.GeoDataFrame(geometry=[], crs=network.crs) if n == own else f)
+        for n, f in alts.items()}
+    out["__not_applicable__"] = pd.DataFrame({"method": list(skipped),
+                                            "reason": [str(r) for r in skipped.values()]})
+    return out
+
+
 def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
                ) -> tuple[Study, Any]:
     """Read a scenario file and load everything it names.
@@ -526,10 +569,19 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
     with rep.step("Placing residents"):
-        placed = sc.load_population(scen, network)
-        demand = placed.points
+        placed = cached_frames(scen, network, cache, "demand", lambda: dict(
+            zip(("points", "report"), _points_report(sc.load_population(scen, network)),
+                strict=True)))
+        demand = placed["points"]
     with rep.step("Placing residents by the other methods (for the comparison)"):
-        alternatives, not_applicable = sc.load_demand_alternatives(scen, network, demand)
+        alts = cached_frames(scen, network, cache, "demand-alternatives",
+                             lambda: _alternatives(sc, scen, network, demand))
+        skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
+        alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
+        alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
+                        for n, f in alternatives.items()}
+        not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
+                                  strict=True))
     with rep.step("Reading precincts and districts"):
         precincts = sc.load_precincts(scen, network)
         districts = sc.load_districts(scen)
@@ -541,8 +593,14 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         candidates = read_precincts(candidates, default_status="candidate")
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
                       "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+    if districts is not None and "name" in districts.columns:
+        quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
+        if quotas:
+            siting_options["quotas"] = quotas
     method = getattr(scen.population, "type", "")
-    notes = [f"Residents from {method} ({_source_name(scen)}); {len(demand):,} demand points."]
+    t = translator()
+    notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
+        method=method, source=_source_name(scen), n=t.number(len(demand)))]
     study = Study(
         name=scen.name,
         network=network,
@@ -555,7 +613,8 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         siting_options=siting_options,
         make_map=scen.output.map,
         inputs=(Path(path), *_scenario_files(scen)),
-        population_report=placed.report,
+        place_names=_place_names(scen),
+        population_report=placed["report"],
         demand_alternatives=alternatives,
         demand_method=sc.own_method(scen),
         demand_not_applicable=not_applicable,
@@ -583,6 +642,42 @@ def _scenario_files(obj: Any) -> list[Path]:
 
     walk(obj)
     return found
+
+
+def _place_names(scen: Any) -> dict[str, dict[str, str]]:
+    """The districts' names per language from the counts table's ``name_ru`` / ``name_kk``
+    columns (every spelling of a row, its variants too, maps to the row's name)."""
+    pop = scen.population
+    counts = getattr(pop, "counts", None)
+    if counts is None:
+        return {}
+    try:
+        table = pd.read_csv(counts, encoding="utf-8-sig", dtype=str)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError):
+        return {}  # load_demand has read it already; a name is not worth failing a run
+    for col, value in pop.counts_filter:
+        if col in table.columns:
+            table = table[table[col] == value]
+    out: dict[str, dict[str, str]] = {}
+    for lang in ("ru", "kk"):
+        col = f"name_{lang}"
+        if col not in table.columns or pop.counts_name_column not in table.columns:
+            continue
+        names: dict[str, str] = {}
+        for _, row in table.iterrows():
+            local = row[col]
+            if not isinstance(local, str) or not local.strip():
+                continue
+            spellings = [row[pop.counts_name_column]]
+            variants = row.get(pop.counts_variants_column or "", None)
+            if isinstance(variants, str):
+                spellings += variants.split("|")
+            for s in spellings:
+                if isinstance(s, str) and s.strip():
+                    names.setdefault(s.strip(), local.strip())
+        if names:
+            out[lang] = names
+    return out
 
 
 #: Environment variable a scenario may use for the folder of the bundled demo extract.

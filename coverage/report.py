@@ -10,18 +10,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .i18n import translator
 from .network import WalkNetwork
 
 __all__ = ["inspect_text", "lonlat_bounds", "run_report", "uncertainty_lines"]
 
 
-def run_report(result: Any) -> str:
+def run_report(result: Any, lang: str | None = None) -> str:
     """The report of a run (:class:`walkshed.pipeline.RunResult`) as plain text.
 
     Parameters
     ----------
     result
         What :func:`walkshed.pipeline.run_study` returned.
+    lang
+        ``en``, ``ru`` or ``kk``; default :func:`walkshed.i18n.current_language`.
 
     Returns
     -------
@@ -29,92 +32,143 @@ def run_report(result: Any) -> str:
         The study's title, the assessment's summary, the proposed sites, notes about the data,
         the attribution and the files written.
     """
+    t = translator(lang)
+    _, _n, num = t.gettext, t.ngettext, t.number
     summary = result.summary
+    names = getattr(result, "place_names", {}).get(t.lang, {})
     lines = [summary["study"], ""]
     if result.assessment is not None:
-        lines.append(result.assessment.summary())
-        lines += uncertainty_lines(getattr(result.assessment, "uncertainty", None))
+        lines.append(result.assessment.summary(lang=t.lang, place_names=names))
+        lines += uncertainty_lines(getattr(result.assessment, "uncertainty", None), t.lang)
     methods = summary.get("population_methods")
     if isinstance(methods, pd.DataFrame) and len(methods):
-        lines += ["", "How residents were placed, per zone (method: reason):"]
-        lines += [f"- {r['zone']}: {r.get('population_out', 0):,.0f} by {r['method']}: "
-                  f"{r['reason']}" for r in methods.to_dict(orient="records")]
+        lines += ["", _("How residents were placed, per zone (method: reason):")]
+        lines += ["- " + _("{zone}: {n} by {method}: {reason}").format(
+            zone=names.get(r["zone"], r["zone"]), n=num(r.get("population_out", 0)),
+            method=r["method"], reason=r["reason"])
+            for r in methods.to_dict(orient="records")]
     sites = summary.get("proposed_sites")
     if sites:
         # the target as typed (0.995 is "99.5%", not "100%"); an unreachable one said at once
-        what = (f"best {sites['p']}" if sites["p"] is not None
-                else f"fewest for {sites['target_share'] * 100:g}%")
+        what = (_("best {p}").format(p=sites["p"]) if sites["p"] is not None
+                else _("fewest for {share}").format(
+                    share=t.percent(sites["target_share"], _digits(sites["target_share"] * 100))))
         if sites.get("target_met") is False:
-            what += ", NOT reachable"
+            what += _(", NOT reachable")
         # with a target, show enough digits that "90.0%" is not read as reaching 90 %
-        pct = ".1%" if sites["p"] is not None else ".2%"
+        digits = 1 if sites["p"] is not None else 2
         how = str(sites["status"])
         if not how.startswith(str(sites["method"])):
             how = f"{sites['method']}, {how}"
+        fixed = {"open": _("open"), "open+planned": _("open + planned")}.get(
+            str(sites["fixed"]), str(sites["fixed"]))
         lines += [
             "",
-            f"Proposed new sites ({what}, within {sites['threshold_min']:g} min, {how}; "
-            f"{str(sites['fixed']).replace('+', ' + ')} precincts kept): "
-            f"covered {sites['covered_share_before']:{pct}} -> "
-            f"{sites['covered_share_after']:{pct}}",
+            _("Proposed new sites ({what}, within {minutes} min, {how}; {fixed} precincts "
+              "kept): covered {before} -> {after}").format(
+                what=what, minutes=num(sites["threshold_min"], _digits(sites["threshold_min"])),
+                how=how, fixed=fixed, before=t.percent(sites["covered_share_before"], digits),
+                after=t.percent(sites["covered_share_after"], digits)),
         ]
-        lines += [f"  note: {n}" for n in sites["notes"]]  # before a list that may be long
+        lines += [_("  note: {note}").format(note=n) for n in sites["notes"]]
         for row in sites["sites"].to_dict(orient="records"):
-            where = f", {row['district']}" if isinstance(row.get("district"), str) else ""
+            where = (f", {names.get(row['district'], row['district'])}"
+                     if isinstance(row.get("district"), str) else "")
             lines.append(
                 f"{row['rank']:>4}. {row['site']} ({row['lat']:.5f}, {row['lon']:.5f}{where}): "
-                f"+{row['newly_covered']:,.0f} residents, "
-                f"{row['cumulative_share']:{pct}} covered"
+                + _n("+{n} resident, {share} covered", "+{n} residents, {share} covered",
+                     row["newly_covered"]).format(
+                    n=num(row["newly_covered"]), share=t.percent(row["cumulative_share"], digits))
             )
     shown = set(getattr(result.assessment, "notes", ()))
     extra = [n for n in summary.get("notes", []) if n not in shown]
     src = summary.get("population_sources")
     if isinstance(src, pd.DataFrame) and 1 < len(src) <= 12:
-        extra.append("Residents placed: " + "; ".join(
-            f"{r.zone} {r.residents:,.0f} by {r.method}" for r in src.itertuples()))
+        extra.append(_("Residents placed: {list}").format(list="; ".join(
+            _("{zone} {n} by {method}").format(zone=names.get(r.zone, r.zone),
+                                               n=num(r.residents), method=r.method)
+            for r in src.itertuples())))
     if extra:
-        lines += ["", "About the data:"] + [f"- {n}" for n in extra]
-    lines += ["", f"Data: {summary['attribution']}",
-              f"Wrote {', '.join(summary['outputs'])} to {result.folder}/"]
+        lines += ["", _("About the data:")] + [f"- {n}" for n in extra]
+    lines += ["", _("Data: {attribution}").format(attribution=summary["attribution"]),
+              _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
+                                                     folder=result.folder)]
     return "\n".join(lines)
 
 
-def uncertainty_lines(unc: dict[str, Any] | None) -> list[str]:
+def _digits(x: float) -> int:
+    """Decimals needed to show ``x`` as typed: 10.0 -> 0, 7.5 -> 1."""
+    for d in range(4):
+        if abs(round(x, d) - x) < 1e-9:
+            return d
+    return 4
+
+
+def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> list[str]:
     """The report's lines on the figures across population methods and staffing norms
     (:func:`walkshed.assessment.uncertainty.compare`); none when not compared."""
     if not unc:
         return []
+    t = translator(lang)
+    _, num, pct = t.gettext, t.number, t.percent
+    this_run = _(" (this run)")
     lines: list[str] = []
     share = unc.get("share_open")
     if share and len(unc["methods"]) > 1:
-        lines += ["", f"Covered within {unc['threshold']} of an open precinct, by how residents "
-                  f"are placed: {share['text']}"]
+        lines += ["", _("Covered within {threshold} of an open precinct, by how residents "
+                        "are placed: {text}").format(threshold=unc["threshold"],
+                                                     text=_range(share, t))]
         for m in unc["methods"]:
-            mark = " (this run)" if m["method"] == unc.get("scenario_method") else ""
-            lines.append(f"  {m['method']:<32} {m['share_open']:6.1%} open, "
-                         f"{m['share_with_planned']:6.1%} with planned{mark}")
+            mark = this_run if m["method"] == unc.get("scenario_method") else ""
+            lines.append(f"  {m['method']:<32} " + _("{open} open, {planned} with planned")
+                         .format(open=f"{pct(m['share_open']):>6}",
+                                 planned=f"{pct(m['share_with_planned']):>6}") + mark)
         for m in unc.get("not_applicable", []):
-            lines.append(f"  {m['method']:<32} not applicable: {m['reason']}")
-    lines += ["", f"District inspectors needed today: {unc['norms_text']}:"]
+            lines.append(f"  {m['method']:<32} " + _("not applicable: {reason}").format(
+                reason=m["reason"]))
+    need = [r["inspectors_needed"] for r in unc["norms"]]
+    norms_text = unc["norms_text"] if t.lang == "en" else _(
+        "{n} ({low}–{high} across norms of {norms} residents per inspector)").format(
+        n=num(next((r["inspectors_needed"] for r in unc["norms"] if r["used"]), need[0])),
+        low=num(min(need)), high=num(max(need)),
+        norms=" / ".join(num(r["residents_per_inspector"]) for r in unc["norms"]))
+    lines += ["", _("District inspectors needed today: {text}:").format(text=norms_text)]
     lines += ["  " + ", ".join(
-        f"{r['inspectors_needed']:,} at {r['residents_per_inspector']:,.0f}"
-        + (" (this run)" if r["used"] else "") for r in unc["norms"])]
+        _("{n} at {norm}").format(n=num(r["inspectors_needed"]),
+                                  norm=num(r["residents_per_inspector"]))
+        + (this_run if r["used"] else "") for r in unc["norms"])]
     return lines
 
 
-def inspect_text(file_name: str, info: dict[str, Any]) -> str:
-    """What ``walkshed inspect`` prints about an extract (``info`` as it builds it)."""
+def _range(share: dict[str, Any], t: Any) -> str:
+    """A share with its range across methods (English: as the assessment words it)."""
+    if t.lang == "en":
+        return str(share["text"])
+    return t.gettext("{value} ({low}–{high} across methods)").format(
+        value=t.percent(share["value"]), low=t.percent(share["low"]),
+        high=t.percent(share["high"]))
+
+
+def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) -> str:
+    """What ``walkshed inspect`` prints about an extract (``info`` as it builds it), in
+    ``lang`` (default :func:`walkshed.i18n.current_language`)."""
+    t = translator(lang)
+    _, num = t.gettext, t.number
     e = info["extent_lonlat"]
-    return (
-        f"{file_name}: {info['walkable_street_km']:,.1f} km of walkable street "
-        f"({info['nodes']:,} nodes, {info['edges']:,} edges; {info['dropped']})\n"
-        f"  buildings: {info['buildings']:,} ({info['residential_buildings']:,} residential "
-        f"by type, {info.get('plain_yes_buildings', 0):,} plain building=yes of unknown use)\n"
-        f"  police points (amenity=police): {info['police_points']}\n"
-        f"  extent: lon {e['west']:.5f} to {e['east']:.5f}, lat {e['south']:.5f} to "
-        f"{e['north']:.5f}\n"
-        f"  CRS used for distances: {info['crs']}"
-    )
+    return "\n".join([
+        _("{file}: {km} km of walkable street ({nodes} nodes, {edges} edges; {dropped})").format(
+            file=file_name, km=num(info["walkable_street_km"], 1), nodes=num(info["nodes"]),
+            edges=num(info["edges"]), dropped=info["dropped"]),
+        _("  buildings: {n} ({residential} residential by type, {plain} plain building=yes of "
+          "unknown use)").format(
+            n=num(info["buildings"]), residential=num(info["residential_buildings"]),
+            plain=num(info.get("plain_yes_buildings", 0))),
+        _("  police points (amenity=police): {n}").format(n=num(info["police_points"])),
+        _("  extent: lon {west} to {east}, lat {south} to {north}").format(
+            west=f"{e['west']:.5f}", east=f"{e['east']:.5f}", south=f"{e['south']:.5f}",
+            north=f"{e['north']:.5f}"),
+        _("  CRS used for distances: {crs}").format(crs=info["crs"]),
+    ])
 
 
 def lonlat_bounds(net: WalkNetwork) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -34,6 +34,20 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch):
+    """Every test starts in English whatever the machine's locale (tests of other languages
+    ask for them); a language a test chooses is forgotten after it."""
+    from walkshed import i18n
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Every test session caches networks in its own folder, never in the user's home."""
     from walkshed import settings

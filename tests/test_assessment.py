@@ -641,7 +641,7 @@ def test_grid_cells_and_settings_in_every_output() -> None:
     assert a.uncovered_areas["population"].sum() == pytest.approx(pop[unc].sum())
     check_areas(a, net)
     text = a.summary()
-    assert "5 km/h" in text and "250 residents per inspector" in text and "150m" in text
+    assert "5 km/h" in text and "250 residents per inspector" in text and "150 m" in text
     assert str(a) == text
     html = a._repr_html_()
     assert "250 residents per inspector" in html and "<table" in html
@@ -949,7 +949,7 @@ def test_uncovered_areas_hand_made_partition() -> None:
     assert got["population"].sum() == sum(pop) == sum(cells.values())
     assert not np.isfinite(got["walk_to_open_m"]).any()  # nobody can reach a street
     check_areas(a, net)
-    assert "6 area(s), 267 residents" in a.summary()
+    assert "6 areas, 267 residents" in a.summary()
     assert "within 300 m (straight line) of its seed cell" in a.summary()
 
 

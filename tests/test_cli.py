@@ -29,8 +29,8 @@ runner = CliRunner()
 
 DEMO_FILES = {
     "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
-    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "walkshed.xlsx",
-    "walkshed.gpkg",
+    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "report.pdf",
+    "walkshed.xlsx", "walkshed.gpkg",
 }
 
 
@@ -456,7 +456,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
     mapped = run("map", scenario, "--out", tmp_path / "map", "--offline")
     assert mapped.exit_code == 0, mapped.output
     written = {p.name for p in (tmp_path / "map").iterdir()}
-    assert written == names  # the map with the assessment's tables, no sites
+    assert written == names - {"report.pdf"}  # the map with the tables, no sites or report
 
 
 # ---------------------------------------------------------------------------------------------

@@ -354,3 +354,56 @@ osm = true
     assert len(a) == len(b)
     np.testing.assert_allclose(np.sort(a["population"].to_numpy()),
                                np.sort(b["population"].to_numpy()), rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# [siting] district quotas
+
+QUOTA_BASE = MINIMAL + '\n[districts]\nfile = "zones.geojson"\n\n[siting]\nnew_sites = 4\n'
+
+
+@pytest.fixture()
+def quota_folder(folder: Path) -> Path:
+    (folder / "zones.geojson").write_bytes((DATA / "tiny_zones.geojson").read_bytes())
+    return folder
+
+
+def test_siting_quotas_are_read(quota_folder: Path) -> None:
+    s = parse(quota_folder, QUOTA_BASE + 'district_at_most = 2\n\n[siting.quotas]\n'
+              '"North Side" = { at_least = 1 }\nSouth = { at_least = 0, at_most = 0 }\n')
+    so = s.siting
+    assert so.district_at_most == 2 and so.district_at_least is None
+    assert so.quotas == (("North Side", 1, None), ("South", 0, 0))
+    # a bound given for a district replaces the every-district one; the other one stays
+    assert so.quota_dict(["North Side", "South", "East"]) == {
+        "North Side": (1, 2), "South": (0, 0), "East": (None, 2)}
+    assert parse(quota_folder, QUOTA_BASE).siting.quota_dict(["A"]) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        ("district_at_most = -1\n", r"line 16: key 'siting.district_at_most': must be >= 0"),
+        ("district_at_least = 1.5\n", r"line 16: .*district_at_least.*whole number"),
+        ("district_at_least = 3\ndistrict_at_most = 2\n",
+         r"line 17: key 'siting.district_at_most': 2 is below district_at_least = 3"),
+        ('\n[siting.quotas]\nNorth = { at_leest = 1 }\n',
+         r"line 18: key 'siting.quotas.North.at_leest': unknown key"),
+        ('\n[siting.quotas]\nNorth = {}\n', r"line 18: .*'siting.quotas.North'.*neither"),
+        ('\n[siting.quotas]\nNorth = 2\n', r"line 18: .*'siting.quotas.North'.*expected a table"),
+        ('\n[siting.quotas]\nNorth = { at_least = 3, at_most = 1 }\n',
+         r"line 18: .*at least 3 but at most 1"),
+        ('\n[siting.quotas]\nNorth = { at_least = 3 }\nSouth = { at_least = 2 }\n',
+         r"key 'siting.quotas'.*at least 5 new sites in all but new_sites = 4"),
+    ],
+)
+def test_siting_quota_errors_name_key_and_line(quota_folder: Path, extra: str,
+                                                pattern: str) -> None:
+    with pytest.raises(InputError, match=pattern):
+        parse(quota_folder, QUOTA_BASE + extra)
+
+
+def test_siting_quotas_need_districts(folder: Path) -> None:
+    with pytest.raises(InputError, match=r"line 12: key 'siting.district_at_most'.*need the "
+                                         r"districts"):
+        parse(folder, MINIMAL + "\n[siting]\ndistrict_at_most = 1\n")

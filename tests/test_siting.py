@@ -89,6 +89,7 @@ def test_sf_against_spopt_run_here(shared_data: Path, radius: float, p: int) -> 
     for method in ("exact", "greedy", "auto"):
         ours = solve_mclp(cover, pop, p, method=method)
         assert ours.objective == pytest.approx(theirs), method
+        assert ours.bound >= theirs * (1 - 1e-9), method  # never below the optimum
         assert pop[(cost[:, ours.chosen] <= radius).any(axis=1)].sum() == pytest.approx(theirs)
 
 
@@ -272,6 +273,11 @@ def test_min_sites_is_minimal(seed: int) -> None:
         assert len(greedy.chosen) >= k
         assert greedy.bound <= k  # a true lower bound
         assert w[covered_by(cover, greedy.chosen) | covered].sum() >= share * w.sum() - 1e-6
+        auto = solve_min_sites(cover, w, share, covered=covered, method="auto", tolerance=0.0)
+        assert auto.bound <= k <= len(auto.chosen)  # the bound is a true lower bound
+        n = max(len(auto.chosen), 1)
+        assert auto.gap == pytest.approx((len(auto.chosen) - auto.bound) / n)
+        assert w[covered_by(cover, auto.chosen) | covered].sum() >= share * w.sum() - 1e-6
 
 
 def test_min_sites_target_out_of_reach_is_said_plainly() -> None:
@@ -585,10 +591,12 @@ def test_almaty_exact_and_greedy(almaty_case: dict[str, object]) -> None:
     exact = propose_sites(net, demand, police, p=10, method="exact", time_limit_s=60)
     greedy = propose_sites(net, demand, police, p=10, method="greedy")
     assert exact.status == "optimal" and exact.gap == pytest.approx(0.0, abs=1e-6)
-    assert exact.time_s < 60
     assert greedy.objective <= exact.objective + 1e-6
     assert greedy.objective >= 0.99 * exact.objective
     assert greedy.bound >= exact.objective - 1e-6
+    auto = propose_sites(net, demand, police, p=10, method="auto")
+    assert auto.bound >= exact.objective - 1e-6  # its bound is never below the optimum
+    assert auto.objective >= exact.objective * (1 - auto.gap) - 1e-6  # the gap it states
     # independent check: one multi-source search from police + proposed sites together
     r = 10 * 4.5 * 1000 / 60
     dem = snap_points(net, demand)

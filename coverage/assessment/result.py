@@ -118,38 +118,69 @@ class Assessment:
     notes: tuple[str, ...] = field(default=())
     uncertainty: dict[str, Any] | None = None
 
-    def summary(self) -> str:
-        """A short text report: settings, coverage, opening order, largest gaps."""
+    def summary(self, lang: str | None = None,
+                place_names: dict[str, str] | None = None) -> str:
+        """A short text report: settings, coverage, opening order, largest gaps.
+
+        Parameters
+        ----------
+        lang
+            ``en``, ``ru`` or ``kk``; default :func:`walkshed.i18n.current_language`.
+        place_names
+            District names in that language, keyed by the names in the data.
+        """
+        from ..i18n import translator
+
+        t = translator(lang)
+        _, _n, num, pct = t.gettext, t.ngettext, t.number, t.percent
         s = self.settings
+
+        def label(lab: str) -> str:  # "10min" -> "10 min" / "10 мин"; "750m" -> "750 m"
+            if lab.endswith("min"):
+                return _("{n} min").format(n=lab[:-3])
+            return _("{n} m").format(n=lab[:-1]) if lab.endswith("m") else lab
+
+        counts = {k: _n("{n} open", "{n} open", n) if k == "open" else
+                  _n("{n} planned", "{n} planned", n) if k == "planned" else
+                  _n("{n} candidate", "{n} candidate", n) if k == "candidate" else f"{{n}} {k}"
+                  for k, n in self.precinct_counts.items()}
         lines = [
-            f"Walking coverage at {s.walk_speed_kmh:g} km/h; thresholds "
-            + ", ".join(
-                f"{lab} ({m:,.0f} m)" if lab.endswith("min") else lab
-                for lab, m in zip(s.threshold_labels, s.thresholds_m, strict=True)
-            )
-            + f"; staffing norm {s.residents_per_inspector:,.0f} residents per inspector.",
-            f"Residents: {self.residents:,.0f} ({self.unreachable_residents:,.0f} farther than "
-            f"{s.max_snap_m:g} m from any street). Precincts: "
-            + ", ".join(f"{n} {k}" for k, n in self.precinct_counts.items())
-            + ".",
+            _("Walking coverage at {speed} km/h; thresholds {thresholds}; staffing norm "
+              "{norm} residents per inspector.").format(
+                speed=num(s.walk_speed_kmh, _decimals(s.walk_speed_kmh)),
+                thresholds=", ".join(
+                    label(lab) + " (" + _("{n} m").format(n=num(m)) + ")" if lab.endswith("min")
+                    else label(lab)
+                    for lab, m in zip(s.threshold_labels, s.thresholds_m, strict=True)),
+                norm=num(s.residents_per_inspector)),
+            _("Residents: {residents} ({unreachable} farther than {snap} m from any street). "
+              "Precincts: {counts}.").format(
+                residents=num(self.residents), unreachable=num(self.unreachable_residents),
+                snap=num(s.max_snap_m, _decimals(s.max_snap_m)),
+                counts=", ".join(counts[k].format(n=n)
+                                 for k, n in self.precinct_counts.items())),
             "",
-            f"{'threshold':>10} {'open':>22} {'open+planned':>22} {'added':>12}",
         ]
-        for row in self.coverage.itertuples():
-            lines.append(
-                f"{row.threshold:>10} {row.covered_open:>13,.0f} ({row.share_open:6.1%})"
-                f" {row.covered_with_planned:>13,.0f} ({row.share_with_planned:6.1%})"
-                f" {row.added:>12,.0f}"
-            )
-        main = _label_for(s, s.main_threshold_m)
+        head = [_("threshold"), _("open"), _("open+planned"), _("added")]
+        rows = [[label(str(row.threshold)),
+                 f"{num(row.covered_open)} ({pct(row.share_open):>6})",
+                 f"{num(row.covered_with_planned)} ({pct(row.share_with_planned):>6})",
+                 num(row.added)] for row in self.coverage.itertuples()]
+        widths = [max([10, 22, 22, 12][i], *(len(r[i]) for r in [head, *rows]))
+                  for i in range(4)]
+        lines += [" ".join(c.rjust(w) for c, w in zip(r, widths, strict=True))
+                  for r in [head, *rows]]
+        main = label(_label_for(s, s.main_threshold_m))
         if len(self.opening_order):
-            lines += ["", f"Opening order of the planned precincts ({main}):"]
+            lines += ["", _("Opening order of the planned precincts ({main}):").format(
+                main=main)]
             for row in self.opening_order.head(10).itertuples():
                 name, pid = str(row.name), str(row.precinct)
                 who = name if pid in name else f"{name} ({pid})"
                 lines.append(
-                    f"{row.step:>4}. {who}: +{row.gain:,.0f} residents, "
-                    f"{row.cumulative_share:.1%} covered"
+                    f"{row.step:>4}. {who}: "
+                    + _n("+{n} resident, {share} covered", "+{n} residents, {share} covered",
+                         row.gain).format(n=num(row.gain), share=pct(row.cumulative_share))
                 )
         today = self.catchments[
             (self.catchments["scenario"] == "open") & self.catchments["precinct"].ne(_UNASSIGNED)
@@ -158,34 +189,46 @@ class Assessment:
             need = int(today["inspectors_needed"].sum())
             lines += [
                 "",
-                f"Catchments today: {len(today)} open precinct(s) serve "
-                f"{today['residents_served'].sum():,.0f} residents; {need:,} district "
-                f"inspector(s) needed by the norm.",
+                _n("Catchments today: {n} open precinct serves {residents} residents;",
+                   "Catchments today: {n} open precincts serve {residents} residents;",
+                   len(today)).format(n=num(len(today)),
+                                      residents=num(today["residents_served"].sum()))
+                + " " + _n("{n} district inspector needed by the norm.",
+                           "{n} district inspectors needed by the norm.", need).format(
+                    n=num(need)),
             ]
         if len(self.uncovered_areas):
             lines += [
                 "",
-                f"Largest uncovered areas (beyond {main} of an open precinct): "
-                f"{len(self.uncovered_areas):,} area(s), "
-                f"{self.uncovered_areas['population'].sum():,.0f} residents.",
-                f"Each area is one precinct's reach: the uncovered cells within "
-                f"{s.main_threshold_m:,.0f} m (straight line) of its seed cell,",
-                "joined through neighbouring cells; the seed reaching the most residents is "
-                "taken first.",
+                _("Largest uncovered areas (beyond {main} of an open precinct): {areas}, "
+                  "{residents} residents.").format(
+                    main=main,
+                    areas=_n("{n} area", "{n} areas", len(self.uncovered_areas)).format(
+                        n=num(len(self.uncovered_areas))),
+                    residents=num(self.uncovered_areas["population"].sum())),
+                _("Each area is one precinct's reach: the uncovered cells within {m} m "
+                  "(straight line) of its seed cell,").format(m=num(s.main_threshold_m)),
+                _("joined through neighbouring cells; the seed reaching the most residents is "
+                  "taken first."),
             ]
             for row in self.uncovered_areas.head(5).itertuples():
-                where = f" in {row.district}" if isinstance(row.district, str) else ""
+                where = (" " + _("in {district}").format(
+                    district=(place_names or {}).get(row.district, row.district))
+                         if isinstance(row.district, str) else "")
                 walk = (
-                    f", median walk {row.median_walk_m:,.0f} m to an open precinct"
+                    _(", median walk {m} m to an open precinct").format(
+                        m=num(row.median_walk_m))
                     if math.isfinite(row.median_walk_m)
-                    else ", no open precinct reachable"
+                    else _(", no open precinct reachable")
                 )
                 lines.append(
-                    f"{row.rank:>4}. {row.area}: {row.population:,.0f} residents{where} "
-                    f"({row.centroid_lat:.5f}, {row.centroid_lon:.5f}){walk}"
+                    f"{row.rank:>4}. {row.area}: "
+                    + _n("{n} resident", "{n} residents", row.population).format(
+                        n=num(row.population))
+                    + f"{where} ({row.centroid_lat:.5f}, {row.centroid_lon:.5f}){walk}"
                 )
         if self.notes:
-            lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
+            lines += ["", _("Notes:")] + [f"- {n}" for n in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -218,6 +261,11 @@ class Assessment:
             "notes": list(self.notes),
             "uncertainty": _jsonable(self.uncertainty),
         }
+
+
+def _decimals(x: float) -> int:
+    """Decimals needed to show ``x`` as typed (4.5 -> 1, 500.0 -> 0)."""
+    return next((d for d in range(4) if abs(round(x, d) - x) < 1e-9), 4)
 
 
 def _jsonable(value: Any) -> Any:

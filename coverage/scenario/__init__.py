@@ -12,6 +12,7 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     thresholds_min = [5, 10, 15]        # or thresholds_m = [400, 800]
     main_threshold = 10                 # opening order and uncovered areas; default largest
     residents_per_inspector = 3000      # staffing norm
+    lang = "ru"                         # report and PDF: en, ru or kk (default: your locale)
 
     [network]
     file = "almaty.osm.pbf"             # or place = "Almaty, Kazakhstan" (online)
@@ -34,6 +35,15 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
 
     [output]
     dir = "out/almaty"
+
+    [siting]                            # walkshed rank / analyze: where new precincts go
+    new_sites = 10                      # or target_share = 0.5 (fewest sites for 50 %)
+    fix = "open+planned"                # precincts kept: open | open+planned
+    method = "auto"                     # auto | exact | greedy
+    district_at_most = 3                # district quotas (need [districts]): every district
+    district_at_least = 0
+    [siting.quotas]                     # per district, replacing the bound it gives
+    Medeu = { at_least = 1, at_most = 2 }
 
 The package's modules: :mod:`~walkshed.scenario.model` (the dataclasses),
 :mod:`~walkshed.scenario.parse` (reading and validating the file, with the typed TOML access of

@@ -129,6 +129,22 @@ class SitingOptions:
     candidates: str | Path = "network"
     spacing_m: float | None = None
     time_limit_s: float = 60.0
+    #: every district gets at least / at most this many new sites (``None``: no bound)
+    district_at_least: int | None = None
+    district_at_most: int | None = None
+    #: per district: ``(name, at_least, at_most)``; a bound given here replaces the one above
+    quotas: tuple[tuple[str, int | None, int | None], ...] = ()
+
+    def quota_dict(self, names: list[str]) -> dict[str, tuple[int | None, int | None]] | None:
+        """The quotas as :func:`walkshed.siting.propose_sites` takes them (``names``: the
+        districts), or ``None`` when none is set."""
+        out: dict[str, tuple[int | None, int | None]] = {}
+        if self.district_at_least is not None or self.district_at_most is not None:
+            out = {n: (self.district_at_least, self.district_at_most) for n in names}
+        for name, least, most in self.quotas:
+            out[name] = (self.district_at_least if least is None else least,
+                         self.district_at_most if most is None else most)
+        return out or None
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,8 @@ class Scenario:
         Largest access distance; default :data:`walkshed.settings.max_snap_m`.
     output, siting
         Output and siting options.
+    lang
+        Language of the report and the PDF (``en``, ``ru``, ``kk``), or None for the user's.
     """
 
     name: str
@@ -168,6 +186,7 @@ class Scenario:
     districts: DistrictSource | None = None
     output: OutputOptions = field(default_factory=OutputOptions)
     siting: SitingOptions = field(default_factory=SitingOptions)
+    lang: str | None = None
 
     @property
     def walk_minutes(self) -> tuple[float, ...]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import settings
 from .._common import STATUSES
 from .._errors import input_error
+from ..i18n import LANGUAGES
 from ._toml import Source, Table, read_text, type_name
 from .model import (
     BuildingPopulation,
@@ -62,6 +63,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
                           ) from exc
     top = Table(src, data, "")
     name = top.text("name", default=path.stem if path is not None else "scenario")
+    lang = top.text("lang", None, choices=LANGUAGES)
     speed = top.number("walk_speed_kmh", settings.walk_speed_kmh, at_most=30.0)
     t_min = top.numbers("thresholds_min")
     t_m = top.numbers("thresholds_m")
@@ -103,7 +105,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
             cells=out_t.text("cells", "h3", choices=("h3", "grid")),
         )
         out_t.done()
-    siting = _siting(top.table("siting"), speed)
+    siting = _siting(top.table("siting"), speed, districts is not None)
     top.done()
     return Scenario(
         name=name,
@@ -120,6 +122,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
         districts=districts,
         output=output,
         siting=siting,
+        lang=lang,
     )
 
 
@@ -243,7 +246,48 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
     return tuple(out)
 
 
-def _siting(t: Table | None, speed: float) -> SitingOptions:
+def _quotas(t: Table, has_districts: bool, new_sites: int | None
+            ) -> tuple[int | None, int | None, tuple[tuple[str, int | None, int | None], ...]]:
+    """``district_at_least``, ``district_at_most`` and the ``[siting.quotas]`` table."""
+    least = t.number("district_at_least", None, positive=False, integer=True)
+    most = t.number("district_at_most", None, positive=False, integer=True)
+    if least is not None and most is not None and least > most:
+        raise t.error("district_at_most", f"{most} is below district_at_least = {least}",
+                      "Make the least number no larger than the most")
+    qt = t.table("quotas")
+    per: list[tuple[str, int | None, int | None]] = []
+    for name in (qt.data if qt is not None else {}):
+        assert qt is not None
+        d = qt.table(name)
+        assert d is not None
+        lo = d.number("at_least", None, positive=False, integer=True)
+        hi = d.number("at_most", None, positive=False, integer=True)
+        d.done()
+        if lo is None and hi is None:
+            raise qt.error(name, "gives neither at_least nor at_most",
+                           f'Write e.g. "{name}" = {{ at_least = 1, at_most = 3 }}')
+        lo_all = least if lo is None else lo
+        hi_all = most if hi is None else hi
+        if lo_all is not None and hi_all is not None and lo_all > hi_all:
+            raise qt.error(name, f"at least {lo_all} but at most {hi_all} new sites",
+                           "Make the least number no larger than the most")
+        per.append((str(name), lo, hi))
+    if qt is not None:
+        qt.done()
+    if (least is not None or most is not None or per) and not has_districts:
+        key = "quotas" if per else ("district_at_least" if least is not None
+                                    else "district_at_most")
+        raise t.error(key, "district quotas need the districts",
+                      "Add a [districts] table with the district polygons")
+    named_least = sum(lo or 0 for _, lo, _ in per)
+    if new_sites is not None and named_least > new_sites:
+        raise t.error("quotas", f"the districts ask for at least {named_least} new sites in "
+                      f"all but new_sites = {new_sites}",
+                      "Raise new_sites or lower the quotas")
+    return least, most, tuple(per)
+
+
+def _siting(t: Table | None, speed: float, has_districts: bool = False) -> SitingOptions:
     if t is None:
         return SitingOptions()
     cand_raw = t.data.get("candidates", "network")
@@ -254,8 +298,10 @@ def _siting(t: Table | None, speed: float) -> SitingOptions:
     else:
         p = t.path("candidates")
         candidates = p if p is not None else "network"
+    new_sites = t.number("new_sites", None, integer=True)
+    least, most, per = _quotas(t, has_districts, new_sites)
     out = SitingOptions(
-        new_sites=t.number("new_sites", None, integer=True),
+        new_sites=new_sites,
         target_share=t.number("target_share", None, at_most=1.0),
         threshold_min=t.number("threshold_min", None),
         fix=t.text("fix", "open", choices=("open", "open+planned")),
@@ -263,6 +309,9 @@ def _siting(t: Table | None, speed: float) -> SitingOptions:
         candidates=candidates,
         spacing_m=t.number("spacing_m", None),
         time_limit_s=t.number("time_limit_s", 60.0),
+        district_at_least=least,
+        district_at_most=most,
+        quotas=per,
     )
     if out.new_sites is not None and out.target_share is not None:
         raise t.error("target_share", "both new_sites and target_share are given",

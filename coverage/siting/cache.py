@@ -122,7 +122,8 @@ def cached_arrays(
     kind: str, key: str, build: Callable[[], dict[str, np.ndarray]], *,
     use: bool | None = None, cache_dir: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
-    """Named arrays for ``key`` from the cache, else ``build()`` (and store them)."""
+    """Named arrays for ``key`` from the cache, else ``build()`` (and store them unless
+    ``build()`` gave none)."""
     if not (settings.use_cache if use is None else use):
         return build()
     entry = _folder(cache_dir) / f"{kind}-{key[:32]}.npz"
@@ -131,5 +132,6 @@ def cached_arrays(
         data.pop("format", None)
         return data
     arrays = build()
-    _write_npz(entry, arrays)
+    if arrays:
+        _write_npz(entry, arrays)
     return arrays

@@ -41,8 +41,15 @@ Method = Literal["exact", "greedy", "auto"]
 _AUTO_MAX_NNZ = 5_000_000
 
 #: Time budget of the integer program under ``method="auto"`` (seconds; ``time_limit_s``
-#: when smaller). ``"exact"`` uses ``time_limit_s``.
+#: when smaller); for the fewest sites it counts from the start of the solve, so the bound's
+#: time comes out of it. ``"exact"`` uses ``time_limit_s``.
 AUTO_MIP_BUDGET_S = 10.0
+
+#: Time budget of the Lagrangian lower bound on the fewest sites (seconds).
+AUTO_BOUND_BUDGET_S = 3.0
+
+#: Time budget of the Lagrangian bounds of all phases together (``"auto"``, ``"greedy"``).
+PHASES_BOUND_BUDGET_S = 5.0
 
 #: Default relative gap below which ``method="auto"`` accepts an answer without the MIP.
 DEFAULT_TOLERANCE = 0.005
@@ -83,6 +90,7 @@ class _Options:
     improve: bool = True
     rounds: int | None = None
     quotas: Quotas | None = None
+    bound_s: float = 5.0  # time cap of each Lagrangian bound
 
 
 @dataclass
@@ -152,10 +160,12 @@ def _within(gap: float) -> str:
 # maximal covering on a reduced model
 
 
-def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Plan:
+def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
+            start: np.ndarray | None = None) -> _Plan:
     """Greedy, local search, the Lagrangian bound and (where it pays) the integer program.
 
-    ``fast``: local search only when the bound leaves a gap above the tolerance (phases).
+    ``fast``: local search only when the bound leaves a gap above the tolerance, and no
+    integer program under ``"auto"`` (phases). ``start``: the bound's first multipliers.
     """
     red, quotas = model.red, model.quotas
     w = red.weight
@@ -167,8 +177,8 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
     tol = 0.0 if opts.method == "exact" else opts.tolerance
-    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
-                           time_limit_s=min(5.0, opts.time_limit_s))
+    lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol, start=start,
+                           time_limit_s=min(opts.bound_s, opts.time_limit_s))
     bound = min(gbound, lag.value)
     status = "greedy"
     full = len(sites) == p
@@ -182,13 +192,14 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False) -> _Pl
             if (bound - gval) > tol * bound:  # a better target gives a sharper bound
                 lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
                                        start=lag.multipliers,
-                                       time_limit_s=min(5.0, opts.time_limit_s))
+                                       time_limit_s=min(opts.bound_s, opts.time_limit_s))
                 bound = min(bound, lag.value)
     bound = max(bound, gval)
     plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
     plan.status = f"{status}, {_within(plan.gap)} (Lagrangian bound)"
     run_mip = opts.method == "exact" and plan.gap > 1e-9
-    if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ:
+    if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ \
+            and not fast:  # phases under "auto" report the bound they reached
         run_mip = True
     if opts.method == "exact" and not run_mip:
         plan.method, plan.status = "exact", "optimal"
@@ -371,13 +382,18 @@ def _phases(model: _Model, chosen: np.ndarray, gains: np.ndarray, opts: _Options
         q = Quotas(q.district, np.zeros_like(q.at_least), q.at_most, q.names)
     sub = _Model(model.red, q, model._keep if q is None else None,
                  model._sub if q is None else None)
+    if opts.method != "exact":  # the bounds of all phases share a few seconds
+        opts = replace(opts, bound_s=min(opts.bound_s, max(0.2, PHASES_BOUND_BUDGET_S / k_max)),
+                       rounds=5 if opts.rounds is None else opts.rounds)
     rows = []
+    prev: np.ndarray | None = None  # each phase's bound starts from the last one's multipliers
     plan_cum = np.cumsum(gains)
     for k in range(1, k_max + 1):
         if last is not None and k == len(chosen) and model.quotas is None:
             best = last
         else:
-            best = _best_p(sub, k, opts, fast=opts.method != "exact")
+            best = _best_p(sub, k, opts, fast=opts.method != "exact", start=prev)
+        prev = best.multipliers if best.multipliers is not None else prev
         value = max(best.value, float(plan_cum[k - 1]))  # the prefix is a k-site plan too
         bound = max(best.bound, value)
         rows.append({"k": k, "plan_newly_covered": float(plan_cum[k - 1]),
@@ -450,10 +466,14 @@ def solve_min_sites(
         Share of all demand (fixed coverage included) to reach, in ``(0, 1]``.
     method
         ``"auto"``: greedy, then one site fewer as long as the maximal-covering heuristic
-        still reaches the target; the lower bound comes from the Lagrangian bound of maximal
-        covering (no ``k``-site plan can reach the target when its bound is below it); the
-        integer program runs only when the gap is above ``tolerance``. ``"exact"``: proved
-        minimal. ``"greedy"``: greedy alone.
+        (greedy and local search) still reaches the target; the lower bound comes from the
+        Lagrangian bound of maximal covering (no ``k``-site plan can reach the target when its
+        bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
+        ``k - 2`` sites within :data:`AUTO_BOUND_BUDGET_S`; the integer program runs only when
+        the gap is above ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a
+        count the gap moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance
+        below that asks for a proof of minimality. ``"exact"``: proved minimal. ``"greedy"``:
+        greedy alone.
 
     Returns
     -------
@@ -505,12 +525,16 @@ def solve_min_sites(
     lower = min(lower, len(sites))
     used, status = "greedy", "greedy"
     if method != "greedy" and len(sites) > lower:
-        sites, lower = _fewer(model, sites, need, lower, opts)
+        sites, lower = _fewer(model, sites, need, lower, opts,
+                              budget_s=min(AUTO_BOUND_BUDGET_S, opts.time_limit_s))
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
+    left = _mip_limit(opts) - (time.perf_counter() - t0)
     run_mip = (method == "exact" and gap > 0) or (
-        method == "auto" and gap > opts.tolerance and red.cover.nnz <= _AUTO_MAX_NNZ)
+        method == "auto" and gap > opts.tolerance and red.cover.nnz <= _AUTO_MAX_NNZ
+        and left >= 1.0)
     if run_mip:
-        sites, lower, status = _fewest_mip(model, sites, need, lower, opts, notes)
+        limit = opts.time_limit_s if method == "exact" else left
+        sites, lower, status = _fewest_mip(model, sites, need, lower, opts, notes, limit)
         used = "exact"
     else:
         gap = (len(sites) - lower) / len(sites) if sites else 0.0
@@ -535,51 +559,70 @@ def solve_min_sites(
     return out
 
 
-def _fewer(model: _Model, sites: list[int], need: float, lower: int,
-           opts: _Options) -> tuple[list[int], int]:
-    """One site fewer while the maximal-covering heuristic still reaches ``need``; then the
-    lower bound from the Lagrangian bounds of maximal covering (bisection on ``k``)."""
-    heur = replace(opts, method="greedy", rounds=3 if opts.rounds is None else opts.rounds)
+def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
+    """The fewest sites that the Lagrangian bound of multipliers ``lam`` allows to reach
+    ``need``: one ``lam`` bounds maximal covering for every ``k`` at once."""
     sub, sw = model.sub
+    c = np.asarray(sparse.csr_matrix(sub, dtype=np.float64) @ lam).ravel()
+    base = float(sw.sum()) - float(lam.sum())
     subq = model.sub_quotas
-    w = model.red.weight
+    if subq is None:
+        tops = base + np.cumsum(np.sort(c)[::-1])
+        return int(np.searchsorted(tops, need) + 1)
+    for k in range(1, len(c) + 1):
+        if base + float(c[subq.top(c, k)].sum()) >= need:
+            return k
+    return len(c)
 
-    def below(k: int, target: float, start: np.ndarray | None) -> bool:
-        """Whether no ``k``-site plan reaches ``need`` (proved by the bound)."""
-        if k < lower:
-            return True
-        b = lagrangian_bound(sub, sw, k, target=min(target, need), quotas=subq, start=start,
-                             stop_below=need, time_limit_s=min(5.0, opts.time_limit_s))
-        return b.value < need
 
+def _fewer(model: _Model, sites: list[int], need: float, lower: int,
+           opts: _Options, budget_s: float) -> tuple[list[int], int]:
+    """One site fewer while the maximal-covering heuristic still reaches ``need``; then a
+    lower bound from the Lagrangian bound of maximal covering: one run for ``k - 1`` sites
+    (stopped once it proves that no such plan reaches ``need``), then for ``k - 2``; their
+    multipliers bound every ``k`` at once. ``budget_s`` caps the bound's time."""
+    sub, sw = model.sub
+    red, q = model.red, model.quotas
     k = len(sites)
+    value = 0.0
     while k - 1 >= max(lower, 1):
-        plan = _best_p(model, k - 1, heur)
-        if plan.value >= need:
-            sites, k = list(plan.sites), k - 1
-            continue
-        if plan.bound < need or below(k - 1, plan.value, plan.multipliers):
+        g, _, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
+        if gbound < need:
             return sites, k  # no plan of k - 1 sites reaches the target
-        lo, hi = lower, k - 1  # a (k - 1)-site plan may reach it: bisect for the bound
-        while lo < hi:
-            mid = (lo + hi) // 2
-            g, _, _ = _lazy_greedy(model.red.cover, w, p=mid, quotas=model.quotas)
-            if below(mid, model.value(g), None):
-                lo = mid + 1
-            else:
-                hi = mid
-        return sites, lo
-    return sites, max(lower, 1 if need > 0 else 0)
+        if opts.improve and len(g) == k - 1:
+            g = _local_search(red.cover, red.weight, g, quotas=q,
+                              rounds=3 if opts.rounds is None else opts.rounds)
+        value = model.value(g)
+        if value >= need:
+            sites, k = list(g), k - 1
+            continue
+        break
+    if k - 1 < max(lower, 1):
+        return sites, k
+    # k - 1 first (proving it out proves the answer minimal), then k - 2 from its multipliers
+    found = lower
+    start: np.ndarray | None = None
+    for j in (k - 1, k - 2):
+        if j < max(lower, 1):
+            break
+        b = lagrangian_bound(sub, sw, j, target=min(value, need), quotas=model.sub_quotas,
+                             start=start, stop_below=need, time_limit_s=budget_s / 2)
+        if b.value < need:  # no plan of j sites reaches the target
+            found = max(found, j + 1)
+            break
+        start = b.multipliers
+        found = max(found, _lower_from(model, b.multipliers, need))
+    return sites, min(k, found)
 
 
 def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
-                notes: list[str]) -> tuple[list[int], int, str]:
+                notes: list[str], limit: float) -> tuple[list[int], int, str]:
     """The fewest-sites integer program, started from ``sites``."""
     red, keep = model.red, model.keep
     group = None if model.quotas is None else model.quotas.district
     gap = 0.0 if opts.method == "exact" else opts.tolerance
     sub, sw = model.sub
-    ans = _mip(sub, sw, p=None, need=need, time_limit_s=_mip_limit(opts),
+    ans = _mip(sub, sw, p=None, need=need, time_limit_s=limit,
                start_sites=_dominating(red.cover, keep, sites, group), solver=opts.solver,
                mip_rel_gap=gap, quotas=model.sub_quotas)
     sel = [int(k) for k in keep[_sel_positions(ans.x, len(keep))]]
@@ -589,6 +632,6 @@ def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: 
     bound = min(max(bound, lower), len(sel))
     status = ans.status
     if "time" in status:
-        notes.append(f"The integer program stopped at its time limit ({_mip_limit(opts):g} s);"
+        notes.append(f"The integer program stopped at its time limit ({limit:.3g} s);"
                      f" at least {bound} sites are needed.")
     return sel, bound, status

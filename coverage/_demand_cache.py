@@ -1,0 +1,134 @@
+"""On-disk cache of the residents a scenario places (demand points, reports, alternatives).
+
+Like the network cache: an entry's name is the SHA-256 of everything it depends on (the
+population options, every input file's bytes -- the network's extract too, as buildings may come
+from it --, the network's content, the settings the population module reads, the package
+version), written atomically; an entry that cannot be read is placed again, never trusted. The
+warnings logged while placing are stored and replayed on a hit. Only plain frames (a range
+index, point geometry or none, number or text columns) are stored; anything else is simply not
+cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import settings
+
+#: Bumped when what a scenario places (or how it is stored) changes.
+_FORMAT = 1
+
+
+def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
+                  build: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """``build()`` (named frames) from the cache when the scenario's inputs are unchanged."""
+    from . import __version__
+    from .siting import cache as store
+
+    if not (settings.use_cache if cache is None else cache):
+        return build()
+    files = [v for v in dataclasses.asdict(scen.population).values() if isinstance(v, Path)]
+    files += [scen.network.file] if scen.network.file is not None else []
+    hashes = []
+    for f in files:
+        try:
+            hashes.append(hashlib.sha256(Path(f).read_bytes()).hexdigest())
+        except OSError:
+            return build()  # the loader names the missing file
+    key = store.digest(kind, _FORMAT, __version__, repr(scen.population), hashes,
+                       store.network_digest(network), settings.max_snap_m,
+                       settings.default_building_levels)
+    logged: list[logging.LogRecord] = []
+    built: dict[str, dict[str, pd.DataFrame]] = {}
+
+    def arrays() -> dict[str, np.ndarray]:
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = logged.append  # type: ignore[method-assign, assignment]
+        root = logging.getLogger("walkshed")
+        root.addHandler(handler)
+        try:
+            built["frames"] = build()
+        finally:
+            root.removeHandler(handler)
+        return _to_arrays(built["frames"], logged)
+
+    data = store.cached_arrays(kind, key, arrays, use=True)
+    if "frames" in built:
+        return built["frames"]
+    try:
+        frames = {str(n): _frame_of(data, f"f{i}_", network.crs)
+                  for i, n in enumerate(data["names"])}
+        replay = list(zip(data["log_name"], data["log_level"], data["log_msg"], strict=True))
+    except (KeyError, ValueError):  # an entry not as written: placed again, never trusted
+        return build()
+    for name, level, msg in replay:
+        logging.getLogger(str(name)).log(int(level), "%s", str(msg))
+    return frames
+
+
+def _to_arrays(frames: dict[str, pd.DataFrame], logged: list[Any]) -> dict[str, np.ndarray]:
+    """The frames as named arrays; empty (nothing stored) when one is not plain."""
+    out: dict[str, np.ndarray] = {}
+    for i, frame in enumerate(frames.values()):
+        part = _frame_arrays(frame, f"f{i}_")
+        if part is None:
+            return {}
+        out.update(part)
+    out["names"] = np.asarray(list(frames), dtype=str)
+    out["log_name"] = np.asarray([r.name for r in logged], dtype=str)
+    out["log_level"] = np.asarray([r.levelno for r in logged], dtype=np.int64)
+    out["log_msg"] = np.asarray([r.getMessage() for r in logged], dtype=str)
+    return out
+
+
+def _frame_arrays(frame: pd.DataFrame, pre: str) -> dict[str, np.ndarray] | None:
+    geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
+    cols = [c for c in frame.columns if not (geo and c == frame.geometry.name)]
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
+            and frame.index.step == 1 and all(isinstance(c, str) for c in cols)):
+        return None
+    out: dict[str, np.ndarray] = {}
+    if geo:
+        geom = np.asarray(frame.geometry.values)
+        if frame.crs is None or not bool(np.all(shapely.get_type_id(geom) == 0)):
+            return None
+        out[f"{pre}xy"] = shapely.get_coordinates(geom)
+    for i, c in enumerate(cols):
+        v = frame[c]
+        if pd.api.types.is_bool_dtype(v) or pd.api.types.is_numeric_dtype(v):
+            out[f"{pre}col_{i}"] = v.to_numpy()
+        elif v.map(lambda x: x is None or isinstance(x, str)).all():  # text, maybe None
+            none = v.isna().to_numpy()
+            out[f"{pre}col_{i}"] = np.where(none, "", v.to_numpy(dtype=object)).astype(str)
+            out[f"{pre}none_{i}"] = none
+        else:
+            return None
+    out[f"{pre}columns"] = np.asarray(cols, dtype=str)
+    out[f"{pre}rows"] = np.asarray(len(frame), dtype=np.int64)
+    return out
+
+
+def _frame_of(data: dict[str, np.ndarray], pre: str, crs: Any) -> pd.DataFrame:
+    cols = [str(c) for c in data[f"{pre}columns"]]
+    values: dict[str, Any] = {}
+    for i, c in enumerate(cols):
+        v = data[f"{pre}col_{i}"]
+        if f"{pre}none_{i}" in data:
+            v = v.astype(object)
+            v[data[f"{pre}none_{i}"]] = None
+        values[c] = v
+    index = pd.RangeIndex(int(data[f"{pre}rows"]))
+    if f"{pre}xy" in data:
+        return gpd.GeoDataFrame(values, geometry=shapely.points(data[f"{pre}xy"]), crs=crs,
+                                index=index)
+    return pd.DataFrame(values, index=index)

@@ -1,0 +1,145 @@
+"""The planners' languages: English, Russian and Kazakh.
+
+Messages are gettext catalogues managed with Babel (``coverage/locale/messages.pot`` and
+``<lang>.po``, compiled ``<lang>.mo`` files shipped in the wheel); numbers,
+percentages and dates are formatted by Babel with the locale's CLDR rules (Russian
+``2 165 759`` and ``7,0 %``, with no-break spaces).
+
+The language of a run is, in order: the ``--lang`` option, the scenario's ``lang``, the user's
+locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``, ``LANGUAGE``), English.
+
+Examples
+--------
+>>> from walkshed.i18n import translator
+>>> t = translator("ru")
+>>> t.number(2165759) == "2\\xa0165\\xa0759"
+True
+>>> t.percent(0.07)
+'7,0\\xa0%'
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent
+
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "Translator",
+    "check_language",
+    "current_language",
+    "language_from_environment",
+    "set_language",
+    "translator",
+]
+
+#: The languages walkshed speaks (ISO 639-1).
+LANGUAGES = ("en", "ru", "kk")
+#: The gettext domain of walkshed's catalogues (the project name in them).
+DOMAIN = "walkshed"
+#: Where the compiled catalogues are (inside the installed package).
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+_chosen: str | None = None
+
+
+def check_language(lang: str, what: str = "--lang") -> str:
+    """``lang`` lower-cased if walkshed speaks it, else an :class:`InputError` naming ``what``."""
+    from ._errors import input_error
+
+    code = str(lang).strip().lower()
+    if code not in LANGUAGES:
+        raise input_error(what, f"unknown language '{lang}'", "Use en, ru or kk")
+    return code
+
+
+def language_from_environment(environ: dict[str, str] | None = None) -> str:
+    """The first of ``LC_ALL``, ``LC_MESSAGES``, ``LANG``, ``LANGUAGE`` naming a language
+    walkshed speaks (``ru_RU.UTF-8`` -> ``ru``); English when none does."""
+    env = os.environ if environ is None else environ
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = env.get(var, "")
+        for part in value.split(":"):  # LANGUAGE may list several
+            code = part.split(".")[0].split("@")[0].split("_")[0].lower()
+            if code in LANGUAGES:
+                return code
+        if value and var != "LANGUAGE" and value not in ("C", "POSIX"):
+            return "en"  # the user chose a locale walkshed does not speak
+    return "en"
+
+
+def set_language(lang: str | None) -> None:
+    """Make ``lang`` the language of what follows (None: back to the user's locale)."""
+    global _chosen
+    _chosen = None if lang is None else check_language(lang)
+
+
+def current_language() -> str:
+    """The language chosen with :func:`set_language`, else the user's locale's, else ``en``."""
+    return _chosen or language_from_environment()
+
+
+class Translator:
+    """Messages, numbers, percentages and dates in one language.
+
+    Parameters
+    ----------
+    lang
+        ``en``, ``ru`` or ``kk``.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.lang = check_language(lang)
+        self.locale = Locale.parse(self.lang)
+        if self.lang == "en":
+            self._t: gettext.NullTranslations = gettext.NullTranslations()
+        else:
+            with open(LOCALE_DIR / f"{self.lang}.mo", "rb") as f:
+                self._t = gettext.GNUTranslations(f)
+
+    def gettext(self, message: str) -> str:
+        """``message`` in this language."""
+        return self._t.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: Any) -> str:
+        """The form of ``singular`` / ``plural`` for the count ``n`` (plural rules of the
+        language: Russian has three forms)."""
+        return self._t.ngettext(singular, plural, round(float(n)))
+
+    def number(self, value: Any, digits: int = 0) -> str:
+        """``value`` with the locale's grouping and decimal sign, ``digits`` decimals."""
+        fmt = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+        return format_decimal(float(value), format=fmt, locale=self.locale)
+
+    def percent(self, share: Any, digits: int = 1) -> str:
+        """The share ``share`` (0.07) as a percentage with ``digits`` decimals (``7,0 %``)."""
+        pattern = self.locale.percent_formats[None].pattern
+        body = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+        return format_percent(float(share), format=pattern.replace("#,##0", body, 1),
+                              locale=self.locale)
+
+    def date(self, when: date | datetime | str) -> str:
+        """A date in the locale's long form (``6 December 2026``, ``6 декабря 2026 г.``)."""
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when)
+        return format_date(when, format="long", locale=self.locale)
+
+
+@functools.cache
+def _translator(lang: str) -> Translator:
+    return Translator(lang)
+
+
+def translator(lang: str | None = None) -> Translator:
+    """The :class:`Translator` of ``lang`` (default :func:`current_language`)."""
+    return _translator(check_language(lang) if lang else current_language())

@@ -1,0 +1,126 @@
+"""The pipeline's on-disk demand-point cache (load_study)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def monaco_toml(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    from walkshed import settings
+
+    monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")  # this test's own entries
+    for name in ("monaco.toml", "tiny_police.csv", "tiny_zones.geojson"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    return tmp_path / "monaco.toml"
+
+
+def _same(a, b) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert a.crs == b.crs
+    np.testing.assert_array_equal(a["population"].to_numpy(), b["population"].to_numpy())
+    for c in a.columns:
+        if c not in ("population", a.geometry.name):
+            assert a[c].isna().tolist() == b[c].isna().tolist()
+            assert a[c].astype(str).tolist() == b[c].astype(str).tolist()
+    np.testing.assert_array_equal(np.asarray(a.geometry.x), np.asarray(b.geometry.x))
+    np.testing.assert_array_equal(np.asarray(a.geometry.y), np.asarray(b.geometry.y))
+
+
+def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
+    monaco_toml: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from walkshed import scenario as sc
+    from walkshed.pipeline import load_study
+
+    real = sc.load_population
+
+    def noisy(scen, network):
+        logging.getLogger("walkshed.population.zones").warning("zone X: partly outside")
+        return real(scen, network)
+
+    monkeypatch.setattr(sc, "load_population", noisy)
+    fresh, _ = load_study(monaco_toml, cache=False)
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        first, _ = load_study(monaco_toml, cache=True)
+    assert "zone X: partly outside" in caplog.text
+
+    def fail(scen, network):
+        raise AssertionError("demand placed again although cached")
+
+    monkeypatch.setattr(sc, "load_population", fail)
+    monkeypatch.setattr(sc, "load_demand_alternatives", fail)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        second, _ = load_study(monaco_toml, cache=True)
+    assert "zone X: partly outside" in caplog.text  # replayed from the cache
+    _same(fresh.demand, first.demand)
+    _same(fresh.demand, second.demand)
+    assert fresh.population_report is not None and second.population_report is not None
+    pd.testing.assert_frame_equal(fresh.population_report.reset_index(drop=True),
+                                  second.population_report, check_dtype=False)
+    assert list(second.demand_alternatives) == list(fresh.demand_alternatives)
+    for name, frame in fresh.demand_alternatives.items():
+        _same(frame, second.demand_alternatives[name])
+    assert second.demand_not_applicable == fresh.demand_not_applicable
+    assert second.demand["population"].sum() == pytest.approx(38000)
+
+
+def test_demand_cache_misses_when_an_input_changes(monaco_toml: Path) -> None:
+    from walkshed.pipeline import load_study
+
+    first, _ = load_study(monaco_toml, cache=True)
+    assert first.demand["population"].sum() == pytest.approx(38000)
+    text = monaco_toml.read_text(encoding="utf-8").replace("total = 38000", "total = 50000")
+    monaco_toml.write_text(text, encoding="utf-8")
+    second, _ = load_study(monaco_toml, cache=True)
+    assert second.demand["population"].sum() == pytest.approx(50000)
+
+
+def test_a_broken_demand_cache_entry_is_rebuilt(monaco_toml: Path) -> None:
+    from walkshed import settings
+    from walkshed.pipeline import load_study
+
+    first, _ = load_study(monaco_toml, cache=True)
+    entries = list(Path(settings.cache_dir).glob("demand-*.npz"))
+    assert entries
+    for e in entries:
+        e.write_bytes(b"not a cache entry")
+    again, _ = load_study(monaco_toml, cache=True)
+    _same(first.demand, again.demand)
+
+
+def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) -> None:
+    from walkshed.pipeline import load_study
+    from walkshed.siting import propose_sites
+
+    def sites(text: str):
+        monaco_toml.write_text(base + text, encoding="utf-8")
+        study, _ = load_study(monaco_toml, cache=True)
+        opts = dict(study.siting_options)
+        opts.pop("threshold_min")
+        res = propose_sites(study.network, study.demand, study.precincts, p=3,
+                            districts=study.districts, method="exact", threshold_min=10, **opts)
+        return study, res
+
+    base = monaco_toml.read_text(encoding="utf-8")
+    study, free = sites("")
+    assert "quotas" not in study.siting_options
+    free_counts = free.table["district"].value_counts()
+    most = str(free_counts.index[0])  # the district the free answer favours
+    other = "East" if most == "West" else "West"
+    study, res = sites(f'district_at_most = 3\n[siting.quotas]\n{most} = {{ at_most = 1 }}\n'
+                       f'{other} = {{ at_least = 2 }}\n')
+    assert study.siting_options["quotas"] == {most: (None, 1), other: (2, 3)}
+    counts = res.table["district"].value_counts()
+    assert counts.get(most, 0) <= 1 and counts.get(other, 0) >= 2
+    assert len(res.table) == 3
+    assert res.objective <= free.objective + 1e-9

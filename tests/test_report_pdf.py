@@ -1,0 +1,178 @@
+"""The printable report: its text (pdftotext) carries the run's figures and sites in the chosen
+language, the map page is not blank (pdftoppm), DejaVu is embedded as TrueType (pdffonts), no
+glyph is missing, names from the data are printed verbatim."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from walkshed import cli
+from walkshed.i18n import translator
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+POPPLER = all(shutil.which(t) for t in ("pdftotext", "pdftoppm", "pdffonts"))
+needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils not installed")
+KAZAKH_LETTERS = set("әғқңөұүһі")
+
+
+def _text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    return re.sub(r"[\xa0\u202f ]+", " ", out)  # no-break spaces as plain ones
+
+
+def _fonts(pdf: Path) -> list[list[str]]:
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[2:]
+    return [line.split() for line in out if line.strip()]
+
+
+def _page_png(pdf: Path, page: int, folder: Path) -> np.ndarray:
+    from PIL import Image
+
+    stem = folder / f"page{page}"
+    subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", str(page), "-l", str(page),
+                    "-singlefile", str(pdf), str(stem)], check=True)
+    return np.asarray(Image.open(f"{stem}.png").convert("L"), dtype=float)
+
+
+def _demo_scenario(tmp_path: Path, lang: str | None = None) -> Path:
+    text = (REPO / "data" / "demo.toml").read_text(encoding="utf-8")
+    if lang:
+        text = f'lang = "{lang}"\n' + text
+    for f in ("demo_precincts.csv", "demo_sectors.geojson"):
+        shutil.copy(REPO / "data" / f, tmp_path)
+    (tmp_path / "demo.toml").write_text(text, encoding="utf-8")
+    return tmp_path / "demo.toml"
+
+
+def _plain(s: str) -> str:
+    return re.sub(r"[\xa0\u202f]", " ", s)
+
+
+@needs_poppler
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["ru", "kk", "en"])
+def test_demo_report_pdf(lang: str, tmp_path: Path) -> None:
+    scenario = _demo_scenario(tmp_path)
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font"
+        res = runner.invoke(cli.app, ["--lang", lang, "report", str(scenario), "--out",
+                                      str(out)])
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in out.iterdir()} == {"report.pdf", "summary.json"}
+    pdf = out / "report.pdf"
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    text = _text(pdf)
+    t = translator(lang)
+    # the figures of this run, in the locale's format
+    for row in summary["coverage"]:
+        for key in ("covered_open", "covered_with_planned"):
+            assert _plain(t.number(row[key])) in text, (key, row)
+        assert _plain(t.percent(row["share_open"])) in text
+    assert _plain(t.number(summary["residents"])) in text
+    for site in summary["proposed_sites"]["sites"]:
+        assert re.search(rf"\b{re.escape(site['site'])}\b", text), site["site"]
+        assert f"{site['lat']:.5f}" in text
+    for d in summary["districts"]:
+        assert d["district"].split(" ")[0] in text or d["district"] in text
+    words = {"ru": ["Охват пешей доступностью", "участковые инспекторы полиции",
+                    "Условные обозначения", "зоне обслуживания"],
+             "kk": ["Жаяу қолжетімділікпен қамту", "учаскелік полиция инспекторлары",
+                    "Шартты белгілер", "қызмет көрсету аймағындағы"],
+             "en": ["Coverage", "Staffing", "Legend"]}[lang]
+    for w in words:
+        assert w in text, w
+    if lang != "en":
+        for english in ("Coverage", "Districts", "Legend", "residents", "Proposed new sites",
+                        "Caveats"):
+            assert english not in text, english
+    if lang == "kk":
+        assert set(text.lower()) | {"һ"} >= KAZAKH_LETTERS  # all but һ occur in the text
+    # fonts: DejaVu, embedded as TrueType (never Type 3, never a substitute)
+    fonts = _fonts(pdf)
+    assert fonts and all(f[0].split("+")[-1].startswith("DejaVuSans") for f in fonts)
+    assert not any(" ".join(f[1:3]) == "Type 3" for f in fonts), fonts
+    assert all(f[-5] == "yes" for f in fonts), fonts  # the "emb" column
+    # the map page is not blank: the map area varies; the page count is what was written
+    page = _page_png(pdf, 1, tmp_path)
+    h, w = page.shape
+    area = page[int(0.12 * h): int(0.78 * h), int(0.06 * w): int(0.94 * w)]
+    assert area.std() > 20 and (area < 200).mean() > 0.05
+
+
+@needs_poppler
+@pytest.mark.slow
+def test_analyze_writes_the_report_in_the_scenario_language(tmp_path: Path) -> None:
+    scenario = _demo_scenario(tmp_path, lang="kk")
+    res = runner.invoke(cli.app, ["analyze", str(scenario), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "report.pdf" in json.loads((tmp_path / "o" / "summary.json").read_text())["outputs"]
+    assert "Жаяу қолжетімділікпен қамту" in _text(tmp_path / "o" / "report.pdf")
+
+
+@needs_poppler
+@pytest.mark.slow
+def test_addresses_and_hostile_names_are_printed_verbatim(tmp_path: Path) -> None:
+    from walkshed.pipeline import demo_study, run
+    from walkshed.report_pdf import write_report_pdf
+
+    study = demo_study()
+    hostile = "$\\frac{1}{0}$ {n} <b>%s</b> ұңғы"
+    study.districts = study.districts.assign(name=[hostile, "B", "C", "D"])
+    result: Any = run(study, tmp_path / "o", p=2, outputs=frozenset({"sites"}))
+    table = result.siting.table
+    table["address"] = [f"улица Абая, {10 + i}" for i in range(len(table))]
+    pdf = write_report_pdf(tmp_path / "r.pdf", result, network=study.network,
+                           precincts=study.precincts, districts=study.districts, lang="ru")
+    text = _text(pdf)
+    assert "адрес" in text
+    for a in table["address"]:
+        assert a in text
+    assert hostile in text  # no mathtext, no format placeholder filled, no markup
+
+
+@needs_poppler
+@pytest.mark.slow
+def test_almaty_report_pdf(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "scenario"
+    (folder / "almaty").mkdir(parents=True)
+    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
+        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
+        shared_data / "almaty-districts" / "almaty_districts.geojson")
+    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
+    text = (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")
+    text = text.replace("new_sites = 10", "new_sites = 3").replace(
+        'method = "auto"', 'method = "greedy"')
+    (folder / "almaty.toml").write_text(text, encoding="utf-8")
+    res = runner.invoke(cli.app, ["--lang", "ru", "report", str(folder / "almaty.toml"),
+                                  "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text("utf-8"))
+    text = _text(tmp_path / "o" / "report.pdf")
+    assert "2 165 759" in text  # the official districts' total, Russian grouping
+    main = next(r for r in summary["coverage"] if r["threshold"] == "10min")
+    t = translator("ru")
+    assert _plain(f"{t.number(main['covered_open'])} из 2 165 759 жителей "
+                  f"({t.percent(main['share_open'])})") in text
+    for site in summary["proposed_sites"]["sites"]:
+        assert site["site"] in text
+    for d in summary["districts"]:
+        if d["district"] in ("Alatau", "Almaly", "Auezov", "Medeu"):
+            assert d["district"] in text
+    page = _page_png(tmp_path / "o" / "report.pdf", 1, tmp_path)
+    h, w = page.shape
+    assert page[int(0.12 * h): int(0.78 * h), int(0.06 * w): int(0.94 * w)].std() > 20
