@@ -324,7 +324,7 @@ def run_study(
             walking = _walking_areas(study, a)
     if "tables" in outputs:
         with reporter.step("Writing the tables, workbook and GeoPackage"):
-            _tables(study, a, res, walking, out)
+            _tables(study, a, res, walking, out, lang=lang)
     if "map" in outputs:
         _map(study, a, res, out, reporter, offline=offline, walking_areas=walking, lang=lang)
     if "report" in outputs:
@@ -468,7 +468,7 @@ def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
 
 
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
-            out: OutputDir) -> None:
+            out: OutputDir, lang: str | None = None) -> None:
     """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
     from .assessment import h3_resolution_for
     from .export import catchment_polygons, precinct_table, tidy, write_workbook
@@ -490,7 +490,7 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
             out.write_csv(table, f"{name}.csv", encoding="utf-8-sig")
     out.write_gpkg({"uncovered_areas": areas, "uncovered_cells": tidy(a.uncovered_cells)},
                    "uncovered_areas.gpkg")
-    write_workbook(tables, out.path("walkshed.xlsx"))
+    write_workbook(tables, out.path("walkshed.xlsx"), lang=lang)  # headers in the language
     layers: dict[str, gpd.GeoDataFrame] = {}
     if walking is not None:
         ll = walking.to_crs(4326)
