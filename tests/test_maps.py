@@ -412,17 +412,22 @@ def test_generic_staffing_and_kind_columns(monaco: dict[str, Any]) -> None:
     pre = monaco["precincts"].copy()
     pre["kind"] = "district"
     pre["inspectors"] = 2
-    catch = monaco["assessment"].catchments.copy()
+    from walkshed.assessment import assess
+
+    staffed = assess(monaco["net"], monaco["demand"], pre, thresholds_min=THRESHOLDS,
+                     districts=monaco["districts"])
+    catch = staffed.catchments.copy()
     catch["inspectors_on_staff_gap"] = 1.0
     data = _data(coverage_map(
-        monaco["net"], monaco["assessment"], precincts=pre, catchments=catch,
+        monaco["net"], staffed, precincts=pre, catchments=catch,
         districts=monaco["districts"], walking_areas=monaco["areas"], offline=True))
     cells = _rows(_precinct_popups(data)[pre.index[0]])
     assert cells["Kind"] == "district" and cells["Inspectors on staff"] == "2"
     assert cells["inspectors on staff gap"] == "1"
     districts = next(la for la in data["layers"] if la["id"] == "districts")
     rows = [_rows(f["properties"]["popup"]) for f in districts["data"]["features"]]
-    assert sum(int(r.get("Inspectors on staff", "0")) for r in rows) == 2 * len(pre)
+    n_open = int((pre["status"] == "open").sum())  # districts.csv: today's precincts
+    assert sum(int(r.get("Inspectors on staff", "0")) for r in rows) == 2 * n_open
     assert sum(int(r.get("Precincts of kind district", "0")) for r in rows) == len(pre)
 
 
