@@ -86,10 +86,12 @@ def headline_and_panel(
     staff = _staffing(assessment)
     if staff is not None:
         s = staff["open"]
-        rows = [[TEXT["inspectors_needed"], _fmt_int(s["inspectors_needed"])],
-                [TEXT["inspectors_on_staff"], _fmt_int(s["inspectors_on_staff"])],
-                [TEXT["inspectors_gap"], _signed(s["inspectors_gap"])],
-                [TEXT["not_on_foot_residents"], _fmt_int(s["residents_not_served_on_foot"])]]
+        rows = [[TEXT["inspectors_needed"], _fmt_int(s["inspectors_needed"])]]
+        if s["inspectors_on_staff"] is not None:  # only when the precincts give staff
+            rows.append([TEXT["inspectors_on_staff"], _fmt_int(s["inspectors_on_staff"])])
+        if s["inspectors_gap"] is not None:
+            rows.append([TEXT["inspectors_gap"], _signed(s["inspectors_gap"])])
+        rows.append([TEXT["not_on_foot_residents"], _fmt_int(s["residents_not_served_on_foot"])])
         items = [TEXT["not_on_foot_item"].format(
             name=str(r["name"]), residents=_fmt_int(r["residents_served"]),
             walk=_fmt_int(r["median_walk_m"])) for r in s["not_served_on_foot"]]
