@@ -892,7 +892,29 @@ def test_hostile_scenario_through_the_command(
     page_text = (tmp_path / "out" / "coverage_map.html").read_text(encoding="utf-8")
     assert "D42D" not in page_text
     page, watch, _ = _open(browser, tmp_path / "out" / "coverage_map.html")
-    assert title in page.locator("#ws-title").inner_text()
+    assert page.locator("#ws-title h1").inner_text() == title  # the scenario's name, once
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    unc = summary["uncertainty"]
+    osm = next(c for c in summary["sources"] if c["source"].startswith("OpenStreetMap"))
+    head = page.locator("#ws-title").inner_text()
+    assert title not in head.replace(title, "", 1)
+    assert f"data {osm['date'][:10]} · run " in head
+    assert unc["share_open"]["text"] in head and unc["norms_text"] in head
+    # the panel: closed at first, opens on a click, shows the ranges, staffing and caveats
+    info = page.locator("#ws-info")
+    assert info.get_attribute("open") is None
+    assert not page.locator("#ws-info section").first.is_visible()
+    page.locator("#ws-info summary").click()
+    assert info.get_attribute("open") is not None
+    text = info.inner_text()
+    assert unc["share_open"]["text"] in text and unc["norms_text"] in text
+    assert f"Inspectors needed\t{summary['staffing']['open']['inspectors_needed']:,}" in text
+    for c in summary["caveats"]:
+        if c.get("topic") not in ("source", "precincts"):
+            assert c["text"] in text  # district names made of payloads, as characters
+    for name in district_names:
+        assert name in text
+    page.locator("#ws-info summary").click()
     labels = [t.splitlines()[0] for t in page.locator(".ws-label").all_inner_texts()]
     assert sorted(labels) == sorted(district_names)
     names = page.evaluate("""() => { const out = [];
