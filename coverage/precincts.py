@@ -215,6 +215,20 @@ def read_precincts(
             "Give every precinct a point, or drop those rows",
         )
 
+    kinds = geom.geom_type
+    lines = ~kinds.isin(("Point", "Polygon", "MultiPolygon"))
+    if lines.any():
+        first = int(np.flatnonzero(lines.to_numpy())[0])
+        raise input_error(
+            what,
+            f"{int(lines.sum())} row(s) are {', '.join(sorted(set(kinds[lines])))}, not points "
+            f"(the first is row {first + 1})",
+            "Give each precinct as a point (a building's polygon is taken at a point inside it)",
+        )
+    polygons = kinds.isin(("Polygon", "MultiPolygon"))
+    if polygons.any():
+        log.warning("%s: %d polygon(s) taken at a point on their surface", what,
+                    int(polygons.sum()))
     if pyproj.CRS.from_user_input(frame.crs).is_geographic:
         xy = shapely.get_coordinates(np.asarray(geom.values))
         if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
@@ -287,7 +301,11 @@ def _read_csv(
             "Name them lat and lon (or latitude/longitude, y/x), or give lat_column and "
             "lon_column",
         )
-    coords = table[[lat, lon]].apply(pd.to_numeric, errors="coerce")
+    # a semicolon CSV (a European spreadsheet's) writes decimal commas: 43,25
+    coords = table[[lat, lon]].apply(
+        lambda c: pd.to_numeric(c.astype(str).str.strip().str.replace(",", ".", regex=False)
+                                if not pd.api.types.is_numeric_dtype(c) else c,
+                                errors="coerce"))
     bad = coords.isna().any(axis=1)
     if bad.any():
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])

@@ -157,6 +157,7 @@ def assess(
     if not (math.isfinite(norm) and norm > 0):
         raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
                           "Give e.g. 3000")
+    _common.check_range("residents_per_inspector", norm, "Give e.g. 3000")
     snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
     t = _common.thresholds(thresholds_min, thresholds_m, speed)
     minutes, metres, labels = t.minutes, t.metres, list(t.labels)

@@ -72,7 +72,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
                         "Keep one of them")
     if t_min is None and t_m is None:
         t_min = tuple(float(t) for t in settings.thresholds_min)
-    main = top.number("main_threshold", None)
+    main = top.number("main_threshold", None)  # one of the thresholds: in their range
     given = t_m if t_m is not None else t_min
     if main is not None and given is not None and not any(
         math.isclose(main, t) for t in given
@@ -185,7 +185,7 @@ def _population(t: Table, network: NetworkSource) -> Population:
             raise t.error("file", "is missing (the network is fetched online, so there is no "
                           "extract to take buildings from)",
                           'Add file = "city.osm.pbf" (or a footprints GeoPackage)')
-        total = t.number("total", None, positive=False)
+        total = t.number("total", None)
         density = t.number("persons_per_m2", None)
         if (total is None) == (density is None):
             raise t.error("total", "give exactly one of total or persons_per_m2",
