@@ -78,7 +78,11 @@ def test_needed_on_staff_and_gap_agree_across_outputs(
     dis = pd.read_csv(out / "districts.csv")
     norm = 2500.0
     largest = 750.0
-    today = pre[(pre["scenario"] == "open") & (pre["precinct"] != "(no precinct reachable)")]
+    # precincts.csv: one row per precinct, today's figures in the ``..._open`` columns
+    today = pre[pre["status"] == "open"][["precinct", "name"] + [
+        c for c in pre.columns if c.endswith("_open") and c != "kind_open"]]
+    today = today.rename(columns=lambda c: c.removesuffix("_open"))
+    assert {"T1", "T2", "T3"} <= set(today["precinct"]) and today["inspectors_needed"].notna().any()
     # per precinct: the rule, computed here from the table's own residents and walks
     for r in today.itertuples():
         if r.residents_served > 0 and not r.median_walk_m <= largest:
