@@ -63,6 +63,15 @@ _CSS = """
 .ws-label{position:absolute;transform:translate(-50%,-50%);white-space:pre;
  font:bold 12px/1.2 system-ui,sans-serif;color:#222;text-align:center;pointer-events:none;
  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
+.ws-figure{font-size:13px}
+.ws-info{background:rgba(255,255,255,.95);padding:4px 8px;border-radius:6px;
+ box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-width:300px;
+ max-height:70vh;overflow:auto}
+.ws-info summary{cursor:pointer;font-weight:bold}
+.ws-info h4{margin:8px 0 2px;font-size:12px}
+.ws-info ul{margin:2px 0;padding-left:16px}
+.ws-info table{border-collapse:collapse}
+.ws-info th{text-align:left;font-weight:normal;color:#555;padding-right:8px;vertical-align:top}
 .ws-popup table{border-collapse:collapse}
 .ws-popup th{text-align:left;font-weight:normal;color:#555;padding-right:8px}
 .ws-popup td{text-align:right;font-variant-numeric:tabular-nums}
@@ -297,6 +306,34 @@ TEXT: dict[str, str] = {
     "kind_checkpoint": _("precinct kind|checkpoint"),
     "kind_other": _("precinct kind|other"),
     "kind_unknown": _("precinct kind|unknown"),
+    "inspectors_gap": _("Gap (needed − on staff)"),
+    "not_on_foot": _("none: not served on foot"),
+    "about": _("About these figures: ranges, staffing, caveats, sources"),
+    "figures": _("Figures and their ranges"),
+    "covered_open": _("Covered within {label}"),
+    "covered_planned": _("Covered within {label}, with planned"),
+    "range_methods": _("{value} % ({low}–{high} % across methods)"),
+    "range_norms": _("{value} ({low}–{high} across norms of {norms} residents per inspector)"),
+    "by_method": _("Covered, residents placed by {method}"),
+    "not_applicable": _("not applicable: {reason}"),
+    "by_norm": _("Inspectors needed at {norm} residents per inspector"),
+    "staffing_today": _("Staffing today (open precincts, {norm} residents per inspector)"),
+    "not_on_foot_residents": _("Residents not served on foot"),
+    "not_on_foot_item": _("Not served on foot: {name} ({residents} residents, median walk "
+                          "{walk} m)"),
+    "staffing_rule": _("Rule: inspectors needed = residents served / norm, rounded up per "
+                       "precinct; districts and the city are sums of the precinct figures; "
+                       "catchments not served on foot (median walk beyond the largest "
+                       "threshold) get no figure and are not in the totals."),
+    "kinds_found": _("Police points by kind"),
+    "kinds_counted": _("Counted as precincts"),
+    "kinds_left_out": _("Left out"),
+    "left_out_item": _("Left out: {name} ({kind})"),
+    "caveats": _("Caveats"),
+    "sources": _("Sources"),
+    "date": _("Date"),
+    "precision": _("Precision"),
+    "licence": _("Licence"),
 }
 
 
@@ -351,17 +388,20 @@ _SCRIPT = r"""
     if (cls) { e.className = cls; }
     return e;
   }
-  function popup(p) {
-    var div = el("div", null, "ws-popup");
-    div.appendChild(el("b", p.title));
+  function rowsTable(rows) {
     var table = el("table");
-    p.rows.forEach(function (r) {
+    rows.forEach(function (r) {
       var tr = el("tr");
       tr.appendChild(el("th", r[0]));
       tr.appendChild(el("td", r[1]));
       table.appendChild(tr);
     });
-    div.appendChild(table);
+    return table;
+  }
+  function popup(p) {
+    var div = el("div", null, "ws-popup");
+    div.appendChild(el("b", p.title));
+    div.appendChild(rowsTable(p.rows));
     return div;
   }
   function iconNode(ic) {
@@ -401,7 +441,38 @@ _SCRIPT = r"""
   tbox.id = "ws-title";
   tbox.appendChild(el("h1", D.title));
   if (D.subtitle) { tbox.appendChild(el("div", D.subtitle)); }
+  (D.lines || []).forEach(function (t) { tbox.appendChild(el("div", t, "ws-figure")); });
   document.body.appendChild(tbox);
+
+  // the panel: ranges, staffing, precinct kinds, caveats and sources (collapsible, closed)
+  if (D.panel) {
+    var infoCtl = L.control({position: "topleft"});
+    infoCtl.onAdd = function () {
+      var box = el("details", null, "ws-info leaflet-control");
+      box.id = "ws-info";
+      box.appendChild(el("summary", D.panel.summary));
+      D.panel.sections.forEach(function (s) {
+        var sec = el("section");
+        sec.setAttribute("data-section", s.id);
+        sec.appendChild(el("h4", s.title));
+        if (s.rows && s.rows.length) { sec.appendChild(rowsTable(s.rows)); }
+        if (s.items && s.items.length) {
+          var ul = el("ul");
+          s.items.forEach(function (t) { ul.appendChild(el("li", t)); });
+          sec.appendChild(ul);
+        }
+        (s.groups || []).forEach(function (g) {
+          sec.appendChild(el("b", g.title));
+          sec.appendChild(rowsTable(g.rows));
+        });
+        box.appendChild(sec);
+      });
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    };
+    infoCtl.addTo(map);
+  }
 
   // attribution once, as text
   if (map.attributionControl) { map.removeControl(map.attributionControl); }

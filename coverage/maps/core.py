@@ -38,6 +38,7 @@ from ..isochrones import walking_areas as compute_walking_areas
 from ..network import WalkNetwork
 from . import layers
 from ._page import _TILES, _leaflet_offline, _Page
+from ._panel import headline_and_panel, osm_date
 from ._tables import _catchment_rows, _get
 
 __all__ = ["coverage_map", "save_map"]
@@ -66,6 +67,8 @@ def coverage_map(
     thresholds_min: Sequence[float] | None = None,
     lang: str | None = None,
     place_names: Mapping[str, str] | None = None,
+    caveats: Sequence[dict[str, Any] | str] | None = None,
+    precinct_kinds: dict[str, Any] | None = None,
 ) -> folium.Map:
     """An interactive coverage map with toggleable layers.
 
@@ -128,6 +131,20 @@ def coverage_map(
     place_names
         District names in that language, keyed by the name in the data (the scenario's
         ``name_ru`` / ``name_kk`` columns); names not in it show as in the data.
+    caveats
+        Caveats and sources (``summary.json``'s ``caveats``: dicts with ``text``, ``topic``;
+        sources also ``source``, ``date``, ``precision``, ``licence``), shown as text in the
+        map's panel. The OpenStreetMap extract's date is the title's data date when
+        ``data_date`` is not given.
+    precinct_kinds
+        What the precinct vetting found (``summary.json``'s ``precinct_kinds``): the panel
+        lists the kinds found and the points left out by name.
+
+    Notes
+    -----
+    With an assessment, the title box shows the main coverage figure with its range across
+    population methods and the inspectors needed across staffing norms (its ``uncertainty``),
+    and the panel the city's staffing (needed, on staff, gap, residents not served on foot).
 
     Returns
     -------
@@ -195,6 +212,10 @@ def coverage_map(
     if box.is_empty:
         box = shapely.box(minx, miny, maxx, maxy)
     view = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
+    lines, panel = headline_and_panel(assessment, caveats=caveats,
+                                      precinct_kinds=precinct_kinds, text=text, t=tx)
+    if data_date is None:
+        data_date = osm_date(caveats)
     run_day = date if date is not None else _dt.date.today()
     dates = []
     if data_date is not None:
@@ -208,6 +229,8 @@ def coverage_map(
         "view": [[float(view[1]), float(view[0])], [float(view[3]), float(view[2])]],
         "text": text,
         "layers": frame.layers,
+        "lines": lines,
+        "panel": panel,
     }
     m.add_child(_Page(data, leaflet=_leaflet_offline()), name="walkshed")
     return m

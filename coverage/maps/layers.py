@@ -80,6 +80,12 @@ def _status(text: Mapping[str, str], status: str, prefix: str = "") -> str:
     return text[prefix + status] if status in _STATUSES else status
 
 
+def _signed(x: Any, t: Translator) -> str:
+    """A signed whole number (``+3``, ``-2``) in the locale's digits."""
+    v = _num(x)
+    return ("+" if v > 0 else "-" if v < 0 else "") + t.number(abs(v))
+
+
 def _kind(text: Mapping[str, str], kind: str) -> str:
     """A precinct kind (:data:`walkshed.vetting.KINDS`) in the map's language; others as given."""
     return text.get(f"kind_{kind}", kind) if kind in _KINDS else kind
@@ -181,14 +187,23 @@ def districts_layer(
             for kd in sorted({kinds[i] for i in mine if kinds[i]}):
                 rows.append((text["precincts_kind"].format(kind=_kind(text, kd)),
                              str(sum(kinds[i] == kd for i in mine))))
-        needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
-        needed = [x for x in needed if math.isfinite(x)]
-        if needed:
-            rows.append((text["inspectors_needed"], _fmt_int(sum(needed), tx)))
-        if staff is not None:
-            have = [staff[i] for i in mine if math.isfinite(staff[i])]
-            if have:
-                rows.append((text["inspectors_on_staff"], _fmt_int(sum(have), tx)))
+        if "inspectors_needed" in trow:  # the district table's staffing (districts.csv)
+            for col, key in (("inspectors_needed", "inspectors_needed"),
+                             ("inspectors_on_staff", "inspectors_on_staff"),
+                             ("inspectors_gap", "inspectors_gap")):
+                v = _num(trow.get(col))
+                if math.isfinite(v):
+                    rows.append((text[key], f"{v:+,.0f}" if col == "inspectors_gap"
+                                 else _fmt_int(v)))
+        else:
+            needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
+            needed = [x for x in needed if math.isfinite(x)]
+            if needed:
+                rows.append((text["inspectors_needed"], _fmt_int(sum(needed), tx)))
+            if staff is not None:
+                have = [staff[i] for i in mine if math.isfinite(staff[i])]
+                if have:
+                    rows.append((text["inspectors_on_staff"], _fmt_int(sum(have), tx)))
         c = classes[j]
         props.append({
             "style": {"fillColor": colours[c] if c >= 0 else "#cccccc"},
@@ -363,10 +378,16 @@ def precinct_layers(
         for col, key in (("median_walk_m", "median_walk"), ("p90_walk_m", "p90_walk")):
             if math.isfinite(_num(c.get(col))):
                 rows.append((text[key], _fmt_metres(c[col], tx)))
-        rows.append((text["inspectors_needed"], _fmt_int(c.get("inspectors"), tx)))
-        if "inspectors" in precincts.columns:
-            rows.append((text["inspectors_on_staff"],
-                         _fmt_int(precincts["inspectors"].iloc[i], tx)))
+        # staffing as precincts.csv has it (needed blank when not served on foot)
+        rows.append((text["inspectors_needed"], _fmt_int(c.get("inspectors"), tx)
+                     if c.get("on_foot", True) else text["not_on_foot"]))
+        have = _num(c.get("on_staff"))
+        if not math.isfinite(have) and "inspectors" in precincts.columns:
+            have = _num(precincts["inspectors"].iloc[i])
+        if math.isfinite(have) or "inspectors" in precincts.columns:
+            rows.append((text["inspectors_on_staff"], _fmt_int(have, tx)))
+        if math.isfinite(_num(c.get("gap"))):
+            rows.append((text["inspectors_gap"], _signed(c["gap"], tx)))
         for col, value in c.get("extra", {}).items():  # staffing columns and the like
             if col == "served_on_foot":
                 value = text["no"] if value in ("0", "False") else text["yes"]
