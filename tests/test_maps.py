@@ -1207,7 +1207,7 @@ def test_ranges_on_the_map_equal_separate_runs() -> None:
         alone = assess(net, demand, police, districts=districts, **opts)
         main = alone.coverage.set_index("threshold").loc[lab]
         shares[name], planned[name] = float(main["share_open"]), float(main["share_with_planned"])
-        assert got[f"Covered, residents placed by {name}"] == f"{shares[name] * 100:.1f} %"
+        assert got[f"Covered, residents placed by {name}"] == f"{shares[name] * 100:.1f}%"
     assert len({round(s, 4) for s in shares.values()}) == 3  # the range means something
     low, high = min(shares.values()), max(shares.values())
     want = range_text(shares["one"], low, high)
@@ -1271,7 +1271,7 @@ def test_panel_caveats_kinds_and_data_date_are_text() -> None:
                      thresholds_min=(1,), caveats=caveats, precinct_kinds=kinds)
     page, data = _page_and_data(m)
     assert data["title"] == PAYLOADS[4]
-    assert data["subtitle"] == "data 2012-11-01 · run 2026-12-06"
+    assert data["subtitle"] == "data November 1, 2012 · run December 6, 2026"
     notes = _section(data, "caveats")["items"]
     assert notes == [caveats[1]["text"], PAYLOADS[1]]  # the kinds' note has its own section
     src = _section(data, "sources")["groups"]
@@ -1292,6 +1292,6 @@ def test_panel_caveats_kinds_and_data_date_are_text() -> None:
     # a given data date wins; no caveats and no assessment: no panel
     m = coverage_map(net, precincts=pre, offline=True, date="2026-12-06", data_date="2013",
                      thresholds_min=(1,), caveats=caveats)
-    assert _data(m)["subtitle"] == "data 2013 · run 2026-12-06"
+    assert _data(m)["subtitle"] == "data 2013 · run December 6, 2026"
     data = _data(coverage_map(net, precincts=pre, offline=True, thresholds_min=(1,)))
     assert data["panel"] is None and data["lines"] == []
