@@ -5,6 +5,9 @@ keeps only what is needed: the ``name`` of the network's ways (by way id) and th
 ways (buildings, at their centroid) tagged ``addr:housenumber`` with ``addr:street`` (or
 ``addr:place``). Names and addresses are data: they are copied verbatim, never interpreted.
 
+A network fetched online (osmnx) carries its edges' names, so its sites get streets; their
+addresses stay blank (no extract is read).
+
 - ``street``: the name of the way of the edge the site sits on; if that way has no name, the
   nearest named street of the network within :data:`STREET_WITHIN_M`; else blank.
 - ``address``: ``"<addr:street> <addr:housenumber>"`` of the nearest addressed node or
@@ -67,15 +70,15 @@ def _centroid(lonlat: list[tuple[float, float]]) -> tuple[float, float]:
     """Centroid of a building outline (a closed way) or of a line; in lon/lat, which at a
     building's size is the projected centroid to well under a centimetre."""
     if len(lonlat) >= 4 and lonlat[0] == lonlat[-1]:
-        geom: shapely.Geometry = shapely.Polygon(lonlat)
-        if not geom.is_valid or geom.area == 0:
-            geom = shapely.LineString(lonlat)
+        geom: shapely.Geometry = shapely.polygons(lonlat)
+        if not shapely.is_valid(geom) or shapely.area(geom) == 0:
+            geom = shapely.linestrings(lonlat)
     elif len(lonlat) >= 2:
-        geom = shapely.LineString(lonlat)
+        geom = shapely.linestrings(lonlat)
     else:
-        geom = shapely.Point(lonlat[0])
-    c = geom.centroid
-    return float(c.x), float(c.y)
+        geom = shapely.points(lonlat[0])
+    c = shapely.get_coordinates(shapely.centroid(geom))[0]
+    return float(c[0]), float(c[1])
 
 
 def read_places(path: str | os.PathLike[str], way_ids: set[int] | None = None) -> OsmPlaces:
@@ -144,8 +147,9 @@ def site_places(
     edges
         The edge position each site sits on (``-1`` for none).
     places
-        What :func:`read_places` read from the network's extract; ``None`` (an online
-        network) gives blank columns.
+        What :func:`read_places` read from the network's extract; ``None`` for a network
+        fetched online: streets from the osmnx graph's names (``network.edge_name``),
+        addresses blank.
     street_within_m, address_within_m
         How far the nearest named street (when the site's own has no name) and the nearest
         address may be.
@@ -160,10 +164,13 @@ def site_places(
     street = np.full(n, "", dtype=object)
     address = np.full(n, "", dtype=object)
     address_m = np.full(n, np.nan)
-    if places is None or n == 0:
+    if n == 0:
         return pd.DataFrame({"street": street, "address": address, "address_m": address_m})
-    edge_name = np.asarray([places.way_name.get(int(w), "") for w in network.edge_osmid],
-                           dtype=object)
+    edge_name = np.asarray(network.edge_name, dtype=object).copy()
+    if places is not None:
+        from_file = np.asarray([places.way_name.get(int(w), "") for w in network.edge_osmid],
+                               dtype=object)
+        edge_name = np.where(edge_name == "", from_file, edge_name)
     edges = np.asarray(edges, dtype=np.int64)
     on = edges >= 0
     street[on] = edge_name[edges[on]]
@@ -175,7 +182,7 @@ def site_places(
                                                 return_distance=True, all_matches=False)
         del dist
         street[missing[which]] = edge_name[named[hit]]
-    if len(places.address):
+    if places is not None and len(places.address):
         to_xy = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         ax, ay = to_xy.transform(places.address_lonlat[:, 0], places.address_lonlat[:, 1])
         d, j = cKDTree(np.column_stack([ax, ay])).query(

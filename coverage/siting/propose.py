@@ -136,8 +136,8 @@ def propose_sites(
         (:mod:`walkshed.siting.cache`); default :data:`walkshed.settings.use_cache`.
     osm_file
         The OSM extract the network was read from: each site gets its nearest street name and
-        address from it (:mod:`walkshed.siting.places`); ``None`` (an online network) leaves
-        ``street`` and ``address`` blank.
+        address from it (:mod:`walkshed.siting.places`); ``None`` (a network fetched online)
+        takes streets from the network's own names and leaves ``address`` blank.
 
     Returns
     -------
@@ -243,15 +243,14 @@ def _add_places(network: WalkNetwork, cand: Candidates, res: SitingResult,
     if not len(table):
         return
     if info is None:
-        res.notes.append("Street names and addresses of the sites need the OSM extract of "
-                         "the network; a network fetched online gives none.")
-        return
+        res.notes.append("Addresses of the sites come from the network's OSM extract; none "
+                         "was given (a network fetched online has none): address left blank.")
     no_street = int((found["street"] == "").sum())
     no_addr = int((found["address"] == "").sum())
     if no_street:
         res.notes.append(f"{no_street} site(s) have no named street within "
                          f"{places.STREET_WITHIN_M:g} m: street left blank.")
-    if no_addr:
+    if no_addr and info is not None:
         res.notes.append(f"{no_addr} site(s) have no address (addr:street + "
                          f"addr:housenumber) within {places.ADDRESS_WITHIN_M:g} m: "
                          "address left blank.")
