@@ -1097,3 +1097,53 @@ def test_nearest_address_against_gdal_and_brute_force(
         own = name_of.get(int(net.edge_osmid[e]), "")
         if own:
             assert got["street"][k] == own
+
+
+def test_hostile_names_reach_every_output_verbatim(tmp_path: Path) -> None:
+    """A run on the small extract: template and HTML payloads in `name` and `addr:street` are
+    the same text in the CSV, the workbook, both GeoPackages, summary.json and the map's data,
+    and never markup in the page."""
+    import json
+
+    import openpyxl
+    import pyproj
+
+    from walkshed import pipeline
+    from walkshed.network import load_network
+
+    osm = tmp_path / "town.osm"
+    osm.write_text(_osm_xml(), encoding="utf-8")
+    net = load_network(osm, cache=False)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    site_xy = [to_xy.transform(*ll) for ll, *_ in _PLACES]
+    demand = gpd.GeoDataFrame({"population": [10.0] * len(site_xy)},
+                              geometry=shapely.points(site_xy), crs=net.crs)
+    prec = gpd.GeoDataFrame({"name": ["P"], "status": ["open"]},
+                            geometry=shapely.points([to_xy.transform(25.0, 60.0)]),
+                            crs=net.crs, index=pd.Index(["p1"]))
+    study = pipeline.Study(name="town", network=net, demand=demand, precincts=prec,
+                           siting_options={"fix": "open", "osm_file": str(osm),
+                                           "threshold_min": 0.2})
+    out = tmp_path / "out"
+    pipeline.run(study, out, p=3, method="exact", outputs=frozenset({"tables", "sites", "map"}),
+                 offline=True)
+    csv = pd.read_csv(out / "proposed_sites.csv", keep_default_na=False)
+    hostile = csv[csv["street"] == HOSTILE_STREET]
+    assert len(hostile) == 1 and hostile["address"].iloc[0] == HOSTILE_ADDR + " 1"
+    sheet = openpyxl.load_workbook(out / "walkshed.xlsx")["proposed_sites"]
+    values = [c.value for row in sheet.iter_rows(min_row=2) for c in row]
+    assert HOSTILE_STREET in values and HOSTILE_ADDR + " 1" in values
+    for f, layer in (("proposed_sites.gpkg", "proposed_sites"), ("walkshed.gpkg",
+                                                                 "proposed_sites")):
+        g = pyogrio.read_dataframe(out / f, layer=layer)
+        assert g["street"].tolist() == csv["street"].tolist()
+        assert g["address"].fillna("").tolist() == csv["address"].tolist()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    sites = summary["proposed_sites"]["sites"]
+    assert [s["street"] for s in sites] == csv["street"].tolist()
+    assert [s["address_m"] is None for s in sites] == (csv["address"] == "").tolist()
+    page = (out / "coverage_map.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    start = page.index('id="walkshed-data">') + len('id="walkshed-data">')
+    data = page[start:page.index("</script>", start)]
+    assert HOSTILE_STREET in json.dumps(json.loads(data), ensure_ascii=False)
