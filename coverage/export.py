@@ -66,6 +66,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "nearest_open_m": ("Walk to the nearest open precinct (m)", "metres"),
     "street": ("Nearest street", "text"),
     "address": ("Nearest address", "text"),
+    "address_m": ("Distance to the address (m)", "metres"),
     "area": ("Area", "text"),
     "population": ("Residents (people)", "people"),
     "cells": ("Cells", "count"),

@@ -114,6 +114,9 @@ def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) ->
     base = monaco_toml.read_text(encoding="utf-8")
     study, free = sites("")
     assert "quotas" not in study.siting_options
+    # the scenario's extract names the sites' streets and addresses
+    assert Path(study.siting_options["osm_file"]).name == "monaco.osm.pbf"
+    assert (free.table["street"] != "").any() and (free.table["address"] != "").any()
     free_counts = free.table["district"].value_counts()
     most = str(free_counts.index[0])  # the district the free answer favours
     other = "East" if most == "West" else "West"
