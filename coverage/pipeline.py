@@ -267,8 +267,9 @@ def run_study(
             study, a, out, reporter, p=p, target_share=target_share, method=method,
             write="sites" in outputs,
         )
+    areas = None  # the map's walking areas, drawn again in the report (computed once)
     if "map" in outputs:
-        _map(study, a, res, out, reporter, offline=offline)
+        areas = _map(study, a, res, out, reporter, offline=offline)
     if "report" in outputs:
         from .report_pdf import write_report_pdf
 
@@ -276,7 +277,7 @@ def run_study(
             write_report_pdf(out.path("report.pdf"),
                              RunResult(summary, a, res, place_names=study.place_names),
                              network=study.network, precincts=study.precincts,
-                             districts=study.districts, lang=lang)
+                             districts=study.districts, lang=lang, walking_areas=areas)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     out.write_json(summary, "summary.json")
@@ -367,16 +368,21 @@ def _siting(
 
 def _map(
     study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
-) -> None:
-    """Stage ``coverage_map.html``."""
+) -> gpd.GeoDataFrame:
+    """Stage ``coverage_map.html``; return the walking areas it drew."""
     from . import maps
+    from .isochrones import walking_areas
 
     licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     with reporter.step("Drawing the coverage map"):
+        st = a.settings  # as coverage_map computes them, so the report can reuse them
+        areas = walking_areas(study.network, study.precincts, thresholds_min=st.thresholds_min,
+                              walk_speed_kmh=st.walk_speed_kmh)
         m = maps.coverage_map(
             study.network,
             a,
             precincts=study.precincts,
+            walking_areas=areas,
             sites=res,
             districts=study.districts,
             scenario=study.name,
@@ -384,6 +390,7 @@ def _map(
             offline=offline,
         )
     maps.save_map(m, out.path("coverage_map.html"))
+    return areas
 
 
 
