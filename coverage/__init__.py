@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .precincts import precincts_from_osm, read_precincts
     from .scenario import Scenario, load_scenario
     from .siting import SitingResult, propose_sites, solve_mclp, solve_min_sites
+    from .vetting import select_kinds
 
 _LAZY = {
     "Assessment": "assessment",
@@ -65,6 +66,7 @@ _LAZY = {
     "propose_sites": "siting",
     "solve_mclp": "siting",
     "solve_min_sites": "siting",
+    "select_kinds": "vetting",
 }
 
 
@@ -110,6 +112,7 @@ __all__ = [
     "run",
     "run_study",
     "save_map",
+    "select_kinds",
     "snap_points",
     "solve_mclp",
     "solve_min_sites",

@@ -24,6 +24,66 @@ STATUSES: tuple[str, ...] = ("open", "planned", "candidate")
 
 
 @dataclass(frozen=True)
+class Range:
+    """The sane range of a number a user gives: above ``low`` (or at least it, when
+    ``low_ok``) and at most ``high``, in ``unit``."""
+
+    low: float
+    high: float
+    unit: str = ""
+    low_ok: bool = False
+
+    def text(self) -> str:
+        """The range as a user reads it, e.g. ``> 0 and <= 180 minutes``."""
+        low = f">= {_num(self.low)}" if self.low_ok else f"> {_num(self.low)}"
+        return f"{low} and <= {_num(self.high)}{' ' + self.unit if self.unit else ''}"
+
+
+def _num(v: float) -> str:
+    """``1,000,000`` for whole numbers, else ``0.5``."""
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+
+#: The sane range of every number a user gives, by its name: the scenario key and the keyword
+#: of the Python function are the same. A value outside is refused with the range in the
+#: message (a threshold of 1e12 minutes would otherwise report everyone covered).
+RANGES: dict[str, Range] = {
+    "walk_speed_kmh": Range(0, 30, "km/h"),
+    "thresholds_min": Range(0, 180, "minutes"),
+    "thresholds_m": Range(0, 15_000, "metres"),
+    "threshold_min": Range(0, 180, "minutes"),
+    "residents_per_inspector": Range(1, 1_000_000, "residents", low_ok=True),
+    "total": Range(0, 1e9, "residents"),
+    "persons_per_m2": Range(0, 10, "persons per m² of floor"),
+    "max_snap_m": Range(0, 50_000, "metres"),
+    "new_sites": Range(1, 100_000, "sites", low_ok=True),
+    "target_share": Range(0, 1, "(a share: 0.9 is 90 %)"),
+    "spacing_m": Range(0, 15_000, "metres"),
+    "time_limit_s": Range(0, 86_400, "seconds"),
+}
+
+
+def out_of_range(key: str, value: float) -> str | None:
+    """The problem with ``value`` for ``key`` (``"must be > 0 and <= 180 minutes, got 1e+12"``),
+    or None when it lies in :data:`RANGES` (or ``key`` has no range)."""
+    r = RANGES.get(key)
+    if r is None:
+        return None
+    v = float(value)
+    if not np.isfinite(v) or v > r.high or v < r.low or (v == r.low and not r.low_ok):
+        return f"must be {r.text()}, got {value:g}"
+    return None
+
+
+def check_range(key: str, value: float, fix: str | None = None) -> None:
+    """Raise an :class:`~walkshed.InputError` naming ``key`` when ``value`` is out of its
+    :data:`RANGES`."""
+    problem = out_of_range(key, value)
+    if problem is not None:
+        raise input_error(key, problem, fix or f"Give {key} within that range")
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Walking thresholds, sorted ascending, in minutes and metres, with their labels.
 
@@ -47,6 +107,7 @@ def walk_speed(walk_speed_kmh: float | None) -> float:
     if not np.isfinite(speed) or speed <= 0:
         raise input_error("walk_speed_kmh", f"must be a positive number, got {walk_speed_kmh}",
                           "Give a walking speed in km/h, e.g. 4.5")
+    check_range("walk_speed_kmh", speed, "Give a walking speed in km/h, e.g. 4.5")
     return speed
 
 
@@ -92,6 +153,8 @@ def thresholds(
     if len(values) == 0 or not np.isfinite(values).all() or (values <= 0).any():
         raise input_error(name, f"must be positive numbers, got {list(np.atleast_1d(raw))}",
                           "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
+    for v in values:
+        check_range(name, float(v), "Give e.g. [5, 10, 15] minutes or [400, 800] metres")
     values = np.unique(values)
     per_min = settings.minutes_to_metres(1.0, speed)
     if in_metres:
@@ -151,3 +214,56 @@ def district_names(points: np.ndarray, polygons: np.ndarray, names: Sequence[Any
     inside = idx >= 0
     out[inside] = np.asarray(list(names), dtype=object)[idx[inside]]
     return out
+
+
+def read_csv_table(path: Any, what: str) -> Any:
+    """A CSV table as text cells: UTF-8 (with or without a byte-order mark), comma, semicolon
+    or tab separated; with semicolons, decimal commas (``4,5``) are read as numbers by
+    :func:`numeric_column`. Raises an :class:`~walkshed.InputError` naming ``what``."""
+    import csv
+
+    import pandas as pd
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            head = fh.read(64 * 1024)
+    except UnicodeDecodeError as exc:
+        raise input_error(what, f"is not UTF-8 text (byte {exc.start})",
+                          "Save it as UTF-8 CSV (in Excel: CSV UTF-8)") from exc
+    if not head.strip():
+        raise input_error(what, "the file is empty", "Give a CSV table with a header row")
+    try:
+        sep = csv.Sniffer().sniff(head.splitlines()[0], delimiters=",;\t").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str,
+                           keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise input_error(what, f"cannot be read as a CSV table ({' '.join(str(exc).split())})",
+                          "Save it as UTF-8 CSV with a header row") from exc
+
+
+def numeric_column(table: Any, column: str, what: str, fix: str) -> np.ndarray:
+    """The numbers of a text column of :func:`read_csv_table` (a decimal comma is accepted
+    when no dot is used); the first cell that is not a number is named by column and row
+    (row 1 is the header)."""
+    import pandas as pd
+
+    cells = table[column].astype(str).str.strip()
+    text = cells.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+    text = text.where(text.str.contains(r"\.", regex=True) | ~text.str.contains(",", regex=False),
+                      text.str.replace(",", ".", regex=False))
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        cell = cells.iloc[i]
+        label = table.index[i]
+        row = int(label) + 2 if isinstance(label, int | np.integer) else i + 2
+        problem = (f"column '{column}', row {row}: "
+                   + (f"'{cell}' is not a number" if cell else "the cell is empty"))
+        if bad.sum() > 1:
+            problem += f" ({int(bad.sum())} such cells)"
+        raise input_error(what, problem, fix)
+    return values

@@ -4,23 +4,34 @@ Argument parsing and printing only: the job itself is :mod:`walkshed.pipeline`, 
 prints is :mod:`walkshed.report`.
 
 Exit codes: 0 success, 2 bad input (one line on stderr naming the input, the problem and the
-fix; also usage errors), 1 internal failure (a traceback only with ``--debug``), 130 when
-interrupted. Every output of a run is staged and moved into the output folder only when the
-run succeeds (:class:`walkshed.io.OutputDir`), so a failed run leaves no partial outputs.
+fix; also usage errors, missing or unreadable files and output folders that cannot be
+written), 1 internal failure (a traceback only with ``--debug``), 130 when interrupted (Ctrl-C,
+SIGINT), 143 when terminated (SIGTERM). Every output of a run is staged and moved into the
+output folder only when the run succeeds (:class:`walkshed.io.OutputDir`), so a failed or
+interrupted run leaves no partial outputs and no folder it created.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import functools
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer._click import exceptions as click_exc  # typer carries its own click
+from typer.core import TyperGroup
 
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
@@ -40,7 +51,41 @@ __all__ = ["Options", "Reporter", "RunResult", "Study", "app", "load_study", "ru
 
 log = logging.getLogger(__name__)
 
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors (unknown option, missing argument, bad value) as one line on
+    stderr and exit 2, in the style of every other bad input."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
+        except click_exc.NoArgsIsHelpError as exc:
+            exc.show()
+            code: int | None = exc.exit_code
+        except click_exc.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "walkshed"
+            text = _one_line_text(exc.format_message()).rstrip(".")
+            typer.echo(f"walkshed: {text}. See '{where} --help'.", err=True)
+            code = 2
+        except click_exc.ClickException as exc:
+            typer.echo(f"walkshed: {_one_line_text(exc.format_message())}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("walkshed: interrupted; no outputs were written", err=True)
+            code = 130
+        else:
+            if not standalone_mode:
+                return rv
+            code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="walkshed",
     help="Who lives within walking distance of a police precinct, and where new precincts "
     "should go.",
@@ -129,7 +174,7 @@ def _handled(fn: F) -> F:
             lang=kwargs.get("lang"),
         )
         ctx.obj = opts
-        with _logging_to_stderr(opts):
+        with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug():
             try:
                 set_language(opts.lang)  # an unknown language is a usage error (exit 2)
                 return fn(*args, **kwargs)
@@ -137,11 +182,13 @@ def _handled(fn: F) -> F:
                 raise
             except InputError as exc:
                 _fail(opts, 2, _one_line(exc))
+            except Terminated:
+                _fail(opts, 143, "terminated; no outputs were written")
             except KeyboardInterrupt:
                 _fail(opts, 130, translator().gettext("interrupted; no outputs were written"))
-            except OSError as exc:  # disk full, permissions, no connection: not a bug of ours
-                _fail(opts, 1, translator().gettext("{error} (no outputs were written)").format(
-                    error=_one_line(exc)))
+            except OSError as exc:  # permissions, missing files: 2; disk full, no connection: 1
+                code, message = _os_error(exc)
+                _fail(opts, code, message)
             except Exception as exc:
                 _fail(opts, 1, translator().gettext(
                     "internal error: {error} (run with --debug for the traceback; please "
@@ -159,8 +206,97 @@ def _fail(opts: Options, code: int, message: str) -> None:
     raise typer.Exit(code)
 
 
+def _one_line_text(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return _one_line_text(str(exc)) or type(exc).__name__
+
+
+#: What a user can do about a file the system refused, by errno.
+_OS_FIXES: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("not found", "Check the path (relative paths in a scenario are read from "
+                   "the scenario's folder)"),
+    errno.EACCES: ("permission denied", "Make it readable and its folder writable for you "
+                   "(chmod), or choose another file or --out"),
+    errno.EPERM: ("operation not permitted", "Choose a file or --out folder you own"),
+    errno.EISDIR: ("is a folder, not a file", "Give the path of a file"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "Check the path"),
+    errno.EROFS: ("is on a read-only file system", "Choose another --out folder"),
+    errno.ENAMETOOLONG: ("the name is too long", "Use a shorter path"),
+    errno.ELOOP: ("too many symbolic links", "Check the path"),
+}
+
+
+def _os_error(exc: OSError) -> tuple[int, str]:
+    """Exit code and one line for an error the operating system reported: 2 (with the file
+    and the fix) when the user can act on it, else 1."""
+    fix = _OS_FIXES.get(exc.errno or -1)
+    name = exc.filename
+    if fix is not None:
+        what = f"'{os.fsdecode(name)}'" if name is not None else "a file"
+        return 2, f"{what}: {fix[0]}. {fix[1]}."
+    return 1, translator().gettext("{error} (no outputs were written)").format(
+        error=_one_line(exc))
+
+
+@contextlib.contextmanager
+def _warnings_to_debug() -> Iterator[None]:
+    """Libraries' warnings (GDAL, shapely, pandas) shown only with --debug, as one log line
+    each: they speak the library's terms, and the user's input gets its own one-line message.
+    Warnings that the filters turn into errors still raise."""
+    saved = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process gets SIGTERM, so that every ``with`` block
+    (the output's staging folder above all) is unwound as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _scenario_inputs(scenario: Path, scen: Any) -> list[Path]:
+    """The scenario file and every file it names: a run never writes over them."""
+    found = [scenario]
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, Path):
+            found.append(obj)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            for f in dataclasses.fields(obj):
+                walk(getattr(obj, f.name))
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                walk(item)
+
+    walk(scen)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,10 +355,12 @@ def _open_scenario(
 
 
 def _run_and_report(
-    study: Study, folder: Path, reporter: Reporter, opts: Options, **run: Any
+    study: Study, folder: Path, reporter: Reporter, opts: Options, *,
+    inputs: list[Path] | None = None, **run: Any
 ) -> None:
-    """Run the study into ``folder`` (staged, moved in place at the end) and print the report."""
-    with OutputDir(folder) as staged:
+    """Run the study into ``folder`` (staged, moved in place at the end) and print the report;
+    the files in ``inputs`` are never written over."""
+    with OutputDir(folder, protect=inputs or ()) as staged:
         result = run_study(study, staged, reporter, lang=current_language(), **run)
     _print_report(result, opts)
 
@@ -255,9 +393,9 @@ def analyze(
     folder = out_folder(out, scen, scenario)
     outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(
-        study, folder, reporter, opts, outputs=frozenset(outputs),
-        p=scen.siting.new_sites, target_share=scen.siting.target_share,
-        method=scen.siting.method, offline=offline,
+        study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
+        outputs=frozenset(outputs), p=scen.siting.new_sites,
+        target_share=scen.siting.target_share, method=scen.siting.method, offline=offline,
     )
 
 
@@ -296,8 +434,8 @@ def rank(
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
     folder = out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"sites"}),
-                    p=sites, target_share=target_share, method=method)
+    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
+                    outputs=frozenset({"sites"}), p=sites, target_share=target_share, method=method)
 
 
 @app.command(name="map")
@@ -316,8 +454,8 @@ def map_(
     """The HTML coverage map of a scenario alone (coverage_map.html)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"map"}),
-                    offline=offline)
+    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
+                    outputs=frozenset({"map"}), offline=offline)
 
 
 @app.command()
@@ -335,9 +473,9 @@ def report(
     """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, outputs=frozenset({"report"}),
-                    p=scen.siting.new_sites, target_share=scen.siting.target_share,
-                    method=scen.siting.method)
+    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
+                    outputs=frozenset({"report"}), p=scen.siting.new_sites,
+                    target_share=scen.siting.target_share, method=scen.siting.method)
 
 
 @app.command()

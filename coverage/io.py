@@ -10,12 +10,13 @@ beside the destination and moved into place only when the run finishes.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -330,19 +331,52 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
+#: The hidden file in an output folder that lists the files walkshed wrote there, so a rerun may
+#: replace them and nothing else.
+MANIFEST = ".walkshed-outputs.json"
+
+_STAGING = ".staging-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _read_manifest(folder: Path) -> set[str]:
+    try:
+        names = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+
 class OutputDir:
     """Stage every output of a run and move them into ``path`` only when the run succeeds.
 
     Used as a context manager: write files to ``out.path("summary.json")`` (or through the
     ``write_*`` shortcuts); they land in a hidden staging folder beside ``path``. When the block
     ends without an exception the files are moved into ``path``, each by an atomic rename; on
-    an exception (including ``KeyboardInterrupt``) the staging folder is deleted and ``path``
-    is left exactly as it was.
+    an exception (including ``KeyboardInterrupt``) the staging folder is deleted, so are the
+    parent folders the run created, and ``path`` is left exactly as it was.
+
+    A run never writes over a file it did not create: the folder keeps a list of the files
+    walkshed wrote there (``.walkshed-outputs.json``), and an output whose name is taken by any
+    other file (an input, say, with ``--out .``) or by one of ``protect`` is refused with an
+    :class:`~walkshed.InputError` before anything is moved. A staging folder left by a killed
+    run into the same place is deleted.
 
     Parameters
     ----------
     path
         The output folder (created if needed).
+    protect
+        Files the run reads: never written over, even when walkshed wrote them once.
 
     Examples
     --------
@@ -351,33 +385,68 @@ class OutputDir:
     >>> with OutputDir(dest) as out:
     ...     _ = out.write_json({"covered_share": 0.8}, "summary.json")
     >>> sorted(p.name for p in dest.iterdir())
-    ['summary.json']
+    ['.walkshed-outputs.json', 'summary.json']
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 protect: Iterable[str | os.PathLike[str]] = ()) -> None:
         self.final = Path(path)
         self._stage: Path | None = None
+        self._created: list[Path] = []
+        self._ours: set[str] = set()
+        self._protect = {_resolved(Path(p)) for p in protect}
         self.written: list[Path] = []
         self.files: list[Path] = []
 
+    def _label(self) -> str:
+        return f"output folder '{self.final}'"
+
     def __enter__(self) -> OutputDir:
+        if str(self.final).strip() == "":
+            self.final = Path(".")
         if self.final.exists() and not self.final.is_dir():
-            raise input_error(
-                f"output folder '{self.final}'", "exists and is not a folder",
-                "Choose another --out",
-            )
+            raise input_error(self._label(), "exists and is not a folder",
+                              "Choose another --out")
+        # beside the destination (inside it for '.', whose parent may not be ours to write)
+        absolute = self.final.absolute()
+        parent = absolute.parent if self.final.name else absolute
+        missing = []
+        p = parent
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
         try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)
+            self._created = missing  # deepest first
+            self._clean_stale(parent)
             # beside the destination, so the final moves are renames on one file system
-            self._stage = Path(
-                tempfile.mkdtemp(dir=self.final.parent, prefix=f".{self.final.name}.staging-")
-            )
+            self._stage = Path(tempfile.mkdtemp(
+                dir=parent, prefix=f".{self._name()}{_STAGING}{os.getpid()}-"))
         except OSError as exc:
+            self._remove_created()
             raise input_error(
-                f"output folder '{self.final}'", f"cannot be created ({exc.strerror})",
-                "Choose a folder you can write to",
+                self._label(), f"cannot be created ({exc.strerror})",
+                "Choose a folder you can write to with --out",
             ) from exc
+        self._ours = _read_manifest(self.final)
         return self
+
+    def _name(self) -> str:
+        return self.final.absolute().name or "out"
+
+    def _clean_stale(self, parent: Path) -> None:
+        """Delete staging folders of runs into the same place whose process is gone."""
+        prefix = f".{self._name()}{_STAGING}"
+        for old in parent.glob(f"{glob.escape(prefix)}*"):
+            pid = old.name[len(prefix):].split("-", 1)[0]
+            if old.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _remove_created(self) -> None:
+        for d in self._created:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        self._created = []
 
     @property
     def staging(self) -> Path:
@@ -386,10 +455,25 @@ class OutputDir:
             raise RuntimeError("OutputDir is used outside its with-block")
         return self._stage
 
+    def _check_free(self, name: str) -> None:
+        """Refuse an output name taken by a file this folder's runs did not write."""
+        dest = self.final / name
+        if _resolved(dest) in self._protect:
+            raise input_error(self._label(), f"its '{name}' is an input of this run",
+                              "Choose another output folder with --out (or [output] dir)")
+        if (dest.exists() or dest.is_symlink()) and name not in self._ours:
+            raise input_error(
+                self._label(),
+                f"'{name}' is already there and walkshed did not write it (an input, or a "
+                "file of an older version)",
+                "Choose a new or empty output folder with --out (or [output] dir), or delete "
+                "that file")
+
     def path(self, name: str) -> Path:
         """Where to write the output ``name`` (a file name, no folders) during the run."""
-        if Path(name).name != name or name in ("", ".", ".."):
+        if Path(name).name != name or name in ("", ".", "..", MANIFEST):
             raise ValueError(f"output name must be a plain file name, got {name!r}")
+        self._check_free(name)
         p = self.staging / name
         if p not in self.written:
             self.written.append(p)
@@ -419,17 +503,29 @@ class OutputDir:
 
     def commit(self) -> list[Path]:
         """Move the staged files into the output folder; returns their final paths."""
+        staged = [p for p in self.written if p.exists()]
+        for p in staged:  # a file may have appeared during the run
+            self._check_free(p.name)
+        made_final = not self.final.exists()
         self.final.mkdir(parents=True, exist_ok=True)
+        if made_final:
+            self._created.insert(0, self.final)
         mode = _default_file_mode()
+        # the list first: a run stopped while moving still owns what it moved
+        ours = sorted(self._ours | {p.name for p in staged})
+        manifest = self.staging / MANIFEST
+        manifest.write_text(json.dumps(ours, ensure_ascii=False), encoding="utf-8")
+        manifest.chmod(mode)
+        os.replace(manifest, self.final / MANIFEST)
         moved = []
-        for p in self.written:
-            if p.exists():
-                # writers built on tempfile.mkstemp leave owner-only files: give outputs the
-                # permissions of an ordinary new file, so colleagues and web servers can read them
-                p.chmod(mode)
-                dest = self.final / p.name
-                os.replace(p, dest)
-                moved.append(dest)
+        for p in staged:
+            # writers built on tempfile.mkstemp leave owner-only files: give outputs the
+            # permissions of an ordinary new file, so colleagues and web servers can read them
+            p.chmod(mode)
+            dest = self.final / p.name
+            os.replace(p, dest)
+            moved.append(dest)
+        self._created = []
         return moved
 
     def discard(self) -> None:
@@ -449,3 +545,11 @@ class OutputDir:
                 self.files = self.commit()
         finally:
             self.discard()
+            self._remove_created()
+
+
+def _resolved(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return p.absolute()

@@ -115,6 +115,12 @@ class Study:
         Siting uses the assessment's main threshold unless ``threshold_min`` is given.
     make_map
         Whether ``analyze`` draws the map.
+    vetting
+        What the precinct vetting found and left out (:class:`walkshed.vetting.Vetting`),
+        or None when the precincts were not vetted.
+    caveats
+        Caveats and provenance of the inputs (sources with date, precision and licence),
+        plain dicts with at least a ``text`` (see :func:`walkshed.caveats.study_caveats`).
     place_names
         Per language (``ru``, ``kk``), the districts' names in it, keyed by the name in the
         data (from a ``name_ru`` / ``name_kk`` column of the scenario's counts table).
@@ -137,6 +143,8 @@ class Study:
     assess_options: dict[str, Any] = field(default_factory=dict)
     siting_options: dict[str, Any] = field(default_factory=dict)
     make_map: bool = True
+    vetting: Any = None
+    caveats: list[dict[str, Any]] = field(default_factory=list)
     place_names: dict[str, dict[str, str]] = field(default_factory=dict)
     population_report: pd.DataFrame | None = None
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
@@ -251,6 +259,7 @@ def run_study(
         summary["population_methods"] = _population_methods(study.population_report)
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
+    _vetting_and_caveats(study, a, summary)
     if "tables" in outputs:
         out.write_csv(a.catchments, "precincts.csv")
         if a.districts is not None:
@@ -283,6 +292,17 @@ def run_study(
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final,
                      place_names=study.place_names)
+
+
+def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
+    """``precinct_kinds``, ``staffing`` and ``caveats`` of the summary."""
+    from .assessment.staffing import staffing_summary
+
+    if study.vetting is not None:
+        summary["precinct_kinds"] = study.vetting.to_dict()
+    summary["staffing"] = staffing_summary(a)
+    summary["caveats"] = list(study.caveats)
+    summary["sources"] = [c for c in study.caveats if c.get("topic") == "source"]
 
 
 def _with_uncertainty(study: Study, a: Any) -> Any:
@@ -451,7 +471,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
                                   strict=True))
     with rep.step("Reading precincts and districts"):
-        precincts = sc.load_precincts(scen, network)
+        precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)
     so = scen.siting
     candidates: Any = None if so.candidates == "network" else so.candidates
@@ -480,12 +500,16 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         assess_options=scen.assess_options(),
         siting_options=siting_options,
         make_map=scen.output.map,
+        vetting=vetting,
         place_names=_place_names(scen),
         population_report=placed["report"],
         demand_alternatives=alternatives,
         demand_method=sc.own_method(scen),
         demand_not_applicable=not_applicable,
     )
+    from .caveats import study_caveats
+
+    study.caveats = study_caveats(scen, study)
     return study, scen
 
 
@@ -641,6 +665,27 @@ def check_siting_args(p: int | None, target_share: float | None, method: str) ->
                           "Use exact, greedy or auto")
 
 
+def _inspect_kinds(file: Path, police: list[Any]) -> dict[str, Any]:
+    """Police points by kind, those the default kinds leave out, and the snapshot date."""
+    from .caveats import osm_snapshot_date
+    from .precincts import default_name
+    from .vetting import DEFAULT_KINDS, KINDS, classify
+
+    rows = []
+    for f in police:
+        pid = f"{f.osm_type}/{f.osm_id}"
+        kind, reason = classify(f.tags)
+        rows.append({"precinct": pid, "name": (f.tags.get("name") or "").strip()
+                     or default_name(pid), "kind": kind, "kind_reason": reason})
+    date, how = osm_snapshot_date(file)
+    return {
+        "police_kinds": {k: sum(r["kind"] == k for r in rows) for k in KINDS},
+        "police_left_out_by_default": [r for r in rows if r["kind"] not in DEFAULT_KINDS],
+        "snapshot": date,
+        "snapshot_from": how,
+    }
+
+
 def inspect_extract(file: Path, *, cache: bool | None = None,
                     reporter: Reporter | None = None) -> dict[str, Any]:
     """What is in an OSM extract: walkable streets, buildings, police points, extent.
@@ -683,6 +728,7 @@ def inspect_extract(file: Path, *, cache: bool | None = None,
         "plain_yes_buildings": plain_yes,
         "police_points": len(police),
         "police_named": sorted({f.tags["name"] for f in police if f.tags.get("name")}),
+        **_inspect_kinds(file, police),
         "extent_lonlat": {"west": lon[0], "south": lat[0], "east": lon[1], "north": lat[1]},
     }
     return info

@@ -11,6 +11,7 @@ extract. :func:`validate_precincts` checks them against a loaded network.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -29,6 +30,7 @@ from ._errors import input_error
 from ._osm import OSM_SUFFIXES, read_tagged_points
 from .network import WalkNetwork
 from .snap import snap_points
+from .vetting import KINDS, KindRules, classify, load_kind_rules
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,76 @@ _ID_NAMES = ("id", "precinct_id", "precinct", "code", "osm_id", "fid")
 _NAME_NAMES = ("name", "precinct_name", "title", "label")
 _STATUS_NAMES = ("status", "state")
 _OSM_NAME_TAGS = ("name", "name:en", "official_name", "short_name", "operator")
+_KIND_NAMES = ("kind",)
+_STAFF_NAMES = ("inspectors", "inspectors_on_staff", "staff")
+
+
+def _tags_of_row(row: pd.Series, name: str | None, tag_columns: list[str]) -> dict[str, str]:
+    """The OSM tags a row carries: a ``tags`` column (dict or JSON), tag columns, its name."""
+    import json
+
+    tags: dict[str, str] = {}
+    raw = row.get("tags") if "tags" in row.index else None
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            raw = json.loads(raw)
+    if isinstance(raw, dict):
+        tags.update({str(k): str(v) for k, v in raw.items() if v is not None})
+    for c in tag_columns:
+        v = _clean_name(row[c])
+        if v is not None:
+            tags.setdefault(c, v)
+    if name:
+        tags.setdefault("name", name)
+    return tags
+
+
+def _kinds_and_staff(
+    frame: gpd.GeoDataFrame, names: list[str], ids: list[str], what: str,
+    kind_rules: KindRules | None = None,
+) -> dict[str, list[Any]]:
+    """``kind`` and ``kind_reason`` of every row (a ``kind`` column, else the rules), and
+    ``inspectors`` when the file gives a staff column."""
+    cols = [c for c in frame.columns if c != frame.geometry.name]
+    kind_col = _find_column(cols, _KIND_NAMES)
+    rules = kind_rules or load_kind_rules()
+    keys = {k for r in rules.rules for k in r.tags}
+    tag_columns = [c for c in cols if str(c) in keys and str(c) not in ("name",)]
+    kinds: list[str] = []
+    reasons: list[str] = []
+    bad: list[str] = []
+    for i, pid in enumerate(ids):
+        given = _clean_name(frame[kind_col].iloc[i]) if kind_col is not None else None
+        if given is not None:
+            word = given.lower()
+            if word not in KINDS:
+                bad.append(f"{pid}: '{given}'")
+            kinds.append(word)
+            reasons.append(f"given in the file's '{kind_col}' column")
+            continue
+        own = None if names[i] == default_name(pid) else names[i]
+        kind, reason = rules.classify(_tags_of_row(frame.iloc[i], own, tag_columns))
+        kinds.append(kind)
+        reasons.append(reason)
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise input_error(what, f"unknown kind in column '{kind_col}' ({shown})",
+                          f"Use one of: {', '.join(KINDS)} (or leave it blank)")
+    out: dict[str, list[Any]] = {"kind": kinds, "kind_reason": reasons}
+    staff_col = _find_column(cols, _STAFF_NAMES)
+    if staff_col is not None:
+        values = pd.to_numeric(frame[staff_col], errors="coerce").to_numpy(dtype=float)
+        blank = frame[staff_col].isna().to_numpy() | frame[staff_col].astype(str).str.strip().eq(
+            "").to_numpy()
+        wrong = ~blank & (~np.isfinite(values) | (values < 0) | (values % 1 != 0))
+        if wrong.any():
+            rows = ", ".join(f"{ids[j]}: '{frame[staff_col].iloc[j]}'"
+                             for j in np.flatnonzero(wrong)[:5])
+            raise input_error(what, f"column '{staff_col}' needs whole numbers of inspectors "
+                              f">= 0 ({rows})", "Write the inspectors on staff, or leave it "
+                              "blank when unknown")
+        out["inspectors"] = [None if b else float(v) for b, v in zip(blank, values, strict=True)]
+    return out
 
 
 def read_precincts(
@@ -59,6 +131,7 @@ def read_precincts(
     lat_column: str | None = None,
     lon_column: str | None = None,
     default_status: str = "open",
+    kind_rules: KindRules | None = None,
 ) -> gpd.GeoDataFrame:
     """Read precincts from a file or a GeoDataFrame into the precinct contract.
 
@@ -83,11 +156,20 @@ def read_precincts(
         ``lon``/``lng``/``longitude``/``x`` (any case).
     default_status
         Status of rows without one (``open``, ``planned`` or ``candidate``).
+    kind_rules
+        The rules that give each precinct its kind; default the shipped ones
+        (:func:`walkshed.vetting.load_kind_rules`).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Indexed by precinct id (str), columns ``name``, ``status``, ``geometry`` (EPSG:4326).
+        Indexed by precinct id (str), columns ``name``, ``status``, ``kind``, ``kind_reason``,
+        ``geometry`` (EPSG:4326), and ``inspectors`` (on staff) when the file gives them.
+        The kind is the file's ``kind`` column where filled in (one of
+        :data:`walkshed.vetting.KINDS`), else found by :func:`walkshed.vetting.classify` from
+        the name and any OSM tag columns (``police``, ``attention``, ... or a ``tags``
+        column of OSM tags). Inspectors on staff come from a column ``inspectors`` (or
+        ``inspectors_on_staff``, ``staff``): whole numbers >= 0, blank when unknown.
 
     Raises
     ------
@@ -112,7 +194,7 @@ def read_precincts(
         path = Path(source)
         what = f"precinct file '{path}'"
         if path.name.lower().endswith(OSM_SUFFIXES):
-            return precincts_from_osm(path, status=default_status)
+            return precincts_from_osm(path, status=default_status, rules=kind_rules)
         frame = _read_file(path, what, lat_column=lat_column, lon_column=lon_column)
         row_ids = [f"{path.stem}-{i + 1}" for i in range(len(frame))]
     if len(frame) == 0:
@@ -133,6 +215,20 @@ def read_precincts(
             "Give every precinct a point, or drop those rows",
         )
 
+    kinds = geom.geom_type
+    lines = ~kinds.isin(("Point", "Polygon", "MultiPolygon"))
+    if lines.any():
+        first = int(np.flatnonzero(lines.to_numpy())[0])
+        raise input_error(
+            what,
+            f"{int(lines.sum())} row(s) are {', '.join(sorted(set(kinds[lines])))}, not points "
+            f"(the first is row {first + 1})",
+            "Give each precinct as a point (a building's polygon is taken at a point inside it)",
+        )
+    polygons = kinds.isin(("Polygon", "MultiPolygon"))
+    if polygons.any():
+        log.warning("%s: %d polygon(s) taken at a point on their surface", what,
+                    int(polygons.sum()))
     if pyproj.CRS.from_user_input(frame.crs).is_geographic:
         xy = shapely.get_coordinates(np.asarray(geom.values))
         if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
@@ -147,8 +243,10 @@ def read_precincts(
     names = _names(frame, name_column, ids, what)
     statuses = _statuses(frame, status_column, ids, default_status, what)
     points = np.asarray(shapely.point_on_surface(np.asarray(geom.values)), dtype=object)
+    columns: dict[str, Any] = {"name": names, "status": statuses}
+    columns.update(_kinds_and_staff(frame, names, ids, what, kind_rules))
     out = gpd.GeoDataFrame(
-        {"name": names, "status": statuses},
+        columns,
         geometry=gpd.GeoSeries(points, crs=frame.crs).to_crs("EPSG:4326").values,
         index=pd.Index(ids, name="precinct"),
         crs="EPSG:4326",
@@ -203,7 +301,11 @@ def _read_csv(
             "Name them lat and lon (or latitude/longitude, y/x), or give lat_column and "
             "lon_column",
         )
-    coords = table[[lat, lon]].apply(pd.to_numeric, errors="coerce")
+    # a semicolon CSV (a European spreadsheet's) writes decimal commas: 43,25
+    coords = table[[lat, lon]].apply(
+        lambda c: pd.to_numeric(c.astype(str).str.strip().str.replace(",", ".", regex=False)
+                                if not pd.api.types.is_numeric_dtype(c) else c,
+                                errors="coerce"))
     bad = coords.isna().any(axis=1)
     if bad.any():
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
@@ -345,7 +447,9 @@ def _check_unique(index: pd.Index, what: str) -> None:
         )
 
 
-def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") -> gpd.GeoDataFrame:
+def precincts_from_osm(
+    path: str | os.PathLike[str], *, status: str = "open", rules: KindRules | None = None
+) -> gpd.GeoDataFrame:
     """The ``amenity=police`` nodes and buildings of an OpenStreetMap extract as precincts.
 
     Parameters
@@ -354,12 +458,15 @@ def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") ->
         An ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` extract.
     status
         Status given to every precinct.
+    rules
+        The kind rules; default the shipped ones (:func:`walkshed.vetting.load_kind_rules`).
 
     Returns
     -------
     geopandas.GeoDataFrame
         Indexed by ``node/<id>`` or ``way/<id>``, with ``name`` (the OSM name, else
-        ``"Precinct <id>"``), ``status`` and point geometry in EPSG:4326. Buildings are
+        ``"Precinct <id>"``), ``status``, ``kind`` and ``kind_reason`` (from the OSM tags by
+        :func:`walkshed.vetting.classify`) and point geometry in EPSG:4326. Buildings are
         reduced to the mean of their vertices.
     """
     status = _check_status_word(status, "status")
@@ -376,8 +483,10 @@ def precincts_from_osm(path: str | os.PathLike[str], *, status: str = "open") ->
     for f, pid in zip(found, ids, strict=True):
         name = next((f.tags[k] for k in _OSM_NAME_TAGS if _clean_name(f.tags.get(k))), None)
         names.append(name.strip() if name else default_name(pid))
+    kinds = [classify(f.tags, rules) for f in found]
     out = gpd.GeoDataFrame(
-        {"name": names, "status": [status] * len(found)},
+        {"name": names, "status": [status] * len(found), "kind": [k for k, _ in kinds],
+         "kind_reason": [r for _, r in kinds]},
         geometry=gpd.points_from_xy([f.lon for f in found], [f.lat for f in found]),
         index=pd.Index(ids, name="precinct"),
         crs="EPSG:4326",

@@ -90,6 +90,8 @@ def run_report(result: Any, lang: str | None = None) -> str:
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {n}" for n in extra]
+    if t.lang == "en":  # not yet in the ru / kk catalogues; summary.json has them always
+        lines += _vetting_staffing_caveats(summary)
     lines += ["", _("Data: {attribution}").format(attribution=summary["attribution"]),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
                                                      folder=result.folder)]
@@ -102,6 +104,35 @@ def _digits(x: float) -> int:
         if abs(round(x, d) - x) < 1e-9:
             return d
     return 4
+
+
+def _vetting_staffing_caveats(summary: dict[str, Any]) -> list[str]:
+    """The report's precinct kinds, staffing and caveats (each block when the summary has it)."""
+    from .assessment.staffing import staffing_lines
+    from .caveats import caveat_lines
+
+    lines: list[str] = []
+    kinds = summary.get("precinct_kinds")
+    if kinds:
+        found = ", ".join(f"{n} {k}" for k, n in kinds["found"].items() if n)
+        lines += ["", f"Precincts by kind: {found}; counted: {', '.join(kinds['counted_kinds'])}."]
+        if kinds["left_out"]:
+            lines.append(f"Left out ({len(kinds['left_out'])}): " + "; ".join(
+                _who(r) for r in kinds["left_out"]))
+        if kinds["unknown_counted"]:
+            lines.append(f"Warning: {len(kinds['unknown_counted'])} precinct(s) of unknown "
+                         "kind counted (no name or tag says what they are); check them, or "
+                         "set kinds = [...] in [[precincts]].")
+    staffing = summary.get("staffing")
+    if staffing:
+        labels = summary.get("settings", {}).get("threshold_labels") or ["the largest threshold"]
+        lines += ["", *staffing_lines(staffing, str(labels[-1]))]
+    caveats = caveat_lines({"caveats": [
+        c for c in summary.get("caveats", [])
+        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]})
+    if caveats:
+        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in caveats]
+    return lines
 
 
 def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> list[str]:
@@ -163,12 +194,35 @@ def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) 
           "unknown use)").format(
             n=num(info["buildings"]), residential=num(info["residential_buildings"]),
             plain=num(info.get("plain_yes_buildings", 0))),
-        _("  police points (amenity=police): {n}").format(n=num(info["police_points"])),
+        _("  police points (amenity=police): {n}").format(n=num(info["police_points"]))
+        + _kinds_text(info),
         _("  extent: lon {west} to {east}, lat {south} to {north}").format(
             west=f"{e['west']:.5f}", east=f"{e['east']:.5f}", south=f"{e['south']:.5f}",
             north=f"{e['north']:.5f}"),
         _("  CRS used for distances: {crs}").format(crs=info["crs"]),
-    ])
+    ] + ([f"  snapshot: {info['snapshot']} ({info['snapshot_from']})"]
+         if info.get("snapshot") else []))
+
+
+def _who(row: dict[str, Any]) -> str:
+    """``name (id, kind)``, or ``id (kind)`` for an unnamed precinct."""
+    name, pid = str(row.get("name") or ""), str(row["precinct"])
+    if not name or name == f"Precinct {pid}":
+        return f"{pid} ({row['kind']})"
+    return f"{name} ({pid}, {row['kind']})"
+
+
+def _kinds_text(info: dict[str, Any]) -> str:
+    """``: 3 precinct, 1 station, ...`` and the points left out by default."""
+    kinds = info.get("police_kinds")
+    if not kinds:
+        return ""
+    text = ": " + ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+    left = info.get("police_left_out_by_default") or []
+    if left:
+        text += (f"\n    left out by default ({len(left)}, not precincts): "
+                 + "; ".join(_who(r) for r in left))
+    return text
 
 
 def lonlat_bounds(net: WalkNetwork) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -114,8 +114,8 @@ def _check_extent(
             & (sxy[:, 1] >= miny - pad) & (sxy[:, 1] <= maxy + pad)
         ).any():
             hint = (
-                "Latitude and longitude look swapped: x must be longitude and y latitude "
-                "(geopandas.points_from_xy(lon, lat))"
+                "Latitude and longitude look swapped: exchange the two columns (or the "
+                "scenario's lat_column and lon_column; in Python, points_from_xy(lon, lat))"
             )
     raise input_error(
         what, f"none of the {len(pts)} point(s) lies within the network's area", hint

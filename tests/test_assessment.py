@@ -207,7 +207,11 @@ def check_against_reference(
                 else:
                     assert row[col] == pytest.approx(c[key], abs=TOL_M)
             need = math.ceil(round(c["served"], 6) / s.residents_per_inspector)
-            assert row["inspectors_needed"] == need
+            if c["served"] > 0 and not c["median"] <= max(s.thresholds_m):
+                need = math.nan  # not served on foot: no workload figure (staffing rule)
+            assert row["inspectors_needed"] == need or (math.isnan(need)
+                                                        and math.isnan(row["inspectors_needed"]))
+            assert bool(row["served_on_foot"]) == (not math.isnan(need))
         lost = ref[f"unassigned {scen}"]
         if lost > 0:
             assert table.loc["(no precinct reachable)", "residents_served"] == pytest.approx(lost)
@@ -590,8 +594,23 @@ def test_districts_against_point_in_polygon() -> None:
                 pop[inside & (d_plan <= m)].sum() / res, rel=1e-9)
         for s in ("open", "planned", "candidate"):
             assert t.loc[name, s] == sum(1 for i in np.flatnonzero(fac_in) if status[i] == s)
-        assert t.loc[name, "inspectors_needed"] == math.ceil(res / 100)
+        # staffing: the sum of the per-precinct figures of the open precincts standing here
+        # (each ceil(served / 100), none when the median walk is beyond 5 min = 375 m)
+        near = np.asarray(D[[0, 1]].argmin(axis=0))
+        want = 0
+        for j in (0, 1):
+            if not fac_in[j]:
+                continue
+            mine = np.flatnonzero(near == j)
+            served = pop[mine].sum()
+            order = np.argsort(d_open[mine])
+            half = np.cumsum(pop[mine][order]) >= served / 2  # population-weighted median
+            if served > 0 and d_open[mine][order][np.argmax(half)] <= 375.0:
+                want += math.ceil(served / 100)
+        assert t.loc[name, "inspectors_needed"] == want
     assert t["residents"].sum() == pytest.approx(pop.sum(), rel=1e-12)
+    today = a.catchments[a.catchments["scenario"] == "open"]
+    assert t["inspectors_needed"].sum() == today["inspectors_needed"].sum()
 
 
 def test_grid_cells_and_settings_in_every_output() -> None:
@@ -808,7 +827,9 @@ def test_almaty_scenario_tables_and_totals(
     for scen_name in ("open", "open+planned"):
         c = a.catchments[a.catchments["scenario"] == scen_name]
         assert c["residents_served"].sum() == pytest.approx(total, rel=1e-12)
-        assert (c["inspectors_needed"] >= np.ceil(c["residents_served"] / 3000 - 1e-9)).all()
+        foot = c[c["served_on_foot"]]
+        assert (foot["inspectors_needed"] == np.ceil(foot["residents_served"] / 3000 - 1e-9)).all()
+        assert c.loc[~c["served_on_foot"], "inspectors_needed"].isna().all()
     assert len(a.catchments[a.catchments["scenario"] == "open"]) >= 36
     # coverage against the public nearest_precinct path
     status = inputs.precincts["status"]

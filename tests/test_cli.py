@@ -52,6 +52,9 @@ def _has_map() -> bool:
     return True
 
 
+MANIFEST = ".walkshed-outputs.json"  # the list of the files walkshed wrote in a folder
+
+
 def _leftovers(parent: Path) -> list[str]:
     """Staging folders or temp files a run left beside its output folder."""
     return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
@@ -100,7 +103,7 @@ def test_demo_writes_every_output(demo_run: tuple[Path, Any]) -> None:
     out, result = demo_run
     assert result.exit_code == 0, result.output
     expected = DEMO_FILES | ({"coverage_map.html"} if _has_map() else set())
-    assert {p.name for p in out.iterdir()} == expected
+    assert {p.name for p in out.iterdir() if p.name != MANIFEST} == expected
     assert _leftovers(out.parent) == []
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(summary["outputs"]) == expected
@@ -398,6 +401,14 @@ def test_inspect_almaty(shared_data: Path) -> None:
     assert 43.056 <= e["south"] < e["north"] <= 43.550
     # most of the ~2,860 km of highway centre-line is walkable
     assert 2500 < info["walkable_street_km"] < 3000
+    # the police points by kind, and the 25 the default kinds leave out (tests/test_vetting.py
+    # lists them by OSM id); the snapshot date (SOURCE.md: objects up to 2012-03-13)
+    assert info["police_kinds"] == {"precinct": 3, "station": 1, "traffic": 24,
+                                    "checkpoint": 1, "other": 0, "unknown": 11}
+    assert len(info["police_left_out_by_default"]) == 25
+    assert info["snapshot"].startswith("2012-03-13")
+    text = run("inspect", shared_data / "almaty-osm-2012" / "almaty.osm.pbf").stdout
+    assert "left out by default (25, not precincts)" in text and "Засада" in text
 
 
 def _monaco_scenario(folder: Path, shared: Path) -> Path:
@@ -418,7 +429,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "analyze"
     result = run("analyze", scenario, "--out", out)
     assert result.exit_code == 0, result.output
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir() if p.name != MANIFEST}
     assert {"summary.json", "precincts.csv", "uncovered_areas.gpkg"} <= names
     assert "districts.csv" not in names  # no district polygons given
     assert ("coverage_map.html" in names) == _has_map()
@@ -435,7 +446,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
     assert sites["rank"].tolist() == [1, 2]
     assert (sites["newly_covered"] > 0).all()
     assert sites["newly_covered"].is_monotonic_decreasing
-    assert {p.name for p in (tmp_path / "rank").iterdir()} == {
+    assert {p.name for p in (tmp_path / "rank").iterdir() if p.name != MANIFEST} == {
         "summary.json", "proposed_sites.csv", "proposed_sites.gpkg"}
     # a target share instead of a count
     target = run("--json", "rank", scenario, "--target-share", "0.5", "--out",
@@ -447,7 +458,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
 
     mapped = run("map", scenario, "--out", tmp_path / "map", "--offline")
     assert mapped.exit_code == 0, mapped.output
-    written = {p.name for p in (tmp_path / "map").iterdir()}
+    written = {p.name for p in (tmp_path / "map").iterdir() if p.name != MANIFEST}
     assert written == ({"summary.json", "coverage_map.html"} if _has_map() else {"summary.json"})
 
 
@@ -482,10 +493,15 @@ def test_almaty_analyze(almaty_scenario: Path, tmp_path: Path) -> None:
     # warnings (two districts reach beyond the extract) are single walkshed lines
     assert "Bostandyk" in result.stderr
     assert all(ln.startswith("walkshed: ") for ln in result.stderr.splitlines())
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir() if p.name != MANIFEST}
     assert DEMO_FILES - {"opening_order.csv"} <= names  # no planned precincts here
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["precinct_counts"]["open"] == 40  # SOURCE.md: 40 amenity=police
+    # SOURCE.md: 40 amenity=police; the vetting leaves out 24 traffic posts and «Засада»
+    assert summary["precinct_counts"]["open"] == 15
+    kinds = summary["precinct_kinds"]
+    assert sum(kinds["found"].values()) == 40 and len(kinds["left_out"]) == 25
+    assert "node/479712142" in {r["precinct"] for r in kinds["left_out"]}
+    assert "Left out (25)" in result.output
     # the residents are the official district figures, conserved through every table
     table = pd.read_csv(REPO / "data" / "kz_district_population.csv")
     official = table[(table["city"] == "Almaty") & (table["level"] == "district")]

@@ -227,8 +227,9 @@ def test_output_dir_moves_everything_at_the_end(tmp_path: Path) -> None:
         out.write_html("<p/>", "map.html")
         assert not dest.exists()  # nothing visible before the end
         staging = out.staging
-    assert _listing(dest) == ["map.html", "sites.gpkg", "summary.json", "t.csv"]
-    assert sorted(p.name for p in out.files) == _listing(dest)
+    assert _listing(dest) == [io.MANIFEST, "map.html", "sites.gpkg", "summary.json", "t.csv"]
+    assert sorted(p.name for p in out.files) == _listing(dest)[1:]
+    assert json.loads((dest / io.MANIFEST).read_text()) == _listing(dest)[1:]
     assert not staging.exists()
     assert _listing(tmp_path) == ["out"]
 
@@ -238,13 +239,13 @@ def test_output_dir_failure_leaves_previous_run_untouched(
     tmp_path: Path, exc: BaseException
 ) -> None:
     dest = tmp_path / "out"
-    dest.mkdir()
-    (dest / "summary.json").write_text('{"previous": true}')
+    with io.OutputDir(dest) as out:
+        out.write_json({"previous": True}, "summary.json")
     with pytest.raises(type(exc)), io.OutputDir(dest) as out:
         out.write_json({"new": True}, "summary.json")
         out.write_csv(pd.DataFrame({"x": [1]}), "districts.csv")
         raise exc
-    assert _listing(dest) == ["summary.json"]
+    assert _listing(dest) == [io.MANIFEST, "summary.json"]
     assert json.loads((dest / "summary.json").read_text()) == {"previous": True}
     assert _listing(tmp_path) == ["out"]  # staging folder removed
 
@@ -283,5 +284,45 @@ def test_output_dir_files_get_ordinary_permissions(tmp_path: Path) -> None:
         out.write_json({}, "summary.json")
     umask = os.umask(0)
     os.umask(umask)
-    for f in (tmp_path / "out").iterdir():
+    for f in (tmp_path / "out").iterdir():  # the list of outputs too
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f.name
+
+
+def test_output_dir_never_writes_over_a_file_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "precincts.csv").write_text("id,lat,lon\n")
+    with pytest.raises(InputError, match=r"'precincts\.csv' is already there"), \
+            io.OutputDir(tmp_path) as out:
+        out.write_csv(pd.DataFrame({"x": [1]}), "precincts.csv")
+    assert (tmp_path / "precincts.csv").read_text() == "id,lat,lon\n"
+    assert _listing(tmp_path) == ["precincts.csv"]
+    # a rerun replaces what an earlier run wrote
+    for value in (1, 2):
+        with io.OutputDir(tmp_path / "run") as out:
+            out.write_json({"v": value}, "summary.json")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"v": 2}
+    # ... but never an input of the run, even one walkshed wrote
+    with pytest.raises(InputError, match="is an input of this run"), \
+            io.OutputDir(tmp_path / "run", protect=[tmp_path / "run" / "summary.json"]) as out:
+        out.write_json({"v": 3}, "summary.json")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"v": 2}
+
+
+def test_output_dir_failure_removes_the_folders_it_created(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), io.OutputDir(tmp_path / "a" / "b" / "run") as out:
+        out.write_json({}, "summary.json")
+        raise KeyboardInterrupt
+    assert _listing(tmp_path) == []
+
+
+def test_output_dir_cleans_the_staging_folder_of_a_killed_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f".run.staging-{int(dead.stdout)}-abc"
+    stale.mkdir()
+    (stale / "summary.json").write_text("{}")
+    with io.OutputDir(tmp_path / "run") as out:
+        out.write_json({}, "summary.json")
+    assert _listing(tmp_path) == ["run"]

@@ -619,7 +619,7 @@ def test_buildings_only_total_and_density(net: Any) -> None:
         demand_from_buildings(b, net)
     with pytest.raises(InputError, match="exactly one"):
         demand_from_buildings(b, net, total=5, persons_per_m2=0.1)
-    with pytest.raises(InputError, match=">= 0"):
+    with pytest.raises(InputError, match="> 0 and <= 1,000,000,000 residents, got -5"):
         demand_from_buildings(b, net, total=-5)
     with pytest.raises(InputError, match="no residential building"):
         demand_from_buildings(b.iloc[2:3], net, total=5)

@@ -18,6 +18,7 @@ from walkshed.scenario import (
     load_districts,
     load_inputs,
     load_precincts,
+    load_precincts_vetted,
     load_scenario,
     parse_scenario,
 )
@@ -154,13 +155,14 @@ method = "greedy"
         ("walk_speeed_kmh = 4\n" + MINIMAL, r"line 1: key 'walk_speeed_kmh': unknown key"),
         ("walk_speed_kmh = \"4.5\"\n" + MINIMAL, r"line 1: key 'walk_speed_kmh': expected a "
          r"number, got text"),
-        ("walk_speed_kmh = -1\n" + MINIMAL, r"line 1: .*must be positive"),
+        ("walk_speed_kmh = -1\n" + MINIMAL, r"line 1: .*must be > 0 and <= 30 km/h, got -1"),
         ("walk_speed_kmh = true\n" + MINIMAL, r"line 1: .*expected a number, got true/false"),
         ("thresholds_min = [5, \"ten\"]\n" + MINIMAL, r"line 1: .*list of numbers"),
         ("thresholds_min = [5]\nthresholds_m = [400]\n" + MINIMAL, r"line 2: .*both"),
         ("thresholds_min = [5, 10]\nmain_threshold = 7\n" + MINIMAL,
          r"line 2: .*7 is not one of the thresholds"),
-        ("residents_per_inspector = 0\n" + MINIMAL, r"line 1: .*must be positive"),
+        ("residents_per_inspector = 0\n" + MINIMAL,
+         r"line 1: .*must be >= 1 and <= 1,000,000 residents"),
         (MINIMAL.replace('type = "raster"', 'type = "census"'),
          r"line 5: key 'population.type': unknown value 'census'.*raster, polygons, buildings"),
         (MINIMAL.replace('type = "raster"', 'type = "raster"\nband = 1.5'),
@@ -181,14 +183,15 @@ method = "greedy"
          r"line 13: key 'precincts.id': unknown key"),
         (MINIMAL.replace('[[precincts]]\nfile = "police.csv"\n', ""),
          r"key 'precincts': is missing"),
-        (MINIMAL.replace("[network]\nplace = \"Monaco\"\n", ""), r"key 'network': is missing"),
+        (MINIMAL.replace("[network]\nplace = \"Monaco\"\n", ""),
+         r"section \[network\]: is missing\. Add a \[network\] section"),
         (MINIMAL + '\n[output]\ncells = "hex"\n', r"line 12: key 'output.cells'.*h3, grid"),
         (MINIMAL + '\n[ouput]\ndir = "x"\n', r"line 11: key 'ouput': unknown key.*output"),
         (MINIMAL + "osm = true\n", r"line 10: key 'precincts.osm': both file and osm"),
         (MINIMAL + '\n[[district]]\nfile = "x"\n', r"line 11: key 'district': unknown key"),
         (MINIMAL + '\n[siting]\nnew_sites = 3\ntarget_share = 0.5\n',
          r"line 13: .*both new_sites and target_share"),
-        (MINIMAL + '\n[siting]\ntarget_share = 1.5\n', r"line 12: .*at most 1"),
+        (MINIMAL + '\n[siting]\ntarget_share = 1.5\n', r"line 12: .*must be > 0 and <= 1 "),
         (MINIMAL + '\n[districts]\nname_column = "n"\n', r"key 'districts.file': is missing"),
         (MINIMAL.replace('file = "pop.tif"', 'file = "${NO_SUCH_VAR_X}/pop.tif"'),
          r"line 6: .*environment variable that is not set"),
@@ -354,6 +357,45 @@ osm = true
     assert len(a) == len(b)
     np.testing.assert_allclose(np.sort(a["population"].to_numpy()),
                                np.sort(b["population"].to_numpy()), rtol=1e-9)
+
+
+def test_kinds_key_chooses_what_counts(folder: Path) -> None:
+    (folder / "police.csv").write_text(
+        "id,name,lat,lon,kind\nA,ГАИ,43.73,7.42,\nB,Участок 3,43.74,7.43,\nC,x,43.735,7.425,"
+        "station\n", encoding="utf-8")
+    s = parse(folder, MINIMAL)
+    assert s.precincts[0].kinds is None
+    p, vet = load_precincts_vetted(s)
+    assert list(p.index) == ["B", "C"]  # the traffic police point is left out by default
+    assert vet.left_out["precinct"].tolist() == ["A"]
+    s = parse(folder, MINIMAL + 'kinds = ["Traffic", "station"]\n')
+    assert s.precincts[0].kinds == ("traffic", "station")
+    assert list(load_precincts(s).index) == ["A", "C"]
+    s = parse(folder, MINIMAL + 'kinds = ["checkpoint"]\n')
+    with pytest.raises(InputError, match=r"police.csv. \(\[\[precincts\]\] at line 8\): no "
+                       r"precinct of the kinds checkpoint \(found: 1 precinct, 1 station, "
+                       r"1 traffic\)"):
+        load_precincts(s)
+    for bad, words in (('kinds = ["speedtrap"]', r"line 12: key 'precincts.kinds': unknown "
+                        r"kind\(s\) 'speedtrap'"),
+                       ('kinds = "precinct"', r"line 12: .*expected a list of kinds"),
+                       ("kinds = []", r"line 12: .*expected a list of kinds")):
+        with pytest.raises(InputError, match=words):
+            parse(folder, MINIMAL + "\n\n" + bad + "\n")
+
+
+def test_kind_rules_of_your_own(folder: Path) -> None:
+    (folder / "police.csv").write_text("id,name,lat,lon\nA,Kiosk 1,43.73,7.42\n"
+                                       "B,Участок 3,43.74,7.43\n", encoding="utf-8")
+    (folder / "kinds.toml").write_text('[[rule]]\nkind = "checkpoint"\nwords = ["kiosk"]\n'
+                                       'why = "kiosks are posts here"\n', encoding="utf-8")
+    s = parse(folder, MINIMAL + 'kind_rules = "kinds.toml"\n')
+    assert s.precincts[0].kind_rules == folder / "kinds.toml"
+    p, vet = load_precincts_vetted(s)
+    assert list(p.index) == ["B"]  # B matches no rule of this file: unknown, counted
+    assert vet.left_out["kind_reason"].tolist() == ["kiosks are posts here: name='Kiosk 1'"]
+    with pytest.raises(InputError, match=r"line 10: key 'precincts.kind_rules'.*not found"):
+        parse(folder, MINIMAL + 'kind_rules = "nope.toml"\n')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ def test_each_method_equals_a_separate_assessment(case: dict) -> None:
 
 def test_each_norm_equals_a_separate_assessment(case: dict) -> None:
     net, police = case["net"], case["police"]
-    base = assess(net, case["demands"]["two"], police, thresholds_m=[600.0],
+    # catchments within walking reach (median walk within the largest threshold): the
+    # staffing rule gives catchments not served on foot no figure
+    base = assess(net, case["demands"]["two"], police, thresholds_m=[600.0, 1500.0],
                   residents_per_inspector=2500)
     unc = compare(net, base, police, {"two": case["demands"]["two"]}, scenario_method="two",
                   norms=[1000, 3000, 7000])
@@ -98,7 +100,7 @@ def test_each_norm_equals_a_separate_assessment(case: dict) -> None:
     assert sorted(got) == [1000, 2500, 3000, 7000]  # the run's own norm is always there
     assert [r["used"] for r in unc["norms"]] == [False, True, False, False]
     for norm, row in got.items():
-        alone = assess(net, case["demands"]["two"], police, thresholds_m=[600.0],
+        alone = assess(net, case["demands"]["two"], police, thresholds_m=[600.0, 1500.0],
                        residents_per_inspector=norm)
         c = alone.catchments
         today = c[(c["scenario"] == "open") & c["precinct"].isin(police.index)]

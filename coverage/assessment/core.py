@@ -16,6 +16,7 @@ from ..network import WalkNetwork
 from ..snap import points_in_network_crs, snap_geometries
 from ._search import _Context, _nearest
 from .result import Assessment, AssessmentSettings
+from .staffing import catchment_staffing, district_staffing
 from .tables import (
     _catchments,
     _check_districts,
@@ -156,6 +157,7 @@ def assess(
     if not (math.isfinite(norm) and norm > 0):
         raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
                           "Give e.g. 3000")
+    _common.check_range("residents_per_inspector", norm, "Give e.g. 3000")
     snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
     t = _common.thresholds(thresholds_min, thresholds_m, speed)
     minutes, metres, labels = t.minutes, t.metres, list(t.labels)
@@ -236,6 +238,7 @@ def assess(
         ],
         ignore_index=True,
     )
+    catch = catchment_staffing(catch, precincts, float(metres.max()), norm)
     # a precinct on the network whose nearest residents all go elsewhere (e.g. at the end of a
     # cul-de-sac) is worth a look before anyone is posted there
     snapped_ids = set(ids[fac.ok])
@@ -260,6 +263,8 @@ def assess(
         demand_district = _demand_districts(demand, dem_pts, district_polys)
         fac_district = _in_polygons(fac_pts, district_polys)
         district_table = _district_table(ctx, district_polys, demand_district, fac_district)
+        district_table = district_staffing(district_table, catch,
+                                           dict(zip(ids.tolist(), fac_district, strict=True)))
 
     uncovered = (d_open > main_m) & (pop > 0)
     areas, area_cells = _uncovered_areas(ctx, dem_pts, uncovered, d_plan <= main_m,

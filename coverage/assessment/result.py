@@ -52,13 +52,18 @@ class Assessment:
         One row per district (plus ``(outside districts)`` when residents fall outside all of
         them): ``district``, ``residents``, ``share_<t>_open`` and ``share_<t>_with_planned``
         per threshold, ``open``/``planned``/``candidate`` precinct counts, and
-        ``inspectors_needed`` by the norm. ``None`` without district polygons.
+        ``inspectors_needed``, ``inspectors_on_staff``, ``inspectors_gap``: the sums of the
+        figures of the open precincts standing in the district. ``None`` without districts.
     catchments
         One row per scenario and precinct: ``scenario`` (``open`` or ``open+planned``),
         ``precinct``, ``name``, ``status``, ``residents_served``, ``within_<t>`` per threshold,
-        ``median_walk_m``, ``p90_walk_m`` (population-weighted), ``inspectors_needed``
-        (``ceil(residents_served / norm)``). Residents no precinct can be reached from are a
-        row ``(no precinct reachable)``, so the column sums to all residents.
+        ``median_walk_m``, ``p90_walk_m`` (population-weighted), ``served_on_foot`` (median
+        walk within the largest threshold), ``inspectors_needed`` (``ceil(residents_served /
+        norm)``; blank when not served on foot), ``inspectors_on_staff`` (the precinct
+        file's ``inspectors``), ``inspectors_gap`` (needed - on staff), and ``kind`` when the
+        precincts have one (:mod:`walkshed.assessment.staffing` states the rule). Residents
+        no precinct can be reached from are a row ``(no precinct reachable)``, so the column
+        sums to all residents.
     opening_order
         The planned precincts, greedy order at the main threshold: ``step``, ``precinct``,
         ``name``, ``gain`` (newly covered residents at that step), ``cumulative_covered``,

@@ -186,6 +186,8 @@ def compare(
                       | {used})
     today = base.catchments[(base.catchments["scenario"] == "open")
                             & base.catchments["precinct"].ne(_UNASSIGNED)]
+    if "served_on_foot" in today.columns:  # the staffing rule: far catchments apart
+        today = today[today["served_on_foot"].astype(bool)]
     served = today["residents_served"].to_numpy(dtype=float)
     out["norms"] = [
         {"residents_per_inspector": n,

@@ -68,7 +68,10 @@ def city_row(summary: dict[str, Any]) -> dict[str, Any]:
         for kind, n in kinds.value_counts().sort_index().items():
             row[f"kind_{kind}"] = int(n)
     need = 0
-    if len(catch):
+    staffing = (summary.get("staffing") or {}).get("open")
+    if staffing is not None:  # the run's own total (one rounding rule, far catchments apart)
+        need = int(staffing["inspectors_needed"])
+    elif len(catch):
         today = catch[catch["scenario"] == "open"]
         norm = float(st["residents_per_inspector"])
         for r in today.itertuples():

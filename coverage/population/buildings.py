@@ -16,6 +16,7 @@ import shapely
 
 from .. import settings
 from .._buildings import is_plain_yes, is_residential, parse_levels, read_buildings
+from .._common import check_range
 from .._errors import input_error
 from ..network import WalkNetwork
 from .demand import (
@@ -168,8 +169,8 @@ def demand_from_buildings(
             "Pass the number of residents to spread, or a density per m² of floor area",
         )
     for label, value in (("total", total), ("persons_per_m2", persons_per_m2)):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise input_error(label, f"must be a number >= 0, got {value}", "Give a count >= 0")
+        if value is not None:
+            check_range(label, value, f"Give {label} within that range")
     b = _buildings_in(buildings, out_crs, default_levels)
     clip = _clip_area(area, network, out_crs)
     inside = np.ones(len(b.point), dtype=bool)

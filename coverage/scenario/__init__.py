@@ -27,7 +27,10 @@ Example (every key but ``[network]``, ``[population]`` and ``[[precincts]]`` is 
     [[precincts]]
     file = "almaty_police_2012.geojson"
     status = "open"                     # override for every row of this file
-    planned = ["node/486036319"]        # ... except these ids
+    planned = ["node/1444321759"]       # ... except these ids
+    kinds = ["precinct", "station", "unknown"]  # kinds that count (the default); the
+                                        # others (traffic, checkpoint, other) are left out
+    # kind_rules = "my_kinds.toml"      # rules of your own (default: the shipped ones)
 
     [districts]
     file = "almaty_districts.geojson"
@@ -62,6 +65,7 @@ from .inputs import (
     load_network_for,
     load_population,
     load_precincts,
+    load_precincts_vetted,
     own_method,
 )
 from .model import (
@@ -97,6 +101,7 @@ __all__ = [
     "load_network_for",
     "load_population",
     "load_precincts",
+    "load_precincts_vetted",
     "load_scenario",
     "own_method",
     "parse_scenario",

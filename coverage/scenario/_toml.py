@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._common import out_of_range
 from .._errors import InputError, input_error
 
 __all__ = ["Source", "Table", "type_name"]
@@ -23,9 +24,17 @@ def read_text(path: Path, what: str, missing_fix: str) -> str:
     if not path.is_file():
         raise input_error(what, "file not found", missing_fix)
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise input_error(what, f"cannot be read ({exc})", "Save it as UTF-8 text") from exc
+        # utf-8-sig: a byte-order mark (Windows Notepad writes one) is not part of the text
+        return path.read_text(encoding="utf-8-sig")
+    except PermissionError as exc:
+        raise input_error(what, "permission denied",
+                          "Make the file readable for you (chmod u+r)") from exc
+    except OSError as exc:
+        raise input_error(what, f"cannot be read ({exc.strerror or exc})",
+                          "Check the path and the disk") from exc
+    except UnicodeDecodeError as exc:
+        raise input_error(what, f"is not UTF-8 text (byte {exc.start})",
+                          "Save it as UTF-8 text") from exc
 
 
 class Source:
@@ -135,6 +144,9 @@ class Table:
             kind = "a whole number" if integer else "a number"
             raise self.error(key, f"expected {kind}, got {type_name(v)} ({v!r})",
                              f"Write {kind} without quotes, e.g. {key} = {3 if integer else 4.5}")
+        problem = out_of_range(key, v)
+        if problem is not None:
+            raise self.error(key, problem, "Give a value within that range")
         if not math.isfinite(v) or (positive and v <= 0) or (not positive and v < 0):
             raise self.error(key, f"must be {'positive' if positive else '>= 0'}, got {v}",
                              "Give a sensible value")
@@ -162,6 +174,10 @@ class Table:
         ):
             raise self.error(key, f"expected a list of numbers, got {v!r}",
                              f"Write e.g. {key} = [5, 10, 15]")
+        for x in v:
+            problem = out_of_range(key, x)
+            if problem is not None:
+                raise self.error(key, problem, "Give values within that range")
         if any(not math.isfinite(x) or x <= 0 for x in v):
             raise self.error(key, f"must be positive numbers, got {v}", "Remove zero or "
                              "negative values")
@@ -198,8 +214,16 @@ class Table:
         return p
 
     def table(self, key: str, *, required: bool = False) -> Table | None:
-        v = self.raw(key, required)
+        v = self.raw(key, False)
         if v is _MISSING:
+            if required:
+                examples = {"network": 'file = "city.osm.pbf"',
+                            "population": 'type = "buildings" and total = 100000'}
+                what = f"{self.src.label}: section [{key}]"
+                raise input_error(what, "is missing" + (" (the file is empty)" if
+                                                        not self.src.text.strip() else ""),
+                                  f"Add a [{key}] section with "
+                                  f"{examples.get(key, 'its keys')} (see data/demo.toml)")
             return None
         if not isinstance(v, dict):
             raise self.error(key, f"expected a table, got {type_name(v)}",

@@ -5,17 +5,23 @@ The modules further down the data flow (network, population, precincts) are impo
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import input_error
+import numpy as np
+
+from .._common import numeric_column, read_csv_table
+from .._errors import InputError, input_error
 from .model import BuildingPopulation, PolygonPopulation, RasterPopulation, Scenario
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from ..network import WalkNetwork
+    from ..vetting import Vetting
 
 __all__ = [
     "ScenarioInputs",
@@ -26,6 +32,7 @@ __all__ = [
     "load_network_for",
     "load_population",
     "load_precincts",
+    "load_precincts_vetted",
     "own_method",
 ]
 
@@ -133,12 +140,13 @@ def _population(scenario: Scenario, network: WalkNetwork, buildings: Any) -> Any
         )
     else:
         zones = _zones_with_counts(cfg)
-        demand = popmod.demand_from_zones(
-            zones, network, population="population", name="name", buildings=buildings,
-            method=cfg.method,  # type: ignore[arg-type]
-            outside=cfg.outside,  # type: ignore[arg-type]
-            default_levels=cfg.default_levels,
-        )
+        with _scenario_terms("zones", f"population polygons '{cfg.file}'"):
+            demand = popmod.demand_from_zones(
+                zones, network, population="population", name="name", buildings=buildings,
+                method=cfg.method,  # type: ignore[arg-type]
+                outside=cfg.outside,  # type: ignore[arg-type]
+                default_levels=cfg.default_levels,
+            )
     return demand
 
 
@@ -233,18 +241,56 @@ def load_demand_alternatives(
     return out, skipped
 
 
+#: A fix written for a Python caller (a keyword) and the same fix for a scenario's author.
+_SCENARIO_FIXES: tuple[tuple[str, str], ...] = (
+    ("pass outside='drop'", 'set outside = "drop" in [population]'),
+    ("with population=...", "with population_column in [population]"),
+    ("with name=...", "with name_column in [population]"),
+    ("pass the number of residents to spread", "write total = ... in [population]"),
+)
+
+
+@contextlib.contextmanager
+def _scenario_terms(subject: str, label: str) -> Iterator[None]:
+    """Re-word an :class:`InputError` of the Python API for a scenario's author: the input is
+    named by its file (``label`` for ``subject``) and the fix by its TOML key."""
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        for keyword, key in _SCENARIO_FIXES:
+            text = text.replace(keyword, key)
+        if text.startswith(subject + ":") or text.startswith(subject + " "):
+            text = label + text[len(subject):]
+        raise InputError(text) from exc
+
+
 def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
     import warnings
 
     import pyogrio
+    import pyproj
+    import shapely
 
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
-            return pyogrio.read_dataframe(path)
+            gdf = pyogrio.read_dataframe(path)
     except Exception as exc:  # GDAL raises many kinds of errors for unreadable files
-        raise input_error(f"{what} '{path}'", f"cannot be read ({exc})",
+        raise input_error(f"{what} '{path}'", f"cannot be read ({' '.join(str(exc).split())})",
                           "Give a GeoJSON or GeoPackage file") from exc
+    if len(gdf) == 0:
+        raise input_error(f"{what} '{path}'", "holds no features", "Give at least one polygon")
+    if gdf.crs is not None and pyproj.CRS.from_user_input(gdf.crs).is_geographic:
+        xy = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+        if len(xy) and ((np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any()):
+            raise input_error(
+                f"{what} '{path}'",
+                "coordinates are not longitude/latitude although the file says so (values "
+                "like metres; GeoJSON without a CRS is read as longitude/latitude)",
+                "Save the file with its real CRS (e.g. as a GeoPackage), or reproject it to "
+                "EPSG:4326")
+    return gdf
 
 
 def _named(gdf: gpd.GeoDataFrame, column: str, what: str, section: str) -> gpd.GeoDataFrame:
@@ -263,8 +309,6 @@ def _norm_name(s: Any) -> str:
 
 def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
     """The population polygons with ``name`` and ``population`` columns."""
-    import pandas as pd
-
     what = "population polygons"
     zones = _read_vector(cfg.file, what)
     out = _named(zones, cfg.name_column, f"{what} '{cfg.file}'", "population")
@@ -275,29 +319,38 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
                               "Set population_column in [population], or give a counts table")
         out["population"] = zones[cfg.population_column].to_numpy()
         return out
-    try:
-        table = pd.read_csv(cfg.counts, encoding="utf-8-sig")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise input_error(f"counts table '{cfg.counts}'", f"cannot be read ({exc})",
-                          "Give a UTF-8 CSV with a header row") from exc
+    label = f"counts table '{cfg.counts}'"
+    table = read_csv_table(cfg.counts, label)
     for col, value in cfg.counts_filter:
         if col not in table.columns:
-            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
+            raise input_error(label, f"has no column '{col}'",
                               "Fix counts_filter in [population]")
         table = table[table[col].astype(str) == value]
-    for col in (cfg.counts_name_column, cfg.population_column):
+    for col, key in ((cfg.counts_name_column, "counts_name_column"),
+                     (cfg.population_column, "population_column")):
         if col not in table.columns:
-            raise input_error(f"counts table '{cfg.counts}'", f"has no column '{col}'",
-                              "Set counts_name_column / population_column in [population]")
+            raise input_error(label, f"has no column '{col}' (columns: "
+                              f"{', '.join(map(str, table.columns))})",
+                              f"Set {key} in [population] to one of them")
+    values = numeric_column(table, cfg.population_column, label,
+                            "Write a number of residents in every row (digits only)")
+    if (values < 0).any():
+        i = int(np.flatnonzero(values < 0)[0])
+        raise input_error(label, f"column '{cfg.population_column}', row "
+                          f"{int(table.index[i]) + 2}: negative "
+                          f"count {values[i]:g}", "Counts of residents must be >= 0")
+    if len(values) and not values.any():
+        raise input_error(label, f"every count in column '{cfg.population_column}' is zero",
+                          "Give the number of residents of each zone")
     lookup: dict[str, float] = {}
-    for _, row in table.iterrows():
+    for (_, row), value in zip(table.iterrows(), values, strict=True):
         names = [row[cfg.counts_name_column]]
         if cfg.counts_variants_column and cfg.counts_variants_column in table.columns:
             v = row[cfg.counts_variants_column]
-            if isinstance(v, str):
+            if isinstance(v, str) and v:
                 names += v.split("|")
         for n in names:
-            lookup.setdefault(_norm_name(n), float(row[cfg.population_column]))
+            lookup.setdefault(_norm_name(n), float(value))
     counts = [lookup.get(_norm_name(n)) for n in out["name"]]
     missing = [str(n) for n, c in zip(out["name"], counts, strict=True) if c is None]
     if missing:
@@ -309,7 +362,11 @@ def _zones_with_counts(cfg: PolygonPopulation) -> gpd.GeoDataFrame:
 
 
 def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gpd.GeoDataFrame:
-    """All precinct files of a scenario in one table, statuses applied, checked.
+    """All precinct files of a scenario in one table, statuses applied, vetted, checked.
+
+    The precincts whose kind does not count (``kinds`` of each ``[[precincts]]`` entry,
+    default :data:`walkshed.vetting.DEFAULT_KINDS`) are left out;
+    :func:`load_precincts_vetted` also says which.
 
     Parameters
     ----------
@@ -324,19 +381,42 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
     geopandas.GeoDataFrame
         The precinct contract (ids unique across files), EPSG:4326.
     """
+    return load_precincts_vetted(scenario, network)[0]
+
+
+def load_precincts_vetted(
+    scenario: Scenario, network: WalkNetwork | None = None
+) -> tuple[gpd.GeoDataFrame, Vetting]:
+    """:func:`load_precincts` and the account of the vetting (kinds found, left out).
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    network
+        When given, precincts outside its area are an error.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, walkshed.vetting.Vetting)
+    """
     import pandas as pd
 
     from ..precincts import precincts_from_osm, read_precincts, validate_precincts
+    from ..vetting import load_kind_rules, merge_vettings, select_kinds
 
     frames = []
+    vettings: list[Vetting] = []
     for entry in scenario.precincts:
         where = f"{scenario.path or 'scenario'}" + (f", line {entry.line}" if entry.line else "")
+        rules = None if entry.kind_rules is None else load_kind_rules(entry.kind_rules)
         if entry.file is None:
             if scenario.network.file is None:
                 raise input_error(f"[[precincts]] at {where}", "osm = true needs the network "
                                   "to come from an extract file",
                                   'Give file = "police.geojson" instead')
-            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open")
+            frame = precincts_from_osm(scenario.network.file, status=entry.status or "open",
+                                       rules=rules)
         else:
             frame = read_precincts(
                 entry.file,
@@ -345,6 +425,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
                 status_column=entry.status_column,
                 lat_column=entry.lat_column,
                 lon_column=entry.lon_column,
+                kind_rules=rules,
             )
             if entry.status is not None:
                 frame["status"] = entry.status
@@ -357,6 +438,23 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
             )
         for pid, status in entry.set_status:
             frame.loc[pid, "status"] = status
+        # named by the precinct source (a staged scenario's path would differ run to run)
+        source = (f"precincts of '{entry.file or scenario.network.file}'"
+                  + (f" ([[precincts]] at line {entry.line})" if entry.line else ""))
+        frame, vet = select_kinds(frame, entry.kinds, what=source)
+        if len(frame) == 0:
+            raise input_error(
+                source,
+                f"no precinct of the kinds {', '.join(vet.counted_kinds)} (found: "
+                + ", ".join(f"{n} {k}" for k, n in vet.found.items() if n) + ")",
+                "Add the kinds to count to kinds = [...], or give a precinct file",
+            )
+        vettings.append(vet)
+        if network is not None:  # each file on its own: a message names the file
+            label = (f"precinct file '{entry.file}'" if entry.file is not None
+                     else f"police points of '{scenario.network.file}'")
+            frame = validate_precincts(frame, network, max_snap_m=scenario.max_snap_m,
+                                       what=label)
         frames.append(frame)
     out = pd.concat(frames) if len(frames) > 1 else frames[0]
     dup = out.index[out.index.duplicated()].unique()
@@ -367,10 +465,7 @@ def load_precincts(scenario: Scenario, network: WalkNetwork | None = None) -> gp
                           "Give the precincts distinct ids (id_column) or remove duplicates")
     import geopandas as gpd
 
-    out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
-    if network is not None:
-        out = validate_precincts(out, network, max_snap_m=scenario.max_snap_m)
-    return out
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326"), merge_vettings(vettings)
 
 
 def load_districts(scenario: Scenario) -> gpd.GeoDataFrame | None:

@@ -85,7 +85,10 @@ class PrecinctSource:
 
     ``status`` overrides the status of every row; ``open`` / ``planned`` / ``candidate`` list
     ids whose status is set explicitly (after ``status``). ``file=None`` with ``osm = true``
-    reads the ``amenity=police`` objects of the network's extract.
+    reads the ``amenity=police`` objects of the network's extract. ``kinds`` lists the
+    precinct kinds that count (:data:`walkshed.vetting.KINDS`); the others are left out and
+    reported (default :data:`walkshed.vetting.DEFAULT_KINDS`); ``kind_rules`` names a rules
+    file of your own in the format of the shipped ``walkshed/data/police_kinds.toml``.
     """
 
     file: Path | None
@@ -98,6 +101,8 @@ class PrecinctSource:
     lon_column: str | None = None
     set_status: tuple[tuple[str, str], ...] = ()  # (id, status) pairs
     line: int | None = None  # where this entry starts in the scenario file
+    kinds: tuple[str, ...] | None = None  # kinds that count; None: walkshed.vetting defaults
+    kind_rules: Path | None = None  # rules file of your own; None: the shipped rules
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def parse_scenario(text: str, *, path: Path | None = None) -> Scenario:
                         "Keep one of them")
     if t_min is None and t_m is None:
         t_min = tuple(float(t) for t in settings.thresholds_min)
-    main = top.number("main_threshold", None)
+    main = top.number("main_threshold", None)  # one of the thresholds: in their range
     given = t_m if t_m is not None else t_min
     if main is not None and given is not None and not any(
         math.isclose(main, t) for t in given
@@ -185,7 +185,7 @@ def _population(t: Table, network: NetworkSource) -> Population:
             raise t.error("file", "is missing (the network is fetched online, so there is no "
                           "extract to take buildings from)",
                           'Add file = "city.osm.pbf" (or a footprints GeoPackage)')
-        total = t.number("total", None, positive=False)
+        total = t.number("total", None)
         density = t.number("persons_per_m2", None)
         if (total is None) == (density is None):
             raise t.error("total", "give exactly one of total or persons_per_m2",
@@ -232,6 +232,8 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
             PrecinctSource(
                 file=file,
                 osm=osm,
+                kinds=_kinds(t),
+                kind_rules=t.path("kind_rules"),
                 status=t.text("status", None, choices=STATUSES),
                 id_column=t.text("id_column"),
                 name_column=t.text("name_column"),
@@ -244,6 +246,24 @@ def _precincts(src: Source, top: Table) -> tuple[PrecinctSource, ...]:
         )
         t.done()
     return tuple(out)
+
+
+def _kinds(t: Table) -> tuple[str, ...] | None:
+    """``kinds = [...]`` of a [[precincts]] entry: the precinct kinds that count."""
+    from ..vetting import KINDS
+
+    if not t.has("kinds"):
+        return None
+    raw = t.raw("kinds", False)
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw) or not raw:
+        raise t.error("kinds", f"expected a list of kinds, got {raw!r}",
+                      'Write e.g. kinds = ["precinct", "station", "unknown"]')
+    words = tuple(k.strip().lower() for k in raw)
+    bad = [k for k in raw if k.strip().lower() not in KINDS]
+    if bad:
+        raise t.error("kinds", f"unknown kind(s) {', '.join(map(repr, bad))}",
+                      f"Use some of: {', '.join(KINDS)}")
+    return words
 
 
 def _quotas(t: Table, has_districts: bool, new_sites: int | None

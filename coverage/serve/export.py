@@ -37,12 +37,12 @@ def _rows(session: Session) -> list[Any]:
 
 
 def precincts_csv(session: Session) -> str:
-    """The assessed precincts as CSV (``id, name, status, lat, lon``), in table order."""
+    """The assessed precincts as CSV (``id, name, status, kind, lat, lon``), in table order."""
     rows = _rows(session)
     frame = pd.DataFrame({
         "id": [r.id for r in rows], "name": [r.name for r in rows],
-        "status": [r.status for r in rows], "lat": [r.lat for r in rows],
-        "lon": [r.lon for r in rows],
+        "status": [r.status for r in rows], "kind": [session.kind_of(r.id) for r in rows],
+        "lat": [r.lat for r in rows], "lon": [r.lon for r in rows],
     })
     buf = io.StringIO()
     frame.to_csv(buf, index=False, lineterminator="\n")  # floats written to round-trip
@@ -55,7 +55,8 @@ def precincts_geojson(session: Session) -> dict[str, Any]:
         "type": "FeatureCollection",
         "features": [
             {"type": "Feature", "id": r.id,
-             "properties": {"id": r.id, "name": r.name, "status": r.status},
+             "properties": {"id": r.id, "name": r.name, "status": r.status,
+                            "kind": session.kind_of(r.id)},
              "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]}}
             for r in _rows(session)
         ],
@@ -76,6 +77,7 @@ def scenario_toml(session: Session) -> str:
         When the server was started without a scenario file.
     """
     from .._errors import input_error
+    from ..vetting import KINDS
 
     scen = session.base.scenario
     path = getattr(scen, "path", None)
@@ -96,7 +98,8 @@ def scenario_toml(session: Session) -> str:
     out = data.get("output")
     if isinstance(out, dict):
         out.pop("dir", None)  # the outputs go to out/<file name>, not over the original's
-    data["precincts"] = [{"file": PRECINCTS_FILE}]
+    # every kind counts: the saved table is the one the planner kept (already vetted)
+    data["precincts"] = [{"file": PRECINCTS_FILE, "kinds": list(KINDS)}]
     data["name"] = f"{data.get('name', path.stem)} (edited in walkshed serve)"
     t = session.base.thresholds
     main = float((t.metres if t.in_metres else t.minutes)[session.main_index])

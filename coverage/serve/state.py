@@ -24,6 +24,7 @@ from scipy import sparse
 from .. import _common, settings
 from .._common import STATUSES
 from .._errors import InputError, input_error
+from ..assessment.staffing import catchment_staffing, district_staffing
 from ..reach import coverage_matrix
 from ..snap import Snapped, points_in_network_crs, snap_geometries
 from . import figures
@@ -264,11 +265,19 @@ class Session:
         """The assessed precincts (not closed ones) as a precinct table, in table order."""
         rows = [self.rows[i] for i in self.slots().tolist()]
         return gpd.GeoDataFrame(
-            {"name": [r.name for r in rows if r], "status": [r.status for r in rows if r]},
+            {"name": [r.name for r in rows if r], "status": [r.status for r in rows if r],
+             "kind": [self.kind_of(r.id) for r in rows if r]},
             index=pd.Index([r.id for r in rows if r], name="precinct", dtype=object),
             geometry=gpd.points_from_xy([r.lon for r in rows if r], [r.lat for r in rows if r]),
             crs="EPSG:4326",
         )
+
+    def kind_of(self, pid: str) -> str:
+        """A precinct's kind: as loaded (walkshed.vetting), ``precinct`` for one placed here."""
+        base = self.base.study.precincts
+        if "kind" in base.columns and pid in base.index:
+            return str(base.loc[pid, "kind"])
+        return "precinct"
 
     def new_id(self) -> str:
         """A precinct id not used in this session."""
@@ -428,9 +437,13 @@ class Session:
         slots = self.slots()
         status = np.asarray([r.status for i in slots.tolist() if (r := self.rows[i])],
                             dtype=object)
-        return figures.district_rows(b.groups, b.pop, self.open.dist, self.plan.dist,
+        rows = figures.district_rows(b.groups, b.pop, self.open.dist, self.plan.dist,
                                      self.fac_district[slots], status, b.metres, b.labels,
                                      b.norm)
+        ids = [r.id for i in slots.tolist() if (r := self.rows[i])]
+        where = dict(zip(ids, self.fac_district[slots].tolist(), strict=True))
+        table = district_staffing(pd.DataFrame(rows), self.catchments(), where)
+        return table.to_dict(orient="records")  # type: ignore[return-value]
 
     def _member_rows(self, scenario: str) -> list[tuple[int, str, str, str]]:
         out = []
@@ -446,7 +459,8 @@ class Session:
         parts = [figures.catchment_table(scen, self._member_rows(scen), b.pop, f.dist, f.src,
                                          b.metres, b.labels, b.norm)
                  for scen, f in (("open", self.open), ("open+planned", self.plan))]
-        return pd.concat(parts, ignore_index=True)
+        return catchment_staffing(pd.concat(parts, ignore_index=True), self.frame(),
+                                  float(np.max(b.metres)), b.norm)
 
     def catchment_of(self, slot: int) -> list[dict[str, Any]]:
         """The catchment rows of one precinct (one per scenario it belongs to)."""
@@ -459,6 +473,10 @@ class Session:
             if slot in set(self.members(scen).tolist()):
                 out.append(figures.catchment_row(scen, r.id, r.name, r.status, f.src == slot,
                                                  b.pop, f.dist, b.metres, b.labels, b.norm))
+        if out:
+            staffed = catchment_staffing(pd.DataFrame(out), self.frame(),
+                                         float(np.max(b.metres)), b.norm)
+            out = staffed.to_dict(orient="records")  # type: ignore[assignment]
         return out
 
     def _reach_row(self, slot: int) -> sparse.csr_matrix:

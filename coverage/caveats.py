@@ -1,0 +1,207 @@
+"""Caveats and provenance of a study's inputs: what each figure rests on.
+
+:func:`study_caveats` lists, for the report, ``summary.json`` (``sources`` and ``caveats``)
+and the map: each source with its date, precision and licence (the OpenStreetMap snapshot
+date read from the extract; the population counts with their reference dates and which are
+lower bounds; the district totals against the official city total where the counts table has
+it), how much of each district the street network covers, and what the precinct vetting left
+out. Every entry is a plain dict with a ``text`` sentence (and ``topic``, and for sources
+``source``, ``date``, ``precision``, ``licence``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import shapely
+
+__all__ = ["caveat_lines", "osm_snapshot_date", "study_caveats"]
+
+
+def osm_snapshot_date(path: str | Path) -> tuple[str | None, str]:
+    """When an OpenStreetMap extract was taken, and how that is known.
+
+    Parameters
+    ----------
+    path
+        An ``.osm.pbf`` / ``.osm`` file.
+
+    Returns
+    -------
+    (str or None, str)
+        The date (ISO, UTC) and ``"replication timestamp in the file header"`` or
+        ``"newest object in the file"``; ``(None, reason)`` when it cannot be read.
+    """
+    import osmium
+
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        try:
+            header = reader.header()
+            stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+        finally:
+            reader.close()
+        if stamp:
+            return str(stamp), "replication timestamp in the file header"
+        newest: datetime | None = None
+        for obj in osmium.FileProcessor(str(path)):
+            t = getattr(obj, "timestamp", None)
+            if t is None:
+                continue
+            if newest is None or t > newest:
+                newest = t
+    except (RuntimeError, OSError) as exc:
+        return None, f"not readable ({exc})"
+    if newest is None or newest.year < 2004:
+        return None, "the file has no timestamps"
+    return newest.isoformat(timespec="seconds"), "newest object in the file"
+
+
+def _year(text: Any) -> int | None:
+    try:
+        return int(str(text)[:4])
+    except ValueError:
+        return None
+
+
+def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
+    """Sources and caveats of a counts table (precision, dates, the official city total)."""
+    out: list[dict[str, Any]] = []
+    try:
+        table = pd.read_csv(cfg.counts, encoding="utf-8-sig")
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError):
+        return out, None
+    rows = table
+    for col, value in cfg.counts_filter:
+        if col in rows.columns:
+            rows = rows[rows[col].astype(str) == value]
+    name_col = cfg.counts_name_column
+    dates = sorted({str(d) for d in rows.get("reference_date", pd.Series(dtype=str)).dropna()})
+    sources = sorted({str(s).split(":")[0] for s in rows.get("source", pd.Series(dtype=str))
+                      .dropna()})
+    low = rows[rows["precision"].astype(str) == "lower_bound"] if "precision" in rows else rows[:0]
+    precision = (f"{len(low)} of {len(rows)} figures are lower bounds ('more than N')"
+                 if len(low) else "as published")
+    out.append({
+        "topic": "source", "source": f"population counts {Path(cfg.counts).name}: "
+        + "; ".join(sources[:4]), "date": ", ".join(dates) or "not stated",
+        "precision": precision, "licence": "public statistics (sources per row in the table)",
+        "text": f"Residents: {Path(cfg.counts).name} ({'; '.join(sources[:4])}), reference "
+                f"dates {', '.join(dates) or 'not stated'}; {precision}.",
+    })
+    if len(low):
+        names = ", ".join(f"{r[name_col]} (more than {float(r[cfg.population_column]):,.0f})"
+                          for _, r in low.iterrows())
+        out.append({"topic": "population", "text": f"Lower bounds: {names}; their residents, "
+                    "and so the shares uncovered, may be larger."})
+    year = max((y for y in map(_year, dates) if y), default=None)
+    # the official total of the whole: the same filter with level = city
+    filt = dict(cfg.counts_filter)
+    if filt.get("level") not in (None, "city") and "level" in table.columns:
+        whole = table
+        for col, value in {**filt, "level": "city"}.items():
+            if col in whole.columns:
+                whole = whole[whole[col].astype(str) == value]
+        if len(whole) == 1 and cfg.population_column in whole.columns:
+            total = float(whole[cfg.population_column].iloc[0])
+            parts = float(pd.to_numeric(rows[cfg.population_column], errors="coerce").sum())
+            when = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
+            if total > 0 and not math.isclose(parts, total, rel_tol=1e-6):
+                out.append({"topic": "population", "text": (
+                    f"The district figures sum to {parts:,.0f}, {abs(1 - parts / total):.1%} "
+                    f"{'short of' if parts < total else 'above'} the official city total "
+                    f"{total:,.0f} ({when}); the analysis uses the district figures.")})
+            year = max(year or 0, _year(when) or 0) or year
+    return out, year
+
+
+def _district_overlap(network: Any, districts: Any) -> dict[str, Any] | None:
+    """Share of each district's area inside the street network's outline, and street km."""
+    if districts is None or len(districts) == 0:
+        return None
+    polys = districts.to_crs(network.crs)
+    hull = shapely.convex_hull(shapely.multipoints(network.node_xy))
+    tree = network.edge_tree
+    parts = []
+    for name, geom in zip(polys["name"].astype(str), polys.geometry.values, strict=True):
+        area = float(shapely.area(geom))
+        inside = float(shapely.area(shapely.intersection(geom, hull))) / area if area else 0.0
+        hits = tree.query(geom, predicate="intersects")
+        km = float(shapely.length(shapely.intersection(network.edge_geometry[hits], geom)).sum()
+                   ) / 1000 if len(hits) else 0.0
+        parts.append((name, inside, km, area / 1e6))
+    low = [p for p in parts if p[1] < 0.99]
+    text = "Street network per district (share of its area inside the extract's streets' " \
+        "outline; street km per km²): " + "; ".join(
+            f"{n} {s:.0%}, {km / a if a else 0:.1f}" for n, s, km, a in parts) + "."
+    if low:
+        text += (" Districts only partly covered: " + ", ".join(p[0] for p in low)
+                 + "; their residents beyond the streets cannot be placed well.")
+    return {"topic": "network", "text": text,
+            "districts": [{"district": n, "area_share_in_network": round(s, 4),
+                           "street_km": round(km, 3), "area_km2": round(a, 3)}
+                          for n, s, km, a in parts]}
+
+
+def study_caveats(scenario: Any, study: Any) -> list[dict[str, Any]]:
+    """The sources and caveats of a loaded scenario.
+
+    Parameters
+    ----------
+    scenario
+        The :class:`walkshed.scenario.Scenario`.
+    study
+        The loaded :class:`walkshed.pipeline.Study` (network, districts, vetting).
+
+    Returns
+    -------
+    list of dict
+        Each with ``topic`` and ``text``; sources also ``source``, ``date``, ``precision``,
+        ``licence``.
+    """
+    out: list[dict[str, Any]] = []
+    licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
+    map_year = None
+    if scenario.network.file is not None:
+        date, how = osm_snapshot_date(scenario.network.file)
+        map_year = _year(date) if date else None
+        out.append({
+            "topic": "source", "source": f"OpenStreetMap extract {scenario.network.file.name}",
+            "date": date, "precision": "streets, buildings and police points as mapped by "
+            "volunteers; completeness varies by district", "licence": licence,
+            "text": f"Streets, buildings and police points: OpenStreetMap "
+                    f"({scenario.network.file.name}), snapshot of "
+                    f"{date[:10] if date else 'unknown date'} ({how}); {licence}.",
+        })
+    else:
+        out.append({"topic": "source", "source": f"OpenStreetMap ({scenario.network.place})",
+                    "date": "fetched online at run time", "precision": "as mapped",
+                    "licence": licence, "text": f"Streets: OpenStreetMap fetched online "
+                    f"for {scenario.network.place}; {licence}."})
+    cfg = scenario.population
+    pop_year = None
+    if getattr(cfg, "counts", None) is not None:
+        extra, pop_year = _counts_caveats(cfg)
+        out += extra
+    if map_year and pop_year and abs(pop_year - map_year) > 1:
+        out.append({"topic": "dates", "text": (
+            f"The street map is from {map_year} and the population figures from {pop_year}: "
+            "streets, buildings and police points built since are missing, so coverage may "
+            "be understated where the city grew.")})
+    overlap = _district_overlap(study.network, study.districts)
+    if overlap is not None:
+        out.append(overlap)
+    vet = getattr(study, "vetting", None)
+    if vet is not None:
+        out.append({"topic": "precincts", "text": " ".join(vet.notes())})
+    return out
+
+
+def caveat_lines(summary: dict[str, Any]) -> list[str]:
+    """The report's lines: every caveat's text (``summary['caveats']``)."""
+    return [str(c.get("text", c)) if isinstance(c, dict) else str(c)
+            for c in summary.get("caveats", []) if c]

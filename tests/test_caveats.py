@@ -1,0 +1,88 @@
+"""Caveats and provenance: the snapshot date, lower bounds, the city total, network overlap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from walkshed.caveats import caveat_lines, osm_snapshot_date
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _osm(path: Path, stamps: list[str | None]) -> Path:
+    nodes = []
+    for i, t in enumerate(stamps, start=1):
+        when = f' timestamp="{t}"' if t else ""
+        nodes.append(f'<node id="{i}" version="1"{when} lat="43.2" lon="76.9{i}"/>')
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" '
+                    'generator="test">\n' + "\n".join(nodes) + "\n</osm>\n", encoding="utf-8")
+    return path
+
+
+def test_snapshot_date_is_the_newest_object(tmp_path: Path) -> None:
+    f = _osm(tmp_path / "a.osm", ["2011-05-01T10:00:00Z", "2012-03-13T17:07:43Z",
+                                  "2009-01-01T00:00:00Z"])
+    date, how = osm_snapshot_date(f)
+    assert date == "2012-03-13T17:07:43+00:00" and how == "newest object in the file"
+    assert osm_snapshot_date(_osm(tmp_path / "b.osm", [None, None]))[0] is None
+    bad = tmp_path / "c.osm.pbf"
+    bad.write_bytes(b"not a pbf")
+    assert osm_snapshot_date(bad)[0] is None
+
+
+def test_almaty_extract_snapshot(shared_data: Path) -> None:
+    # SOURCE.md: object timestamps 2008-01-28 ... 2012-03-13
+    date, _ = osm_snapshot_date(shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    assert date is not None and date.startswith("2012-03-13")
+
+
+def test_caveat_lines() -> None:
+    assert caveat_lines({"caveats": [{"text": "a"}, "b", None]}) == ["a", "b"]
+    assert caveat_lines({}) == []
+
+
+@pytest.mark.slow
+def test_almaty_caveats_in_the_summary(shared_data: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkshed.pipeline import load_study, run
+    from walkshed.report import run_report
+
+    monkeypatch.setenv("WALKSHED_TEST_DATA", str(shared_data))
+    study, _ = load_study(Path(__file__).parent / "data" / "almaty_2012_vetted.toml")
+    result = run(study, tmp_path / "out", outputs=frozenset({"tables"}))
+    s = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    caveats = s["caveats"]
+    text = " ".join(c["text"] for c in caveats)
+    # the figures, recomputed from the counts table
+    table = pd.read_csv(REPO / "data" / "kz_district_population.csv")
+    almaty = table[table["city"] == "Almaty"]
+    districts = almaty[almaty["level"] == "district"]
+    city = float(almaty[almaty["level"] == "city"]["population"].iloc[0])
+    parts = float(districts["population"].sum())
+    assert f"sum to {parts:,.0f}, {1 - parts / city:.1%} short of" in text
+    assert f"{1 - parts / city:.1%}" == "7.9%"
+    low = districts[districts["precision"] == "lower_bound"]
+    assert sorted(low["district"]) == ["Auezov", "Turksib"]
+    for r in low.itertuples():
+        assert f"{r.district} (more than {r.population:,.0f})" in text
+    assert f"{len(low)} of {len(districts)} figures are lower bounds" in text
+    # the sources: the OSM snapshot with its licence
+    osm = s["sources"][0]
+    assert osm["date"].startswith("2012-03-13") and osm["licence"] == "CC BY-SA 2.0"
+    assert "from 2012 and the population figures from 2026" in text
+    overlap = next(c for c in caveats if c["topic"] == "network")
+    names = [d["district"] for d in overlap["districts"]]
+    assert sorted(names) == sorted(study.districts["name"])
+    assert all(0.0 <= d["area_share_in_network"] <= 1.0 for d in overlap["districts"])
+    # the vetting in the summary, the report and the caveats the map receives
+    kinds = s["precinct_kinds"]
+    assert kinds["found"]["traffic"] == 24 and kinds["found"]["checkpoint"] == 1
+    assert len(kinds["left_out"]) == 25
+    assert any(c["topic"] == "precincts" and "Засада" in c["text"] for c in caveats)
+    report = run_report(result)
+    assert "Left out (25)" in report and "Caveats and sources:" in report
+    assert "Засада (node/479712142, checkpoint)" in report
