@@ -253,7 +253,7 @@ def _walking_areas(network: Any, precincts: gpd.GeoDataFrame, s: Any,
         return {}
     main = np.isclose(given["threshold_m"].to_numpy(float), s.main_threshold_m) if (
         given is not None and len(given)) else np.zeros(0, dtype=bool)
-    if main.any():
+    if given is not None and main.any():
         areas = given[main]
     else:
         areas = walking_areas(network, keep, thresholds_m=[s.main_threshold_m],

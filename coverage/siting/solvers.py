@@ -489,9 +489,9 @@ def solve_min_sites(
         bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
         ``k - 2`` sites with :data:`AUTO_BOUND_SHARE` of :data:`BOUND_WORK` (a fixed number
         of iterations); the integer program runs only when the gap is above ``tolerance``, in
-        what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance
-        below that asks for a proof of minimality. ``"exact"``: proved minimal. ``"greedy"``:
-        greedy alone.
+        what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap moves in whole sites:
+        with 66 sites one site is 1.5 %, so a tolerance below that asks for a proof of
+        minimality. ``"exact"``: proved minimal. ``"greedy"``: greedy alone.
 
     Returns
     -------
