@@ -117,6 +117,9 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     s = a.settings
     crs = network.crs
     fig = plt.figure(figsize=A4)
+    # geopandas' plot() ends with canvas.draw_idle(), which on this off-screen canvas renders
+    # the whole page each time (a third of the report's time on Almaty); it is saved once
+    fig.canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]
     summary = result.summary
     fig.text(_LEFT, 0.965, str(summary.get("study", "")), fontsize=14, weight="bold",
              va="top")
