@@ -14,12 +14,14 @@ interrupted run leaves no partial outputs and no folder it created.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import errno
 import functools
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -36,7 +38,7 @@ from typer.core import TyperGroup
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
 from .i18n import current_language, set_language, translator
-from .io import OutputDir, to_jsonable
+from .io import to_jsonable
 from .pipeline import (
     Reporter,
     RunResult,
@@ -44,6 +46,7 @@ from .pipeline import (
     check_siting_args,
     load_study,
     out_folder,
+    run,
     run_study,
 )
 
@@ -174,6 +177,7 @@ def _handled(fn: F) -> F:
             lang=kwargs.get("lang"),
         )
         ctx.obj = opts
+        _COMMAND.set(_command_words(ctx))
         with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug():
             try:
                 set_language(opts.lang)  # an unknown language is a usage error (exit 2)
@@ -356,13 +360,39 @@ def _open_scenario(
 
 def _run_and_report(
     study: Study, folder: Path, reporter: Reporter, opts: Options, *,
-    inputs: list[Path] | None = None, **run: Any
+    inputs: list[Path] | None = None, **options: Any
 ) -> None:
-    """Run the study into ``folder`` (staged, moved in place at the end) and print the report;
-    the files in ``inputs`` are never written over."""
-    with OutputDir(folder, protect=inputs or ()) as staged:
-        result = run_study(study, staged, reporter, lang=current_language(), **run)
+    """Run the study into ``folder`` (staged, moved in place at the end; outputs of an
+    earlier run that this one does not write are removed) and print the report; the files in
+    ``inputs`` are never written over."""
+    result = run(study, folder, reporter=reporter, command=_command_line(),
+                 protect=inputs or (), lang=current_language(), **options)
     _print_report(result, opts)
+
+
+#: The running command with its arguments (set by :func:`_handled`), for ``summary.json``.
+_COMMAND: contextvars.ContextVar[str] = contextvars.ContextVar("walkshed_command",
+                                                              default="walkshed")
+
+
+def _command_line() -> str:
+    """The running command with its arguments, for ``summary.json`` (``run.command``)."""
+    return _COMMAND.get()
+
+
+def _command_words(ctx: typer.Context) -> str:
+    words = ["walkshed", str(ctx.info_name)]
+    for name, value in ctx.params.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.rstrip("_").replace("_", "-")
+        if name in ("scenario", "file", "batch"):
+            words.append(str(value))
+        elif value is True:
+            words.append(flag)
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 def _print_report(result: RunResult, opts: Options) -> None:
@@ -414,6 +444,7 @@ def rank(
     ] = None,
     method: MethodOpt = "auto",
     out: OutOptional = None,
+    offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
@@ -434,8 +465,11 @@ def rank(
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
     folder = out_folder(out, scen, scenario)
+    # a complete set (tables, sites, report, map), so the folder never mixes two runs
+    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-                    outputs=frozenset({"sites"}), p=sites, target_share=target_share, method=method)
+                    outputs=frozenset(outputs), p=sites, target_share=target_share,
+                    method=method, offline=offline)
 
 
 @app.command(name="map")
@@ -451,11 +485,12 @@ def map_(
     no_cache: NoCacheOpt = False,
     lang: LangOpt = None,
 ) -> None:
-    """The HTML coverage map of a scenario alone (coverage_map.html)."""
+    """The coverage map of a scenario with the assessment's tables (no proposed sites)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     folder = out_folder(out, scen, scenario)
+    # the tables too, so the folder's files all come from this run
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-                    outputs=frozenset({"map"}), offline=offline)
+                    outputs=frozenset({"tables", "map"}), offline=offline)
 
 
 @app.command()

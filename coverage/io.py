@@ -38,6 +38,7 @@ __all__ = [
     "write_gpkg",
     "write_html",
     "write_json",
+    "written_by_walkshed",
 ]
 
 
@@ -180,7 +181,8 @@ def _table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False) -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False,
+              encoding: str = "utf-8") -> Path:
     """Write a table as UTF-8 CSV, atomically.
 
     A GeoDataFrame of points gets ``lon`` and ``lat`` columns (WGS 84) instead of its geometry;
@@ -194,6 +196,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
         Destination file.
     index
         Whether to write the index as the first column.
+    encoding
+        ``"utf-8"``, or ``"utf-8-sig"`` for a byte-order mark (Excel then recognises UTF-8).
 
     Returns
     -------
@@ -202,7 +206,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
     """
     table = _table(frame)
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=index, encoding="utf-8")
+        table.to_csv(tmp, index=index, encoding=encoding)
     return Path(path)
 
 
@@ -348,6 +352,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def written_by_walkshed(folder: str | os.PathLike[str]) -> set[str]:
+    """The names of the files walkshed runs wrote in ``folder`` (its ``.walkshed-outputs.json``).
+
+    Parameters
+    ----------
+    folder
+        An output folder.
+
+    Returns
+    -------
+    set of str
+        File names; empty when the folder has no list.
+    """
+    return _read_manifest(Path(folder))
+
+
 def _read_manifest(folder: Path) -> set[str]:
     try:
         names = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -483,9 +503,10 @@ class OutputDir:
         """Stage a JSON file (:func:`write_json`)."""
         return write_json(obj, self.path(name))
 
-    def write_csv(self, frame: pd.DataFrame, name: str, *, index: bool = False) -> Path:
+    def write_csv(self, frame: pd.DataFrame, name: str, *, index: bool = False,
+                  encoding: str = "utf-8") -> Path:
         """Stage a CSV file (:func:`write_csv`)."""
-        return write_csv(frame, self.path(name), index=index)
+        return write_csv(frame, self.path(name), index=index, encoding=encoding)
 
     def write_gpkg(
         self,

@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -36,6 +37,7 @@ from .network import WalkNetwork
 
 __all__ = [
     "DEMO_DATA_VARIABLE",
+    "OUTPUT_FILES",
     "Reporter",
     "RunResult",
     "Study",
@@ -43,9 +45,20 @@ __all__ = [
     "demo_study",
     "inspect_extract",
     "load_study",
+    "remove_stale_outputs",
     "run",
     "run_study",
 ]
+
+#: Every file a run may write into its folder. A run writes a complete, self-consistent set
+#: and removes the others of this list left there by an earlier run (see
+#: :func:`remove_stale_outputs`), so every file in a folder comes from the run that
+#: ``summary.json`` describes.
+OUTPUT_FILES = frozenset({
+    "summary.json", "precincts.csv", "districts.csv", "opening_order.csv",
+    "uncovered_areas.gpkg", "proposed_sites.csv", "proposed_sites.gpkg", "coverage_map.html",
+    "walkshed.gpkg", "walkshed.xlsx", "report.pdf",
+})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +134,9 @@ class Study:
     caveats
         Caveats and provenance of the inputs (sources with date, precision and licence),
         plain dicts with at least a ``text`` (see :func:`walkshed.caveats.study_caveats`).
+    inputs
+        The files the study was loaded from (scenario, extract, population, precincts,
+        districts, ...), recorded with their SHA-256 in ``summary.json``.
     place_names
         Per language (``ru``, ``kk``), the districts' names in it, keyed by the name in the
         data (from a ``name_ru`` / ``name_kk`` column of the scenario's counts table).
@@ -145,6 +161,7 @@ class Study:
     make_map: bool = True
     vetting: Any = None
     caveats: list[dict[str, Any]] = field(default_factory=list)
+    inputs: tuple[Path, ...] = ()
     place_names: dict[str, dict[str, str]] = field(default_factory=dict)
     population_report: pd.DataFrame | None = None
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
@@ -185,6 +202,37 @@ def _study_header(study: Study) -> dict[str, Any]:
     }
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _provenance(study: Study, command: str, settings_: dict[str, Any],
+                started: datetime, t0: float) -> dict[str, Any]:
+    """What ``summary.json`` says about the run: the command, the inputs (with hashes), the
+    settings, the walkshed version and the run time."""
+    from . import __version__
+
+    inputs = []
+    for f in study.inputs:
+        p = Path(f)
+        if p.is_file():
+            inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)})
+    return {
+        "command": command,
+        "walkshed_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "inputs": inputs,
+        "settings": settings_,
+    }
+
+
 def _population_sources(demand: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per source zone: how its residents were placed, how many, on how many points."""
     frame = pd.DataFrame({
@@ -210,6 +258,7 @@ def run_study(
     target_share: float | None = None,
     method: str = "auto",
     offline: bool = False,
+    command: str = "walkshed.pipeline.run_study",
     lang: str | None = None,
 ) -> RunResult:
     """Run the assessment (and siting and the map, where asked) and stage the output files.
@@ -232,6 +281,8 @@ def run_study(
         Siting: number of new sites, or the share of residents to reach; solver method.
     offline
         A self-contained map with no web tiles.
+    command
+        The command line (or call) that started the run, for ``summary.json``'s ``run``.
     lang
         Language of the report (``en``, ``ru``, ``kk``); default
         :func:`walkshed.i18n.current_language`.
@@ -242,6 +293,7 @@ def run_study(
     """
     from .assessment import assess
 
+    t0, started = time.perf_counter(), datetime.now(UTC)
     summary = _study_header(study)
     with reporter.step("Assessing coverage"):
         a = assess(
@@ -260,25 +312,21 @@ def run_study(
     summary.update(found)
     summary["notes"] = list(study.notes) + list(found.get("notes", []))
     _vetting_and_caveats(study, a, summary)
-    if "tables" in outputs:
-        out.write_csv(a.catchments, "precincts.csv")
-        if a.districts is not None:
-            out.write_csv(a.districts, "districts.csv")
-        if len(a.opening_order):
-            out.write_csv(a.opening_order, "opening_order.csv")
-        out.write_gpkg(
-            {"uncovered_areas": a.uncovered_areas, "uncovered_cells": a.uncovered_cells},
-            "uncovered_areas.gpkg",
-        )
     res = None
     if outputs & {"sites", "report"} and (p is not None or target_share is not None):
         res, summary["proposed_sites"] = _siting(
             study, a, out, reporter, p=p, target_share=target_share, method=method,
             write="sites" in outputs,
         )
-    areas = None  # the map's walking areas, drawn again in the report (computed once)
+    walking = None  # drawn in the map, the GeoPackage and the report: computed once
+    if "tables" in outputs or "map" in outputs:
+        with reporter.step("Drawing the walking areas"):
+            walking = _walking_areas(study, a)
+    if "tables" in outputs:
+        with reporter.step("Writing the tables, workbook and GeoPackage"):
+            _tables(study, a, res, walking, out)
     if "map" in outputs:
-        areas = _map(study, a, res, out, reporter, offline=offline)
+        _map(study, a, res, out, reporter, offline=offline, walking_areas=walking)
     if "report" in outputs:
         from .report_pdf import write_report_pdf
 
@@ -286,9 +334,18 @@ def run_study(
             write_report_pdf(out.path("report.pdf"),
                              RunResult(summary, a, res, place_names=study.place_names),
                              network=study.network, precincts=study.precincts,
-                             districts=study.districts, lang=lang, walking_areas=areas)
+                             districts=study.districts, lang=lang, walking_areas=walking)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
+    run_settings = {
+        "assess": {k: v for k, v in study.assess_options.items()},
+        "siting": {"p": p, "target_share": target_share, "method": method,
+                   **{k: v for k, v in study.siting_options.items()
+                      if k != "candidates" or not hasattr(v, "geometry")}},
+        "outputs": sorted(outputs),
+        "offline": offline,
+    }
+    summary["run"] = _provenance(study, command, run_settings, started, t0)
     out.write_json(summary, "summary.json")
     return RunResult(summary=summary, assessment=a, siting=res, folder=out.final,
                      place_names=study.place_names)
@@ -362,12 +419,13 @@ def _siting(
             progress=reporter.live,
             **opts,
         )
-    if write:
-        siting.write_csv(res, out.path("proposed_sites.csv"))
-        siting.write_gpkg(res, out.path("proposed_sites.gpkg"), layer="proposed_sites")
     table = res.table if res.table is not None else pd.DataFrame()
+    if write:
+        out.write_csv(_site_table(table), "proposed_sites.csv", encoding="utf-8-sig")
+        if isinstance(table, gpd.GeoDataFrame):
+            out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
-                        "district", "nearest_open_m") if c in table.columns]
+                        "district", "district_by", "nearest_open_m") if c in table.columns]
     info = {
         "threshold_min": minutes,
         "fixed": fix,
@@ -386,31 +444,105 @@ def _siting(
     return res, info
 
 
-def _map(
-    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool
-) -> gpd.GeoDataFrame:
-    """Stage ``coverage_map.html``; return the walking areas it drew."""
-    from . import maps
+def _site_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The proposed sites as the CSV and workbook show them (no geometry, rounded)."""
+    from .export import tidy
+
+    return tidy(pd.DataFrame(table.drop(columns="geometry", errors="ignore")))
+
+
+def _site_layer(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    from .export import tidy
+
+    return gpd.GeoDataFrame(tidy(table.to_crs(4326)), geometry=table.geometry.name,
+                            crs="EPSG:4326")
+
+
+def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
+    """The walking areas of every precinct and threshold (the map's and the GeoPackage's)."""
     from .isochrones import walking_areas
+
+    st = a.settings
+    return walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
+                         walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+
+
+def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
+            out: OutputDir) -> None:
+    """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
+    from .assessment import h3_resolution_for
+    from .export import catchment_polygons, precinct_table, tidy, write_workbook
+    from .isochrones import dissolve_walking_areas
+
+    wide = precinct_table(a.catchments, study.precincts, study.districts)
+    tables: dict[str, pd.DataFrame] = {"precincts": tidy(pd.DataFrame(wide.drop(
+        columns="geometry")))}
+    if a.districts is not None:
+        tables["districts"] = tidy(a.districts)
+    if len(a.opening_order):
+        tables["opening_order"] = tidy(a.opening_order)
+    areas = tidy(a.uncovered_areas)
+    tables["uncovered_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
+    if res is not None and res.table is not None:
+        tables["proposed_sites"] = _site_table(res.table)
+    for name, table in tables.items():
+        if name != "uncovered_areas":
+            out.write_csv(table, f"{name}.csv", encoding="utf-8-sig")
+    out.write_gpkg({"uncovered_areas": areas, "uncovered_cells": tidy(a.uncovered_cells)},
+                   "uncovered_areas.gpkg")
+    write_workbook(tables, out.path("walkshed.xlsx"))
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if walking is not None:
+        ll = walking.to_crs(4326)
+        layers["walking_areas"] = gpd.GeoDataFrame(
+            ll.drop(columns=[c for c in ll.columns if c not in (
+                "precinct", "name", "status", "threshold_min", "threshold_m", "geometry")]),
+            geometry="geometry", crs="EPSG:4326")
+        for scen, statuses in (("open", ("open",)), ("with_planned", ("open", "planned"))):
+            layers[f"walking_areas_{scen}"] = dissolve_walking_areas(
+                ll, statuses=statuses).to_crs(4326)
+    layers["precincts"] = gpd.GeoDataFrame(tidy(wide), geometry="geometry", crs="EPSG:4326")
+    resolution = a.settings.h3_resolution or h3_resolution_for(a.settings.main_threshold_m)
+    for scen, col, suffix in (("open", "nearest_open", "open"),
+                              ("open+planned", "nearest_with_planned", "with_planned")):
+        layers[f"catchments_{suffix}"] = tidy(catchment_polygons(
+            study.demand, a.demand[col], resolution=int(resolution),
+            catchments=a.catchments[a.catchments["scenario"] == scen]))
+    if a.districts is not None and study.districts is not None:
+        polys = study.districts.to_crs(4326)
+        figures = tables["districts"].set_index("district")
+        layer = gpd.GeoDataFrame({"district": polys["name"].astype(str).to_numpy()},
+                                 geometry=np.asarray(polys.geometry.values), crs="EPSG:4326")
+        layer = layer.join(figures, on="district")
+        layers["districts"] = layer
+    layers["uncovered_areas"] = areas
+    layers["uncovered_cells"] = tidy(a.uncovered_cells)
+    if res is not None and isinstance(res.table, gpd.GeoDataFrame):
+        layers["proposed_sites"] = _site_layer(res.table)
+    out.write_gpkg(layers, "walkshed.gpkg")
+
+
+def _map(
+    study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool,
+    walking_areas: gpd.GeoDataFrame | None = None,
+) -> None:
+    """Stage ``coverage_map.html``."""
+    from . import maps
 
     licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     with reporter.step("Drawing the coverage map"):
-        st = a.settings  # as coverage_map computes them, so the report can reuse them
-        areas = walking_areas(study.network, study.precincts, thresholds_min=st.thresholds_min,
-                              walk_speed_kmh=st.walk_speed_kmh)
         m = maps.coverage_map(
             study.network,
             a,
             precincts=study.precincts,
-            walking_areas=areas,
             sites=res,
             districts=study.districts,
             scenario=study.name,
             data_licence=licence,
             offline=offline,
+            walking_areas=walking_areas,
         )
     maps.save_map(m, out.path("coverage_map.html"))
-    return areas
 
 
 
@@ -501,6 +633,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         siting_options=siting_options,
         make_map=scen.output.map,
         vetting=vetting,
+        inputs=(Path(path), *_scenario_files(scen)),
         place_names=_place_names(scen),
         population_report=placed["report"],
         demand_alternatives=alternatives,
@@ -511,6 +644,28 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
 
     study.caveats = study_caveats(scen, study)
     return study, scen
+
+
+def _scenario_files(obj: Any) -> list[Path]:
+    """Every file a scenario names (in the order of its fields, each once)."""
+    import dataclasses
+
+    found: list[Path] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Path):
+            if v.is_file() and v not in found:
+                found.append(v)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                if f.name != "path":
+                    walk(getattr(v, f.name))
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+
+    walk(obj)
+    return found
 
 
 def _place_names(scen: Any) -> dict[str, dict[str, str]]:
@@ -612,11 +767,12 @@ def demo_study(*, cache: bool | None = None, reporter: Reporter | None = None) -
         districts=d.districts, attribution=d.attribution, notes=d.notes,
         assess_options={"main_threshold": 10.0},
         siting_options={"fix": "open+planned"},
+        inputs=(d.extract,),
     )
 
 
 def run(study: Study, folder: str | Path, *, reporter: Reporter | None = None,
-        **options: Any) -> RunResult:
+        protect: Iterable[str | os.PathLike[str]] = (), **options: Any) -> RunResult:
     """Run ``study`` into ``folder``: every file is staged and moved in place only on success.
 
     Parameters
@@ -627,6 +783,8 @@ def run(study: Study, folder: str | Path, *, reporter: Reporter | None = None,
         The output folder.
     reporter
         Progress display; default quiet.
+    protect
+        Files the run reads (the scenario and the files it names): never written over.
     **options
         Keyword arguments of :func:`run_study` (``outputs``, ``p``, ``target_share``,
         ``method``, ``offline``).
@@ -635,8 +793,39 @@ def run(study: Study, folder: str | Path, *, reporter: Reporter | None = None,
     -------
     RunResult
     """
-    with OutputDir(Path(folder)) as staged:
-        return run_study(study, staged, reporter or Reporter(), **options)
+    with OutputDir(Path(folder), protect=protect) as staged:
+        result = run_study(study, staged, reporter or Reporter(), **options)
+    remove_stale_outputs(Path(folder), result.summary["outputs"])
+    return result
+
+
+def remove_stale_outputs(folder: Path, written: Any) -> list[Path]:
+    """Remove the walkshed outputs (:data:`OUTPUT_FILES`) in ``folder`` that this run did
+    not write, so the folder holds one run's set only (e.g. no proposed sites of an earlier
+    ``rank`` beside the map of a later ``analyze``).
+
+    Parameters
+    ----------
+    folder
+        The run's output folder.
+    written
+        The names of the files the run wrote (``summary["outputs"]``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    from .io import written_by_walkshed
+
+    removed = []
+    # only files a walkshed run wrote here (the folder's list): never a file of the user's
+    for name in sorted((OUTPUT_FILES & written_by_walkshed(folder)) - set(written)):
+        p = folder / name
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    return removed
 
 
 def out_folder(out: Path | None, scen: Any, scenario_path: Path) -> Path:

@@ -334,7 +334,7 @@ def select_kinds(
     vet = Vetting(found=found, counted_kinds=tuple(use),
                   left_out=table[~keep].reset_index(drop=True), unknown_counted=unknown)
     if len(unknown):
-        log.warning("%d precinct(s) of unknown kind counted: %s", len(unknown),
+        log.info("%d precinct(s) of unknown kind counted: %s", len(unknown),
                     ", ".join(unknown["precinct"].head(8)))
     return precincts[keep], vet
 

@@ -302,18 +302,38 @@ def grid_neighbours(cell: str) -> list[str]:
 def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None) -> None:
     """The areas against the brute-force greedy; contiguity, size bound, conservation."""
     s = a.settings
-    cells = a.uncovered_cells.set_index("cell")
+    # a cell split at a district border is one cell per district: key "<cell>|<district>",
+    # neighbours only within the district
+    cells = a.uncovered_cells.copy()
+    cells["raw"] = cells["cell"]
+    cells["cell"] = [c if d is None or d != d else f"{c}|{d}"
+                     for c, d in zip(cells["cell"], cells["district"], strict=True)]
+    cells = cells.set_index("cell")
+    assert cells.index.is_unique
     areas = a.uncovered_areas.set_index("area")
     cell_pop = cells["population"].to_dict()
+    raw = cells["raw"].to_dict()
     if s.cells == "h3":
-        centre = h3_centres(cell_pop, net.crs)
+        raw_centre = h3_centres(set(raw.values()), net.crs)
 
-        def nbrs(c: str) -> Iterable[str]:
+        def raw_nbrs(c: str) -> Iterable[str]:
             return h3.grid_disk(c, 1)
     else:
         assert s.grid_size_m is not None
-        centre = grid_centres(cell_pop, s.grid_size_m)
-        nbrs = grid_neighbours
+        raw_centre = grid_centres(set(raw.values()), s.grid_size_m)
+        raw_nbrs = grid_neighbours
+    centre = {k: raw_centre[r] for k, r in raw.items()}
+
+    def nbrs(c: str) -> Iterable[str]:
+        cell, _, district = c.partition("|")
+        return [f"{n}|{district}" if district else n for n in raw_nbrs(cell)]
+
+    # every area in one district: its cells' district
+    for name, group in cells.groupby("area"):
+        assert group["district"].nunique(dropna=False) == 1, name
+        d = group["district"].iloc[0]
+        assert areas.loc[name, "district"] == d or (d is None and areas.loc[name, "district"]
+                                                    is None), name
     radius = s.main_threshold_m
     # the same partition, seeds and order as the brute force
     ref = reference_areas(cell_pop, centre, nbrs, radius, max_areas=max_areas)
@@ -322,7 +342,7 @@ def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None
     for k, (seed, members, score) in enumerate(ref, start=1):
         name = f"U{k}"
         assert areas.loc[name, "rank"] == k
-        assert areas.loc[name, "seed_cell"] == seed
+        assert areas.loc[name, "seed_cell"] == raw[seed]
         assert set(cells.index[cells["area"] == name]) == members, name
         assert areas.loc[name, "population"] == pytest.approx(score, rel=1e-9)
     # conservation: every cell in exactly one area, the areas sum to the cells
@@ -332,7 +352,10 @@ def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None
         row = areas.loc[name]
         members = set(group.index)
         # contiguity: connected through neighbouring cells of the area
-        seen = {row["seed_cell"]}
+        seed = row["seed_cell"]
+        if row["district"] is not None:
+            seed = f"{seed}|{row['district']}"
+        seen = {seed}
         stack = list(seen)
         while stack:
             c = stack.pop()
@@ -342,7 +365,7 @@ def check_areas(a: Assessment, net: WalkNetwork, *, max_areas: int | None = None
                     stack.append(nb)
         assert seen == members, name
         # size bound: every cell centre within the main threshold of the seed's
-        sx, sy = centre[row["seed_cell"]]
+        sx, sy = raw_centre[row["seed_cell"]]
         far = max(math.hypot(centre[c][0] - sx, centre[c][1] - sy) for c in members)
         assert far <= radius * (1 + 1e-9), name
         assert row["population"] == pytest.approx(group["population"].sum(), rel=1e-9)
@@ -364,17 +387,20 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
         return
     assert s.cells == "h3" and s.h3_resolution == h3_resolution_for(r)
     ll = gpd.GeoSeries(dem_pts[unc], crs=net.crs).to_crs("EPSG:4326")
-    by_cell: dict[str, float] = defaultdict(float)
-    plan_cell: dict[str, float] = defaultdict(float)
-    for p, w, covered in zip(ll, pop[unc], d_plan[unc] <= r, strict=True):
-        c = h3.latlng_to_cell(p.y, p.x, s.h3_resolution)
+    # a cell split at a district border is one cell per district: key (cell, district)
+    where = a.demand["district"].to_numpy(dtype=object)[unc]
+    by_cell: dict[Any, float] = defaultdict(float)
+    plan_cell: dict[Any, float] = defaultdict(float)
+    for p, w, covered, dist in zip(ll, pop[unc], d_plan[unc] <= r, where, strict=True):
+        c = (h3.latlng_to_cell(p.y, p.x, s.h3_resolution), dist)
         by_cell[c] += w
         plan_cell[c] += w * covered
-    got = cells.set_index("cell")
-    assert set(got.index) == set(by_cell)
+    got = {(c, None if d is None or d != d else d): row for c, d, row in zip(
+        cells["cell"], cells["district"], cells.to_dict(orient="records"), strict=True)}
+    assert set(got) == set(by_cell)
     for c, w in by_cell.items():
-        assert got.loc[c, "population"] == pytest.approx(w, rel=1e-9)
-        assert got.loc[c, "covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
+        assert got[c]["population"] == pytest.approx(w, rel=1e-9)
+        assert got[c]["covered_by_planned"] == pytest.approx(plan_cell[c], rel=1e-9, abs=1e-9)
     check_areas(a, net)
     assert list(areas["rank"]) == list(range(1, len(areas) + 1))
     assert (np.diff(areas["population"].to_numpy()) <= 1e-9).all()
@@ -388,8 +414,9 @@ def check_uncovered(a: Assessment, net: WalkNetwork, open_pts: np.ndarray, dem_p
     # median walk of each area's own residents (by hand: sorted, first to reach half the
     # weight), always beyond the main threshold, unlike the centroid's walk
     per_area: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for p, w, d in zip(ll, pop[unc], d_open[unc], strict=True):
-        per_area[got.loc[h3.latlng_to_cell(p.y, p.x, s.h3_resolution), "area"]].append((d, w))
+    for p, w, d, dist in zip(ll, pop[unc], d_open[unc], where, strict=True):
+        key = (h3.latlng_to_cell(p.y, p.x, s.h3_resolution), dist)
+        per_area[got[key]["area"]].append((d, w))
     for _, row in areas.iterrows():
         items = sorted(per_area[row["area"]])
         half = 0.5 * sum(w for _, w in items)
@@ -851,6 +878,14 @@ def test_almaty_scenario_tables_and_totals(
     assert areas["population"].iloc[0] < 0.05 * uncovered
     assert areas["cells"].max() <= 19  # a 750 m disk holds at most two rings of 9-cells
     assert set(areas["district"].head(5)) <= set(official)
+    # areas lie in one district each: summed by district, they are the district's uncovered
+    # residents (from the per-point walks) and never more than its residents
+    by_district = areas.groupby("district")["population"].sum()
+    far = a.demand[a.demand["walk_open_m"] > 750.0].groupby("district")["population"].sum()
+    pd.testing.assert_series_equal(by_district.sort_index(), far.sort_index(), rtol=1e-12,
+                                   check_names=False)
+    for name, value in by_district.items():
+        assert value <= t.loc[name, "residents"] * (1 + 1e-12), name
     # the first areas against the brute force; contiguity and size bound of all of them
     check_areas(a, inputs.network, max_areas=3)
     json.dumps(a.to_dict())
@@ -982,3 +1017,39 @@ def test_precinct_serving_nobody_is_noted() -> None:
         "1 precinct(s) serve no resident (open+planned): no one has them as the nearest "
         "precinct on foot: E",
     ]
+
+
+def test_uncovered_areas_split_at_district_borders() -> None:
+    """Random residents in two districts whose border (a diagonal) cuts through cells: every
+    area lies in one district, a split cell is one cell per district (its polygon clipped to
+    the district), the greedy equals the brute force on those cells, and the areas summed by
+    district equal each district's uncovered residents (points in polygons, by shapely)."""
+    net = grid_network()
+    rng = np.random.default_rng(5)
+    x0, y0 = 500000.0, 4795000.0
+    for kind, t in (("grid", [300.0]), ("h3", [400.0])):
+        n = 300
+        xy = rng.random((n, 2)) * 1500 + np.array([x0, y0])
+        pop = rng.integers(1, 5, n).astype(float)
+        west = shapely.Polygon([(x0 - 100, y0 - 100), (x0 + 600, y0 - 100),
+                                (x0 + 900, y0 + 1600), (x0 - 100, y0 + 1600)])
+        east = shapely.Polygon([(x0 + 600, y0 - 100), (x0 + 1600, y0 - 100),
+                                (x0 + 1600, y0 + 1600), (x0 + 900, y0 + 1600)])
+        districts = gpd.GeoDataFrame({"name": ["West", "East"]}, geometry=[west, east], crs=CRS)
+        precinct = points_gdf(np.array([[500000.0, 4790000.0]]), name=["a"], status=["open"])
+        on_street = np.vstack([xy, [[500050.0, 4790000.0]]])  # the network's area: one empty point
+        a = assess(net, points_gdf(on_street, population=np.append(pop, 0.0)), precinct,
+                   thresholds_m=t, cells=kind, districts=districts)  # type: ignore[arg-type]
+        cells, areas = a.uncovered_cells, a.uncovered_areas
+        assert cells.duplicated("cell").any(), "the border should split some cells"
+        pts = shapely.points(xy)
+        for name, poly in (("West", west), ("East", east)):
+            inside = pop[shapely.contains(poly, pts)].sum()
+            assert areas.loc[areas["district"] == name, "population"].sum() == inside
+            assert cells.loc[cells["district"] == name, "population"].sum() == inside
+        assert areas["population"].sum() == pop.sum()
+        # clipped cells stay inside their district
+        ll = districts.to_crs(4326).set_index("name").geometry
+        for row in cells.itertuples():
+            assert ll[row.district].buffer(1e-9).contains(row.geometry)
+        check_areas(a, net)

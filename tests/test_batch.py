@@ -30,7 +30,17 @@ from walkshed.snap import snap_points
 REPO = Path(__file__).resolve().parents[1]
 
 #: Summary keys that differ between two runs of the same inputs (clock, timings, paths).
-_VOLATILE = {"created", "timings_s"}
+_VOLATILE = {"created", "timings_s", "run"}  # run: clock, and paths under each output root
+
+
+def _stable(summary: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in summary.items() if k not in _VOLATILE}
+    # the provenance, less the clock and the folders (and the hashes: a city's extract is
+    # clipped anew, with the clipping time in its header): the same inputs and settings
+    run = summary.get("run", {})
+    out["run_inputs"] = sorted(Path(i["path"]).name for i in run.get("inputs", []))
+    out["run_settings"] = run.get("settings")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,10 +115,6 @@ def _load(shared: Path, tmp: Path, **kw: Any):
     path = tmp / "batch.toml"
     path.write_text(batch_text(shared, tmp, **kw), encoding="utf-8")
     return load_batch(path)
-
-
-def _stable(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in _VOLATILE}
 
 
 def _city_files(folder: Path) -> dict[str, Any]:

@@ -486,6 +486,29 @@ def test_districts_label_sites() -> None:
     assert np.isinf(res.table["nearest_open_m"]).all()  # no precincts at all
 
 
+def test_site_outside_every_district_gets_the_nearest_said() -> None:
+    """A site on no polygon gets the nearest district (by shapely distance, recomputed here)
+    and says so with the distance; a site inside says "inside"."""
+    net = street()
+    demand = pts([(100.0, 0.0), (900.0, 0.0)], population=[1.0, 2.0])
+    west = box(-10, -10, 500, 10)
+    far = box(2000, -10, 2100, 10)
+    districts = gpd.GeoDataFrame({"name": ["West", "Far"]}, geometry=[west, far],
+                                 crs="EPSG:32643")
+    res = propose_sites(net, demand, None, p=2, threshold_min=1.0, districts=districts,
+                        candidates=pts([(100.0, 0.0), (900.0, 0.0)]), method="exact")
+    assert res.table is not None
+    t = res.table.set_index("site")
+    east_site = t.index[t.geometry.x > t.geometry.x.min()][0]
+    at = t.loc[east_site, "geometry"]
+    d = {n: at.distance(g) for n, g in zip(districts["name"], districts.geometry, strict=True)}
+    nearest = min(d, key=d.__getitem__)
+    assert t.loc[east_site, "district"] == nearest == "West"
+    assert t.loc[east_site, "district_by"] == f"nearest, {d[nearest]:,.0f} m"
+    west_site = t.index[t.index != east_site][0]
+    assert (t.loc[west_site, "district"], t.loc[west_site, "district_by"]) == ("West", "inside")
+
+
 def test_network_candidates_spacing_and_exclusion() -> None:
     net = street(length=3000.0, step=500.0)
     gdf, snapped = network_candidates(net, spacing_m=150.0)

@@ -268,7 +268,7 @@ def assess(
 
     uncovered = (d_open > main_m) & (pop > 0)
     areas, area_cells = _uncovered_areas(ctx, dem_pts, uncovered, d_plan <= main_m,
-                                         demand_district)
+                                         demand_district, district_polys)
 
     nearest_open = np.where(n_open >= 0, ids[np.maximum(n_open, 0)], None)
     nearest_plan = np.where(n_plan >= 0, ids[np.maximum(n_plan, 0)], None)

@@ -68,13 +68,21 @@ def _uncovered_areas(
     uncovered: np.ndarray,
     planned_covers: np.ndarray,
     district: np.ndarray,
+    district_polys: gpd.GeoDataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Uncovered cells and the ranked areas they form.
+
+    A cell is split at district borders: residents of one cell in two districts are two
+    cells (keyed ``<cell>|<district>``), neighbours only of cells of the same district, with
+    the cell polygon clipped to the district's polygon. So every area lies in one district
+    and the areas summed by district are that district's uncovered residents.
+    """
     network, pop, fac, is_open, ids = ctx.network, ctx.pop, ctx.fac, ctx.is_open, ctx.ids
     cfg, walk_open = ctx.cfg, ctx.d_open
     area_cols = ["area", "rank", "population", "cells", "seed_cell", "covered_by_planned",
                  "centroid_lon", "centroid_lat", "district", "walk_to_open_m", "nearest_open",
                  "median_walk_m"]
-    cell_cols = ["cell", "area", "population", "covered_by_planned"]
+    cell_cols = ["cell", "district", "area", "population", "covered_by_planned"]
     sel = np.flatnonzero(uncovered)
     if len(sel) == 0:
         return (
@@ -90,8 +98,16 @@ def _uncovered_areas(
         scheme = _h3_cells(lat, lon, int(cfg.h3_resolution or 9), network)
     else:
         scheme = _grid_cells(xy, float(cfg.grid_size_m or 250.0), network)
-    keys = scheme.keys
+    cell_district = np.asarray(district[sel], dtype=object)
+    keys = np.asarray(
+        [k if d is None else f"{k}|{d}"
+         for k, d in zip(scheme.keys.tolist(), cell_district.tolist(), strict=True)],
+        dtype=object,
+    )
     uniq, inv = np.unique(keys, return_inverse=True)  # cell ids sorted: ties by cell id
+    raw = np.asarray([k.split("|", 1)[0] for k in uniq.tolist()], dtype=object)
+    uniq_district = np.full(len(uniq), None, dtype=object)
+    uniq_district[inv] = cell_district
     n_cells = len(uniq)
     w = pop[sel]
     cell_pop = np.bincount(inv, weights=w, minlength=n_cells)
@@ -99,14 +115,14 @@ def _uncovered_areas(
     pos = {k: i for i, k in enumerate(uniq.tolist())}
     r: list[int] = []
     c: list[int] = []
-    for i, k in enumerate(uniq.tolist()):
+    for i, (k, d) in enumerate(zip(raw.tolist(), uniq_district.tolist(), strict=True)):
         for nb in scheme.neighbours(k):
-            j = pos.get(nb)
+            j = pos.get(nb if d is None else f"{nb}|{d}")
             if j is not None and j != i:
                 r.append(i)
                 c.append(j)
     adj = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_cells, n_cells))
-    area_of_cell, seeds = _seeded_areas(scheme.centres(uniq), cell_pop, adj, cfg.main_threshold_m)
+    area_of_cell, seeds = _seeded_areas(scheme.centres(raw), cell_pop, adj, cfg.main_threshold_m)
     n_areas = len(seeds)
     area_of_pt = area_of_cell[inv]
 
@@ -134,19 +150,22 @@ def _uncovered_areas(
     cells_per_area = np.bincount(area_of_cell, minlength=n_areas)
     cell_gdf = gpd.GeoDataFrame(
         {
-            "cell": [str(k) for k in uniq.tolist()],
+            "cell": [str(k) for k in raw.tolist()],
+            "district": pd.Series(uniq_district, dtype=object),
             "area": [f"U{a + 1}" for a in area_of_cell],
             "population": cell_pop,
             "covered_by_planned": cell_plan,
         },
-        geometry=scheme.polygons(uniq),
+        geometry=_clip_to_districts(scheme.polygons(raw), uniq_district, district_polys),
         crs="EPSG:4326",
     )
-    # cells tile the plane without overlaps, so a coverage union is exact and fast
     cell_geoms = np.asarray(cell_gdf.geometry.values)
     by_area = np.argsort(area_of_cell, kind="stable")
     cuts = np.searchsorted(area_of_cell[by_area], np.arange(1, n_areas))
-    area_geom = [shapely.coverage_union_all(cell_geoms[g]) for g in np.split(by_area, cuts)]
+    # whole cells tile the plane without overlaps, so a coverage union is exact and fast;
+    # cells clipped at district borders need the general union
+    union = shapely.coverage_union_all if district_polys is None else shapely.union_all
+    area_geom = [union(cell_geoms[g]) for g in np.split(by_area, cuts)]
     names = [f"U{a + 1}" for a in range(n_areas)]
     areas = gpd.GeoDataFrame(
         {
@@ -154,7 +173,7 @@ def _uncovered_areas(
             "rank": np.arange(1, n_areas + 1),
             "population": apop,
             "cells": cells_per_area,
-            "seed_cell": pd.Series([str(k) for k in uniq[seeds].tolist()], dtype=object),
+            "seed_cell": pd.Series([str(k) for k in raw[seeds].tolist()], dtype=object),
             "covered_by_planned": np.bincount(area_of_cell, weights=cell_plan,
                                               minlength=n_areas),
             "centroid_lon": np.asarray(clon),
@@ -176,6 +195,36 @@ def _uncovered_areas(
         .reset_index(drop=True)
     )
     return areas, cell_gdf
+
+
+def _clip_to_districts(
+    polys: np.ndarray, where: np.ndarray, districts: gpd.GeoDataFrame | None
+) -> np.ndarray:
+    """Cell polygons (EPSG:4326) clipped to their district; outside every district, to the
+    rest. A cell whose clipped part is empty (a resident placed by a zone on its border)
+    keeps its whole polygon."""
+    if districts is None or len(polys) == 0:
+        return polys
+    ll = districts.to_crs("EPSG:4326")
+    by_name: dict[str, shapely.Geometry] = {}
+    for name, geom in zip(ll["name"].astype(str), ll.geometry.values, strict=True):
+        by_name[name] = shapely.union(by_name[name], geom) if name in by_name else geom
+    everything = shapely.union_all(list(by_name.values()))
+    out = np.asarray(polys, dtype=object).copy()
+    for name in {*where.tolist()}:
+        idx = np.flatnonzero(np.asarray([w == name for w in where.tolist()]))
+        if name is None:
+            part = shapely.difference(out[idx], everything)
+        else:
+            part = shapely.intersection(out[idx], by_name.get(str(name), everything))
+        part = shapely.make_valid(part)
+        part = np.asarray([
+            shapely.union_all(shapely.get_parts(g)[shapely.get_dimensions(
+                shapely.get_parts(g)) == 2]) if g.geom_type == "GeometryCollection" else g
+            for g in part], dtype=object)
+        keep = ~shapely.is_empty(part)
+        out[idx[keep]] = part[keep]
+    return out
 
 
 def _seeded_areas(

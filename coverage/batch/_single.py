@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..pipeline import Reporter, load_study, run_study
+from ..pipeline import Reporter, load_study, remove_stale_outputs, run_study
 
-__all__ = ["Reporter", "load_study", "run_study"]
+__all__ = ["Reporter", "load_study", "remove_stale_outputs", "run_study"]

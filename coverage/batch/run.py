@@ -163,7 +163,7 @@ def run_city(
     CityOutcome
         Never raises for a bad input or a failed analysis: the error is in the outcome.
     """
-    from ._single import Reporter, load_study, run_study
+    from ._single import Reporter, load_study, remove_stale_outputs, run_study
 
     t0 = time.perf_counter()
     root = Path(out_root)
@@ -184,7 +184,8 @@ def run_city(
             outputs = {"tables", "sites"} | ({"map"} if study.make_map else set())
             result = run_study(study, out, reporter, outputs=frozenset(outputs),
                                p=scen.siting.new_sites, target_share=scen.siting.target_share,
-                               method=scen.siting.method, offline=offline)
+                               method=scen.siting.method, offline=offline,
+                               command=f"walkshed batch {config.name} ({city.name})")
             summary = result.summary
             summary["batch"] = {
                 "batch": config.name,
@@ -195,6 +196,7 @@ def run_city(
                 "outline": _outline(geom, study.network),
             }
             out.write_json(summary, "summary.json")
+        remove_stale_outputs(folder, summary["outputs"])
         return CityOutcome(city.name, folder, "done", seconds=time.perf_counter() - t0,
                            peak_rss_mb=_peak_rss_mb(), nodes=study.network.n_nodes)
     except InputError as exc:

@@ -282,7 +282,7 @@ def _ranked_table(
         table["best_for_k"] = ph["best_newly_covered"].reindex(ks).to_numpy()
         table["price_of_phasing"] = ph["price_of_phasing"].reindex(ks).to_numpy()
     if districts is not None:
-        table["district"] = _district_of(network, table, districts)
+        table["district"], table["district_by"] = _district_of(network, table, districts)
     opened = None
     if precincts is not None and "status" in precincts.columns:
         opened = precincts[precincts["status"] == "open"]
@@ -298,13 +298,24 @@ def _ranked_table(
 
 
 def _district_of(network: WalkNetwork, table: gpd.GeoDataFrame,
-                 districts: gpd.GeoDataFrame) -> np.ndarray:
+                 districts: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each site's district, never blank: the polygon it lies in (``inside``), else the
+    nearest polygon, said with its distance (``nearest, 120 m``)."""
     if "name" not in districts.columns or districts.crs is None:
         raise input_error("districts", "need a 'name' column and a CRS",
                           "Give district polygons with their names and CRS")
     polys = np.asarray(districts.geometry.to_crs(network.crs).values)
-    return _common.district_names(np.asarray(table.geometry.values), polys,
-                                  districts["name"].astype(str).tolist())
+    names_list = districts["name"].astype(str).tolist()
+    pts = np.asarray(table.geometry.values)
+    names = _common.district_names(pts, polys, names_list)
+    how = np.full(len(pts), "inside", dtype=object)
+    for i in np.flatnonzero(np.asarray([n is None for n in names.tolist()], dtype=bool)):
+        d = shapely.distance(pts[i], polys)
+        j = int(np.nanargmin(d)) if np.isfinite(d).any() else -1
+        if j >= 0:
+            names[i] = names_list[j]
+            how[i] = f"nearest, {d[j]:,.0f} m"
+    return names, how
 
 
 # ---------------------------------------------------------------------------------------------
