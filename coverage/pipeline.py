@@ -537,9 +537,11 @@ def _map(
             precincts=study.precincts,
             sites=res,
             districts=study.districts,
-            scenario=study.name,
+            title=study.name,
             data_licence=licence,
             offline=offline,
+            caveats=study.caveats,
+            precinct_kinds=study.vetting.to_dict() if study.vetting is not None else None,
             walking_areas=walking_areas,
         )
     maps.save_map(m, out.path("coverage_map.html"))

@@ -437,17 +437,22 @@ def test_generic_staffing_and_kind_columns(monaco: dict[str, Any]) -> None:
     pre = monaco["precincts"].copy()
     pre["kind"] = "district"
     pre["inspectors"] = 2
-    catch = monaco["assessment"].catchments.copy()
+    from walkshed.assessment import assess
+
+    staffed = assess(monaco["net"], monaco["demand"], pre, thresholds_min=THRESHOLDS,
+                     districts=monaco["districts"])
+    catch = staffed.catchments.copy()
     catch["inspectors_on_staff_gap"] = 1.0
     data = _data(coverage_map(
-        monaco["net"], monaco["assessment"], precincts=pre, catchments=catch,
+        monaco["net"], staffed, precincts=pre, catchments=catch,
         districts=monaco["districts"], walking_areas=monaco["areas"], offline=True))
     cells = _rows(_precinct_popups(data)[pre.index[0]])
     assert cells["Kind"] == "district" and cells["Inspectors on staff"] == "2"
     assert cells["inspectors on staff gap"] == "1"
     districts = next(la for la in data["layers"] if la["id"] == "districts")
     rows = [_rows(f["properties"]["popup"]) for f in districts["data"]["features"]]
-    assert sum(int(r.get("Inspectors on staff", "0")) for r in rows) == 2 * len(pre)
+    n_open = int((pre["status"] == "open").sum())  # districts.csv: today's precincts
+    assert sum(int(r.get("Inspectors on staff", "0")) for r in rows) == 2 * n_open
     assert sum(int(r.get("Precincts of kind district", "0")) for r in rows) == len(pre)
 
 
@@ -912,7 +917,29 @@ def test_hostile_scenario_through_the_command(
     page_text = (tmp_path / "out" / "coverage_map.html").read_text(encoding="utf-8")
     assert "D42D" not in page_text
     page, watch, _ = _open(browser, tmp_path / "out" / "coverage_map.html")
-    assert title in page.locator("#ws-title").inner_text()
+    assert page.locator("#ws-title h1").inner_text() == title  # the scenario's name, once
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    unc = summary["uncertainty"]
+    osm = next(c for c in summary["sources"] if c["source"].startswith("OpenStreetMap"))
+    head = page.locator("#ws-title").inner_text()
+    assert title not in head.replace(title, "", 1)
+    assert f"data {osm['date'][:10]} · run " in head
+    assert unc["share_open"]["text"] in head and unc["norms_text"] in head
+    # the panel: closed at first, opens on a click, shows the ranges, staffing and caveats
+    info = page.locator("#ws-info")
+    assert info.get_attribute("open") is None
+    assert not page.locator("#ws-info section").first.is_visible()
+    page.locator("#ws-info summary").click()
+    assert info.get_attribute("open") is not None
+    text = info.inner_text()
+    assert unc["share_open"]["text"] in text and unc["norms_text"] in text
+    assert f"Inspectors needed\t{summary['staffing']['open']['inspectors_needed']:,}" in text
+    for c in summary["caveats"]:
+        if c.get("topic") not in ("source", "precincts"):
+            assert c["text"] in text  # district names made of payloads, as characters
+    for name in district_names:
+        assert name in text
+    page.locator("#ws-info summary").click()
     labels = [t.splitlines()[0] for t in page.locator(".ws-label").all_inner_texts()]
     assert sorted(labels) == sorted(district_names)
     names = page.evaluate("""() => { const out = [];
@@ -934,3 +961,162 @@ def test_hostile_scenario_through_the_command(
     assert page.locator("img[src=x]").count() == 0
     assert list(work.iterdir()) == []
     page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the figures' ranges, staffing, precinct kinds, caveats and sources (title box and panel)
+
+
+def _grid_case() -> dict[str, Any]:
+    """A 12 x 12 street grid, four precincts, two districts, three ways of placing residents."""
+    import pyproj
+
+    utm = pyproj.CRS.from_epsg(32643)
+    x0, y0, n, step = 654_000.0, 4_790_000.0, 12, 120.0
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    xy = np.column_stack([x0 + jj.ravel() * step, y0 + ii.ravel() * step])
+    idx = (ii * n + jj).ravel()
+    right, up = idx[jj.ravel() < n - 1], idx[ii.ravel() < n - 1]
+    u, v = np.concatenate([right, up]), np.concatenate([right + 1, up + n])
+    net = WalkNetwork(np.arange(n * n), xy, u, v,
+                      shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), utm, source="grid")
+    police = gpd.GeoDataFrame(
+        {"name": ["A", "B", "C", "D"], "status": ["open", "open", "planned", "candidate"],
+         "inspectors": [1.0, 7.0, None, None]},
+        geometry=gpd.points_from_xy([x0 + 100, x0 + 1200, x0 + 700, x0 + 300],
+                                    [y0 + 130, y0 + 1100, y0 + 600, y0 + 1300]),
+        crs=utm, index=["a", "b", "c", "d"])
+    districts = gpd.GeoDataFrame(
+        {"name": ["west", "east"]},
+        geometry=[shapely.box(x0 - 100, y0 - 100, x0 + 660, y0 + 1500),
+                  shapely.box(x0 + 660, y0 - 100, x0 + 1500, y0 + 1500)], crs=utm)
+    rng = np.random.default_rng(12)
+    demands = {}
+    for name, k in (("one", 400), ("two", 900), ("three", 50)):
+        pts = rng.uniform([x0 - 50, y0 - 50], [x0 + 1400, y0 + 1400], size=(k, 2))
+        w = rng.gamma(1.0, size=k)
+        demands[name] = gpd.GeoDataFrame(
+            {"population": 30_000 * w / w.sum(), "zone": "z", "method": name},
+            geometry=gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs=utm)
+    return {"net": net, "police": police, "districts": districts, "demands": demands}
+
+
+def _section(data: dict[str, Any], sid: str) -> dict[str, Any]:
+    return next(s for s in data["panel"]["sections"] if s["id"] == sid)
+
+
+def test_ranges_on_the_map_equal_separate_runs() -> None:
+    """Each method's and each norm's figure on the map equals a separate assessment with that
+    method's residents or that norm (issue 12, acceptance 3)."""
+    import dataclasses
+
+    from walkshed.assessment import assess
+    from walkshed.assessment.uncertainty import compare, range_text
+
+    _need_offline_leaflet()
+    case = _grid_case()
+    net, police, districts = case["net"], case["police"], case["districts"]
+    opts: dict[str, Any] = {"thresholds_m": [300.0, 900.0], "main_threshold": 900.0}
+    base = assess(net, case["demands"]["one"], police, districts=districts, **opts)
+    unc = compare(net, base, police, case["demands"], scenario_method="one",
+                  not_applicable={"raster": "none given"}, districts=districts,
+                  norms=[2000, 5000])
+    a = dataclasses.replace(base, uncertainty=unc)
+    data = _data(coverage_map(net, a, precincts=police, districts=districts, offline=True,
+                              date="2026-12-06"))
+    rows = _section(data, "figures")["rows"]
+    got = dict((k, v) for k, v in rows)
+    lab = base.settings.threshold_labels[1]
+    shares, planned = {}, {}
+    for name, demand in case["demands"].items():
+        alone = assess(net, demand, police, districts=districts, **opts)
+        main = alone.coverage.set_index("threshold").loc[lab]
+        shares[name], planned[name] = float(main["share_open"]), float(main["share_with_planned"])
+        assert got[f"Covered, residents placed by {name}"] == f"{shares[name] * 100:.1f} %"
+    assert len({round(s, 4) for s in shares.values()}) == 3  # the range means something
+    low, high = min(shares.values()), max(shares.values())
+    want = range_text(shares["one"], low, high)
+    assert got["Covered within 900 m"] == want
+    assert got["Covered within 900 m, with planned"] == range_text(
+        planned["one"], min(planned.values()), max(planned.values()))
+    assert f"Covered within 900 m: {want}" in data["lines"]
+    assert got["Covered, residents placed by raster"] == "not applicable: none given"
+    need = {}
+    for norm in (2000, 3000, 5000):  # the run's own norm (3,000) is compared too
+        alone = assess(net, case["demands"]["one"], police, districts=districts,
+                       residents_per_inspector=norm, **opts)
+        c = alone.catchments
+        today = c[(c["scenario"] == "open") & c["precinct"].isin(police.index)]
+        need[norm] = int(today["inspectors_needed"].sum())
+        assert got[f"Inspectors needed at {norm:,} residents per inspector"] == f"{need[norm]:,}"
+    assert len(set(need.values())) == 3
+    norms_text = (f"{need[3000]:,} ({min(need.values()):,}–{max(need.values()):,} across "
+                  "norms of 2,000 / 3,000 / 5,000 residents per inspector)")
+    assert got["Inspectors needed"] == norms_text == unc["norms_text"]
+    assert f"Inspectors needed: {norms_text}" in data["lines"]
+    # the city's staffing: the catchments' sums (needed, on staff given for a and b, gap)
+    staff = dict((k, v) for k, v in _section(data, "staffing")["rows"])
+    today = base.catchments[(base.catchments["scenario"] == "open")
+                            & base.catchments["precinct"].isin(police.index)]
+    assert staff["Inspectors needed"] == f"{int(today['inspectors_needed'].sum()):,}"
+    assert staff["Inspectors needed"] == f"{need[3000]:,}"
+    assert staff["Inspectors on staff"] == "8"
+    gap = sum(int(today.set_index("precinct").loc[p, "inspectors_needed"]) - s
+              for p, s in (("a", 1), ("b", 7)))
+    assert staff["Gap (needed − on staff)"] == f"{gap:+,}"
+    # the precinct popups: needed, on staff and gap as the catchments have them
+    pops = _precinct_popups(data)
+    for p, s in (("a", 1), ("b", 7)):
+        cells = _rows(pops[p])
+        n = int(today.set_index("precinct").loc[p, "inspectors_needed"])
+        assert (cells["Inspectors needed"], cells["Inspectors on staff"],
+                cells["Gap (needed − on staff)"]) == (f"{n:,}", f"{s}", f"{n - s:+,}")
+
+
+def test_panel_caveats_kinds_and_data_date_are_text() -> None:
+    """Caveats, sources and the names left out reach the panel as text; the OSM snapshot's
+    date is the title's data date."""
+    _need_offline_leaflet()
+    net = _square()
+    pre = gpd.GeoDataFrame({"name": ["a"], "status": ["open"]},
+                           geometry=[shapely.Point(10, 5)], crs="EPSG:32643", index=["a"])
+    caveats = [
+        {"topic": "source", "source": "OpenStreetMap extract " + PAYLOADS[0],
+         "date": "2012-11-01T00:00:00Z", "precision": PAYLOADS[6], "licence": "CC BY-SA 2.0",
+         "text": "Streets ..."},
+        {"topic": "network", "text": "Districts only partly covered: " + " ".join(PAYLOADS)},
+        {"topic": "precincts", "text": "Police points by kind: 1 precinct"},
+        {"topic": "dates", "text": PAYLOADS[1]},
+    ]
+    kinds = {"found": {"precinct": 1, "traffic police": 2, "checkpoint": 0},
+             "counted_kinds": ["precinct", "station"],
+             "left_out": [{"precinct": "n1", "name": PAYLOADS[3], "kind": "traffic police"},
+                          {"precinct": "n2", "name": None, "kind": "traffic police"}]}
+    m = coverage_map(net, precincts=pre, offline=True, title=PAYLOADS[4], date="2026-12-06",
+                     thresholds_min=(1,), caveats=caveats, precinct_kinds=kinds)
+    page, data = _page_and_data(m)
+    assert data["title"] == PAYLOADS[4]
+    assert data["subtitle"] == "data 2012-11-01 · run 2026-12-06"
+    notes = _section(data, "caveats")["items"]
+    assert notes == [caveats[1]["text"], PAYLOADS[1]]  # the kinds' note has its own section
+    src = _section(data, "sources")["groups"]
+    assert src == [{"title": "OpenStreetMap extract " + PAYLOADS[0], "rows": [
+        ["Date", "2012-11-01T00:00:00Z"], ["Precision", PAYLOADS[6]],
+        ["Licence", "CC BY-SA 2.0"]]}]
+    k = _section(data, "kinds")
+    assert dict((a, b) for a, b in k["rows"]) == {
+        "precinct": "1", "traffic police": "2", "Counted as precincts": "precinct, station",
+        "Left out": "2"}
+    assert k["items"] == [f"Left out: {PAYLOADS[3]} (traffic police)",
+                          "Left out: n2 (traffic police)"]
+    outside = DATA_BLOCK.sub("", page)
+    for p in PAYLOADS:
+        assert p not in outside, p
+    for text in EVALUATED:
+        assert text not in page
+    # a given data date wins; no caveats and no assessment: no panel
+    m = coverage_map(net, precincts=pre, offline=True, date="2026-12-06", data_date="2013",
+                     thresholds_min=(1,), caveats=caveats)
+    assert _data(m)["subtitle"] == "data 2013 · run 2026-12-06"
+    data = _data(coverage_map(net, precincts=pre, offline=True, thresholds_min=(1,)))
+    assert data["panel"] is None and data["lines"] == []

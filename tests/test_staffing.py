@@ -1,9 +1,11 @@
-"""Staffing: one rounding rule; needed, on staff and gap agree across every output."""
+"""Staffing: one rounding rule; needed, on staff and gap agree across every output (summary,
+CSVs, report and map)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -69,14 +71,18 @@ def test_needed_on_staff_and_gap_agree_across_outputs(
     scen = tmp_path / "monaco_staffed.toml"
     scen.write_text(text, encoding="utf-8")
     study, _ = load_study(scen)
-    result = run(study, tmp_path / "out", outputs=frozenset({"tables"}))
+    result = run(study, tmp_path / "out", outputs=frozenset({"tables", "map"}), offline=True)
     out = tmp_path / "out"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     pre = pd.read_csv(out / "precincts.csv")
     dis = pd.read_csv(out / "districts.csv")
     norm = 2500.0
     largest = 750.0
-    today = pre[(pre["scenario"] == "open") & (pre["precinct"] != "(no precinct reachable)")]
+    # precincts.csv: one row per precinct, today's figures in the ``..._open`` columns
+    today = pre[pre["status"] == "open"][["precinct", "name"] + [
+        c for c in pre.columns if c.endswith("_open") and c != "kind_open"]]
+    today = today.rename(columns=lambda c: c.removesuffix("_open"))
+    assert {"T1", "T2", "T3"} <= set(today["precinct"]) and today["inspectors_needed"].notna().any()
     # per precinct: the rule, computed here from the table's own residents and walks
     for r in today.itertuples():
         if r.residents_served > 0 and not r.median_walk_m <= largest:
@@ -116,6 +122,46 @@ def test_needed_on_staff_and_gap_agree_across_outputs(
     # the same figures in the summary's catchments and in the printed report
     cat = pd.DataFrame(summary["catchments"])
     assert np.nansum(cat[cat["scenario"] == "open"]["inspectors_needed"].astype(float)) == need
+    # ... and on the map: the panel's city figures, each precinct's and each district's popup
+    page = (out / "coverage_map.html").read_text(encoding="utf-8")
+    block = re.search(r'<script type="application/json" id="walkshed-data">(.*?)</script>',
+                      page, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    panel = next(s for s in data["panel"]["sections"] if s["id"] == "staffing")
+    rows = dict((k, v) for k, v in panel["rows"])
+    assert rows["Inspectors needed"] == f"{need:,}"
+    assert rows["Inspectors on staff"] == "5"
+    assert rows["Gap (needed − on staff)"] == f"{city['inspectors_gap']:+,}"
+    assert rows["Residents not served on foot"] == f"{city['residents_not_served_on_foot']:,.0f}"
+    popups = {mk["icon"]["data"]["precinct"]: dict((k, v) for k, v in mk["popup"]["rows"])
+              for layer in data["layers"] if layer["kind"] == "markers"
+              for mk in layer["markers"] if "data" in mk.get("icon", {})}
+    for r in today.itertuples():
+        cells = popups[str(r.precinct)]
+        assert cells["Inspectors needed"] == ("none: not served on foot" if not r.served_on_foot
+                                              else f"{r.inspectors_needed:,.0f}")
+        if r.precinct in staff:
+            assert cells["Inspectors on staff"] == f"{staff[r.precinct]:,.0f}"
+        if not math.isnan(r.inspectors_gap):
+            assert cells["Gap (needed − on staff)"] == f"{r.inspectors_gap:+,.0f}"
+        else:
+            assert "Gap (needed − on staff)" not in cells
+    layer = next(la for la in data["layers"] if la["id"] == "districts")
+    shown = {f["properties"]["popup"]["title"]: dict((k, v) for k, v in
+                                                     f["properties"]["popup"]["rows"])
+             for f in layer["data"]["features"]}
+    for name, cells in shown.items():
+        assert cells["Inspectors needed"] == f"{t.loc[name, 'inspectors_needed']:,.0f}"
+        for col, label, fmt in (("inspectors_on_staff", "Inspectors on staff", "{:,.0f}"),
+                                ("inspectors_gap", "Gap (needed − on staff)", "{:+,.0f}")):
+            if math.isnan(t.loc[name, col]):
+                assert label not in cells
+            else:
+                assert cells[label] == fmt.format(t.loc[name, col])
+    outside = [n for n in t.index if n not in shown]  # "(outside districts)": no polygon
+    assert sum(int(c["Inspectors needed"].replace(",", "")) for c in shown.values()) + int(
+        t.loc[outside, "inspectors_needed"].sum()) == need
     report = run_report(result)
     assert f"Inspectors today: {need:,} needed by the norm" in report
     assert "5 on staff" in report and "Rule: inspectors needed" in report

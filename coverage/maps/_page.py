@@ -62,6 +62,15 @@ _CSS = """
 .ws-label{position:absolute;transform:translate(-50%,-50%);white-space:pre;
  font:bold 12px/1.2 system-ui,sans-serif;color:#222;text-align:center;pointer-events:none;
  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
+.ws-figure{font-size:13px}
+.ws-info{background:rgba(255,255,255,.95);padding:4px 8px;border-radius:6px;
+ box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px/1.4 system-ui,sans-serif;max-width:300px;
+ max-height:70vh;overflow:auto}
+.ws-info summary{cursor:pointer;font-weight:bold}
+.ws-info h4{margin:8px 0 2px;font-size:12px}
+.ws-info ul{margin:2px 0;padding-left:16px}
+.ws-info table{border-collapse:collapse}
+.ws-info th{text-align:left;font-weight:normal;color:#555;padding-right:8px;vertical-align:top}
 .ws-popup table{border-collapse:collapse}
 .ws-popup th{text-align:left;font-weight:normal;color:#555;padding-right:8px}
 .ws-popup td{text-align:right;font-variant-numeric:tabular-nums}
@@ -233,6 +242,33 @@ TEXT: dict[str, str] = {
     "kind_reason": "Kind, because",
     "open": "open",
     "open_planned": "open + planned",
+    "inspectors_gap": "Gap (needed − on staff)",
+    "not_on_foot": "none: not served on foot",
+    "about": "About these figures: ranges, staffing, caveats, sources",
+    "figures": "Figures and their ranges",
+    "covered_open": "Covered within {label}",
+    "covered_planned": "Covered within {label}, with planned",
+    "range_methods": "{value} % ({low}–{high} % across methods)",
+    "range_norms": "{value} ({low}–{high} across norms of {norms} residents per inspector)",
+    "by_method": "Covered, residents placed by {method}",
+    "not_applicable": "not applicable: {reason}",
+    "by_norm": "Inspectors needed at {norm} residents per inspector",
+    "staffing_today": "Staffing today (open precincts, {norm} residents per inspector)",
+    "not_on_foot_residents": "Residents not served on foot",
+    "not_on_foot_item": "Not served on foot: {name} ({residents} residents, median walk {walk} m)",
+    "staffing_rule": "Rule: inspectors needed = residents served / norm, rounded up per "
+                     "precinct; districts and the city are sums of the precinct figures; "
+                     "catchments not served on foot (median walk beyond the largest threshold) "
+                     "get no figure and are not in the totals.",
+    "kinds_found": "Police points by kind",
+    "kinds_counted": "Counted as precincts",
+    "kinds_left_out": "Left out",
+    "left_out_item": "Left out: {name} ({kind})",
+    "caveats": "Caveats",
+    "sources": "Sources",
+    "date": "Date",
+    "precision": "Precision",
+    "licence": "Licence",
 }
 
 
@@ -287,17 +323,20 @@ _SCRIPT = r"""
     if (cls) { e.className = cls; }
     return e;
   }
-  function popup(p) {
-    var div = el("div", null, "ws-popup");
-    div.appendChild(el("b", p.title));
+  function rowsTable(rows) {
     var table = el("table");
-    p.rows.forEach(function (r) {
+    rows.forEach(function (r) {
       var tr = el("tr");
       tr.appendChild(el("th", r[0]));
       tr.appendChild(el("td", r[1]));
       table.appendChild(tr);
     });
-    div.appendChild(table);
+    return table;
+  }
+  function popup(p) {
+    var div = el("div", null, "ws-popup");
+    div.appendChild(el("b", p.title));
+    div.appendChild(rowsTable(p.rows));
     return div;
   }
   function iconNode(ic) {
@@ -322,7 +361,38 @@ _SCRIPT = r"""
   tbox.id = "ws-title";
   tbox.appendChild(el("h1", D.title));
   if (D.subtitle) { tbox.appendChild(el("div", D.subtitle)); }
+  (D.lines || []).forEach(function (t) { tbox.appendChild(el("div", t, "ws-figure")); });
   document.body.appendChild(tbox);
+
+  // the panel: ranges, staffing, precinct kinds, caveats and sources (collapsible, closed)
+  if (D.panel) {
+    var infoCtl = L.control({position: "topleft"});
+    infoCtl.onAdd = function () {
+      var box = el("details", null, "ws-info leaflet-control");
+      box.id = "ws-info";
+      box.appendChild(el("summary", D.panel.summary));
+      D.panel.sections.forEach(function (s) {
+        var sec = el("section");
+        sec.setAttribute("data-section", s.id);
+        sec.appendChild(el("h4", s.title));
+        if (s.rows && s.rows.length) { sec.appendChild(rowsTable(s.rows)); }
+        if (s.items && s.items.length) {
+          var ul = el("ul");
+          s.items.forEach(function (t) { ul.appendChild(el("li", t)); });
+          sec.appendChild(ul);
+        }
+        (s.groups || []).forEach(function (g) {
+          sec.appendChild(el("b", g.title));
+          sec.appendChild(rowsTable(g.rows));
+        });
+        box.appendChild(sec);
+      });
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    };
+    infoCtl.addTo(map);
+  }
 
   // attribution once, as text
   if (map.attributionControl) { map.removeControl(map.attributionControl); }

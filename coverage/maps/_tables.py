@@ -56,7 +56,8 @@ def _label_text(label: str | None) -> str:
 #: Catchment columns the map shows by name; any other column is shown as it is (staffing).
 _KNOWN_CATCHMENT = {"scenario", "precinct", "name", "status", "residents_served",
                     "covered_share", "inspectors_needed", "median_walk_m", "p90_walk_m",
-                    "index", "district", "kind", "kind_reason"}
+                    "index", "district", "kind", "kind_reason", "inspectors_on_staff",
+                    "inspectors_gap", "served_on_foot"}
 
 
 def _catchment_rows(
@@ -104,6 +105,10 @@ def _catchment_rows(
             "share": share,
             "shares": shares,
             "inspectors": _num(row.get("inspectors_needed")),
+            "on_staff": _num(row.get("inspectors_on_staff")),
+            "gap": _num(row.get("inspectors_gap")),
+            "on_foot": bool(row["served_on_foot"]) if "served_on_foot" in cat.columns
+            else True,
             "median_walk_m": _num(row.get("median_walk_m")),
             "p90_walk_m": _num(row.get("p90_walk_m")),
             "extra": extra,

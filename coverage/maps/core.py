@@ -37,6 +37,7 @@ from ..isochrones import walking_areas as compute_walking_areas
 from ..network import WalkNetwork
 from . import layers
 from ._page import _OSM_ATTRIBUTION, _TILES, TEXT, _leaflet_offline, _Page
+from ._panel import headline_and_panel, osm_date
 from ._tables import _catchment_rows, _get
 
 __all__ = ["coverage_map", "save_map"]
@@ -63,6 +64,8 @@ def coverage_map(
     tiles: str | None = _TILES,
     simplify_m: float = 5.0,
     thresholds_min: Sequence[float] | None = None,
+    caveats: Sequence[dict[str, Any] | str] | None = None,
+    precinct_kinds: dict[str, Any] | None = None,
 ) -> folium.Map:
     """An interactive coverage map with toggleable layers.
 
@@ -117,6 +120,20 @@ def coverage_map(
     thresholds_min
         Thresholds of the walking areas computed here; default the assessment's, else
         :data:`walkshed.settings.thresholds_min`.
+    caveats
+        Caveats and sources (``summary.json``'s ``caveats``: dicts with ``text``, ``topic``;
+        sources also ``source``, ``date``, ``precision``, ``licence``), shown as text in the
+        map's panel. The OpenStreetMap extract's date is the title's data date when
+        ``data_date`` is not given.
+    precinct_kinds
+        What the precinct vetting found (``summary.json``'s ``precinct_kinds``): the panel
+        lists the kinds found and the points left out by name.
+
+    Notes
+    -----
+    With an assessment, the title box shows the main coverage figure with its range across
+    population methods and the inspectors needed across staffing norms (its ``uncertainty``),
+    and the panel the city's staffing (needed, on staff, gap, residents not served on foot).
 
     Returns
     -------
@@ -181,6 +198,10 @@ def coverage_map(
     if box.is_empty:
         box = shapely.box(minx, miny, maxx, maxy)
     view = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
+    lines, panel = headline_and_panel(assessment, caveats=caveats,
+                                      precinct_kinds=precinct_kinds)
+    if data_date is None:
+        data_date = osm_date(caveats)
     run_day = date if date is not None else _dt.date.today()
     dates = []
     if data_date is not None:
@@ -193,6 +214,8 @@ def coverage_map(
         "view": [[float(view[1]), float(view[0])], [float(view[3]), float(view[2])]],
         "text": TEXT,
         "layers": frame.layers,
+        "lines": lines,
+        "panel": panel,
     }
     m.add_child(_Page(data, leaflet=_leaflet_offline()), name="walkshed")
     return m

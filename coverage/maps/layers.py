@@ -151,14 +151,23 @@ def districts_layer(
             for kd in sorted({kinds[i] for i in mine if kinds[i]}):
                 rows.append((TEXT["precincts_kind"].format(kind=kd),
                              str(sum(kinds[i] == kd for i in mine))))
-        needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
-        needed = [x for x in needed if math.isfinite(x)]
-        if needed:
-            rows.append((TEXT["inspectors_needed"], _fmt_int(sum(needed))))
-        if staff is not None:
-            have = [staff[i] for i in mine if math.isfinite(staff[i])]
-            if have:
-                rows.append((TEXT["inspectors_on_staff"], _fmt_int(sum(have))))
+        if "inspectors_needed" in trow:  # the district table's staffing (districts.csv)
+            for col, key in (("inspectors_needed", "inspectors_needed"),
+                             ("inspectors_on_staff", "inspectors_on_staff"),
+                             ("inspectors_gap", "inspectors_gap")):
+                v = _num(trow.get(col))
+                if math.isfinite(v):
+                    rows.append((TEXT[key], f"{v:+,.0f}" if col == "inspectors_gap"
+                                 else _fmt_int(v)))
+        else:
+            needed = [_num(catch.get(pids[i], {}).get("inspectors")) for i in mine]
+            needed = [x for x in needed if math.isfinite(x)]
+            if needed:
+                rows.append((TEXT["inspectors_needed"], _fmt_int(sum(needed))))
+            if staff is not None:
+                have = [staff[i] for i in mine if math.isfinite(staff[i])]
+                if have:
+                    rows.append((TEXT["inspectors_on_staff"], _fmt_int(sum(have))))
         c = classes[j]
         props.append({
             "style": {"fillColor": colours[c] if c >= 0 else "#cccccc"},
@@ -326,9 +335,16 @@ def precinct_layers(
         for col, key in (("median_walk_m", "median_walk"), ("p90_walk_m", "p90_walk")):
             if math.isfinite(_num(c.get(col))):
                 rows.append((TEXT[key], f"{_fmt_int(c[col])} m"))
-        rows.append((TEXT["inspectors_needed"], _fmt_int(c.get("inspectors"))))
-        if "inspectors" in precincts.columns:
-            rows.append((TEXT["inspectors_on_staff"], _fmt_int(precincts["inspectors"].iloc[i])))
+        # staffing as precincts.csv has it (needed blank when not served on foot)
+        rows.append((TEXT["inspectors_needed"], _fmt_int(c.get("inspectors"))
+                     if c.get("on_foot", True) else TEXT["not_on_foot"]))
+        have = _num(c.get("on_staff"))
+        if not math.isfinite(have) and "inspectors" in precincts.columns:
+            have = _num(precincts["inspectors"].iloc[i])
+        if math.isfinite(have) or "inspectors" in precincts.columns:
+            rows.append((TEXT["inspectors_on_staff"], _fmt_int(have)))
+        if math.isfinite(_num(c.get("gap"))):
+            rows.append((TEXT["inspectors_gap"], f"{_num(c['gap']):+,.0f}"))
         for col, value in c.get("extra", {}).items():
             rows.append((col.replace("_", " "), value))
         colour = _STATUS_COLOURS.get(st_s, "#333333")
