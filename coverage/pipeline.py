@@ -318,7 +318,7 @@ def run_study(
             study, a, out, reporter, p=p, target_share=target_share, method=method,
             write="sites" in outputs,
         )
-    walking = None
+    walking = None  # drawn in the map, the GeoPackage and the report: computed once
     if "tables" in outputs or "map" in outputs:
         with reporter.step("Drawing the walking areas"):
             walking = _walking_areas(study, a)
@@ -334,7 +334,7 @@ def run_study(
             write_report_pdf(out.path("report.pdf"),
                              RunResult(summary, a, res, place_names=study.place_names),
                              network=study.network, precincts=study.precincts,
-                             districts=study.districts, lang=lang)
+                             districts=study.districts, lang=lang, walking_areas=walking)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     run_settings = {
