@@ -408,31 +408,6 @@ def test_district_classes_separate_close_shares() -> None:
     assert cls.tolist() == [0, 0, 1] and bounds == [(0.3, 0.3), (0.6, 0.6)]
 
 
-def test_fisher_jenks_matches_mapclassify() -> None:
-    """The map's own Fisher-Jenks (no mapclassify import on the command path) gives
-    mapclassify's classes, ties and repeated values included."""
-    import warnings
-
-    import mapclassify
-
-    from walkshed.maps._tables import _fisher_jenks_bins, _share_classes
-
-    rng = np.random.default_rng(7)
-    cases = [rng.random(n) for n in (6, 8, 13, 40)]
-    cases += [np.round(rng.random(30), 2), np.array([0.1, 0.1, 0.2, 0.2, 0.5, 0.9, 0.9, 1.0])]
-    for values in cases:
-        for k in (3, 5):
-            if len(np.unique(values)) <= k:
-                continue
-            with warnings.catch_warnings():  # "Numba not installed"
-                warnings.simplefilter("ignore", UserWarning)
-                fj = mapclassify.FisherJenks(values, k=k)
-            assert np.array_equal(_fisher_jenks_bins(values, k), fj.bins)
-            cls, _ = _share_classes(values, k)
-            used = np.unique(fj.yb)
-            assert cls.tolist() == [int(np.searchsorted(used, b)) for b in fj.yb]
-
-
 def test_generic_staffing_and_kind_columns(monaco: dict[str, Any]) -> None:
     pre = monaco["precincts"].copy()
     pre["kind"] = "district"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,51 +127,14 @@ def _class_breaks(values: np.ndarray, k: int) -> np.ndarray:
     return qs
 
 
-def _fisher_jenks_bins(values: np.ndarray, k: int) -> np.ndarray:
-    """Upper bounds of ``k`` Fisher-Jenks classes: mapclassify's ``FisherJenks`` algorithm
-    (the same single-precision dynamic programme, the same ties), without importing
-    mapclassify (with scipy.stats it takes 1-4 s to import, for a handful of districts)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(x)
-    mat1 = np.zeros((n + 1, k + 1), dtype=np.int32)
-    mat2 = np.zeros((n + 1, k + 1), dtype=np.float32)
-    mat1[1, 1:] = 1
-    mat2[2:, 1:] = np.inf
-    v = np.float32(0)
-    for last in range(2, n + 1):
-        s1 = s2 = w = np.float32(0)
-        for m in range(1, last + 1):
-            i3 = last - m + 1
-            val = np.float32(x[i3 - 1])
-            s2 += val * val
-            s1 += val
-            w += np.float32(1)
-            v = s2 - (s1 * s1) / w
-            i4 = i3 - 1
-            if i4 != 0:
-                for j in range(2, k + 1):
-                    if mat2[last, j] >= (v + mat2[i4, j - 1]):
-                        mat1[last, j] = i3
-                        mat2[last, j] = v + mat2[i4, j - 1]
-        mat1[last, 1] = 1
-        mat2[last, 1] = v
-    kclass = np.zeros(k + 1, dtype=x.dtype)
-    kclass[k] = x[n - 1]
-    kclass[0] = x[0]
-    top = n
-    for c in range(k, 1, -1):
-        pivot = int(mat1[top, c])
-        kclass[c - 1] = x[pivot - 2]
-        top = pivot - 1
-    return kclass[1:]
-
-
 def _share_classes(shares: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Classes of district shares by natural breaks (Fisher-Jenks, as geopandas' ``explore``).
 
     Returns each value's class (-1 when not finite) and each class's (lowest, highest) value,
     so a legend shows the ranges that occur and close districts are not lumped in one 20 % bin.
     """
+    import mapclassify
+
     cls = np.full(len(shares), -1, dtype=int)
     ok = np.isfinite(shares)
     values = shares[ok]
@@ -179,8 +143,11 @@ def _share_classes(shares: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[f
     distinct = np.unique(values)
     if len(distinct) <= k:
         cls[ok] = np.searchsorted(distinct, values)
-    else:  # each value in the first class whose upper bound it does not exceed
-        cls[ok] = np.searchsorted(_fisher_jenks_bins(values, k), values, side="left")
+    else:
+        with warnings.catch_warnings():  # "Numba not installed": a few districts need none
+            warnings.simplefilter("ignore", UserWarning)
+            fj = mapclassify.FisherJenks(values, k=k)
+        cls[ok] = np.asarray(fj.yb, dtype=int)
     used = np.unique(cls[ok])
     remap = {int(c): i for i, c in enumerate(used)}
     cls[ok] = [remap[int(c)] for c in cls[ok]]
