@@ -74,6 +74,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "nearest_open_m": (_("Walk to the nearest open precinct (m)"), "metres"),
     "street": (_("Nearest street"), "text"),
     "address": (_("Nearest address"), "text"),
+    "address_m": (_("Distance to the address (m)"), "metres"),
     "area": (_("Area"), "text"),
     "population": (_("Residents (people)"), "people"),
     "cells": (_("Cells"), "count"),

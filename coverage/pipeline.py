@@ -318,7 +318,7 @@ def run_study(
             study, a, out, reporter, p=p, target_share=target_share, method=method,
             write="sites" in outputs,
         )
-    walking = None
+    walking = None  # drawn in the map, the GeoPackage and the report: computed once
     if "tables" in outputs or "map" in outputs:
         with reporter.step("Drawing the walking areas"):
             walking = _walking_areas(study, a)
@@ -334,7 +334,7 @@ def run_study(
             write_report_pdf(out.path("report.pdf"),
                              RunResult(summary, a, res, place_names=study.place_names),
                              network=study.network, precincts=study.precincts,
-                             districts=study.districts, lang=lang)
+                             districts=study.districts, lang=lang, walking_areas=walking)
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     run_settings = {
@@ -425,7 +425,8 @@ def _siting(
         if isinstance(table, gpd.GeoDataFrame):
             out.write_gpkg(_site_layer(table), "proposed_sites.gpkg", layer="proposed_sites")
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
-                        "district", "district_by", "nearest_open_m") if c in table.columns]
+                        "district", "district_by", "street", "address", "address_m",
+                        "nearest_open_m") if c in table.columns]
     info = {
         "threshold_min": minutes,
         "fixed": fix,
@@ -620,7 +621,8 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
 
         candidates = read_precincts(candidates, default_status="candidate")
     siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
-                      "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min}
+                      "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min,
+                      "osm_file": None if scen.network.file is None else str(scen.network.file)}
     if districts is not None and "name" in districts.columns:
         quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
         if quotas:
@@ -774,7 +776,7 @@ def demo_study(*, cache: bool | None = None, reporter: Reporter | None = None) -
         name=d.name, network=d.network, demand=d.demand, precincts=d.precincts,
         districts=d.districts, attribution=d.attribution, notes=d.notes,
         assess_options={"main_threshold": 10.0},
-        siting_options={"fix": "open+planned"},
+        siting_options={"fix": "open+planned", "osm_file": str(d.extract)},
         inputs=(d.extract,),
     )
 

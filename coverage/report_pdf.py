@@ -45,6 +45,7 @@ def write_report_pdf(
     precincts: gpd.GeoDataFrame,
     districts: gpd.GeoDataFrame | None = None,
     lang: str | None = None,
+    walking_areas: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the printable report of a run.
 
@@ -63,6 +64,9 @@ def write_report_pdf(
         District polygons with ``name``, or None.
     lang
         ``en``, ``ru`` or ``kk``; default :func:`walkshed.i18n.current_language`.
+    walking_areas
+        The precincts' walking areas (:func:`walkshed.isochrones.walking_areas`, the main
+        threshold among theirs), e.g. those the map drew; computed here when not given.
 
     Returns
     -------
@@ -80,7 +84,7 @@ def write_report_pdf(
     rc: Any = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 9,
           "axes.unicode_minus": False, "text.parse_math": False, "text.usetex": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
-        fig = _map_page(result, network, precincts, districts, t)
+        fig = _map_page(result, network, precincts, districts, t, walking_areas)
         pdf.savefig(fig, dpi=200)  # the map's dense layers are rasterised at 200 dpi
         plt.close(fig)
         for fig in _table_pages(result, t):
@@ -102,7 +106,8 @@ def _metadata(result: Any, t: Translator) -> dict[str, Any]:
 
 
 def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
-              districts: gpd.GeoDataFrame | None, t: Translator) -> Any:
+              districts: gpd.GeoDataFrame | None, t: Translator,
+              given: gpd.GeoDataFrame | None = None) -> Any:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -112,6 +117,9 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     s = a.settings
     crs = network.crs
     fig = plt.figure(figsize=A4)
+    # geopandas' plot() ends with canvas.draw_idle(), which on this off-screen canvas renders
+    # the whole page each time (a third of the report's time on Almaty); it is saved once
+    fig.canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]
     summary = result.summary
     fig.text(_LEFT, 0.965, str(summary.get("study", "")), fontsize=14, weight="bold",
              va="top")
@@ -136,8 +144,8 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     if districts is not None and len(districts):  # the city, not the whole extract
         dx0, dy0, dx1, dy1 = districts.to_crs(crs).total_bounds
         minx, miny, maxx, maxy = max(minx, dx0), max(miny, dy0), min(maxx, dx1), min(maxy, dy1)
-    gpd.GeoSeries(np.asarray(network.edge_geometry), crs=crs).plot(
-        ax=ax, linewidth=0.2, color="#7a7a7a", alpha=0.6, zorder=4, rasterized=True)
+    ax.add_collection(_lines(network.edge_geometry, linewidth=0.2, color="#7a7a7a",
+                             alpha=0.6, zorder=4, rasterized=True), autolim=True)
     handles: list[Any] = []
     cells = getattr(a, "uncovered_cells", None)
     if cells is not None and len(cells):
@@ -145,7 +153,7 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
                                edgecolor="face", linewidth=0.3, zorder=2, rasterized=True)
         handles.append(Patch(color=_COLOURS["uncovered"],
                              label=_("residents beyond walking distance")))
-    areas = _walking_areas(network, precincts, s)
+    areas = _walking_areas(network, precincts, s, given)
     for status, key in (("planned", "area_planned"), ("open", "area_open")):
         geom = areas.get(status)
         if geom is not None and not geom.is_empty:
@@ -205,6 +213,19 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     return fig
 
 
+def _lines(geoms: Any, **style: Any) -> Any:
+    """The lines as one matplotlib collection, as ``GeoSeries.plot`` draws them, but with
+    the coordinates split in one step rather than one Python call per street."""
+    import shapely
+    from matplotlib.collections import LineCollection
+
+    parts = shapely.get_parts(shapely.normalize(np.asarray(geoms)))  # as geopandas does
+    parts = parts[~shapely.is_empty(parts)]
+    xy, which = shapely.get_coordinates(parts, return_index=True)
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    return LineCollection(np.split(xy, cuts), **style)
+
+
 def _names(result: Any, t: Translator) -> dict[str, str]:
     """The districts' names in the report's language, keyed by the names in the data."""
     names = getattr(result, "place_names", None) or {}
@@ -223,16 +244,23 @@ def _main_row(a: Any) -> dict[str, Any] | None:
     return dict(cov.iloc[i])
 
 
-def _walking_areas(network: Any, precincts: gpd.GeoDataFrame, s: Any) -> dict[str, Any]:
-    """The main threshold's walking area of the open precincts, and what the planned add."""
+def _walking_areas(network: Any, precincts: gpd.GeoDataFrame, s: Any,
+                   given: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
+    """The main threshold's walking area of the open precincts, and what the planned add
+    (from ``given``, all precincts' areas, when it holds the main threshold)."""
     from .isochrones import dissolve_walking_areas, walking_areas
 
     keep = precincts[precincts["status"].isin(["open", "planned"])] if (
         "status" in precincts.columns) else precincts
     if not len(keep):
         return {}
-    areas = walking_areas(network, keep, thresholds_m=[s.main_threshold_m],
-                          walk_speed_kmh=s.walk_speed_kmh)
+    main = np.isclose(given["threshold_m"].to_numpy(float), s.main_threshold_m) if (
+        given is not None and len(given)) else np.zeros(0, dtype=bool)
+    if given is not None and main.any():
+        areas = given[main]
+    else:
+        areas = walking_areas(network, keep, thresholds_m=[s.main_threshold_m],
+                              walk_speed_kmh=s.walk_speed_kmh)
     out: dict[str, Any] = {}
     opened = dissolve_walking_areas(areas, statuses=("open",))
     if len(opened):

@@ -80,8 +80,11 @@ def points_in_network_crs(
     if geom.isna().any() or geom.is_empty.any():
         bad = int((geom.isna() | geom.is_empty).sum())
         raise input_error(what, f"{bad} row(s) have no geometry", "Drop or fix those rows")
-    arr = geom.to_crs(network.crs).values
-    pts = np.asarray(shapely.point_on_surface(np.asarray(arr)), dtype=object)
+    arr = np.asarray(geom.to_crs(network.crs).values)
+    if (shapely.get_type_id(arr) == 0).all():  # points already (most demand): as they are
+        pts = np.asarray(arr, dtype=object)
+    else:
+        pts = np.asarray(shapely.point_on_surface(arr), dtype=object)
     _check_extent(network, pts, geom, what)
     return pts
 

@@ -286,7 +286,7 @@ def test_same_streets_as_osmnx(
 
 
 @pytest.mark.parametrize("name", OSMNX_XML)
-def test_from_osmnx_graph(shared_data: Path, name: str) -> None:
+def test_from_osmnx_graph(shared_data: Path, name: str, tmp_path: Path) -> None:
     g = ox.graph_from_xml(shared_data / name, retain_all=True)
     net = from_osmnx_graph(g, keep_largest=False)
     check_well_formed(net)
@@ -303,6 +303,13 @@ def test_from_osmnx_graph(shared_data: Path, name: str) -> None:
     np.testing.assert_allclose(back, xy, atol=1e-7)
     kept = from_osmnx_graph(g)
     check_dropped(kept, net)
+    # each edge keeps osmnx's name (several merged ways: all their names), through the cache
+    want = sorted(" / ".join(sorted(set(map(str, n)))) if isinstance(n, list) else str(n)
+                  for _, _, n in und.edges(data="name", default=""))
+    assert sorted(net.edge_name.tolist()) == want
+    assert any(want)
+    write_cache(net, tmp_path / "net.npz")
+    assert read_cache(tmp_path / "net.npz").edge_name.tolist() == net.edge_name.tolist()
 
 
 def test_from_osmnx_graph_empty() -> None:

@@ -114,6 +114,9 @@ def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) ->
     base = monaco_toml.read_text(encoding="utf-8")
     study, free = sites("")
     assert "quotas" not in study.siting_options
+    # the scenario's extract names the sites' streets and addresses
+    assert Path(study.siting_options["osm_file"]).name == "monaco.osm.pbf"
+    assert (free.table["street"] != "").any() and (free.table["address"] != "").any()
     free_counts = free.table["district"].value_counts()
     most = str(free_counts.index[0])  # the district the free answer favours
     other = "East" if most == "West" else "West"
@@ -124,3 +127,41 @@ def test_scenario_quotas_reach_the_siting_and_are_honoured(monaco_toml: Path) ->
     assert counts.get(most, 0) <= 1 and counts.get(other, 0) >= 2
     assert len(res.table) == 3
     assert res.objective <= free.objective + 1e-9
+
+
+@pytest.mark.slow
+def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: Path) -> None:
+    """``analyze`` with an empty cache, then again reading the network, demand points,
+    candidates and coverage matrix from it: the same summary (its timings and date aside),
+    the same tables and sites."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from walkshed import cli, settings
+
+    runner = CliRunner()
+    cache = Path(settings.cache_dir)
+    assert not cache.exists() or not any(cache.iterdir())  # the first run is cold
+    outs = [tmp_path / "cold", tmp_path / "warm"]
+    for out in outs:
+        res = runner.invoke(cli.app, ["analyze", str(monaco_toml), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    assert any(cache.glob("demand-*.npz"))  # the second run had a cache to read
+
+    def summary(out: Path) -> dict:
+        s = json.loads((out / "summary.json").read_text("utf-8"))
+        for key in ("timings_s", "created"):
+            s.pop(key, None)
+        for key in ("command", "started", "seconds"):  # the run's own: folder, clock
+            s.get("run", {}).pop(key, None)
+        return s
+
+    cold, warm = summary(outs[0]), summary(outs[1])
+    assert cold == warm
+    assert cold["proposed_sites"]["sites"]  # siting ran, and gave the same sites
+    tables = sorted(p.name for p in outs[0].glob("*.csv"))
+    assert "precincts.csv" in tables and "proposed_sites.csv" in tables
+    assert tables == sorted(p.name for p in outs[1].glob("*.csv"))
+    for name in tables:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from walkshed import cli
 from walkshed.i18n import translator
+from walkshed.io import MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -72,7 +73,8 @@ def test_demo_report_pdf(lang: str, tmp_path: Path) -> None:
         res = runner.invoke(cli.app, ["--lang", lang, "report", str(scenario), "--out",
                                       str(out)])
     assert res.exit_code == 0, res.output
-    assert {p.name for p in out.iterdir()} == {"report.pdf", "summary.json"}
+    assert {p.name for p in out.iterdir() if p.name != MANIFEST} == {"report.pdf",
+                                                                       "summary.json"}
     pdf = out / "report.pdf"
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     text = _text(pdf)
@@ -176,3 +178,39 @@ def test_almaty_report_pdf(shared_data: Path, tmp_path: Path) -> None:
     page = _page_png(tmp_path / "o" / "report.pdf", 1, tmp_path)
     h, w = page.shape
     assert page[int(0.12 * h): int(0.78 * h), int(0.06 * w): int(0.94 * w)].std() > 20
+
+
+def test_map_areas_reused_and_streets_drawn_as_geopandas_would() -> None:
+    """The report draws the map's walking areas (all precincts, every threshold) as the same
+    shapes it would compute itself, and the streets as the same segments as
+    ``GeoSeries.plot``."""
+    import geopandas as gpd
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from walkshed.assessment import assess
+    from walkshed.isochrones import walking_areas
+    from walkshed.pipeline import demo_study
+    from walkshed.report_pdf import _lines, _walking_areas
+
+    study = demo_study()
+    net = study.network
+    pre = study.precincts.copy()
+    pre["status"] = ["open", "planned", *["candidate"] * (len(pre) - 2)]
+    s = assess(net, study.demand, pre, **study.assess_options).settings
+    areas = walking_areas(net, pre, thresholds_min=s.thresholds_min,
+                          walk_speed_kmh=s.walk_speed_kmh)
+    own, reused = _walking_areas(net, pre, s), _walking_areas(net, pre, s, areas)
+    assert set(own) == set(reused) == {"open", "planned"}
+    for key, geom in own.items():
+        assert geom.area > 0
+        assert geom.symmetric_difference(reused[key]).area < 1e-6 * geom.area
+    fig, ax = plt.subplots()
+    gpd.GeoSeries(np.asarray(net.edge_geometry), crs=net.crs).plot(ax=ax)
+    want = ax.collections[0].get_segments()
+    got = _lines(net.edge_geometry).get_segments()
+    plt.close(fig)
+    assert len(got) == len(want) == len(net.edge_geometry)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

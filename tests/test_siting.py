@@ -893,3 +893,257 @@ def test_district_quotas_through_propose_sites() -> None:
     with pytest.raises(InputError, match="need the districts"):
         propose_sites(net, demand, None, quotas={"West": (1, None)}, p=2, threshold_min=0.5,
                       candidates=sites, cache=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# street names and addresses (walkshed.siting.places)
+
+HOSTILE_STREET = "{{ 7*7 }}<script>alert(1)</script>${x}"
+HOSTILE_ADDR = "<img src=x onerror=alert(1)>{% raw %}&amp;"
+
+
+def _osm_xml() -> str:
+    """A small extract at 60 N, 25 E (0.001 degree of longitude is about 56 m, of latitude
+    about 111 m): a named street, an unnamed footway off it, a street with a hostile name, an
+    address node, an addressed building and tags that are no address."""
+    from xml.sax.saxutils import quoteattr
+
+    nodes = {1: (25.000, 60.000), 2: (25.004, 60.000), 3: (25.008, 60.000),
+             4: (25.004, 60.0005), 5: (25.004, 60.003), 6: (25.008, 60.002),
+             11: (25.0059, 60.00035), 12: (25.0061, 60.00035), 13: (25.0061, 60.00045),
+             14: (25.0059, 60.00045)}
+    tags = {100: {"addr:street": "Main Street", "addr:housenumber": "5"},
+            101: {"addr:street": HOSTILE_ADDR, "addr:housenumber": "1"},
+            102: {"addr:street": "Main Street"}}  # no number: no address
+    tagged = {100: (25.002, 60.0003), 101: (25.0083, 60.001), 102: (25.0061, 60.0)}
+
+    def tag_xml(t: dict[str, str]) -> str:
+        return "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in t.items())
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    for i, (lon, lat) in {**nodes, **tagged}.items():
+        out.append(f'<node id="{i}" version="1" lat="{lat}" lon="{lon}">'
+                   f'{tag_xml(tags.get(i, {}))}</node>')
+    ways = {
+        1: ([1, 2, 3], {"highway": "residential", "name": "Main Street"}),
+        2: ([2, 4, 5], {"highway": "footway"}),
+        3: ([3, 6], {"highway": "residential", "name": HOSTILE_STREET}),
+        4: ([11, 12, 13, 14, 11], {"building": "yes", "addr:street": "Main Street",
+                                   "addr:housenumber": "7"}),
+    }
+    for i, (refs, t) in ways.items():
+        nd = "".join(f'<nd ref="{r}"/>' for r in refs)
+        out.append(f'<way id="{i}" version="1">{nd}{tag_xml(t)}</way>')
+    out.append("</osm>")
+    return "\n".join(out)
+
+
+#: site lon/lat -> (street, address, address lon/lat) known by construction
+_PLACES = [
+    ((25.002, 60.0), "Main Street", "Main Street 5", (25.002, 60.0003)),
+    ((25.0039, 60.0010), "Main Street", "", None),  # by the unnamed footway, 111 m off
+    ((25.004, 60.0025), "", "", None),  # footway, every named street > 150 m off
+    ((25.008, 60.001), HOSTILE_STREET, HOSTILE_ADDR + " 1", (25.0083, 60.001)),
+    ((25.006, 60.0), "Main Street", "Main Street 7", (25.006, 60.0004)),  # building centroid
+]
+
+
+def test_street_and_address_by_construction(tmp_path: Path) -> None:
+    import pyproj
+
+    from walkshed.network import load_network
+    from walkshed.siting import places
+    from walkshed.snap import snap_geometries
+
+    osm = tmp_path / "town.osm"
+    osm.write_text(_osm_xml(), encoding="utf-8")
+    net = load_network(osm, cache=False)
+    info = places.read_places(osm)
+    assert info.way_name == {1: "Main Street", 3: HOSTILE_STREET}
+    assert sorted(info.address) == sorted(["Main Street 5", HOSTILE_ADDR + " 1",
+                                           "Main Street 7"])
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    site_xy = np.asarray([to_xy.transform(*ll) for ll, *_ in _PLACES])
+    points = shapely.points(site_xy)
+    got = places.site_places(net, points, snap_geometries(net, points).edge, info)
+    assert list(got["street"]) == [s for _, s, _, _ in _PLACES]
+    assert list(got["address"]) == [a for _, _, a, _ in _PLACES]
+    for k, (_, _, _, at) in enumerate(_PLACES):
+        if at is None:
+            assert np.isnan(got["address_m"][k])
+        else:
+            want = math.dist(site_xy[k], to_xy.transform(*at))
+            assert got["address_m"][k] == pytest.approx(want, abs=0.01)
+    # the stated distances decide: closer limits blank what is farther
+    near = places.site_places(net, points, snap_geometries(net, points).edge, info,
+                              street_within_m=50.0, address_within_m=30.0)
+    assert near["street"][1] == "" and near["address"][0] == ""
+    assert near["address"][3] == HOSTILE_ADDR + " 1"  # 16.7 m
+    # no extract (an online network): blank columns
+    none = places.site_places(net, points, snap_geometries(net, points).edge, None)
+    assert (none["street"] == "").all() and none["address_m"].isna().all()
+
+
+def test_propose_sites_names_and_addresses_pass_through_outputs(tmp_path: Path) -> None:
+    import pyproj
+
+    osm = tmp_path / "town.osm"
+    osm.write_text(_osm_xml(), encoding="utf-8")
+    from walkshed.network import load_network
+
+    net = load_network(osm, cache=False)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    site_xy = [to_xy.transform(*ll) for ll, *_ in _PLACES]
+    sites = gpd.GeoDataFrame(geometry=shapely.points(site_xy), crs=net.crs,
+                             index=pd.Index([f"s{k}" for k in range(len(_PLACES))]))
+    demand = gpd.GeoDataFrame({"population": [1.0] * len(site_xy)},
+                              geometry=shapely.points(site_xy), crs=net.crs)
+    res = propose_sites(net, demand, None, p=len(_PLACES), threshold_min=0.2,
+                        candidates=sites, method="exact", osm_file=osm, phases=0)
+    table = res.table
+    assert table is not None and len(table) == len(_PLACES)
+    for _, row in table.iterrows():
+        _, street_, addr, _ = _PLACES[int(str(row["site"])[1:])]
+        assert (row["street"], row["address"]) == (street_, addr)
+    assert any("no named street within 150 m" in n for n in res.notes)
+    assert any("no address" in n and "100 m" in n for n in res.notes)
+    back = pd.read_csv(write_csv(res, tmp_path / "s.csv"), keep_default_na=False)
+    assert set(back["street"]) == {s for _, s, _, _ in _PLACES}  # verbatim, hostile included
+    layer = pyogrio.read_dataframe(write_gpkg(res, tmp_path / "s.gpkg"), layer="sites")
+    assert set(layer["address"].fillna("")) == {a for _, _, a, _ in _PLACES}
+    online = propose_sites(net, demand, None, p=1, threshold_min=0.2, candidates=sites,
+                           method="exact", phases=0)
+    assert online.table is not None and online.table["street"].tolist() == [""]
+    assert any("none was given" in n for n in online.notes)
+
+
+def test_online_network_streets_from_the_osmnx_graph(tmp_path: Path) -> None:
+    """A network from an osmnx graph keeps its edges' names (also through the network cache):
+    the sites get their streets without an extract, and no address."""
+    import osmnx as ox
+    import pyproj
+
+    from walkshed.network import from_osmnx_graph, read_cache, write_cache
+    from walkshed.siting import places
+    from walkshed.snap import snap_geometries
+
+    osm = tmp_path / "town.osm"
+    osm.write_text(_osm_xml(), encoding="utf-8")
+    net = from_osmnx_graph(ox.graph_from_xml(osm, retain_all=True))
+    write_cache(net, tmp_path / "net.npz")
+    for n in (net, read_cache(tmp_path / "net.npz")):
+        to_xy = pyproj.Transformer.from_crs("EPSG:4326", n.crs, always_xy=True)
+        points = shapely.points([to_xy.transform(*ll) for ll, *_ in _PLACES])
+        got = places.site_places(n, points, snap_geometries(n, points).edge, None)
+        # osmnx merges B-C of Main Street with the next street (C joins only those two): an
+        # edge of both names says both
+        both = "Main Street / " + HOSTILE_STREET
+        assert list(got["street"]) == ["Main Street", "Main Street", "", both, both]
+        assert (got["address"] == "").all() and got["address_m"].isna().all()
+
+
+@pytest.mark.parametrize(("city", "fixture"), [
+    ("monaco-osm-2020/monaco.osm.pbf", "monaco_network"),
+    ("almaty-osm-2012/almaty.osm.pbf", "almaty_network")])
+def test_nearest_address_against_gdal_and_brute_force(
+    shared_data: Path, city: str, fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Addresses read by GDAL's OSM driver (points, and building polygons at their centroid),
+    the nearest found by brute force with shapely distances in the UTM CRS."""
+    from walkshed.siting import places
+
+    pbf = shared_data / city
+    net = request.getfixturevalue(fixture)
+    frames = []
+    for layer in ("points", "multipolygons"):
+        # a degenerate outline (a closed way of two distinct nodes) is mended, not dropped
+        f = pyogrio.read_dataframe(pbf, layer=layer, columns=["osm_way_id", "other_tags"]
+                                   if layer == "multipolygons" else ["other_tags"],
+                                   on_invalid="fix")
+        if layer == "multipolygons":
+            f = f[f["osm_way_id"].notna()]  # relations are not read by walkshed
+        tags = f["other_tags"].fillna("")
+        num = tags.str.extract(r'"addr:housenumber"=>"((?:[^"\\]|\\.)*)"')[0]
+        st = tags.str.extract(r'"addr:street"=>"((?:[^"\\]|\\.)*)"')[0]
+        pl = tags.str.extract(r'"addr:place"=>"((?:[^"\\]|\\.)*)"')[0]
+        st = st.fillna(pl)
+        ok = num.notna() & st.notna() & (num != "") & (st != "")
+        g = f.geometry[ok].to_crs(net.crs)
+        frames.append(gpd.GeoDataFrame({"address": (st[ok] + " " + num[ok]).to_numpy()},
+                                       geometry=g.centroid.to_numpy(), crs=net.crs))
+    ref = pd.concat(frames, ignore_index=True)
+    assert len(ref) > 100
+    rng = np.random.default_rng(7)
+    pick = rng.choice(net.n_edges, size=60, replace=False)
+    points = shapely.line_interpolate_point(net.edge_geometry[pick], 0.5, normalized=True)
+    got = places.site_places(net, points, pick, places.read_places(pbf))
+    assert len(places.read_places(pbf).address) == len(ref)
+    refg = np.asarray(ref.geometry.values)
+    found = 0
+    for k, pt in enumerate(points):
+        d = shapely.distance(pt, refg)
+        j = int(np.argmin(d))
+        if d[j] <= places.ADDRESS_WITHIN_M:
+            found += 1
+            assert got["address_m"][k] == pytest.approx(d[j], abs=0.05)
+            assert got["address"][k] in set(ref["address"][np.abs(d - d[j]) < 0.05])
+        else:
+            assert got["address"][k] == "" and np.isnan(got["address_m"][k])
+    assert found > 0
+    # the street: the name of the edge's way, as GDAL reads it
+    lines = pyogrio.read_dataframe(pbf, layer="lines", columns=["osm_id", "name"])
+    name_of = dict(zip(lines["osm_id"].astype(np.int64), lines["name"].fillna(""), strict=True))
+    for k, e in enumerate(pick):
+        own = name_of.get(int(net.edge_osmid[e]), "")
+        if own:
+            assert got["street"][k] == own
+
+
+def test_hostile_names_reach_every_output_verbatim(tmp_path: Path) -> None:
+    """A run on the small extract: template and HTML payloads in `name` and `addr:street` are
+    the same text in the CSV, the workbook, both GeoPackages, summary.json and the map's data,
+    and never markup in the page."""
+    import json
+
+    import openpyxl
+    import pyproj
+
+    from walkshed import pipeline
+    from walkshed.network import load_network
+
+    osm = tmp_path / "town.osm"
+    osm.write_text(_osm_xml(), encoding="utf-8")
+    net = load_network(osm, cache=False)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    site_xy = [to_xy.transform(*ll) for ll, *_ in _PLACES]
+    demand = gpd.GeoDataFrame({"population": [10.0] * len(site_xy)},
+                              geometry=shapely.points(site_xy), crs=net.crs)
+    prec = gpd.GeoDataFrame({"name": ["P"], "status": ["open"]},
+                            geometry=shapely.points([to_xy.transform(25.0, 60.0)]),
+                            crs=net.crs, index=pd.Index(["p1"]))
+    study = pipeline.Study(name="town", network=net, demand=demand, precincts=prec,
+                           siting_options={"fix": "open", "osm_file": str(osm),
+                                           "threshold_min": 0.2})
+    out = tmp_path / "out"
+    pipeline.run(study, out, p=3, method="exact", outputs=frozenset({"tables", "sites", "map"}),
+                 offline=True)
+    csv = pd.read_csv(out / "proposed_sites.csv", keep_default_na=False)
+    hostile = csv[csv["street"] == HOSTILE_STREET]
+    assert len(hostile) == 1 and hostile["address"].iloc[0] == HOSTILE_ADDR + " 1"
+    sheet = openpyxl.load_workbook(out / "walkshed.xlsx")["proposed_sites"]
+    values = [c.value for row in sheet.iter_rows(min_row=2) for c in row]
+    assert HOSTILE_STREET in values and HOSTILE_ADDR + " 1" in values
+    for f, layer in (("proposed_sites.gpkg", "proposed_sites"), ("walkshed.gpkg",
+                                                                 "proposed_sites")):
+        g = pyogrio.read_dataframe(out / f, layer=layer)
+        assert g["street"].tolist() == csv["street"].tolist()
+        assert g["address"].fillna("").tolist() == csv["address"].tolist()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    sites = summary["proposed_sites"]["sites"]
+    assert [s["street"] for s in sites] == csv["street"].tolist()
+    assert [s["address_m"] is None for s in sites] == (csv["address"] == "").tolist()
+    page = (out / "coverage_map.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    start = page.index('id="walkshed-data">') + len('id="walkshed-data">')
+    data = page[start:page.index("</script>", start)]
+    assert HOSTILE_STREET in json.dumps(json.loads(data), ensure_ascii=False)

@@ -62,6 +62,7 @@ class _Pieces:
     geoms: np.ndarray
     osmid: np.ndarray
     highway: np.ndarray
+    name: np.ndarray | None = None
 
     def subset(self, keep_node: np.ndarray, keep_edge: np.ndarray) -> _Pieces:
         """The kept nodes and edges, nodes renumbered in their order (edges must keep both
@@ -76,6 +77,7 @@ class _Pieces:
             geoms=self.geoms[keep_edge],
             osmid=self.osmid[keep_edge],
             highway=self.highway[keep_edge],
+            name=None if self.name is None else self.name[keep_edge],
         )
 
     def without_loose_nodes(self) -> _Pieces:
@@ -118,6 +120,7 @@ def _finish(
         crs,
         edge_osmid=pieces.osmid,
         edge_highway=pieces.highway,
+        edge_name=pieces.name,
         source=source,
         dropped=dropped,
     )
@@ -269,6 +272,7 @@ def from_osmnx_graph(
     geoms: list[Any] = []
     osmids: list[int] = []
     highways: list[str] = []
+    names: list[str] = []
     # to_undirected gives every edge a geometry and records the direction it runs in
     for _, _, data in ox.convert.to_undirected(graph).edges(data=True):
         iu, iv = pos[data["from"]], pos[data["to"]]
@@ -283,6 +287,9 @@ def from_osmnx_graph(
         osmids.append(int(min(osmid) if isinstance(osmid, list) else osmid))
         hw = data.get("highway", "")
         highways.append(hw[0] if isinstance(hw, list) else str(hw))
+        name = data.get("name", "")  # a list where osmnx merged ways of several names
+        names.append(" / ".join(sorted(set(map(str, name)))) if isinstance(name, list)
+                     else str(name or ""))
     pieces = _Pieces(
         node_ids=np.asarray(node_list, dtype=np.int64),
         node_xy=node_xy,
@@ -291,6 +298,7 @@ def from_osmnx_graph(
         geoms=np.asarray(geoms, dtype=object),
         osmid=np.asarray(osmids, dtype=np.int64),
         highway=np.asarray(highways, dtype=object),
+        name=np.asarray(names, dtype=object),
     )
     return _finish(
         pieces.without_loose_nodes(), crs, keep_largest=keep_largest, source=source

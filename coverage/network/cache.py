@@ -45,6 +45,7 @@ def write_cache(net: WalkNetwork, path: Path) -> None:
             edge_v=net.edge_v,
             edge_osmid=net.edge_osmid,
             edge_highway=net.edge_highway.astype(str),
+            edge_name=net.edge_name.astype(str),
             coords=coords,
             ncoord=ncoord,
         )
@@ -70,6 +71,8 @@ def read_cache(path: Path) -> WalkNetwork:
             meta["crs"],
             edge_osmid=z["edge_osmid"],
             edge_highway=z["edge_highway"].astype(object),
+            # entries written before names were kept have none (blank names)
+            edge_name=z["edge_name"].astype(object) if "edge_name" in z.files else None,
             source=meta["source"],
             dropped=DroppedReport(**meta["dropped"]),
         )

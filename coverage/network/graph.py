@@ -59,6 +59,10 @@ class WalkNetwork:
         The projected CRS of the coordinates.
     edge_osmid, edge_highway
         The OSM way id and ``highway`` value of every edge (optional).
+    edge_name
+        The street name of every edge where the source gave one (an osmnx graph's ``name``;
+        ``""`` otherwise; a network read from a file leaves names to the extract, see
+        :mod:`walkshed.siting.places`).
     source
         A short description of where the network came from.
     dropped
@@ -76,6 +80,7 @@ class WalkNetwork:
         *,
         edge_osmid: np.ndarray | None = None,
         edge_highway: np.ndarray | None = None,
+        edge_name: np.ndarray | None = None,
         source: str = "",
         dropped: DroppedReport | None = None,
     ) -> None:
@@ -91,6 +96,10 @@ class WalkNetwork:
         )
         self.edge_highway = (
             np.full(m, "", dtype=object) if edge_highway is None else np.asarray(edge_highway)
+        )
+        self.edge_name = (
+            np.full(m, "", dtype=object) if edge_name is None
+            else np.asarray(edge_name, dtype=object)
         )
         self.crs = pyproj.CRS.from_user_input(crs)
         self.source = source

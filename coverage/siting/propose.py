@@ -85,6 +85,7 @@ def propose_sites(
     quotas: dict[str, tuple[int | None, int | None]] | None = None,
     phases: int | None = None,
     cache: bool | None = None,
+    osm_file: str | os.PathLike[str] | None = None,
 ) -> SitingResult:
     """Propose new precinct sites: the best ``p``, or the fewest for a target share.
 
@@ -136,6 +137,10 @@ def propose_sites(
     cache
         Keep street candidates and the coverage matrix in the on-disk cache
         (:mod:`walkshed.siting.cache`); default :data:`walkshed.settings.use_cache`.
+    osm_file
+        The OSM extract the network was read from: each site gets its nearest street name and
+        address from it (:mod:`walkshed.siting.places`); ``None`` (a network fetched online)
+        takes streets from the network's own names and leaves ``address`` blank.
 
     Returns
     -------
@@ -144,7 +149,9 @@ def propose_sites(
         ``site`` (id), ``source``, ``x``, ``y`` (network CRS), ``lon``, ``lat``,
         ``newly_covered`` (residents this site adds given the higher-ranked ones),
         ``cumulative_share`` (share of all residents covered with the fixed precincts and
-        sites up to this rank), ``district`` (when districts are given), ``nearest_open_m``
+        sites up to this rank), ``district`` (when districts are given), ``street``,
+        ``address`` and ``address_m`` (see :func:`walkshed.siting.places.site_places`),
+        ``nearest_open_m``
         (walking distance to the nearest open precinct, ``inf`` when none), ``best_for_k``
         and ``price_of_phasing`` (where phases were computed) and the geometry. The ranked
         list is a nested plan: its first ``k`` rows are the plan for ``k`` sites.
@@ -224,7 +231,38 @@ def propose_sites(
               "best_for_k is the best k-site plan found on its own (phasing costs nothing "
               "here)."))
     res.table = _ranked_table(network, cand, res, precincts, districts, max_snap_m)
+    _add_places(network, cand, res, osm_file)
     return res
+
+
+def _add_places(network: WalkNetwork, cand: Candidates, res: SitingResult,
+                osm_file: str | os.PathLike[str] | None) -> None:
+    """Add ``street``, ``address``, ``address_m`` to the table, saying what is blank."""
+    from . import places
+
+    table = res.table
+    assert table is not None
+    info = None
+    if osm_file is not None:
+        info = places.read_places(osm_file, {int(w) for w in network.edge_osmid})
+    found = places.site_places(network, np.asarray(table.geometry.values),
+                               cand.snapped.edge[res.chosen], info)
+    for col in found.columns:
+        table[col] = found[col].to_numpy()
+    if not len(table):
+        return
+    if info is None:
+        res.notes.append("Addresses of the sites come from the network's OSM extract; none "
+                         "was given (a network fetched online has none): address left blank.")
+    no_street = int((found["street"] == "").sum())
+    no_addr = int((found["address"] == "").sum())
+    if no_street:
+        res.notes.append(f"{no_street} site(s) have no named street within "
+                         f"{places.STREET_WITHIN_M:g} m: street left blank.")
+    if no_addr and info is not None:
+        res.notes.append(f"{no_addr} site(s) have no address (addr:street + "
+                         f"addr:housenumber) within {places.ADDRESS_WITHIN_M:g} m: "
+                         "address left blank.")
 
 
 def _quotas_of(network: WalkNetwork, cand: Candidates, districts: gpd.GeoDataFrame | None,

@@ -48,11 +48,27 @@ _AUTO_MAX_NNZ = 5_000_000
 #: time comes out of it. ``"exact"`` uses ``time_limit_s``.
 AUTO_MIP_BUDGET_S = 10.0
 
-#: Time budget of the Lagrangian lower bound on the fewest sites (seconds).
-AUTO_BOUND_BUDGET_S = 3.0
+#: Work budget of one Lagrangian bound, in coverage pairs visited (nonzeros x iterations):
+#: about 5 s at the 2 ns per pair measured on Almaty on a loaded 2-core machine. The bounds
+#: stop after a number of iterations (this budget over the model's nonzeros, at most 1,500),
+#: never after a time, so that the same inputs give the same bound whatever the load.
+BOUND_WORK = 2.5e9
 
-#: Time budget of the Lagrangian bounds of all phases together (``"auto"``, ``"greedy"``).
-PHASES_BOUND_BUDGET_S = 5.0
+#: Share of :data:`BOUND_WORK` for the lower bound on the fewest sites (two runs).
+AUTO_BOUND_SHARE = 0.6
+
+#: Share of :data:`BOUND_WORK` for the bounds of all phases together (``"auto"``, ``"greedy"``).
+PHASES_BOUND_SHARE = 1.0
+
+#: Iterations of one bound: at least this many, at most ``max_iter``.
+_MIN_BOUND_ITER = 20
+_MAX_BOUND_ITER = 1500
+
+
+def _bound_iter(nnz: int, share: float = 1.0) -> int:
+    """Iterations of one Lagrangian bound on a model with ``nnz`` coverage pairs."""
+    n = int(BOUND_WORK * share / max(int(nnz), 1))
+    return max(_MIN_BOUND_ITER, min(_MAX_BOUND_ITER, n))
 
 #: Default relative gap below which ``method="auto"`` accepts an answer without the MIP.
 DEFAULT_TOLERANCE = 0.005
@@ -93,7 +109,7 @@ class _Options:
     improve: bool = True
     rounds: int | None = None
     quotas: Quotas | None = None
-    bound_s: float = 5.0  # time cap of each Lagrangian bound
+    bound_share: float = 1.0  # share of BOUND_WORK for each Lagrangian bound
 
 
 @dataclass
@@ -187,8 +203,9 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
     tol = 0.0 if opts.method == "exact" else opts.tolerance
+    n_iter = _bound_iter(sub.nnz, opts.bound_share)
     lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol, start=start,
-                           time_limit_s=min(opts.bound_s, opts.time_limit_s))
+                           max_iter=n_iter, time_limit_s=math.inf)
     bound = min(gbound, lag.value)
     status = _("greedy")
     full = len(sites) == p
@@ -201,8 +218,8 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
             sites, gval, status = better, bval, _("greedy + local search")
             if (bound - gval) > tol * bound:  # a better target gives a sharper bound
                 lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
-                                       start=lag.multipliers,
-                                       time_limit_s=min(opts.bound_s, opts.time_limit_s))
+                                       start=lag.multipliers, max_iter=n_iter,
+                                       time_limit_s=math.inf)
                 bound = min(bound, lag.value)
     bound = max(bound, gval)
     plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
@@ -397,8 +414,9 @@ def _phases(model: _Model, chosen: np.ndarray, gains: np.ndarray, opts: _Options
         q = Quotas(q.district, np.zeros_like(q.at_least), q.at_most, q.names)
     sub = _Model(model.red, q, model._keep if q is None else None,
                  model._sub if q is None else None)
-    if opts.method != "exact":  # the bounds of all phases share a few seconds
-        opts = replace(opts, bound_s=min(opts.bound_s, max(0.2, PHASES_BOUND_BUDGET_S / k_max)),
+    if opts.method != "exact":  # the bounds of all phases share one bound's work
+        share = min(opts.bound_share, max(0.04, PHASES_BOUND_SHARE / k_max))
+        opts = replace(opts, bound_share=share,
                        rounds=5 if opts.rounds is None else opts.rounds)
     rows = []
     prev: np.ndarray | None = None  # each phase's bound starts from the last one's multipliers
@@ -485,11 +503,11 @@ def solve_min_sites(
         (greedy and local search) still reaches the target; the lower bound comes from the
         Lagrangian bound of maximal covering (no ``k``-site plan can reach the target when its
         bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
-        ``k - 2`` sites within :data:`AUTO_BOUND_BUDGET_S`; the integer program runs only when
-        the gap is above ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a
-        count the gap moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance
-        below that asks for a proof of minimality. ``"exact"``: proved minimal. ``"greedy"``:
-        greedy alone.
+        ``k - 2`` sites with :data:`AUTO_BOUND_SHARE` of :data:`BOUND_WORK` (a fixed number
+        of iterations); the integer program runs only when the gap is above ``tolerance``, in
+        what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap moves in whole sites:
+        with 66 sites one site is 1.5 %, so a tolerance below that asks for a proof of
+        minimality. ``"exact"``: proved minimal. ``"greedy"``: greedy alone.
 
     Returns
     -------
@@ -545,8 +563,7 @@ def solve_min_sites(
     used = "greedy"
     status: str = _("greedy")
     if method != "greedy" and len(sites) > lower:
-        sites, lower = _fewer(model, sites, need, lower, opts,
-                              budget_s=min(AUTO_BOUND_BUDGET_S, opts.time_limit_s))
+        sites, lower = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE)
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
     left = _mip_limit(opts) - (time.perf_counter() - t0)
     run_mip = (method == "exact" and gap > 0) or (
@@ -597,11 +614,11 @@ def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
 
 
 def _fewer(model: _Model, sites: list[int], need: float, lower: int,
-           opts: _Options, budget_s: float) -> tuple[list[int], int]:
+           opts: _Options, share: float) -> tuple[list[int], int]:
     """One site fewer while the maximal-covering heuristic still reaches ``need``; then a
     lower bound from the Lagrangian bound of maximal covering: one run for ``k - 1`` sites
     (stopped once it proves that no such plan reaches ``need``), then for ``k - 2``; their
-    multipliers bound every ``k`` at once. ``budget_s`` caps the bound's time."""
+    multipliers bound every ``k`` at once. ``share``: of :data:`BOUND_WORK` for both runs."""
     sub, sw = model.sub
     red, q = model.red, model.quotas
     k = len(sites)
@@ -627,7 +644,8 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
         if j < max(lower, 1):
             break
         b = lagrangian_bound(sub, sw, j, target=min(value, need), quotas=model.sub_quotas,
-                             start=start, stop_below=need, time_limit_s=budget_s / 2)
+                             start=start, stop_below=need, time_limit_s=math.inf,
+                             max_iter=_bound_iter(sub.nnz, share / 2))
         if b.value < need:  # no plan of j sites reaches the target
             found = max(found, j + 1)
             break
