@@ -898,7 +898,9 @@ def test_hostile_scenario_through_the_command(
     osm = next(c for c in summary["sources"] if c["source"].startswith("OpenStreetMap"))
     head = page.locator("#ws-title").inner_text()
     assert title not in head.replace(title, "", 1)
-    assert f"data {osm['date'][:10]} · run " in head
+    from walkshed.i18n import translator
+
+    assert f"data {translator('en').date(osm['date'][:10])} · run " in head
     assert unc["share_open"]["text"] in head and unc["norms_text"] in head
     # the panel: closed at first, opens on a click, shows the ranges, staffing and caveats
     info = page.locator("#ws-info")
