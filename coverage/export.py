@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,62 +26,70 @@ import pandas as pd
 
 from . import _common
 
+if TYPE_CHECKING:
+    from .i18n import Translator
+
 __all__ = ["HEADERS", "catchment_polygons", "column_kind", "header", "precinct_table", "tidy",
            "write_workbook"]
+
+def _(message: str) -> str:
+    """Mark ``message`` for extraction by pybabel (:func:`header` translates it)."""
+    return message
+
 
 #: Column -> (header with unit, kind). Kinds: ``people``, ``share``, ``metres``, ``degrees``,
 #: ``count``, ``text``. Columns named ``within_*`` / ``gain_alone_*`` are people, ``share_*``
 #: shares, and a ``_open`` / ``_with_planned`` suffix keeps the kind of its stem.
 HEADERS: dict[str, tuple[str, str]] = {
-    "precinct": ("Precinct id", "text"),
-    "name": ("Name", "text"),
-    "status": ("Status", "text"),
-    "kind": ("Kind", "text"),
-    "district": ("District", "text"),
-    "district_by": ("District found by", "text"),
-    "scenario": ("Scenario", "text"),
-    "residents": ("Residents (people)", "people"),
-    "residents_served": ("Residents served (people)", "people"),
-    "median_walk_m": ("Median walk (m)", "metres"),
-    "p90_walk_m": ("90th-percentile walk (m)", "metres"),
-    "inspectors_needed": ("Inspectors needed (people)", "count"),
-    "open": ("Open precincts", "count"),
-    "planned": ("Planned precincts", "count"),
-    "candidate": ("Candidate precincts", "count"),
-    "step": ("Step", "count"),
-    "gain": ("Residents added (people)", "people"),
-    "cumulative_covered": ("Residents covered, cumulative (people)", "people"),
-    "cumulative_share": ("Share covered, cumulative (%)", "share"),
-    "gain_alone": ("Residents it adds alone (people)", "people"),
-    "rank": ("Rank", "count"),
-    "site": ("Site", "text"),
-    "source": ("Source", "text"),
-    "x": ("x (m, network CRS)", "metres"),
-    "y": ("y (m, network CRS)", "metres"),
-    "lon": ("Longitude (°, WGS 84)", "degrees"),
-    "lat": ("Latitude (°, WGS 84)", "degrees"),
-    "newly_covered": ("Residents newly covered (people)", "people"),
-    "best_for_k": ("Best with this many sites (people)", "people"),
-    "price_of_phasing": ("Price of phasing (people)", "people"),
-    "nearest_open_m": ("Walk to the nearest open precinct (m)", "metres"),
-    "street": ("Nearest street", "text"),
-    "address": ("Nearest address", "text"),
-    "address_m": ("Distance to the address (m)", "metres"),
-    "area": ("Area", "text"),
-    "population": ("Residents (people)", "people"),
-    "cells": ("Cells", "count"),
-    "seed_cell": ("Seed cell", "text"),
-    "covered_by_planned": ("Covered by planned precincts (people)", "people"),
-    "centroid_lon": ("Centroid longitude (°, WGS 84)", "degrees"),
-    "centroid_lat": ("Centroid latitude (°, WGS 84)", "degrees"),
-    "walk_to_open_m": ("Walk from the centroid to an open precinct (m)", "metres"),
-    "nearest_open": ("Nearest open precinct", "text"),
-    "zone": ("Zone", "text"),
-    "method": ("Method", "text"),
-    "points": ("Demand points", "count"),
+    "precinct": (_("Precinct id"), "text"),
+    "name": (_("Name"), "text"),
+    "status": (_("Status"), "text"),
+    "kind": (_("Kind"), "text"),
+    "district": (_("District"), "text"),
+    "district_by": (_("District found by"), "text"),
+    "scenario": (_("Scenario"), "text"),
+    "residents": (_("Residents (people)"), "people"),
+    "residents_served": (_("Residents served (people)"), "people"),
+    "median_walk_m": (_("Median walk (m)"), "metres"),
+    "p90_walk_m": (_("90th-percentile walk (m)"), "metres"),
+    "inspectors_needed": (_("Inspectors needed (people)"), "count"),
+    "open": (_("Open precincts"), "count"),
+    "planned": (_("Planned precincts"), "count"),
+    "candidate": (_("Candidate precincts"), "count"),
+    "step": (_("Step"), "count"),
+    "gain": (_("Residents added (people)"), "people"),
+    "cumulative_covered": (_("Residents covered, cumulative (people)"), "people"),
+    "cumulative_share": (_("Share covered, cumulative (%)"), "share"),
+    "gain_alone": (_("Residents it adds alone (people)"), "people"),
+    "rank": (_("Rank"), "count"),
+    "site": (_("Site"), "text"),
+    "source": (_("Source"), "text"),
+    "x": (_("x (m, network CRS)"), "metres"),
+    "y": (_("y (m, network CRS)"), "metres"),
+    "lon": (_("Longitude (°, WGS 84)"), "degrees"),
+    "lat": (_("Latitude (°, WGS 84)"), "degrees"),
+    "newly_covered": (_("Residents newly covered (people)"), "people"),
+    "best_for_k": (_("Best with this many sites (people)"), "people"),
+    "price_of_phasing": (_("Price of phasing (people)"), "people"),
+    "nearest_open_m": (_("Walk to the nearest open precinct (m)"), "metres"),
+    "street": (_("Nearest street"), "text"),
+    "address": (_("Nearest address"), "text"),
+    "address_m": (_("Distance to the address (m)"), "metres"),
+    "area": (_("Area"), "text"),
+    "population": (_("Residents (people)"), "people"),
+    "cells": (_("Cells"), "count"),
+    "seed_cell": (_("Seed cell"), "text"),
+    "covered_by_planned": (_("Covered by planned precincts (people)"), "people"),
+    "centroid_lon": (_("Centroid longitude (°, WGS 84)"), "degrees"),
+    "centroid_lat": (_("Centroid latitude (°, WGS 84)"), "degrees"),
+    "walk_to_open_m": (_("Walk from the centroid to an open precinct (m)"), "metres"),
+    "nearest_open": (_("Nearest open precinct"), "text"),
+    "zone": (_("Zone"), "text"),
+    "method": (_("Method"), "text"),
+    "points": (_("Demand points"), "count"),
 }
 
-_SUFFIXES = {"_open": " (open)", "_with_planned": " (open + planned)"}
+_SUFFIXES = {"_open": _(" (open)"), "_with_planned": _(" (open + planned)")}
 
 
 def column_kind(column: str) -> str:
@@ -108,8 +116,9 @@ def column_kind(column: str) -> str:
     return "text"
 
 
-def header(column: str) -> str:
-    """The header of a column in the workbook: a label with its unit.
+def header(column: str, t: Translator | None = None) -> str:
+    """The header of a column in the workbook: a label with its unit, in ``t``'s language
+    (default English; the threshold written as the language writes it, ``10 мин``).
 
     Examples
     --------
@@ -118,18 +127,33 @@ def header(column: str) -> str:
     >>> header("share_5min_with_planned")
     'Covered share, 5min (%) (open + planned)'
     """
+    from .i18n import translator
+
+    t = t or translator("en")
+    say = t.gettext
+    if column in HEADERS:  # before the suffixes: nearest_open is a column of its own
+        return say(HEADERS[column][0])
     for suffix, label in _SUFFIXES.items():
         if column.endswith(suffix):
-            return header(column[: -len(suffix)]) + label
-    if column in HEADERS:
-        return HEADERS[column][0]
-    if column.startswith("within_"):
-        return f"Within {column[7:]} (people)"
-    if column.startswith("gain_alone_"):
-        return f"Residents it adds alone within {column[11:]} (people)"
-    if column.startswith("share_"):
-        return f"Covered share, {column[6:]} (%)"
+            return header(column[: -len(suffix)], t) + say(label)
+    for prefix, text in (("within_", _("Within {label} (people)")),
+                         ("gain_alone_", _("Residents it adds alone within {label} (people)")),
+                         ("share_", _("Covered share, {label} (%)"))):
+        if column.startswith(prefix):
+            return say(text).format(label=_threshold(column[len(prefix):], t))
     return column
+
+
+def _threshold(label: str, t: Translator) -> str:
+    """A threshold label as the language writes it (``10min`` stays in English)."""
+    import re
+
+    m = re.fullmatch(r"([\d.]+)(min|m)", label)
+    if t.lang == "en" or not m:
+        return label
+    unit = t.gettext("{n} min") if m.group(2) == "min" else t.gettext("{n} m")
+    value = float(m.group(1))
+    return unit.format(n=t.number(value, 0 if value.is_integer() else 1))
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -222,12 +246,15 @@ def precinct_table(
     return gpd.GeoDataFrame(wide, geometry=np.asarray(ll.values), crs="EPSG:4326")
 
 
-def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[str]) -> Path:
+def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[str],
+                   lang: str | None = None) -> Path:
     """Write tables as an Excel workbook (openpyxl), one sheet per table.
 
-    Headers carry their units (:func:`header`), people are integers, shares are numbers in
+    Headers carry their units (:func:`header`) in the language ``lang`` (default
+    :func:`walkshed.i18n.current_language`); people are integers, shares are numbers in
     percent format, walks whole metres, coordinates in degrees; the first row is frozen.
-    Geometry columns are left out.
+    Geometry columns are left out (sheet names and the CSVs' column names stay the same in
+    every language: they are for scripts).
 
     Parameters
     ----------
@@ -236,11 +263,18 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[s
     path
         Destination ``.xlsx`` (written as it is: stage it with :class:`walkshed.io.OutputDir`).
 
+    lang
+        ``en``, ``ru`` or ``kk``.
+
     Returns
     -------
     pathlib.Path
     """
     from openpyxl import Workbook
+
+    from .i18n import translator
+
+    t = translator(lang)
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -252,7 +286,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[s
         ws = wb.create_sheet(sheet[:31])
         table = pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore")
         cols = list(table.columns)
-        ws.append([header(str(c)) for c in cols])
+        ws.append([header(str(c), t) for c in cols])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         for row in table.itertuples(index=False):
@@ -260,7 +294,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[s
         for j, c in enumerate(cols, start=1):
             fmt = formats.get(column_kind(str(c)))
             letter = get_column_letter(j)
-            ws.column_dimensions[letter].width = min(max(len(header(str(c))), 10) + 2, 48)
+            ws.column_dimensions[letter].width = min(max(len(header(str(c), t)), 10) + 2, 48)
             if fmt is None:
                 continue
             for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import gettext
+import math
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -35,10 +36,14 @@ __all__ = [
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
+    "Figure",
+    "Message",
     "Translator",
     "check_language",
     "current_language",
     "language_from_environment",
+    "message",
+    "message_n",
     "set_language",
     "translator",
 ]
@@ -128,6 +133,16 @@ class Translator:
         return format_percent(float(share), format=pattern.replace("#,##0", body, 1),
                               locale=self.locale)
 
+    def say(self, text: Any) -> str:
+        """``text`` in this language when it is a :class:`Message`, else as it is (data)."""
+        return text.in_language(self.lang) if isinstance(text, Message) else str(text)
+
+    def attribution(self, text: Any) -> str:
+        """A data attribution with OpenStreetMap's credit in this language (licence names
+        stay): ``© OpenStreetMap contributors, ODbL 1.0`` -> ``© участники OpenStreetMap, …``."""
+        credit = "© OpenStreetMap contributors"
+        return str(text).replace(credit, self.gettext(credit))
+
     def date(self, when: date | datetime | str) -> str:
         """A date in the locale's long form (``6 December 2026``, ``6 декабря 2026 г.``)."""
         if isinstance(when, str):
@@ -143,3 +158,97 @@ def _translator(lang: str) -> Translator:
 def translator(lang: str | None = None) -> Translator:
     """The :class:`Translator` of ``lang`` (default :func:`current_language`)."""
     return _translator(check_language(lang) if lang else current_language())
+
+
+class Message(str):
+    """A sentence of walkshed that can be said in each language.
+
+    The string itself is the English (what ``summary.json`` keeps and what code compares);
+    :meth:`in_language` says it in another language. Made by :func:`message` /
+    :func:`message_n` where the text is written (a note of the assessment, a solver's status)
+    and translated where it is shown (the report, the PDF, the map).
+    """
+
+    msgid: str
+    plural: str | None
+    count: Any
+    fields: dict[str, Any]
+
+    def __new__(cls, msgid: str, plural: str | None = None, count: Any = None,
+                **fields: Any) -> Message:
+        self = super().__new__(cls, _say(translator("en"), msgid, plural, count, fields))
+        self.msgid, self.plural, self.count, self.fields = msgid, plural, count, fields
+        return self
+
+    def in_language(self, lang: str | None = None) -> str:
+        """This sentence in ``lang`` (default :func:`current_language`)."""
+        return _say(translator(lang), self.msgid, self.plural, self.count, self.fields)
+
+    def __reduce__(self) -> Any:  # pickles (the cache, processes) keep the message
+        return (_rebuild, (self.msgid, self.plural, self.count, self.fields))
+
+
+def _rebuild(msgid: str, plural: str | None, count: Any, fields: dict[str, Any]) -> Message:
+    return Message(msgid, plural, count, **fields)
+
+
+def _say(t: Translator, msgid: str, plural: str | None, count: Any,
+         fields: dict[str, Any]) -> str:
+    template = t.gettext(msgid) if plural is None else t.ngettext(msgid, plural, count)
+    values = {k: t.say(v) if isinstance(v, Message) else v(t) if isinstance(v, Figure) else v
+              for k, v in fields.items()}
+    if plural is not None:
+        values.setdefault("n", t.number(count))
+    return template.format(**values)
+
+
+def message(msgid: str, **fields: Any) -> Message:
+    """A :class:`Message`; bind it to ``_`` where a module writes messages for later
+    (``_("{n} sites fall in the exclusion areas.", n=...)``). A field may be a
+    :class:`Figure` (``Figure.percent(share)``), written per locale, or a Message."""
+    return Message(msgid, **fields)
+
+
+def message_n(singular: str, plural: str, count: Any, **fields: Any) -> Message:
+    """A :class:`Message` with plural forms for ``count`` (``{n}`` is ``count`` written per
+    locale unless given); bind it to ``_n``."""
+    return Message(singular, plural, count, **fields)
+
+
+class Figure:
+    """A number a :class:`Message` writes per locale: ``Figure.number(1234)``,
+    ``Figure.percent(0.07, 2)``, ``Figure.seconds(7.5)``; ``Figure.word(text)`` is a text of
+    the data said from the catalogue when it has it (else as it is). Picklable."""
+
+    def __init__(self, kind: str, value: Any, digits: int = 0) -> None:
+        self.kind, self.value, self.digits = kind, value, digits
+
+    @classmethod
+    def number(cls, value: Any, digits: int = 0) -> Figure:
+        """``value`` with ``digits`` decimals."""
+        return cls("number", float(value), digits)
+
+    @classmethod
+    def percent(cls, share: Any, digits: int = 1) -> Figure:
+        """``share`` as a percentage."""
+        return cls("percent", float(share), digits)
+
+    @classmethod
+    def seconds(cls, value: float) -> Figure:
+        """Seconds with three significant digits at most (``7.5``, ``120``)."""
+        v = float(value)
+        digits = max(0, 2 - math.floor(math.log10(v))) if v > 0 else 0
+        v = round(v, digits)
+        return cls("number", v, next(d for d in range(digits + 1) if round(v, d) == v))
+
+    @classmethod
+    def word(cls, text: str) -> Figure:
+        """A text of the data (a rule's ``why``), translated when the catalogue has it."""
+        return cls("word", str(text))
+
+    def __call__(self, t: Translator) -> str:
+        if self.kind == "word":
+            return t.gettext(self.value)
+        if self.kind == "percent":
+            return t.percent(self.value, self.digits)
+        return t.number(self.value, self.digits)

@@ -324,9 +324,9 @@ def run_study(
             walking = _walking_areas(study, a)
     if "tables" in outputs:
         with reporter.step("Writing the tables, workbook and GeoPackage"):
-            _tables(study, a, res, walking, out)
+            _tables(study, a, res, walking, out, lang=lang)
     if "map" in outputs:
-        _map(study, a, res, out, reporter, offline=offline, walking_areas=walking)
+        _map(study, a, res, out, reporter, offline=offline, walking_areas=walking, lang=lang)
     if "report" in outputs:
         from .report_pdf import write_report_pdf
 
@@ -469,7 +469,7 @@ def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
 
 
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
-            out: OutputDir) -> None:
+            out: OutputDir, lang: str | None = None) -> None:
     """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
     from .assessment import h3_resolution_for
     from .export import catchment_polygons, precinct_table, tidy, write_workbook
@@ -491,7 +491,7 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
             out.write_csv(table, f"{name}.csv", encoding="utf-8-sig")
     out.write_gpkg({"uncovered_areas": areas, "uncovered_cells": tidy(a.uncovered_cells)},
                    "uncovered_areas.gpkg")
-    write_workbook(tables, out.path("walkshed.xlsx"))
+    write_workbook(tables, out.path("walkshed.xlsx"), lang=lang)  # headers in the language
     layers: dict[str, gpd.GeoDataFrame] = {}
     if walking is not None:
         ll = walking.to_crs(4326)
@@ -526,9 +526,13 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
 def _map(
     study: Study, a: Any, res: Any, out: OutputDir, reporter: Reporter, *, offline: bool,
     walking_areas: gpd.GeoDataFrame | None = None,
+    lang: str | None = None,
 ) -> None:
-    """Stage ``coverage_map.html``."""
+    """Stage ``coverage_map.html`` (in ``lang``, district names in it where the study has them)."""
     from . import maps
+    from .i18n import translator
+
+    code = translator(lang).lang
 
     licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     with reporter.step("Drawing the coverage map"):
@@ -544,6 +548,8 @@ def _map(
             caveats=study.caveats,
             precinct_kinds=study.vetting.to_dict() if study.vetting is not None else None,
             walking_areas=walking_areas,
+            lang=code,
+            place_names=study.place_names.get(code, {}),
         )
     maps.save_map(m, out.path("coverage_map.html"))
 

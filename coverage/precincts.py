@@ -28,6 +28,7 @@ import shapely
 from ._common import STATUSES
 from ._errors import input_error
 from ._osm import OSM_SUFFIXES, read_tagged_points
+from .i18n import message as _
 from .network import WalkNetwork
 from .snap import snap_points
 from .vetting import KINDS, KindRules, classify, load_kind_rules
@@ -95,7 +96,7 @@ def _kinds_and_staff(
             if word not in KINDS:
                 bad.append(f"{pid}: '{given}'")
             kinds.append(word)
-            reasons.append(f"given in the file's '{kind_col}' column")
+            reasons.append(_("given in the file's '{column}' column", column=kind_col))
             continue
         own = None if names[i] == default_name(pid) else names[i]
         kind, reason = rules.classify(_tags_of_row(frame.iloc[i], own, tag_columns))

@@ -5,6 +5,7 @@ Pure functions from a run's results to text; the CLI prints them, a notebook may
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,11 @@ def run_report(result: Any, lang: str | None = None) -> str:
             what += _(", NOT reachable")
         # with a target, show enough digits that "90.0%" is not read as reaching 90 %
         digits = 1 if sites["p"] is not None else 2
-        how = str(sites["status"])
-        if not how.startswith(str(sites["method"])):
-            how = f"{sites['method']}, {how}"
+        how = t.say(sites["status"])
+        if not str(sites["status"]).startswith(str(sites["method"])):
+            method = {"greedy": _("greedy"), "exact": _("exact")}.get(
+                str(sites["method"]), str(sites["method"]))
+            how = f"{method}, {how}"
         fixed = {"open": _("open"), "open+planned": _("open + planned")}.get(
             str(sites["fixed"]), str(sites["fixed"]))
         lines += [
@@ -70,7 +73,7 @@ def run_report(result: Any, lang: str | None = None) -> str:
                 how=how, fixed=fixed, before=t.percent(sites["covered_share_before"], digits),
                 after=t.percent(sites["covered_share_after"], digits)),
         ]
-        lines += [_("  note: {note}").format(note=n) for n in sites["notes"]]
+        lines += [_("  note: {note}").format(note=t.say(n)) for n in sites["notes"]]
         for row in sites["sites"].to_dict(orient="records"):
             where = (f", {names.get(row['district'], row['district'])}"
                      if isinstance(row.get("district"), str) else "")
@@ -89,13 +92,25 @@ def run_report(result: Any, lang: str | None = None) -> str:
                                                n=num(r.residents), method=r.method)
             for r in src.itertuples())))
     if extra:
-        lines += ["", _("About the data:")] + [f"- {n}" for n in extra]
-    if t.lang == "en":  # not yet in the ru / kk catalogues; summary.json has them always
-        lines += _vetting_staffing_caveats(summary)
-    lines += ["", _("Data: {attribution}").format(attribution=summary["attribution"]),
+        lines += ["", _("About the data:")] + [f"- {t.say(n)}" for n in extra]
+    # the caveats are not yet in the ru / kk catalogues (summary.json has them always)
+    lines += _vetting_staffing_caveats(summary, t, caveats=t.lang == "en")
+    credit = t.attribution(summary["attribution"])
+    lines += ["", _("Data: {attribution}").format(attribution=credit),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
                                                      folder=result.folder)]
     return "\n".join(lines)
+
+
+def _threshold(label: Any, t: Any) -> str:
+    """A threshold label (``10min``, ``750m``) in the language (``10 мин``); others as given."""
+    m = re.fullmatch(r"([\d.]+)\s*(min|m)", str(label))
+    if not m:
+        return str(label)
+    value = float(m.group(1))
+    unit = t.gettext("{n} min") if m.group(2) == "min" else t.gettext("{n} m")
+    return unit.format(
+        n=t.number(value, _digits(value)))
 
 
 def _digits(x: float) -> int:
@@ -106,32 +121,48 @@ def _digits(x: float) -> int:
     return 4
 
 
-def _vetting_staffing_caveats(summary: dict[str, Any]) -> list[str]:
-    """The report's precinct kinds, staffing and caveats (each block when the summary has it)."""
+def _kind_word(kind: Any, t: Any) -> str:
+    """A precinct kind in the language (the map's words), others as given."""
+    said = t.gettext(f"precinct kind|{kind}")
+    return str(kind) if said == f"precinct kind|{kind}" else said
+
+
+def _vetting_staffing_caveats(summary: dict[str, Any], t: Any = None, *,
+                              caveats: bool = True) -> list[str]:
+    """The report's precinct kinds, staffing and (``caveats``) caveats, each block when the
+    summary has it, in ``t``'s language (default English)."""
     from .assessment.staffing import staffing_lines
     from .caveats import caveat_lines
 
+    t = t or translator("en")
+    _ = t.gettext
     lines: list[str] = []
     kinds = summary.get("precinct_kinds")
     if kinds:
-        found = ", ".join(f"{n} {k}" for k, n in kinds["found"].items() if n)
-        lines += ["", f"Precincts by kind: {found}; counted: {', '.join(kinds['counted_kinds'])}."]
+        found = ", ".join(f"{t.number(n)} {_kind_word(k, t)}"
+                          for k, n in kinds["found"].items() if n)
+        lines += ["", _("Precincts by kind: {found}; counted: {counted}.").format(
+            found=found, counted=", ".join(_kind_word(k, t) for k in kinds["counted_kinds"]))]
         if kinds["left_out"]:
-            lines.append(f"Left out ({len(kinds['left_out'])}): " + "; ".join(
-                _who(r) for r in kinds["left_out"]))
+            lines.append(_("Left out ({n}): {list}").format(
+                n=t.number(len(kinds["left_out"])),
+                list="; ".join(_who(r, t) for r in kinds["left_out"])))
         if kinds["unknown_counted"]:
-            lines.append(f"Warning: {len(kinds['unknown_counted'])} precinct(s) of unknown "
-                         "kind counted (no name or tag says what they are); check them, or "
-                         "set kinds = [...] in [[precincts]].")
+            lines.append(_("Warning: {n} precinct(s) of unknown kind counted (no name or tag "
+                           "says what they are); check them, or set kinds = [...] in "
+                           "[[precincts]].").format(n=t.number(len(kinds["unknown_counted"]))))
     staffing = summary.get("staffing")
     if staffing:
-        labels = summary.get("settings", {}).get("threshold_labels") or ["the largest threshold"]
-        lines += ["", *staffing_lines(staffing, str(labels[-1]))]
-    caveats = caveat_lines({"caveats": [
+        labels = summary.get("settings", {}).get("threshold_labels") or [None]
+        largest = _threshold(labels[-1], t) if labels[-1] else _("the largest threshold")
+        lines += ["", *staffing_lines(staffing, largest, t)]
+    if not caveats:
+        return lines
+    said = caveat_lines({"caveats": [
         c for c in summary.get("caveats", [])
         if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]})
-    if caveats:
-        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in caveats]
+    if said:
+        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in said]
     return lines
 
 
@@ -147,7 +178,7 @@ def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> li
     share = unc.get("share_open")
     if share and len(unc["methods"]) > 1:
         lines += ["", _("Covered within {threshold} of an open precinct, by how residents "
-                        "are placed: {text}").format(threshold=unc["threshold"],
+                        "are placed: {text}").format(threshold=_threshold(unc["threshold"], t),
                                                      text=_range(share, t))]
         for m in unc["methods"]:
             mark = this_run if m["method"] == unc.get("scenario_method") else ""
@@ -204,12 +235,13 @@ def inspect_text(file_name: str, info: dict[str, Any], lang: str | None = None) 
          if info.get("snapshot") else []))
 
 
-def _who(row: dict[str, Any]) -> str:
+def _who(row: dict[str, Any], t: Any = None) -> str:
     """``name (id, kind)``, or ``id (kind)`` for an unnamed precinct."""
     name, pid = str(row.get("name") or ""), str(row["precinct"])
+    kind = _kind_word(row["kind"], t or translator("en"))
     if not name or name == f"Precinct {pid}":
-        return f"{pid} ({row['kind']})"
-    return f"{name} ({pid}, {row['kind']})"
+        return f"{pid} ({kind})"
+    return f"{name} ({pid}, {kind})"
 
 
 def _kinds_text(info: dict[str, Any]) -> str:

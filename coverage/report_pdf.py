@@ -209,7 +209,7 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
                fontsize=8, frameon=False, title=_("Legend"), title_fontsize=9,
                alignment="left")
     fig.text(_LEFT, 0.03, _("Data: {attribution}. Map: walkshed.").format(
-        attribution=summary.get("attribution", "")), fontsize=7, color="#444444")
+        attribution=t.attribution(summary.get("attribution", ""))), fontsize=7, color="#444444")
     return fig
 
 
@@ -519,10 +519,11 @@ def _caveats(result: Any, t: Translator) -> list[str]:
           "threshold. The staffing figures assign every resident to the nearest open "
           "precinct, however far."),
     ]
-    out += [str(n) for n in summary.get("notes", [])]
+    out += [t.say(n) for n in summary.get("notes", [])]
     info = summary.get("proposed_sites") or {}
-    out += [str(n) for n in info.get("notes", [])]
-    out.append(_("Data: {attribution}.").format(attribution=summary.get("attribution", "")))
+    out += [t.say(n) for n in info.get("notes", [])]
+    out.append(_("Data: {attribution}.").format(
+        attribution=t.attribution(summary.get("attribution", ""))))
     from . import __version__
 
     out.append(_("Made with walkshed {version} on {date}.").format(

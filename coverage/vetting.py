@@ -28,6 +28,8 @@ import geopandas as gpd
 import pandas as pd
 
 from ._errors import input_error
+from .i18n import Figure
+from .i18n import message as _
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,23 @@ __all__ = [
 
 #: Every kind a precinct can have, in the order they are reported.
 KINDS: tuple[str, ...] = ("precinct", "station", "traffic", "checkpoint", "other", "unknown")
+
+#: The ``why`` of the shipped rules (``data/police_kinds.toml``) as messages of the catalogues,
+#: so a reason reads in the run's language (a test keeps this list and the file in step).
+SHIPPED_WHYS: tuple[str, ...] = (
+    _("OSM tag police=traffic_police (traffic police)"),
+    _("OSM tag police=checkpoint"),
+    _("OSM tag police=station (a police station)"),
+    _("OSM tag police=precinct / community_police (a precinct post)"),
+    _("OSM tag police=* names a facility residents do not visit"),
+    _("name of the traffic (road) police"),
+    _("name of a post, checkpoint or ambush"),
+    _("tagged with the traffic rule enforced there (a speed trap or traffic post)"),
+    _("name of a precinct (district inspectors' post)"),
+    _("name of a police station or department"),
+    _("name of a police service residents do not visit for a district inspector"),
+    _("the name says police but not which kind"),
+)
 
 #: The kinds that count as precincts unless the scenario says otherwise (``kinds = [...]``).
 DEFAULT_KINDS: tuple[str, ...] = ("precinct", "station", "unknown")
@@ -108,12 +127,13 @@ class KindRules:
         for rule in self.rules:
             hit = rule.match(tags)
             if hit is not None:
-                return rule.kind, f"{rule.why}: {hit}"
+                return rule.kind, _("{why}: {hit}", why=Figure.word(rule.why), hit=hit)
         named = [k for k in self.name_tags if str(tags.get(k) or "").strip()]
         if named:
             k = named[0]
-            return "unknown", f"no rule matches the name {k}={str(tags[k]).strip()!r}"
-        return "unknown", "no name and no tag that tells its kind"
+            return "unknown", _("no rule matches the name {tag}",
+                                tag=f"{k}={str(tags[k]).strip()!r}")
+        return "unknown", _("no name and no tag that tells its kind")
 
 
 def _word_regex(word: str) -> str:

@@ -1010,13 +1010,17 @@ def test_precinct_serving_nobody_is_noted() -> None:
     a = assess(net, homes, police, thresholds_m=[300])
     served = a.catchments.set_index(["scenario", "precinct"])["residents_served"]
     assert served[("open", "E")] == 0.0 and served[("open", "W")] == 30.0
-    idle = [n for n in a.notes if "serve no resident" in n]
+    idle = [n for n in a.notes if "serves no resident" in n]
     assert idle == [
-        "1 precinct(s) serve no resident (open): no one has them as the nearest precinct on "
+        "1 precinct serves no resident (open): no one has it as the nearest precinct on "
         "foot: E",
-        "1 precinct(s) serve no resident (open+planned): no one has them as the nearest "
+        "1 precinct serves no resident (open + planned): no one has it as the nearest "
         "precinct on foot: E",
     ]
+    # said in Russian where it is shown (the report, the PDF)
+    assert idle[0].in_language("ru") == (  # type: ignore[attr-defined]
+        "1 УПП не обслуживает ни одного жителя (действующие): ни для кого он не ближайший "
+        "пешком: E")
 
 
 def test_uncovered_areas_split_at_district_borders() -> None:

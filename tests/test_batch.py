@@ -403,6 +403,32 @@ def test_index_map_and_workbook_escape_names(tmp_path: Path) -> None:
     assert totals["cities_failed"] == 1
 
 
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_index_map_words_in_russian_and_kazakh(lang: str) -> None:
+    import re
+
+    import pandas as pd
+
+    from walkshed.batch.index_map import index_page
+
+    table = pd.DataFrame({"status": ["ok"], "folder": ["almaty"], "city": ["Almaty"],
+                          "residents": [2165759.0], "share_open_10min": [0.07],
+                          "beyond_open": [2000000.0], "new_sites": [3.0], "map": [None]})
+    totals = {"main_threshold": "10min", "residents": 2165759.0,
+              "covered_open_10min": 151603.0, "cities_with_results": 1, "beyond_open": 2e6}
+    page = index_page("Batch", table, outlines={}, totals=totals, offline=True, lang=lang)
+    data = json.loads(re.search(r'id="walkshed-data">(.*?)</script>', page, re.S).group(1))
+    assert data["lang"] == lang and data["main"] == "10 мин"
+    # figures written per locale in Python (a browser may lack the locale's data)
+    assert data["written"]["residents"] == "2\xa0165\xa0759"
+    assert data["cities"][0]["written"]["share"] == {"ru": "7,0\xa0%", "kk": "7,0%"}[lang]
+    # every word of the page in the language (placeholders aside), the credit's name aside
+    words = " ".join([*data["text"].values(), data["attribution_html"]])
+    assert set(re.findall(r"[A-Za-z]+", re.sub(r"\{\w+\}", "", words))) == {"OpenStreetMap"}
+    assert index_page("Batch", table, outlines={}, totals=totals, offline=True,
+                      lang="en").count("residents in {cities} cities") == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # the chunked coverage matrix
 

@@ -179,3 +179,29 @@ def test_catchment_polygons_tile_the_residents(demo_out: tuple[Path, Any]) -> No
             lat, lon = h3.cell_to_latlng(cell)
             hit = gdf[gdf.geometry.covers(shapely.Point(lon, lat))]
             assert hit["precinct"].tolist() == [owner], cell
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_workbook_headers_in_the_language(tmp_path: Path, lang: str) -> None:
+    from openpyxl import load_workbook
+
+    from walkshed.export import HEADERS, write_workbook
+    from walkshed.i18n import translator
+
+    t = translator(lang)
+    table = pd.DataFrame({"precinct": ["a"], "residents_served_open": [12],
+                          "within_10min_open": [10], "share_7.5min_with_planned": [0.5],
+                          "gain_alone_10min": [3], "lon": [76.9], "lat": [43.2]})
+    write_workbook({"precincts": table}, tmp_path / "w.xlsx", lang=lang)
+    heads = list(next(load_workbook(tmp_path / "w.xlsx")["precincts"].iter_rows(
+        values_only=True)))
+    assert heads == [header(c, t) for c in table.columns]
+    assert heads[2] == {"ru": "В пределах 10 мин (чел.) (действующие)",
+                        "kk": "10 мин ішінде (адам) (жұмыс істейтін)"}[lang]
+    assert heads[3].startswith({"ru": "Доля охвата, 7,5 мин (%)",
+                                "kk": "Қамту үлесі, 7,5 мин (%)"}[lang])
+    # no English left in any header (coordinates' names and WGS 84 aside)
+    every = [header(c, t) for c in [*HEADERS, *table.columns]]
+    assert set(re.findall(r"[A-Za-z]+", " ".join(every))) <= {"WGS", "x", "y"}
+    # the CSVs' and the sheets' names stay the machine-readable ones
+    assert load_workbook(tmp_path / "w.xlsx").sheetnames == ["precincts"]

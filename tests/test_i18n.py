@@ -167,12 +167,16 @@ def test_demo_report_in_russian_and_kazakh(tmp_path: Path) -> None:
     assert shown(ru_n, ru_p, ru)
     assert "Пешая доступность" in ru and "участкового инспектора" in ru
     assert "Зоны обслуживания сегодня" in ru and "УПП" in ru
+    # the staffing block in the language too (inspectors, the rule)
+    assert "Участковые инспекторы сегодня: по нормативу" in ru and "Правило:" in ru
+    assert "Бүгінгі учаскелік инспекторлар" in kk and "Ереже:" in kk
     assert "жаяу қолжетімділік" in kk.lower() and "учаскелік" in kk
     assert KAZAKH_LETTERS & set(kk)
     # no English sentence of ours is left (siting's solver words and data names aside)
     for text in (ru, kk):
         for phrase in ("Walking coverage", "Residents", "Opening order", "Catchments",
-                       "Largest uncovered", "About the data", "Wrote", "residents"):
+                       "Largest uncovered", "About the data", "Wrote", "residents",
+                       "Inspectors today", "Precincts by kind", "Rule:", "contributors"):
             assert phrase not in text, phrase
     # the Russian plural of the areas count
     n_areas = len(summary["uncovered_areas"])
@@ -276,3 +280,39 @@ def test_inspect_in_russian_with_the_option_after_the_command() -> None:
     assert "км улиц, доступных пешеходам" in res.stdout
     assert "объектов полиции (amenity=police)" in res.stdout
     assert "walkable street" not in res.stdout
+
+
+def test_messages_say_themselves_in_each_language() -> None:
+    import pickle
+
+    from walkshed.i18n import Figure, message, message_n
+
+    m = message_n("{n} candidate site falls in the exclusion areas.",
+                  "{n} candidate sites fall in the exclusion areas.", 5)
+    assert m == "5 candidate sites fall in the exclusion areas."  # the English is the string
+    assert json.dumps([m]) == '["5 candidate sites fall in the exclusion areas."]'
+    assert m.in_language("ru") == "5 мест-кандидатов попадают в зоны исключения."
+    assert translator("kk").say(m) == "5 үміткер орын алып тастау аймақтарына түседі."
+    assert pickle.loads(pickle.dumps(m)).in_language("ru") == m.in_language("ru")
+    assert translator("ru").say("data text") == "data text"
+    # fields written per locale, messages inside messages
+    share = message("within {gap} of optimal", gap=Figure.percent(0.0123, 2))
+    status = message("{method}, {within} (Lagrangian bound)", method=message("greedy"),
+                     within=share)
+    assert status == "greedy, within 1.23% of optimal (Lagrangian bound)"
+    assert status.in_language("ru") == (
+        f"жадный алгоритм, не более 1,23{NBSP}% от оптимума (оценка Лагранжа)")
+    assert pickle.loads(pickle.dumps(status)).in_language("kk") == status.in_language("kk")
+    assert message("{s} s", s=Figure.seconds(7.5)).in_language("ru") == "7,5 s"
+
+
+def test_siting_status_and_notes_in_russian() -> None:
+    import numpy as np
+
+    from walkshed.siting.solvers import solve_mclp
+
+    cover = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=float)
+    res = solve_mclp(cover, np.array([3.0, 2.0, 1.0]), 1, method="greedy")
+    assert res.status == "greedy, proven optimal"
+    assert translator("ru").say(res.status) == "жадный алгоритм, оптимальность доказана"
+    assert translator("kk").say(res.status) == "ашкөз алгоритм, оңтайлылығы дәлелденген"

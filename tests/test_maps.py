@@ -321,16 +321,16 @@ def test_layers_title_legend_attribution(monaco: dict[str, Any]) -> None:
     assert names[:len(EXPECTED_LAYERS)] == EXPECTED_LAYERS
     assert names[-3:] == ["Precincts: open", "Precincts: planned", "Proposed sites (by rank)"]
     assert data["title"] == "Monaco police"
-    assert data["subtitle"] == "Test <scenario> · data 2020-05-01 · run 2026-11-26"
+    assert data["subtitle"] == "Test <scenario> · data May 1, 2020 · run November 26, 2026"
     assert data["attribution"] == "© OpenStreetMap contributors, ODbL 1.0"
-    assert "L.control.scale()" in page
+    assert "L.Control.Scale.extend" in page and data["lang"] == "en"
     # the open + planned walking areas start hidden; every shown layer with a legend has one
     shown = {layer["name"]: layer.get("show", True) for layer in data["layers"]}
     assert not shown["Walking areas, open + planned: 5 min"]
     assert all("legend" in layer for layer in data["layers"]
                if layer["kind"] == "geojson" and layer["id"] != "streets")
     # without a data date the title says only the run's
-    assert _data(_map(monaco))["subtitle"] == "Test <scenario> · run 2026-11-26"
+    assert _data(_map(monaco))["subtitle"] == "Test <scenario> · run November 26, 2026"
 
 
 def test_offline_page_loads_nothing_from_outside(monaco: dict[str, Any]) -> None:
@@ -390,7 +390,7 @@ def test_sites_and_districts(monaco: dict[str, Any]) -> None:
         west = pre.geometry.x < mid if name != "East" else pre.geometry.x >= mid
         for st in ("open", "planned"):
             n = int((west & (pre["status"] == st)).sum())
-            assert rows.get(f"Precincts {st}", "0") == str(n)
+            assert rows.get(f"{st.capitalize()} precincts", "0") == str(n)
 
 
 def test_district_classes_separate_close_shares() -> None:
@@ -898,7 +898,9 @@ def test_hostile_scenario_through_the_command(
     osm = next(c for c in summary["sources"] if c["source"].startswith("OpenStreetMap"))
     head = page.locator("#ws-title").inner_text()
     assert title not in head.replace(title, "", 1)
-    assert f"data {osm['date'][:10]} · run " in head
+    from walkshed.i18n import translator
+
+    assert f"data {translator('en').date(osm['date'][:10])} · run " in head
     assert unc["share_open"]["text"] in head and unc["norms_text"] in head
     # the panel: closed at first, opens on a click, shows the ranges, staffing and caveats
     info = page.locator("#ws-info")
@@ -939,6 +941,206 @@ def test_hostile_scenario_through_the_command(
 
 
 # ---------------------------------------------------------------------------------------------
+# in the planners' languages (the demo scenario; the run's language through the pipeline)
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo.toml"
+NBSP = "\xa0"
+#: Latin-letter words a Russian or Kazakh map may show: licence and software names (and OSM,
+#: whose tags, ``police=station``, are shown as they are in the data).
+LICENCE_WORDS = {"OpenStreetMap", "OSM", "ODbL", "CC", "BY", "SA", "Leaflet"}
+
+
+@pytest.fixture(scope="module")
+def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's map in ru (written by run_study), en and kk (the pipeline's map stage)."""
+    from walkshed.io import OutputDir
+    from walkshed.pipeline import Reporter, _map, load_study, run_study
+
+    _need_offline_leaflet()
+    study, _ = load_study(DEMO, cache=False)
+    root = tmp_path_factory.mktemp("demo-maps")
+    with OutputDir(root / "ru") as out:
+        res = run_study(study, out, Reporter(), outputs=frozenset({"sites", "map"}), p=2,
+                        offline=True, lang="ru")
+    for lang in ("en", "kk"):
+        with OutputDir(root / lang) as out:
+            _map(study, res.assessment, res.siting, out, Reporter(), offline=True, lang=lang)
+    # the names that come from the data (they stay as written)
+    names = {study.name, *study.precincts["name"].dropna(), *study.districts["name"]}
+    for col in res.siting.table.columns.drop("geometry"):  # site ids, addresses, streets
+        names |= {v for v in res.siting.table[col] if isinstance(v, str)}
+    # population methods' names and reasons (the population's words, not translated yet)
+    unc = res.assessment.uncertainty or {}
+    names |= {str(m["method"]) for m in [*unc.get("methods", []), *unc.get("not_applicable", [])]}
+    names |= {str(m["reason"]) for m in unc.get("not_applicable", [])}
+    return {"paths": {lang: root / lang / "coverage_map.html" for lang in ("en", "ru", "kk")},
+            "names": sorted(names, key=len, reverse=True)}
+
+
+def _file_data(path: Path) -> dict[str, Any]:
+    blocks = DATA_BLOCK.findall(path.read_text(encoding="utf-8"))
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
+def _latin_words(texts: list[str], names: list[str]) -> set[str]:
+    """Latin-letter words in ``texts`` once the data's names are taken out, licences aside."""
+    found: set[str] = set()
+    for text in texts:
+        for name in names:
+            text = text.replace(name, " ")
+        text = re.sub(r"\{\w+\}", " ", text)  # an interface word's placeholders
+        text = re.sub(r"[\w:*]+=('[^']*'|[^\s,;)]+)", " ", text)  # OSM tags: data
+        found |= set(re.findall(r"[A-Za-z]+", text)) - LICENCE_WORDS
+    return found
+
+
+def _readable(data: dict[str, Any]) -> list[str]:
+    """Every text of the JSON block a user reads (title, layer list, legend, popups, tips,
+    interface words), not styles, ids, colours or geometry."""
+    out = [data["title"], data["subtitle"], data["attribution"], *data["text"].values(),
+           *data.get("lines", [])]
+    panel = data.get("panel") or {"sections": []}  # the figures' panel (its ids aside)
+    for sec in panel["sections"]:
+        out += [sec["title"], *_strings(sec.get("rows")), *_strings(sec.get("items")),
+                *_strings(sec.get("groups"))]
+    for layer in data["layers"]:
+        out.append(layer["name"])
+        if "legend" in layer:
+            out += [layer["legend"]["section"]] + [it["text"] for it in layer["legend"]["items"]]
+        feats = layer.get("data", {}).get("features", []) if layer["kind"] == "geojson" else []
+        for item in [f["properties"] for f in feats] + layer.get("markers", []):
+            for key in ("tip", "alt"):
+                out += [item[key]] if item.get(key) else []
+            out += [item["icon"]["text"]] if item.get("icon", {}).get("text") else []
+            if "popup" in item:
+                out += [item["popup"]["title"]] + [c for row in item["popup"]["rows"]
+                                                   for c in row]
+    return out
+
+
+def _in_locale(value: str, lang: str) -> str:
+    """An English figure of the map written as ``lang`` writes it (independent of Babel):
+    ``1,234`` -> ``1 234``, ``75.0%`` -> ``75,0 %`` (ru) / ``75,0%`` (kk), ``375 m`` ->
+    ``375 м``."""
+    m = re.fullmatch(r"([\d,]+(?:\.\d+)?)(%| m| min)?", value)
+    if not m:
+        return value
+    num = m.group(1).replace(",", NBSP).replace(".", ",")
+    unit = {None: "", "%": (NBSP if lang == "ru" else "") + "%", " m": " м",
+            " min": " мин"}[m.group(2)]
+    return num + unit
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_demo_map_in_russian_and_kazakh(demo_maps: dict[str, Any], lang: str) -> None:
+    from walkshed.i18n import translator
+
+    en, data = _file_data(demo_maps["paths"]["en"]), _file_data(demo_maps["paths"][lang])
+    assert data["lang"] == lang and en["lang"] == "en"
+    readable = _readable(data)
+    # no English of ours: no Latin word but the data's names and the licences
+    assert _latin_words(readable, demo_maps["names"]) == set()
+    assert _latin_words(_readable(en), demo_maps["names"]) > {"Walking", "Precincts"}
+    t = translator(lang)
+    assert "УПП" in " ".join(readable)
+    assert data["attribution"] == {"ru": "© участники OpenStreetMap, ODbL 1.0",
+                                   "kk": "© OpenStreetMap қатысушылары, ODbL 1.0"}[lang]
+    if lang == "kk":
+        assert set("әғқңөұүі") & set(" ".join(readable))
+    # the same layers, popups and figures as the English map, written per locale
+    assert len(data["layers"]) == len(en["layers"])
+    pops_en, pops = _precinct_popups(en), _precinct_popups(data)
+    assert set(pops) == set(pops_en) == {"demo-A", "demo-B", "demo-C", "demo-D"}
+    for pid, popup in pops.items():
+        assert popup["title"] == pops_en[pid]["title"]  # a name from the data
+        values = [v for _, v in popup["rows"]]
+        english = [v for _, v in pops_en[pid]["rows"]]
+        assert len(values) == len(english)
+        for v, e in zip(values, english, strict=True):  # figures as the English ones
+            if re.fullmatch(r"[\d,.]+(%| m| min)?", e):
+                assert v == _in_locale(e, lang)
+        assert values[0] == t.gettext(f"precinct status|{english[0]}")
+        rows = dict(popup["rows"])
+        kind = dict(pops_en[pid]["rows"]).get("Kind")
+        if kind:  # the vetting's kind in the language
+            assert rows[t.gettext("Kind")] == t.gettext(f"precinct kind|{kind}")
+    sites_en, sites = (next(la for la in d["layers"] if la["id"] == "sites") for d in (en, data))
+    for a, b in zip(sites_en["markers"], sites["markers"], strict=True):
+        assert [v for _, v in b["popup"]["rows"]] == [
+            _in_locale(v, lang) for _, v in a["popup"]["rows"]]
+    # the subtitle's date in the locale's words
+    assert t.date(_dt_today()) in data["subtitle"]
+
+
+def _dt_today() -> Any:
+    import datetime
+
+    return datetime.date.today()
+
+
+def _show_everything(page: Any) -> None:
+    page.evaluate("""() => { document.querySelectorAll('#ws-layers input').forEach(i => {
+        if (!i.checked) { i.checked = true; i.dispatchEvent(new Event('change')); } }); }""")
+
+
+def _open_popups_text(page: Any, kind: str, count: int) -> list[str]:
+    """Open the popups of the first ``count`` features of every ``kind`` layer, one by one."""
+    return page.evaluate(
+        """([kind, count]) => {
+            const out = [];
+            window.walkshed.layers.forEach(b => {
+              if (b.spec.kind !== kind) return;
+              let n = 0;
+              b.layer.eachLayer(l => {
+                if (n >= count || !l.getPopup || !l.getPopup()) return;
+                n += 1;
+                l.openPopup();
+                const el = l.getPopup().getElement();  // (the last one may still fade out)
+                out.push(el.querySelector('.leaflet-popup-content').innerText);
+                window.walkshed.map.closePopup();
+              });
+            });
+            return out;
+        }""", [kind, count])
+
+
+@pytest.mark.browser
+def test_russian_demo_map_in_chromium(browser: Any, demo_maps: dict[str, Any]) -> None:
+    path = demo_maps["paths"]["ru"]
+    page, watch, _ = _open(browser, path)
+    assert page.evaluate("document.documentElement.lang") == "ru"
+    title = page.locator("#ws-title").inner_text()
+    layers = _layer_list(page)
+    assert "Зоны пешей доступности, действующие: 10 мин" in layers
+    assert "УПП: действующие" in layers and "УПП: планируемые" in layers
+    _show_everything(page)
+    legend = page.locator("#ws-legend").inner_text()
+    for section in ("Зоны пешей доступности", "УПП", "Зоны вне пешей доступности",
+                    "Предлагаемые места новых УПП (по номеру)"):
+        assert section in legend
+    # popups as the browser draws them: every precinct, sites, districts, areas, cells
+    popups = [_click_precinct(page, pid) for pid in ("demo-A", "demo-B", "demo-C", "demo-D")]
+    assert all("Жителей в зоне обслуживания" in p for p in popups)
+    assert "Статус\tдействует" in popups[0] and "Статус\tпланируется" in popups[2]
+    _reset_view(page)
+    popups += _open_popups_text(page, "markers", 3) + _open_popups_text(page, "geojson", 3)
+    assert any(p.startswith("Предлагаемое место № 1") for p in popups)
+    assert any(p.startswith("Зона вне пешей доступности № 1") for p in popups)
+    # tooltips and the controls: scale, zoom buttons, attribution
+    scale = page.locator(".leaflet-control-scale").inner_text()
+    assert re.fullmatch(r"\d+ (м|км)", scale.strip()), scale
+    assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Приблизить"
+    attribution = page.locator("#ws-attribution").inner_text()
+    assert attribution == "Leaflet | © участники OpenStreetMap, ODbL 1.0"
+    seen = [title, legend, scale, attribution, *layers, *popups,
+            *page.locator(".ws-label, .ws-rank, .ws-site").all_inner_texts()]
+    assert _latin_words(seen, demo_maps["names"]) == set()
+    # figures in the Russian form: a no-break space between thousands, a decimal comma
+    assert re.search(rf"\d{NBSP}\d{{3}}\b", " ".join(popups))
+    assert re.search(rf"\d+,\d{NBSP}%", " ".join(popups))
+    assert watch.errors == [] and watch.dialogs == []
+    page.close()
 # the figures' ranges, staffing, precinct kinds, caveats and sources (title box and panel)
 
 
@@ -1007,7 +1209,7 @@ def test_ranges_on_the_map_equal_separate_runs() -> None:
         alone = assess(net, demand, police, districts=districts, **opts)
         main = alone.coverage.set_index("threshold").loc[lab]
         shares[name], planned[name] = float(main["share_open"]), float(main["share_with_planned"])
-        assert got[f"Covered, residents placed by {name}"] == f"{shares[name] * 100:.1f} %"
+        assert got[f"Covered, residents placed by {name}"] == f"{shares[name] * 100:.1f}%"
     assert len({round(s, 4) for s in shares.values()}) == 3  # the range means something
     low, high = min(shares.values()), max(shares.values())
     want = range_text(shares["one"], low, high)
@@ -1071,7 +1273,7 @@ def test_panel_caveats_kinds_and_data_date_are_text() -> None:
                      thresholds_min=(1,), caveats=caveats, precinct_kinds=kinds)
     page, data = _page_and_data(m)
     assert data["title"] == PAYLOADS[4]
-    assert data["subtitle"] == "data 2012-11-01 · run 2026-12-06"
+    assert data["subtitle"] == "data November 1, 2012 · run December 6, 2026"
     notes = _section(data, "caveats")["items"]
     assert notes == [caveats[1]["text"], PAYLOADS[1]]  # the kinds' note has its own section
     src = _section(data, "sources")["groups"]
@@ -1092,6 +1294,6 @@ def test_panel_caveats_kinds_and_data_date_are_text() -> None:
     # a given data date wins; no caveats and no assessment: no panel
     m = coverage_map(net, precincts=pre, offline=True, date="2026-12-06", data_date="2013",
                      thresholds_min=(1,), caveats=caveats)
-    assert _data(m)["subtitle"] == "data 2013 · run 2026-12-06"
+    assert _data(m)["subtitle"] == "data 2013 · run December 6, 2026"
     data = _data(coverage_map(net, precincts=pre, offline=True, thresholds_min=(1,)))
     assert data["panel"] is None and data["lines"] == []

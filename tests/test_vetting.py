@@ -232,3 +232,22 @@ def test_select_kinds_checks_and_merges() -> None:
     assert both.counted_kinds == ("precinct", "station", "traffic", "unknown")
     assert len(both.left_out) == len(a.left_out) + len(b.left_out) == 1 + 2
     assert DEFAULT_KINDS == ("precinct", "station", "unknown")
+
+
+def test_the_shipped_reasons_are_messages_of_the_catalogues() -> None:
+    import tomllib
+    from importlib import resources
+
+    from walkshed import vetting
+    from walkshed.i18n import translator
+
+    text = resources.files("walkshed").joinpath("data/police_kinds.toml").read_text("utf-8")
+    whys = [r["why"] for r in tomllib.loads(text)["rule"]]
+    assert set(whys) == set(vetting.SHIPPED_WHYS)  # add a new rule's why to SHIPPED_WHYS
+    kind, reason = vetting.classify({"amenity": "police", "police": "station"})
+    assert kind == "station"
+    assert reason == "OSM tag police=station (a police station): police='station'"
+    assert translator("ru").say(reason) == (
+        "тег OSM police=station (отдел полиции): police='station'")
+    assert translator("kk").say(vetting.classify({})[1]) == (
+        "атауы жоқ және түрін көрсететін тег жоқ")

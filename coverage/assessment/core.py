@@ -12,6 +12,9 @@ import pandas as pd
 from .. import _common, settings
 from .._common import STATUSES
 from .._errors import input_error
+from ..i18n import Figure
+from ..i18n import message as _
+from ..i18n import message_n as _n
 from ..network import WalkNetwork
 from ..snap import points_in_network_crs, snap_geometries
 from ._search import _Context, _nearest
@@ -207,10 +210,10 @@ def assess(
     notes: list[str] = []
     off = ~fac.ok
     if off.any():
-        notes.append(
-            f"{int(off.sum())} precinct(s) farther than {snap_limit:g} m from any street serve "
-            f"nobody: {', '.join(ids[off][:8])}"
-        )
+        notes.append(_n(
+            "{n} precinct farther than {limit} m from any street serves nobody: {ids}",
+            "{n} precincts farther than {limit} m from any street serve nobody: {ids}",
+            int(off.sum()), limit=Figure.number(snap_limit), ids=", ".join(ids[off][:8])))
     is_open = np.flatnonzero(status == "open")
     is_planned = np.flatnonzero(status == "planned")
     with_planned = np.concatenate([is_open, is_planned])
@@ -218,8 +221,8 @@ def assess(
     d_open, n_open, dup_open = _nearest(network, fac, is_open, dem)
     d_plan, n_plan, dup_plan = _nearest(network, fac, with_planned, dem)
     for m, r in dict(dup_open + dup_plan).items():
-        notes.append(f"precinct {ids[m]} stands at the same place on the street network as "
-                     f"{ids[r]}; {ids[r]} serves the residents there")
+        notes.append(_("precinct {id} stands at the same place on the street network as "
+                       "{other}; {other} serves the residents there", id=ids[m], other=ids[r]))
 
     total = float(pop.sum())
     unreachable = float(pop[~dem.ok].sum())
@@ -249,10 +252,13 @@ def assess(
         & ~catch["precinct"].isin(dup_ids)
     ]
     for scen, group in idle.groupby("scenario", sort=False):
-        notes.append(
-            f"{len(group)} precinct(s) serve no resident ({scen}): no one has them as the "
-            f"nearest precinct on foot: {', '.join(map(str, group['precinct'].head(8)))}"
-        )
+        notes.append(_n(
+            "{n} precinct serves no resident ({scenario}): no one has it as the nearest "
+            "precinct on foot: {ids}",
+            "{n} precincts serve no resident ({scenario}): no one has them as the nearest "
+            "precinct on foot: {ids}",
+            len(group), scenario=_("open") if scen == "open" else _("open + planned"),
+            ids=", ".join(map(str, group["precinct"].head(8)))))
     order = _opening_order(ctx, is_planned)
 
     demand_district: np.ndarray = np.full(len(pop), None, dtype=object)

@@ -233,7 +233,7 @@ class Assessment:
                     + f"{where} ({row.centroid_lat:.5f}, {row.centroid_lon:.5f}){walk}"
                 )
         if self.notes:
-            lines += ["", _("Notes:")] + [f"- {n}" for n in self.notes]
+            lines += ["", _("Notes:")] + [f"- {t.say(n)}" for n in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:

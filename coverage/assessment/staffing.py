@@ -28,7 +28,12 @@ from .result import _OUTSIDE, _UNASSIGNED
 __all__ = ["RULE", "catchment_staffing", "district_staffing", "staffing_summary"]
 
 #: The rounding rule, in words (printed with the figures).
-RULE = ("inspectors needed = residents served / norm, rounded up per precinct; districts and "
+def _(message: str) -> str:
+    """Mark ``message`` for extraction by pybabel (said in the report's language)."""
+    return message
+
+
+RULE = _("inspectors needed = residents served / norm, rounded up per precinct; districts and "
         "the city are sums of the precinct figures; catchments not served on foot (median "
         "walk beyond the largest threshold) get no figure and are not in the totals")
 
@@ -181,27 +186,35 @@ def staffing_summary(assessment: Any) -> dict[str, Any]:
     return out
 
 
-def staffing_lines(staffing: dict[str, Any], largest: str) -> list[str]:
-    """The report's lines about staffing today (``staffing`` from :func:`staffing_summary`)."""
+def staffing_lines(staffing: dict[str, Any], largest: str, t: Any = None) -> list[str]:
+    """The report's lines about staffing today (``staffing`` from :func:`staffing_summary`),
+    in the language of ``t`` (a :class:`walkshed.i18n.Translator`; default English)."""
+    from ..i18n import translator
+
+    t = t or translator("en")
+    _, num = t.gettext, t.number
     s = staffing["open"]
-    line = (f"Inspectors today: {s['inspectors_needed']:,} needed by the norm "
-            f"({staffing['residents_per_inspector']:,.0f} residents per inspector)")
+    line = _("Inspectors today: {n} needed by the norm ({norm} residents per inspector)").format(
+        n=num(s["inspectors_needed"]), norm=num(staffing["residents_per_inspector"]))
     if s["inspectors_on_staff"] is not None:
-        line += (f", {s['inspectors_on_staff']:,} on staff "
-                 f"({s['precincts_with_staff_figures']} precinct(s) with a figure), gap "
-                 f"{s['inspectors_gap']:+,}")
+        gap = s["inspectors_gap"]
+        line += _(", {n} on staff ({k} precinct(s) with a figure), gap {gap}").format(
+            n=num(s["inspectors_on_staff"]), k=num(s["precincts_with_staff_figures"]),
+            gap=("+" if gap > 0 else "−" if gap < 0 else "") + num(abs(gap)))
     lines = [line + "."]
     if s["not_served_on_foot"]:
-        shown = "; ".join(f"{r['name']} ({r['residents_served']:,.0f} residents"
-                          + (f", median walk {r['median_walk_m']:,.0f} m)"
-                             if r["median_walk_m"] is not None else ")")
-                          for r in s["not_served_on_foot"][:6])
+        shown = "; ".join(
+            f"{r['name']} (" + (_("{n} residents, median walk {m} m") if r["median_walk_m"]
+                                is not None else _("{n} residents")).format(
+                n=num(r["residents_served"]), m=num(r["median_walk_m"] or 0)) + ")"
+            for r in s["not_served_on_foot"][:6])
         more = len(s["not_served_on_foot"]) - 6
-        lines.append(
-            f"Not served on foot (median walk beyond {largest}), no inspector figure and not "
-            f"in the totals: {s['residents_not_served_on_foot']:,.0f} residents (by the norm "
-            f"{s['inspectors_for_residents_not_on_foot']:,} more inspectors, once a precinct "
-            f"is within walking distance): {shown}"
-            + (f" and {more} more" if more > 0 else "") + ".")
-    lines.append(f"Rule: {RULE}.")
+        lines.append(_(
+            "Not served on foot (median walk beyond {largest}), no inspector figure and not "
+            "in the totals: {n} residents (by the norm {k} more inspectors, once a precinct "
+            "is within walking distance): {list}").format(
+                largest=largest, n=num(s["residents_not_served_on_foot"]),
+                k=num(s["inspectors_for_residents_not_on_foot"]), list=shown)
+            + (_(" and {n} more").format(n=num(more)) if more > 0 else "") + ".")
+    lines.append(_("Rule: {rule}.").format(rule=_(RULE)))
     return lines

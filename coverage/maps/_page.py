@@ -17,6 +17,7 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 
 from .._errors import input_error
+from ..i18n import Translator, translator
 
 #: One colour per threshold band, nearest first; open precincts in blues, open + planned in
 #: purples so the two sets read apart when both are on.
@@ -109,18 +110,48 @@ def _num(x: Any) -> float:
     return v
 
 
-def _fmt_int(x: Any) -> str:
+def _en() -> Translator:
+    return translator("en")
+
+
+def _fmt_int(x: Any, t: Translator | None = None) -> str:
+    t = t or _en()
     v = _num(x)
-    return "n/a" if not math.isfinite(v) else f"{v:,.0f}"
+    return t.gettext(TEXT["n_a"]) if not math.isfinite(v) else t.number(v)
 
 
-def _fmt_share(x: Any) -> str:
+def _fmt_share(x: Any, t: Translator | None = None) -> str:
+    t = t or _en()
     v = _num(x)
-    return "n/a" if not math.isfinite(v) else f"{v:.1%}"
+    return t.gettext(TEXT["n_a"]) if not math.isfinite(v) else t.percent(v)
 
 
-def _fmt_minutes(m: float) -> str:
-    return f"{m:g} min"
+def _fmt_g(x: float, t: Translator | None = None) -> str:
+    """A number with the decimals it needs (up to 2), in the locale's digits: 7.5 -> ``7,5``."""
+    t = t or _en()
+    v = float(x)
+    digits = next((d for d in (0, 1, 2) if abs(round(v, d) - v) < 1e-9), 2)
+    return t.number(v, digits)
+
+
+def _fmt_minutes(m: float, t: Translator | None = None) -> str:
+    t = t or _en()
+    return t.gettext(TEXT["minutes"]).format(n=_fmt_g(m, t))
+
+
+def _fmt_metres(x: Any, t: Translator | None = None) -> str:
+    t = t or _en()
+    return t.gettext(TEXT["metres"]).format(n=_fmt_int(x, t))
+
+
+def page_text(t: Translator) -> dict[str, str]:
+    """:data:`TEXT` in ``t``'s language. An id ``"what|word"`` says which sense of a short
+    word is meant (translators see it); untranslated, the part after ``|`` shows."""
+    out = {}
+    for key, msgid in TEXT.items():
+        said = t.gettext(msgid)
+        out[key] = said.split("|", 1)[-1] if said == msgid else said
+    return out
 
 
 def _popup(title: str, rows: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -187,88 +218,122 @@ def _feature_collection(
 # parses that output again as a new Jinja template, so text such as ``{{ 6*7 }}`` in a name was
 # evaluated (and ``{{ cycler.__init__.__globals__ ... }}`` ran Python).
 
-#: Every user-visible word of the map's interface, in one place (for a later translation).
+def _(message: str) -> str:
+    """Mark ``message`` for extraction by pybabel; :func:`page_text` translates it."""
+    return message
+
+
+#: Every user-visible word of the map's interface, in one place: message ids of the gettext
+#: catalogues (``walkshed.locale``), translated per map by :func:`page_text`.
 TEXT: dict[str, str] = {
-    "layers": "Layers",
-    "legend": "Legend",
-    "streets": "Streets (offline basemap)",
-    "tiles": "Web map tiles (OpenStreetMap)",
-    "district_names": "District names",
-    "districts": "Districts: covered share",
-    "districts_within": "Districts: covered share ({label})",
-    "no_data": "no data",
-    "cells": "Uncovered residents (cells)",
-    "cells_legend": "Uncovered residents per cell",
-    "walking_areas": "Walking areas",
-    "walking_area": "Walking areas, {label}: {minutes}",
-    "uncovered_areas": "Uncovered areas",
-    "uncovered_top": "Uncovered areas: top {n} (numbered)",
-    "uncovered_rest": "Uncovered areas: the others",
-    "uncovered_numbers": "Uncovered areas: numbers (top {n})",
-    "uncovered_legend": "ranked by residents (#1 = most)",
-    "uncovered_area": "Uncovered area #{rank}",
-    "precincts": "Precincts",
-    "precincts_layer": "Precincts: {status}",
-    "precinct": "Precinct {id}",
-    "sites": "Proposed sites (by rank)",
-    "sites_legend": "rank (gain in the popup)",
-    "site": "Proposed site #{rank}",
-    "site_tip": "#{rank}: +{gain} residents",
-    "data_date": "data {date}",
-    "run_date": "run {date}",
-    "residents": "Residents",
-    "uncovered_residents": "Uncovered residents",
-    "covered_within": "Covered within {label}",
-    "covered_within_planned": "Covered within {label}, with planned",
-    "covered_share": "Covered share",
-    "covered_share_within": "Covered share within {label}",
-    "status": "Status",
-    "district": "District",
-    "residents_served": "Residents served",
-    "inspectors_needed": "Inspectors needed",
-    "inspectors_on_staff": "Inspectors on staff",
-    "median_walk": "Median walk",
-    "p90_walk": "Walk of the farthest 10 %",
-    "walk_to_open": "Walk to nearest open precinct",
-    "median_walk_to_open": "Median walk to nearest open precinct",
-    "newly_covered": "Newly covered residents",
-    "cumulative_share": "Cumulative covered share",
-    "address": "Address",
-    "street": "Street",
-    "site_id": "Site",
-    "precincts_status": "Precincts {status}",
-    "precincts_kind": "Precincts of kind {kind}",
-    "kind": "Kind",
-    "kind_reason": "Kind, because",
-    "open": "open",
-    "open_planned": "open + planned",
-    "inspectors_gap": "Gap (needed − on staff)",
-    "not_on_foot": "none: not served on foot",
-    "about": "About these figures: ranges, staffing, caveats, sources",
-    "figures": "Figures and their ranges",
-    "covered_open": "Covered within {label}",
-    "covered_planned": "Covered within {label}, with planned",
-    "range_methods": "{value} % ({low}–{high} % across methods)",
-    "range_norms": "{value} ({low}–{high} across norms of {norms} residents per inspector)",
-    "by_method": "Covered, residents placed by {method}",
-    "not_applicable": "not applicable: {reason}",
-    "by_norm": "Inspectors needed at {norm} residents per inspector",
-    "staffing_today": "Staffing today (open precincts, {norm} residents per inspector)",
-    "not_on_foot_residents": "Residents not served on foot",
-    "not_on_foot_item": "Not served on foot: {name} ({residents} residents, median walk {walk} m)",
-    "staffing_rule": "Rule: inspectors needed = residents served / norm, rounded up per "
-                     "precinct; districts and the city are sums of the precinct figures; "
-                     "catchments not served on foot (median walk beyond the largest threshold) "
-                     "get no figure and are not in the totals.",
-    "kinds_found": "Police points by kind",
-    "kinds_counted": "Counted as precincts",
-    "kinds_left_out": "Left out",
-    "left_out_item": "Left out: {name} ({kind})",
-    "caveats": "Caveats",
-    "sources": "Sources",
-    "date": "Date",
-    "precision": "Precision",
-    "licence": "Licence",
+    "layers": _("Layers"),
+    "legend": _("Legend"),
+    "streets": _("Streets (offline basemap)"),
+    "tiles": _("Web map tiles (OpenStreetMap)"),
+    "district_names": _("District names"),
+    "districts": _("Districts: covered share"),
+    "districts_within": _("Districts: covered share ({label})"),
+    "no_data": _("no data"),
+    "cells": _("Uncovered residents (cells)"),
+    "cells_legend": _("Uncovered residents per cell"),
+    "walking_areas": _("Walking areas"),
+    "walking_area": _("Walking areas, {label}: {minutes}"),
+    "uncovered_areas": _("Uncovered areas"),
+    "uncovered_top": _("Uncovered areas: top {n} (numbered)"),
+    "uncovered_rest": _("Uncovered areas: the others"),
+    "uncovered_numbers": _("Uncovered areas: numbers (top {n})"),
+    "uncovered_legend": _("ranked by residents (#1 = most)"),
+    "uncovered_area": _("Uncovered area #{rank}"),
+    "precincts": _("Precincts"),
+    "precincts_layer": _("Precincts: {status}"),
+    "precinct": _("Precinct {id}"),
+    "sites": _("Proposed sites (by rank)"),
+    "sites_legend": _("rank (gain in the popup)"),
+    "site": _("Proposed site #{rank}"),
+    "site_tip": _("#{rank}: +{gain} residents"),
+    "data_date": _("data {date}"),
+    "run_date": _("run {date}"),
+    "residents": _("Residents"),
+    "uncovered_residents": _("Uncovered residents"),
+    "covered_within": _("Covered within {label}"),
+    "covered_within_planned": _("Covered within {label}, with planned"),
+    "covered_share": _("Covered share"),
+    "covered_share_within": _("Covered share within {label}"),
+    "status": _("Status"),
+    "district": _("District"),
+    "residents_served": _("Residents served"),
+    "inspectors_needed": _("Inspectors needed"),
+    "inspectors_on_staff": _("Inspectors on staff"),
+    "median_walk": _("Median walk"),
+    "p90_walk": _("Walk of the farthest 10 %"),
+    "walk_to_open": _("Walk to nearest open precinct"),
+    "median_walk_to_open": _("Median walk to nearest open precinct"),
+    "newly_covered": _("Newly covered residents"),
+    "cumulative_share": _("Cumulative covered share"),
+    "address": _("Address"),
+    "street": _("Street"),
+    "site_id": _("Site"),
+    "precincts_status": _("Precincts {status}"),
+    "precincts_kind": _("Precincts of kind {kind}"),
+    "kind": _("Kind"),
+    "kind_reason": _("Kind, because"),
+    "open": _("open"),
+    "open_planned": _("open + planned"),
+    "planned": _("planned"),
+    "candidate": _("candidate"),
+    "status_open": _("precinct status|open"),
+    "status_planned": _("precinct status|planned"),
+    "status_candidate": _("precinct status|candidate"),
+    "count_open": _("Open precincts"),
+    "count_planned": _("Planned precincts"),
+    "count_candidate": _("Candidate sites"),
+    "title": _("Police at walking distance"),
+    "attribution": _("© OpenStreetMap contributors"),
+    "n_a": _("n/a"),
+    "minutes": _("{n} min"),
+    "metres": _("{n} m"),
+    "kilometres": _("{n} km"),
+    "zoom_in": _("Zoom in"),
+    "zoom_out": _("Zoom out"),
+    "col_served_on_foot": _("Served on foot"),
+    "col_inspectors_on_staff": _("Inspectors on staff"),
+    "col_inspectors_gap": _("Inspectors: gap (needed - on staff)"),
+    "yes": _("yes"),
+    "no": _("no"),
+    "kind_precinct": _("precinct kind|precinct"),
+    "kind_station": _("precinct kind|station"),
+    "kind_traffic": _("precinct kind|traffic"),
+    "kind_checkpoint": _("precinct kind|checkpoint"),
+    "kind_other": _("precinct kind|other"),
+    "kind_unknown": _("precinct kind|unknown"),
+    "inspectors_gap": _("Gap (needed − on staff)"),
+    "not_on_foot": _("none: not served on foot"),
+    "about": _("About these figures: ranges, staffing, caveats, sources"),
+    "figures": _("Figures and their ranges"),
+    "covered_open": _("Covered within {label}"),
+    "covered_planned": _("Covered within {label}, with planned"),
+    "range_methods": _("{value} % ({low}–{high} % across methods)"),
+    "range_norms": _("{value} ({low}–{high} across norms of {norms} residents per inspector)"),
+    "by_method": _("Covered, residents placed by {method}"),
+    "not_applicable": _("not applicable: {reason}"),
+    "by_norm": _("Inspectors needed at {norm} residents per inspector"),
+    "staffing_today": _("Staffing today (open precincts, {norm} residents per inspector)"),
+    "not_on_foot_residents": _("Residents not served on foot"),
+    "not_on_foot_item": _("Not served on foot: {name} ({residents} residents, median walk "
+                          "{walk} m)"),
+    "staffing_rule": _("Rule: inspectors needed = residents served / norm, rounded up per "
+                       "precinct; districts and the city are sums of the precinct figures; "
+                       "catchments not served on foot (median walk beyond the largest "
+                       "threshold) get no figure and are not in the totals."),
+    "kinds_found": _("Police points by kind"),
+    "kinds_counted": _("Counted as precincts"),
+    "kinds_left_out": _("Left out"),
+    "left_out_item": _("Left out: {name} ({kind})"),
+    "caveats": _("Caveats"),
+    "sources": _("Sources"),
+    "date": _("Date"),
+    "precision": _("Precision"),
+    "licence": _("Licence"),
 }
 
 
@@ -357,6 +422,21 @@ _SCRIPT = r"""
   }
 
   document.title = D.title;
+  document.documentElement.lang = D.lang;
+  // the scale in the map's language (Leaflet writes "500 m", "1 km"; feet and miles in English)
+  var Scale = L.Control.Scale.extend({_updateScale: function (scale, text, ratio) {
+    scale.style.width = Math.round(this.options.maxWidth * ratio) + "px";
+    var m = /^(\S+) (m|km)$/.exec(text);
+    scale.textContent = m ? D.text[m[2] === "m" ? "metres" : "kilometres"].replace(
+      "{n}", m[1]) : text;
+  }});
+  new Scale({imperial: D.lang === "en"}).addTo(map);
+  if (map.zoomControl) {
+    [[map.zoomControl._zoomInButton, D.text.zoom_in],
+     [map.zoomControl._zoomOutButton, D.text.zoom_out]].forEach(function (b) {
+      if (b[0]) { b[0].title = b[1]; b[0].setAttribute("aria-label", b[1]); }
+    });
+  }
   var tbox = el("div", null, "ws-title");
   tbox.id = "ws-title";
   tbox.appendChild(el("h1", D.title));

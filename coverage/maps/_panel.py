@@ -11,33 +11,39 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..i18n import Translator, translator
 from ._page import TEXT, _fmt_int, _num
 from ._tables import _get, _label_text
 
 
-def _pct(x: Any) -> str:
-    return f"{_num(x) * 100:.1f}"
+def _pct(x: Any, t: Translator | None = None) -> str:
+    return (t or translator("en")).number(_num(x) * 100, 1)
 
 
-def coverage_range(block: dict[str, Any]) -> str:
+def coverage_range(block: dict[str, Any], text: dict[str, str] | None = None,
+                   t: Translator | None = None) -> str:
     """A coverage figure with its range across population methods (as ``range_text``)."""
-    return TEXT["range_methods"].format(value=_pct(block["value"]), low=_pct(block["low"]),
-                                        high=_pct(block["high"]))
+    return (text or TEXT)["range_methods"].format(
+        value=_pct(block["value"], t), low=_pct(block["low"], t), high=_pct(block["high"], t))
 
 
-def norms_range(unc: dict[str, Any]) -> str:
+def norms_range(unc: dict[str, Any], text: dict[str, str] | None = None,
+                t: Translator | None = None) -> str:
     """Inspectors needed with the range across staffing norms (as ``norms_text``)."""
+    t = t or translator("en")
     rows = unc["norms"]
     need = [int(r["inspectors_needed"]) for r in rows]
     this = next(int(r["inspectors_needed"]) for r in rows if r["used"])
-    norms = " / ".join(f"{float(r['residents_per_inspector']):,.0f}" for r in rows)
-    return TEXT["range_norms"].format(value=f"{this:,}", low=f"{min(need):,}",
-                                      high=f"{max(need):,}", norms=norms)
+    norms = " / ".join(t.number(r["residents_per_inspector"]) for r in rows)
+    return (text or TEXT)["range_norms"].format(
+        value=t.number(this), low=t.number(min(need)), high=t.number(max(need)), norms=norms)
 
 
-def _signed(x: Any) -> str:
+def _signed(x: Any, t: Translator) -> str:
     v = _num(x)
-    return "n/a" if not math.isfinite(v) else f"{v:+,.0f}"
+    if not math.isfinite(v):
+        return _fmt_int(v, t)
+    return ("+" if v > 0 else "-" if v < 0 else "") + t.number(abs(v))
 
 
 def _staffing(assessment: Any) -> dict[str, Any] | None:
@@ -54,75 +60,87 @@ def headline_and_panel(
     *,
     caveats: Sequence[Any] | None,
     precinct_kinds: dict[str, Any] | None,
+    text: dict[str, str] | None = None,
+    t: Translator | None = None,
 ) -> tuple[list[str], dict[str, Any] | None]:
-    """The title box's figure lines and the panel (None when there is nothing to say)."""
+    """The title box's figure lines and the panel (None when there is nothing to say), in the
+    language of ``text`` / ``t`` (default English). The caveats and the sources are English
+    texts: a map in another language leaves them out (``summary.json`` has them)."""
+    t = t or translator("en")
+    text = text or TEXT
+    if t.lang != "en":
+        caveats = []
     lines: list[str] = []
     sections: list[dict[str, Any]] = []
     unc = _get(assessment, "uncertainty")
     if unc:
-        label = _label_text(str(unc.get("threshold", "")))
+        label = _label_text(str(unc.get("threshold", "")), t)
         rows: list[list[str]] = []
         for key, text_key in (("share_open", "covered_open"),
                               ("share_with_planned", "covered_planned")):
             if key in unc and (key == "share_open" or _has_planned(assessment)):
-                rows.append([TEXT[text_key].format(label=label), coverage_range(unc[key])])
+                rows.append([text[text_key].format(label=label), coverage_range(unc[key], text, t)])
         if rows:
             lines.append(f"{rows[0][0]}: {rows[0][1]}")
         for m in unc.get("methods", []):
-            rows.append([TEXT["by_method"].format(method=str(m["method"])),
-                         f"{_pct(m['share_open'])} %"])
+            rows.append([text["by_method"].format(method=str(m["method"])),
+                         t.percent(m["share_open"])])
         for m in unc.get("not_applicable", []):
-            rows.append([TEXT["by_method"].format(method=str(m["method"])),
-                         TEXT["not_applicable"].format(reason=str(m["reason"]))])
+            rows.append([text["by_method"].format(method=str(m["method"])),
+                         text["not_applicable"].format(reason=str(m["reason"]))])
         if unc.get("norms"):
-            text = norms_range(unc)
-            rows.append([TEXT["inspectors_needed"], text])
-            lines.append(f"{TEXT['inspectors_needed']}: {text}")
+            said = norms_range(unc, text, t)
+            rows.append([text["inspectors_needed"], said])
+            lines.append(f"{text['inspectors_needed']}: {said}")
             for r in unc["norms"]:
-                rows.append([TEXT["by_norm"].format(
-                    norm=f"{float(r['residents_per_inspector']):,.0f}"),
-                    f"{int(r['inspectors_needed']):,}"])
-        sections.append({"id": "figures", "title": TEXT["figures"], "rows": rows})
+                rows.append([text["by_norm"].format(
+                    norm=t.number(r["residents_per_inspector"])),
+                    t.number(int(r["inspectors_needed"]))])
+        sections.append({"id": "figures", "title": text["figures"], "rows": rows})
     staff = _staffing(assessment)
     if staff is not None:
         s = staff["open"]
-        rows = [[TEXT["inspectors_needed"], _fmt_int(s["inspectors_needed"])]]
+        rows = [[text["inspectors_needed"], _fmt_int(s["inspectors_needed"], t)]]
         if s["inspectors_on_staff"] is not None:  # only when the precincts give staff
-            rows.append([TEXT["inspectors_on_staff"], _fmt_int(s["inspectors_on_staff"])])
+            rows.append([text["inspectors_on_staff"], _fmt_int(s["inspectors_on_staff"], t)])
         if s["inspectors_gap"] is not None:
-            rows.append([TEXT["inspectors_gap"], _signed(s["inspectors_gap"])])
-        rows.append([TEXT["not_on_foot_residents"], _fmt_int(s["residents_not_served_on_foot"])])
-        items = [TEXT["not_on_foot_item"].format(
-            name=str(r["name"]), residents=_fmt_int(r["residents_served"]),
-            walk=_fmt_int(r["median_walk_m"])) for r in s["not_served_on_foot"]]
-        sections.append({"id": "staffing", "title": TEXT["staffing_today"].format(
-            norm=f"{float(staff['residents_per_inspector']):,.0f}"), "rows": rows,
-            "items": [*items, TEXT["staffing_rule"]]})
+            rows.append([text["inspectors_gap"], _signed(s["inspectors_gap"], t)])
+        rows.append([text["not_on_foot_residents"], _fmt_int(s["residents_not_served_on_foot"], t)])
+        items = [text["not_on_foot_item"].format(
+            name=str(r["name"]), residents=_fmt_int(r["residents_served"], t),
+            walk=_fmt_int(r["median_walk_m"], t)) for r in s["not_served_on_foot"]]
+        sections.append({"id": "staffing", "title": text["staffing_today"].format(
+            norm=t.number(staff["residents_per_inspector"])), "rows": rows,
+            "items": [*items, text["staffing_rule"]]})
     if precinct_kinds:
         found = precinct_kinds.get("found", {})
-        rows = [[str(k), f"{int(n):,}"] for k, n in found.items() if n]
-        rows.append([TEXT["kinds_counted"], ", ".join(map(str, precinct_kinds.get(
-            "counted_kinds", [])))])
+        rows = [[_kind(text, str(k)), t.number(int(n))] for k, n in found.items() if n]
+        rows.append([text["kinds_counted"], ", ".join(_kind(text, str(k)) for k in
+                                                       precinct_kinds.get("counted_kinds", []))])
         left = precinct_kinds.get("left_out", [])
-        rows.append([TEXT["kinds_left_out"], f"{len(left):,}"])
-        items = [TEXT["left_out_item"].format(
-            name=str(r.get("name") or r.get("precinct") or ""), kind=str(r.get("kind") or ""))
-            for r in left]
-        sections.append({"id": "kinds", "title": TEXT["kinds_found"], "rows": rows,
+        rows.append([text["kinds_left_out"], t.number(len(left))])
+        items = [text["left_out_item"].format(
+            name=str(r.get("name") or r.get("precinct") or ""),
+            kind=_kind(text, str(r.get("kind") or ""))) for r in left]
+        sections.append({"id": "kinds", "title": text["kinds_found"], "rows": rows,
                          "items": items})
     cav = [c if isinstance(c, dict) else {"text": str(c)} for c in (caveats or []) if c]
     notes = [str(c.get("text", "")) for c in cav if c.get("topic") != "source"
              and not (precinct_kinds and c.get("topic") == "precincts")]
     if notes:
-        sections.append({"id": "caveats", "title": TEXT["caveats"], "items": notes})
+        sections.append({"id": "caveats", "title": text["caveats"], "items": notes})
     groups = [{"title": str(c.get("source") or c.get("text", "")), "rows": [
-        [TEXT[k], str(c[k])] for k in ("date", "precision", "licence")
+        [text[k], str(c[k])] for k in ("date", "precision", "licence")
         if c.get(k) not in (None, "")]} for c in cav if c.get("topic") == "source"]
     if groups:
-        sections.append({"id": "sources", "title": TEXT["sources"], "groups": groups})
+        sections.append({"id": "sources", "title": text["sources"], "groups": groups})
     if not sections:
         return lines, None
-    return lines, {"summary": TEXT["about"], "sections": sections}
+    return lines, {"summary": text["about"], "sections": sections}
+
+
+def _kind(text: dict[str, str], kind: str) -> str:
+    return text.get(f"kind_{kind}", kind)
 
 
 def _has_planned(assessment: Any) -> bool:

@@ -12,7 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._page import _num
+from ..i18n import Translator, translator
+from ._page import _fmt_g, _fmt_metres, _fmt_minutes, _num
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -44,14 +45,15 @@ def _main_label(
     return max(found, key=size)
 
 
-def _label_text(label: str | None) -> str:
+def _label_text(label: str | None, t: Translator | None = None) -> str:
+    """A threshold label (``5min``, ``375m``) as the map writes it (``5 min``, ``5 мин``)."""
     if label is None:
         return ""
     m = re.fullmatch(r"([\d.]+)\s*min", label)
     if m:
-        return f"{float(m.group(1)):g} min"
+        return _fmt_minutes(float(m.group(1)), t)
     m = re.fullmatch(r"([\d.]+)\s*m", label)
-    return f"{float(m.group(1)):g} m" if m else label
+    return _fmt_metres(float(m.group(1)), t) if m else label
 
 
 #: Catchment columns the map shows by name; any other column is shown as it is (staffing).
@@ -62,7 +64,8 @@ _KNOWN_CATCHMENT = {"scenario", "precinct", "name", "status", "residents_served"
 
 
 def _catchment_rows(
-    catchments: pd.DataFrame | None, precincts: gpd.GeoDataFrame, assessment: Any
+    catchments: pd.DataFrame | None, precincts: gpd.GeoDataFrame, assessment: Any,
+    t: Translator | None = None,
 ) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Per precinct id: residents served, covered shares, walks, inspectors, other columns."""
     out: dict[str, dict[str, Any]] = {}
@@ -99,7 +102,7 @@ def _catchment_rows(
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
             f = _num(v)
-            extra[str(col)] = (f"{f:,.0f}" if float(f).is_integer() else f"{f:,.2f}") \
+            extra[str(col)] = _fmt_g(round(f, 2), t or translator("en")) \
                 if math.isfinite(f) and not isinstance(v, str) else str(v)
         out[pid] = {
             "served": served,

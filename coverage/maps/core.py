@@ -8,7 +8,7 @@ attribution are always visible.
 Data is never code: every text that comes from data (names of districts, precincts and sites,
 the scenario's title, tags) reaches the page only inside one JSON block (escaped for the page),
 and a fixed script puts it on the page as text (``textContent``). folium renders only fixed
-things (the map's container and the scale), so no name is ever parsed as a template or markup.
+things (the map's container), so no name is ever parsed as a template or markup.
 
 Every map opens without internet: Leaflet's script and styles are inlined from the
 ``xstatic-leaflet`` package and the street network is drawn as the basemap. Web tiles (``tiles``,
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,12 @@ import pandas as pd
 import shapely
 
 from .._errors import input_error
+from ..i18n import Translator, translator
 from ..io import write_html
 from ..isochrones import walking_areas as compute_walking_areas
 from ..network import WalkNetwork
 from . import layers
-from ._page import _OSM_ATTRIBUTION, _TILES, TEXT, _leaflet_offline, _Page
+from ._page import _TILES, _leaflet_offline, _Page
 from ._panel import headline_and_panel, osm_date
 from ._tables import _catchment_rows, _get
 
@@ -55,7 +56,7 @@ def coverage_map(
     sites: gpd.GeoDataFrame | Any | None = None,
     districts: gpd.GeoDataFrame | None = None,
     district_table: pd.DataFrame | None = None,
-    title: str = "Police at walking distance",
+    title: str | None = None,
     scenario: str | None = None,
     date: str | _dt.date | None = None,
     data_date: str | _dt.date | None = None,
@@ -64,6 +65,8 @@ def coverage_map(
     tiles: str | None = _TILES,
     simplify_m: float = 5.0,
     thresholds_min: Sequence[float] | None = None,
+    lang: str | None = None,
+    place_names: Mapping[str, str] | None = None,
     caveats: Sequence[dict[str, Any] | str] | None = None,
     precinct_kinds: dict[str, Any] | None = None,
 ) -> folium.Map:
@@ -104,7 +107,8 @@ def coverage_map(
     district_table
         Per district (``district`` = name): ``share_<label>_open`` columns.
     title, scenario, date, data_date
-        Shown at the top: the scenario's name, the date of the data (e.g. the OpenStreetMap
+        Shown at the top: the title (default "Police at walking distance" in the map's
+        language), the scenario's name, the date of the data (e.g. the OpenStreetMap
         snapshot's; left out when not given) and the run's date (default today).
     data_licence
         Licence of the map data, shown next to "© OpenStreetMap contributors" (e.g.
@@ -120,6 +124,13 @@ def coverage_map(
     thresholds_min
         Thresholds of the walking areas computed here; default the assessment's, else
         :data:`walkshed.settings.thresholds_min`.
+    lang
+        The language of every word of the map (``en``, ``ru``, ``kk``): title, layer names,
+        legend, popups, scale, attribution; numbers, percentages and dates in its locale's
+        form. Default :func:`walkshed.i18n.current_language`.
+    place_names
+        District names in that language, keyed by the name in the data (the scenario's
+        ``name_ru`` / ``name_kk`` columns); names not in it show as in the data.
     caveats
         Caveats and sources (``summary.json``'s ``caveats``: dicts with ``text``, ``topic``;
         sources also ``source``, ``date``, ``precision``, ``licence``), shown as text in the
@@ -171,16 +182,19 @@ def coverage_map(
         [shapely.Point(minx, miny), shapely.Point(maxx, maxy)], crs=metric
     ).to_crs("EPSG:4326")
     (w, s), (e, n) = shapely.get_coordinates(np.asarray(corners.values))
-    # folium draws only fixed things: the container, the scale (never a text from data)
+    # folium draws only fixed things: the container (the script adds the scale in the map's
+    # language; never a text from data)
     m = folium.Map(
         location=[(s + n) / 2, (w + e) / 2], zoom_start=12, tiles=None, prefer_canvas=True,
-        control_scale=True, attribution_control=False,
+        control_scale=False, attribution_control=False,
     )
     m.default_js = []
     m.default_css = []
-    frame = layers.Frame(metric, simplify_m)
+    tx = translator(lang)
+    frame = layers.Frame(metric, simplify_m, t=tx, places=dict(place_names or {}))
+    text = frame.text
     layers.basemap(frame, network, tiles=None if offline else tiles)
-    catch, c_label = _catchment_rows(catchments, precincts, assessment)
+    catch, c_label = _catchment_rows(catchments, precincts, assessment, tx)
     layers.districts_layer(frame, districts, district_table, assessment, precincts, catch)
     layers.uncovered_cells_layer(frame, uncovered_cells)
     layers.walking_area_layers(frame, walking_areas)
@@ -199,20 +213,21 @@ def coverage_map(
         box = shapely.box(minx, miny, maxx, maxy)
     view = gpd.GeoSeries([box], crs=metric).to_crs("EPSG:4326").total_bounds
     lines, panel = headline_and_panel(assessment, caveats=caveats,
-                                      precinct_kinds=precinct_kinds)
+                                      precinct_kinds=precinct_kinds, text=text, t=tx)
     if data_date is None:
         data_date = osm_date(caveats)
     run_day = date if date is not None else _dt.date.today()
     dates = []
     if data_date is not None:
-        dates.append(TEXT["data_date"].format(date=_day(data_date)))
-    dates.append(TEXT["run_date"].format(date=_day(run_day)))
+        dates.append(text["data_date"].format(date=_day(data_date, tx)))
+    dates.append(text["run_date"].format(date=_day(run_day, tx)))
     data = {
-        "title": str(title),
+        "lang": tx.lang,
+        "title": str(title) if title is not None else text["title"],
         "subtitle": " · ".join([str(scenario)] * bool(scenario) + dates),
-        "attribution": f"{_OSM_ATTRIBUTION}, {data_licence}",
+        "attribution": f"{text['attribution']}, {data_licence}",
         "view": [[float(view[1]), float(view[0])], [float(view[3]), float(view[2])]],
-        "text": TEXT,
+        "text": text,
         "layers": frame.layers,
         "lines": lines,
         "panel": panel,
@@ -221,8 +236,12 @@ def coverage_map(
     return m
 
 
-def _day(day: str | _dt.date) -> str:
-    return day.isoformat() if isinstance(day, _dt.date) else str(day)
+def _day(day: str | _dt.date, t: Translator) -> str:
+    """A date in the locale's long form; a text that is no ISO date as it is (``2012``)."""
+    try:
+        return t.date(day)
+    except (TypeError, ValueError):
+        return str(day)
 
 
 def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:

@@ -17,6 +17,9 @@ from scipy import sparse
 
 from .. import _common, io, settings
 from .._errors import input_error
+from ..i18n import Figure
+from ..i18n import message as _
+from ..i18n import message_n as _n
 from ..network import WalkNetwork
 from ..reach import coverage_matrix, nearest_facility
 from ..snap import points_in_network_crs, snap_geometries
@@ -171,10 +174,13 @@ def propose_sites(
                            cache=cache)
     if cand.off_network:
         shown = ", ".join(cand.off_network[:10]) + (" ..." if len(cand.off_network) > 10 else "")
-        notes.append(f"{len(cand.off_network)} candidate site(s) are too far from any walkable "
-                     f"street and were left out: {shown}.")
+        notes.append(_n("{n} candidate site is too far from any walkable street and was left "
+                        "out: {ids}.",
+                        "{n} candidate sites are too far from any walkable street and were "
+                        "left out: {ids}.", len(cand.off_network), ids=shown))
     if cand.excluded:
-        notes.append(f"{cand.excluded} candidate site(s) fall in the exclusion areas.")
+        notes.append(_n("{n} candidate site falls in the exclusion areas.",
+                        "{n} candidate sites fall in the exclusion areas.", cand.excluded))
     pts = points_in_network_crs(network, demand, "demand")
     dem = snap_geometries(network, pts, max_snap_m=max_snap_m)
     weights = demand["population"].to_numpy(dtype=np.float64)
@@ -217,10 +223,13 @@ def propose_sites(
     res.notes[:0] = notes
     if res.phases is not None and len(res.phases):
         worst = float(res.phases["price_of_phasing"].max())
-        notes_ph = ("The table is a nested plan: its first k sites are the plan for k sites; "
-                    "best_for_k is the best k-site plan found on its own")
-        res.notes.append(notes_ph + (f" (phasing costs at most {worst:,.0f} residents)."
-                                     if worst > 0 else " (phasing costs nothing here)."))
+        res.notes.append(
+            _("The table is a nested plan: its first k sites are the plan for k sites; "
+              "best_for_k is the best k-site plan found on its own (phasing costs at most {n} "
+              "residents).", n=Figure.number(worst)) if worst > 0 else
+            _("The table is a nested plan: its first k sites are the plan for k sites; "
+              "best_for_k is the best k-site plan found on its own (phasing costs nothing "
+              "here)."))
     res.table = _ranked_table(network, cand, res, precincts, districts, max_snap_m)
     _add_places(network, cand, res, osm_file)
     return res

@@ -19,6 +19,9 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import input_error
+from ..i18n import Figure
+from ..i18n import message as _
+from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
 from .greedy import _default_rounds, _lazy_greedy, _local_search
 from .mip import _mip
@@ -169,7 +172,14 @@ def _mip_limit(opts: _Options) -> float:
 
 
 def _within(gap: float) -> str:
-    return "proven optimal" if gap <= 1e-9 else f"within {gap:.2%} of optimal"
+    return _("proven optimal") if gap <= 1e-9 else _(
+        "within {gap} of optimal", gap=Figure.percent(gap, 2))
+
+
+def _solver_status(status: str) -> str:
+    """The integer program's status in words that can be translated (others as the solver
+    says them)."""
+    return {"optimal": _("optimal"), "time limit": _("time limit")}.get(status, status)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,10 +195,10 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
     """
     red, quotas = model.red, model.quotas
     w = red.weight
-    sites, _, gbound = _lazy_greedy(red.cover, w, p=p, quotas=quotas)
+    sites, _value, gbound = _lazy_greedy(red.cover, w, p=p, quotas=quotas)
     gval = model.value(sites)
     if gval >= gbound * (1 - 1e-12):
-        return _Plan(sites, gval, gval, "greedy", "greedy, proven optimal", gval)
+        return _Plan(sites, gval, gval, "greedy", _("greedy, proven optimal"), gval)
     sub, sw = model.sub
     subq = model.sub_quotas
     # the bound is tightened to the tolerance, or to optimality for the exact method
@@ -197,7 +207,7 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
     lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol, start=start,
                            max_iter=n_iter, time_limit_s=math.inf)
     bound = min(gbound, lag.value)
-    status = "greedy"
+    status = _("greedy")
     full = len(sites) == p
     if opts.improve and full and (not fast or (bound - gval) > tol * bound):
         n_rounds = _default_rounds(red.cover.shape[0], p) if opts.rounds is None \
@@ -205,7 +215,7 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
         better = _local_search(red.cover, w, sites, rounds=n_rounds, quotas=quotas)
         bval = model.value(better)
         if bval > gval:
-            sites, gval, status = better, bval, "greedy + local search"
+            sites, gval, status = better, bval, _("greedy + local search")
             if (bound - gval) > tol * bound:  # a better target gives a sharper bound
                 lag = lagrangian_bound(sub, sw, p, target=gval, quotas=subq, tolerance=tol,
                                        start=lag.multipliers, max_iter=n_iter,
@@ -213,13 +223,14 @@ def _best_p(model: _Model, p: int, opts: _Options, *, fast: bool = False,
                 bound = min(bound, lag.value)
     bound = max(bound, gval)
     plan = _Plan(sites, gval, bound, "greedy", "", gval, multipliers=lag.multipliers)
-    plan.status = f"{status}, {_within(plan.gap)} (Lagrangian bound)"
+    plan.status = _("{method}, {within} (Lagrangian bound)", method=status,
+                    within=_within(plan.gap))
     run_mip = opts.method == "exact" and plan.gap > 1e-9
     if opts.method == "auto" and plan.gap > opts.tolerance and sub.nnz <= _AUTO_MAX_NNZ \
             and not fast:  # phases under "auto" report the bound they reached
         run_mip = True
     if opts.method == "exact" and not run_mip:
-        plan.method, plan.status = "exact", "optimal"
+        plan.method, plan.status = "exact", _("optimal")
     if not run_mip:
         return plan
     return _mip_plan(model, p, opts, plan)
@@ -239,18 +250,22 @@ def _mip_plan(model: _Model, p: int, opts: _Options, plan: _Plan) -> _Plan:
     notes: list[str] = []
     if ans.x is None or val < plan.value:  # cannot happen with a warm start; keep the start
         sel, val = plan.sites, plan.value
-        notes.append("The integer program found nothing better than greedy in its time limit.")
+        notes.append(_("The integer program found nothing better than greedy in its time "
+                       "limit."))
     bound = -ans.bound if math.isfinite(ans.bound) else plan.bound
     bound = max(min(bound, plan.bound), val)
-    out = _Plan(sel, val, bound, "exact", ans.status, plan.greedy_value, notes)
+    out = _Plan(sel, val, bound, "exact", _solver_status(ans.status), plan.greedy_value, notes)
     if out.status == "optimal" and out.gap > 1e-9:
-        out.status = f"optimal within gap {gap:g}"
+        out.status = _("optimal within gap {gap}", gap=f"{gap:g}")
     if "time" in out.status:
-        out.notes.append(f"The integer program stopped at its time limit "
-                         f"({_mip_limit(opts):g} s); the answer is {_within(out.gap)}.")
+        limit = _mip_limit(opts)
+        out.notes.append(_("The integer program stopped at its time limit ({s} s); the answer "
+                           "is {within}.", s=Figure.seconds(limit),
+                           within=_within(out.gap)))
     if val > plan.greedy_value:
-        out.notes.append(f"Greedy alone covers {plan.greedy_value:,.0f} new, "
-                         f"{(val - plan.greedy_value) / val:.2%} less.")
+        greedy, less = plan.greedy_value, (val - plan.greedy_value) / val
+        out.notes.append(_("Greedy alone covers {n} new, {share} less.",
+                           n=Figure.number(greedy), share=Figure.percent(less, 2)))
     return out
 
 
@@ -428,12 +443,13 @@ def _finish(
 ) -> SitingResult:
     obj = float(gains.sum())
     if p is not None and len(chosen) == 0:
-        notes.append("No candidate site brings anyone new within reach: nothing to propose.")
+        notes.append(_("No candidate site brings anyone new within reach: nothing to propose."))
     elif p is not None and len(chosen) < p:
-        few = ("Only 1 site of the {p} asked for brings" if len(chosen) == 1
-               else "Only {k} of the {p} sites asked for bring")
-        notes.append(few.format(k=len(chosen), p=p) + " anyone new within reach; further sites "
-                     "would add no one, so fewer are proposed.")
+        notes.append(_n("Only {n} site of the {p} asked for brings anyone new within reach; "
+                        "further sites would add no one, so fewer are proposed.",
+                        "Only {n} of the {p} sites asked for bring anyone new within reach; "
+                        "further sites would add no one, so fewer are proposed.",
+                        len(chosen), p=p))
     if target_share is None:
         gap = (bound - obj) / bound if bound > 0 else 0.0
     else:
@@ -514,34 +530,38 @@ def solve_min_sites(
     if need > red.reachable_new:
         met = False
         best = (red.already + red.reachable_new) / red.total if red.total > 0 else 0.0
+        shares = {"target": Figure.percent(share), "best": Figure.percent(best)}
         notes.append(
-            f"The target of {share:.1%} cannot be reached: with every candidate site open "
-            f"{best:.1%} of residents are within reach. "
-            + ("The sites below reach that share." if red.reachable_new > 0
-               else "No candidate site brings anyone new within reach.")
-        )
+            _("The target of {target} cannot be reached: with every candidate site open "
+              "{best} of residents are within reach. The sites below reach that share.",
+              **shares) if red.reachable_new > 0 else
+            _("The target of {target} cannot be reached: with every candidate site open "
+              "{best} of residents are within reach. No candidate site brings anyone new "
+              "within reach.", **shares))
         need = red.reachable_new - 1e-9 * max(red.total, 1.0)
     if quotas is not None:
         _check_quotas(quotas, red.cover.shape[0])
         quotas.check(None)
     if need <= 0 and (quotas is None or quotas.at_least.sum() == 0):
         if met:
-            notes.append(f"The fixed precincts already cover {red.already / red.total:.1%}: "
-                         "no new site is needed.")
+            already = red.already / red.total
+            notes.append(_("The fixed precincts already cover {share}: no new site is needed.",
+                           share=Figure.percent(already)))
         return _finish(np.empty(0, dtype=np.int64), np.empty(0), red, "greedy",
-                       "no site needed", 0.0, t0, notes=notes, size=size, target_share=share,
+                       _("no site needed"), 0.0, t0, notes=notes, size=size, target_share=share,
                        target_met=met)
     opts = _Options(method, float(time_limit_s), _check_tolerance(tolerance), 0.0, solver,
                     True, None, quotas)
     model = _Model(red, quotas)
-    sites, _, _ = _lazy_greedy(red.cover, red.weight, need=need, quotas=quotas)
+    sites = _lazy_greedy(red.cover, red.weight, need=need, quotas=quotas)[0]
     # lower bound: the k largest single-site gains must add up to the need
     single = np.sort(np.asarray(red.cover @ red.weight).ravel())[::-1]
     lower = int(np.searchsorted(np.cumsum(single), need) + 1) if need > 0 else 0
     if quotas is not None:
         lower = max(lower, int(quotas.at_least.sum()))
     lower = min(lower, len(sites))
-    used, status = "greedy", "greedy"
+    used = "greedy"
+    status: str = _("greedy")
     if method != "greedy" and len(sites) > lower:
         sites, lower = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE)
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
@@ -555,10 +575,11 @@ def solve_min_sites(
         used = "exact"
     else:
         gap = (len(sites) - lower) / len(sites) if sites else 0.0
-        status = ("greedy, proven optimal" if gap <= 0 else
-                  f"greedy, at least {lower} site(s) needed (Lagrangian bound)")
+        status = (_("greedy, proven optimal") if gap <= 0 else
+                  _n("greedy, at least {n} site needed (Lagrangian bound)",
+                     "greedy, at least {n} sites needed (Lagrangian bound)", lower))
         if method == "exact":
-            used, status = "exact", "optimal"
+            used, status = "exact", _("optimal")
     chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites, dtype=np.int64),
                                 keep_all=quotas is not None)
     if quotas is None:
@@ -603,7 +624,7 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
     k = len(sites)
     value = 0.0
     while k - 1 >= max(lower, 1):
-        g, _, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
+        g, _value, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
         if gbound < need:
             return sites, k  # no plan of k - 1 sites reaches the target
         if opts.improve and len(g) == k - 1:
@@ -648,8 +669,10 @@ def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: 
         sel = list(sites)
     bound = math.ceil(ans.bound - 1e-6) if math.isfinite(ans.bound) else lower
     bound = min(max(bound, lower), len(sel))
-    status = ans.status
+    status = _solver_status(ans.status)
     if "time" in status:
-        notes.append(f"The integer program stopped at its time limit ({limit:.3g} s);"
-                     f" at least {bound} sites are needed.")
+        notes.append(_n("The integer program stopped at its time limit ({s} s); at least {n} "
+                        "site is needed.",
+                        "The integer program stopped at its time limit ({s} s); at least {n} "
+                        "sites are needed.", bound, s=Figure.seconds(limit)))
     return sel, bound, status
