@@ -93,8 +93,7 @@ def run_report(result: Any, lang: str | None = None) -> str:
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {t.say(n)}" for n in extra]
-    # the caveats are not yet in the ru / kk catalogues (summary.json has them always)
-    lines += _vetting_staffing_caveats(summary, t, caveats=t.lang == "en")
+    lines += _vetting_staffing_caveats(summary, t)
     credit = t.attribution(summary["attribution"])
     lines += ["", _("Data: {attribution}").format(attribution=credit),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
@@ -160,9 +159,9 @@ def _vetting_staffing_caveats(summary: dict[str, Any], t: Any = None, *,
         return lines
     said = caveat_lines({"caveats": [
         c for c in summary.get("caveats", [])
-        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]})
+        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]}, t.lang)
     if said:
-        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in said]
+        lines += ["", _("Caveats and sources:")] + [f"- {c}" for c in said]
     return lines
 
 

@@ -64,12 +64,10 @@ def headline_and_panel(
     t: Translator | None = None,
 ) -> tuple[list[str], dict[str, Any] | None]:
     """The title box's figure lines and the panel (None when there is nothing to say), in the
-    language of ``text`` / ``t`` (default English). The caveats and the sources are English
-    texts: a map in another language leaves them out (``summary.json`` has them)."""
+    language of ``text`` / ``t`` (default English); the caveats' and the sources' texts are
+    said in it when they are Messages (:mod:`walkshed.caveats`), else shown as they are."""
     t = t or translator("en")
     text = text or TEXT
-    if t.lang != "en":
-        caveats = []
     lines: list[str] = []
     sections: list[dict[str, Any]] = []
     unc = _get(assessment, "uncertainty")
@@ -125,12 +123,12 @@ def headline_and_panel(
         sections.append({"id": "kinds", "title": text["kinds_found"], "rows": rows,
                          "items": items})
     cav = [c if isinstance(c, dict) else {"text": str(c)} for c in (caveats or []) if c]
-    notes = [str(c.get("text", "")) for c in cav if c.get("topic") != "source"
+    notes = [t.say(c.get("text", "")) for c in cav if c.get("topic") != "source"
              and not (precinct_kinds and c.get("topic") == "precincts")]
     if notes:
         sections.append({"id": "caveats", "title": text["caveats"], "items": notes})
-    groups = [{"title": str(c.get("source") or c.get("text", "")), "rows": [
-        [text[k], str(c[k])] for k in ("date", "precision", "licence")
+    groups = [{"title": t.say(c.get("source") or c.get("text", "")), "rows": [
+        [text[k], t.say(c[k])] for k in ("date", "precision", "licence")
         if c.get(k) not in (None, "")]} for c in cav if c.get("topic") == "source"]
     if groups:
         sections.append({"id": "sources", "title": text["sources"], "groups": groups})
