@@ -8,6 +8,7 @@ the data is shown as its characters, never read as markup or a template.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -128,13 +129,23 @@ def headline_and_panel(
     if notes:
         sections.append({"id": "caveats", "title": text["caveats"], "items": notes})
     groups = [{"title": t.say(c.get("source") or c.get("text", "")), "rows": [
-        [text[k], t.say(c[k])] for k in ("date", "precision", "licence")
+        [text[k], _day(c[k], t) if k == "date" else t.say(c[k])]
+        for k in ("date", "precision", "licence")
         if c.get(k) not in (None, "")]} for c in cav if c.get("topic") == "source"]
     if groups:
         sections.append({"id": "sources", "title": text["sources"], "groups": groups})
     if not sections:
         return lines, None
     return lines, {"summary": text["about"], "sections": sections}
+
+
+def _day(value: Any, t: Translator) -> str:
+    """A source's date: in Russian and Kazakh an ISO date or timestamp in the locale's long
+    form (English keeps the ISO text of ``summary.json``), others as said."""
+    text = t.say(value)
+    if t.lang != "en" and re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:+.Z-]*)?", text):
+        return t.date(text[:10])
+    return text
 
 
 def _kind(text: dict[str, str], kind: str) -> str:
