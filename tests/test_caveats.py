@@ -73,6 +73,7 @@ def test_counts_caveats_in_russian_and_kazakh(lang: str) -> None:
     parts = float(districts["population"].sum())
     low = districts[districts["precision"] == "lower_bound"]
     assert len(low) and parts < city
+    assert year == int(str(almaty["reference_date"].max())[:4])
     # summary.json keeps the English (the texts are English strings)
     english = json.loads(json.dumps(out))
     assert f"sum to {parts:,.0f}, {1 - parts / city:.1%} short of" in " ".join(
