@@ -95,7 +95,9 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
                     total=Figure.number(len(rows)))
                  if len(low) else _("as published"))
     file, said = Path(cfg.counts).name, "; ".join(sources[:4])
-    when = ", ".join(dates) or _("not stated")
+    # the dates as the table writes them ("not stated" said in the language)
+    when = _("{dates}", dates=Figure.join([Figure.word(d) for d in dates], ", ")) if dates \
+        else _("not stated")
     out.append({
         "topic": "source", "source": _("population counts {file}: {sources}", file=file,
                                        sources=said),
@@ -122,10 +124,10 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
         if len(whole) == 1 and cfg.population_column in whole.columns:
             total = float(whole[cfg.population_column].iloc[0])
             parts = float(pd.to_numeric(rows[cfg.population_column], errors="coerce").sum())
-            when = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
+            city_date = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
             if total > 0 and not math.isclose(parts, total, rel_tol=1e-6):
                 fields = {"parts": Figure.number(parts), "total": Figure.number(total),
-                          "share": Figure.percent(abs(1 - parts / total)), "date": str(when)}
+                          "share": Figure.percent(abs(1 - parts / total)), "date": Figure.word(str(city_date))}
                 out.append({"topic": "population", "text": _(
                     "The district figures sum to {parts}, {share} short of the official city "
                     "total {total} ({date}); the analysis uses the district figures.", **fields)
@@ -133,7 +135,7 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
                     "The district figures sum to {parts}, {share} above the official city "
                     "total {total} ({date}); the analysis uses the district figures.",
                     **fields)})
-            year = max(year or 0, _year(when) or 0) or year
+            year = max(year or 0, _year(city_date) or 0) or year
     return out, year
 
 

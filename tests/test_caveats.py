@@ -73,7 +73,8 @@ def test_counts_caveats_in_russian_and_kazakh(lang: str) -> None:
     parts = float(districts["population"].sum())
     low = districts[districts["precision"] == "lower_bound"]
     assert len(low) and parts < city
-    assert year == int(str(almaty["reference_date"].max())[:4])
+    assert year == max(int(d[:4]) for d in almaty["reference_date"].astype(str)
+                       if d[:4].isdigit())
     # summary.json keeps the English (the texts are English strings)
     english = json.loads(json.dumps(out))
     assert f"sum to {parts:,.0f}, {1 - parts / city:.1%} short of" in " ".join(
@@ -98,7 +99,7 @@ def test_counts_caveats_in_russian_and_kazakh(lang: str) -> None:
         for name in data:
             line = line.replace(name, " ")
         assert not re.findall(r"\b(?:the|of|and|are|sum|short|bounds?|Residents|dates|"
-                              r"more|than|figures?)\b", line), line
+                              r"more|than|figures?|not|stated)\b", line), line
 
 
 @pytest.mark.slow
