@@ -127,7 +127,8 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
             city_date = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
             if total > 0 and not math.isclose(parts, total, rel_tol=1e-6):
                 fields = {"parts": Figure.number(parts), "total": Figure.number(total),
-                          "share": Figure.percent(abs(1 - parts / total)), "date": Figure.word(str(city_date))}
+                          "share": Figure.percent(abs(1 - parts / total)),
+                          "date": Figure.word(str(city_date))}
                 out.append({"topic": "population", "text": _(
                     "The district figures sum to {parts}, {share} short of the official city "
                     "total {total} ({date}); the analysis uses the district figures.", **fields)
