@@ -972,10 +972,17 @@ def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # the input files the caveats and sources name (Helsinki.osm.pbf)
     names |= {p.name for p in study.inputs}
     assert any(c["topic"] == "source" for c in study.caveats)
-    # population methods' names and reasons (the population's words, not translated yet)
+    # population methods' names and reasons: said in the language (walkshed.population.words)
+    # but for the texts of input errors, which stay as they are
+    from walkshed.i18n import translator
+    from walkshed.population.words import say
+
     unc = res.assessment.uncertainty or {}
-    names |= {str(m["method"]) for m in [*unc.get("methods", []), *unc.get("not_applicable", [])]}
-    names |= {str(m["reason"]) for m in unc.get("not_applicable", [])}
+    words = {str(m["method"]) for m in [*unc.get("methods", []), *unc.get("not_applicable", [])]}
+    words |= {str(m["reason"]) for m in unc.get("not_applicable", [])}
+    said = {w for w in words if say(w, translator("ru")) != w}
+    assert said & {"raster", "no population raster in the scenario"}
+    names |= words - said
     return {"paths": {lang: root / lang / "coverage_map.html" for lang in ("en", "ru", "kk")},
             "names": sorted(names, key=len, reverse=True)}
 
@@ -1068,6 +1075,11 @@ def test_demo_map_in_russian_and_kazakh(demo_maps: dict[str, Any], lang: str) ->
         kind = dict(pops_en[pid]["rows"]).get("Kind")
         if kind:  # the vetting's kind in the language
             assert rows[t.gettext("Kind")] == t.gettext(f"precinct kind|{kind}")
+    # the population methods in the language: the raster does not apply to the demo
+    rows = [r for r in _section(data, "figures")["rows"]]
+    assert any(t.gettext("population|raster") in r[0] and
+               t.gettext("population|no population raster in the scenario") in r[1]
+               for r in rows), rows
     # the caveats and the sources are there, as many as in English, in the language
     for sid, key in (("caveats", "items"), ("sources", "groups")):
         assert len(_section(data, sid)[key]) == len(_section(en, sid)[key]) > 0

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..i18n import Translator, translator
+from ..population.words import say
 from ._page import TEXT, _fmt_int, _num
 from ._tables import _get, _label_text
 
@@ -82,11 +83,11 @@ def headline_and_panel(
         if rows:
             lines.append(f"{rows[0][0]}: {rows[0][1]}")
         for m in unc.get("methods", []):
-            rows.append([text["by_method"].format(method=str(m["method"])),
+            rows.append([text["by_method"].format(method=say(m["method"], t)),
                          t.percent(m["share_open"])])
         for m in unc.get("not_applicable", []):
-            rows.append([text["by_method"].format(method=str(m["method"])),
-                         text["not_applicable"].format(reason=str(m["reason"]))])
+            rows.append([text["by_method"].format(method=say(m["method"], t)),
+                         text["not_applicable"].format(reason=say(m["reason"], t))])
         if unc.get("norms"):
             said = norms_range(unc, text, t)
             rows.append([text["inspectors_needed"], said])
