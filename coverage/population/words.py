@@ -13,24 +13,24 @@ from typing import Any
 __all__ = ["WORDS", "say"]
 
 
-def N_(text: str) -> str:
-    """``text`` as it is; marks a message id for extraction."""
+def _(text: str) -> str:
+    """``text`` as it is; marks a message id for extraction (babel.cfg's ``_``)."""
     return text
 
 
 #: The words :func:`say` knows (their message ids, ``population|`` and the English).
 WORDS = (
-    N_("population|buildings"),
-    N_("population|streets"),
-    N_("population|area"),
-    N_("population|raster"),
-    N_("population|dropped"),
-    N_("population|buildings, city total"),
-    N_("population|buildings, density"),
-    N_("population|district totals, by the rule"),
-    N_("population|no buildings given"),
-    N_("population|no population raster in the scenario"),
-    N_("population|does not overlap the network's area"),
+    _("population|buildings"),
+    _("population|streets"),
+    _("population|area"),
+    _("population|raster"),
+    _("population|dropped"),
+    _("population|buildings, city total"),
+    _("population|buildings, density"),
+    _("population|district totals, by the rule"),
+    _("population|no buildings given"),
+    _("population|no population raster in the scenario"),
+    _("population|does not overlap the network's area"),
 )
 
 
