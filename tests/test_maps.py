@@ -1163,7 +1163,12 @@ def test_russian_demo_map_in_chromium(browser: Any, demo_maps: dict[str, Any]) -
     assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Приблизить"
     attribution = page.locator("#ws-attribution").inner_text()
     assert attribution == "Leaflet | © участники OpenStreetMap, ODbL 1.0"
-    seen = [title, legend, scale, attribution, *layers, *popups,
+    # the panel opened: the caveats and the sources in Russian
+    panel = page.locator("details.ws-info").first
+    panel.evaluate("el => { el.open = true; }")
+    info = panel.inner_text()
+    assert "Улично-дорожная сеть по районам" in info and "выгрузка OpenStreetMap" in info
+    seen = [title, legend, scale, attribution, info, *layers, *popups,
             *page.locator(".ws-label, .ws-rank, .ws-site").all_inner_texts()]
     assert _latin_words(seen, demo_maps["names"]) == set()
     # figures in the Russian form: a no-break space between thousands, a decimal comma
