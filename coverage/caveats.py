@@ -6,7 +6,9 @@ date read from the extract; the population counts with their reference dates and
 lower bounds; the district totals against the official city total where the counts table has
 it), how much of each district the street network covers, and what the precinct vetting left
 out. Every entry is a plain dict with a ``text`` sentence (and ``topic``, and for sources
-``source``, ``date``, ``precision``, ``licence``).
+``source``, ``date``, ``precision``, ``licence``); the sentences are
+:class:`walkshed.i18n.Message` s (English as strings, said in the run's language by the
+report, the PDF and the map).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from typing import Any
 
 import pandas as pd
 import shapely
+
+from .i18n import Figure
+from .i18n import message as _
+from .i18n import message_n as _n
 
 __all__ = ["caveat_lines", "osm_snapshot_date", "study_caveats"]
 
@@ -46,7 +52,7 @@ def osm_snapshot_date(path: str | Path) -> tuple[str | None, str]:
         finally:
             reader.close()
         if stamp:
-            return str(stamp), "replication timestamp in the file header"
+            return str(stamp), _("replication timestamp in the file header")
         newest: datetime | None = None
         for obj in osmium.FileProcessor(str(path)):
             t = getattr(obj, "timestamp", None)
@@ -55,10 +61,10 @@ def osm_snapshot_date(path: str | Path) -> tuple[str | None, str]:
             if newest is None or t > newest:
                 newest = t
     except (RuntimeError, OSError) as exc:
-        return None, f"not readable ({exc})"
+        return None, _("not readable ({error})", error=str(exc))
     if newest is None or newest.year < 2004:
-        return None, "the file has no timestamps"
-    return newest.isoformat(timespec="seconds"), "newest object in the file"
+        return None, _("the file has no timestamps")
+    return newest.isoformat(timespec="seconds"), _("newest object in the file")
 
 
 def _year(text: Any) -> int | None:
@@ -84,20 +90,29 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
     sources = sorted({str(s).split(":")[0] for s in rows.get("source", pd.Series(dtype=str))
                       .dropna()})
     low = rows[rows["precision"].astype(str) == "lower_bound"] if "precision" in rows else rows[:0]
-    precision = (f"{len(low)} of {len(rows)} figures are lower bounds ('more than N')"
-                 if len(low) else "as published")
+    precision = (_n("{n} of {total} figure is a lower bound (\u201cmore than\u201d)",
+                    "{n} of {total} figures are lower bounds (\u201cmore than\u201d)", len(low),
+                    total=Figure.number(len(rows)))
+                 if len(low) else _("as published"))
+    file, said = Path(cfg.counts).name, "; ".join(sources[:4])
+    # the dates as the table writes them ("not stated" said in the language)
+    when = _("{dates}", dates=Figure.join([Figure.word(d) for d in dates], ", ")) if dates \
+        else _("not stated")
     out.append({
-        "topic": "source", "source": f"population counts {Path(cfg.counts).name}: "
-        + "; ".join(sources[:4]), "date": ", ".join(dates) or "not stated",
-        "precision": precision, "licence": "public statistics (sources per row in the table)",
-        "text": f"Residents: {Path(cfg.counts).name} ({'; '.join(sources[:4])}), reference "
-                f"dates {', '.join(dates) or 'not stated'}; {precision}.",
+        "topic": "source", "source": _("population counts {file}: {sources}", file=file,
+                                       sources=said),
+        "date": when, "precision": precision,
+        "licence": _("public statistics (sources per row in the table)"),
+        "text": _("Residents: {file} ({sources}), reference dates {dates}; {precision}.",
+                  file=file, sources=said, dates=when, precision=precision),
     })
     if len(low):
-        names = ", ".join(f"{r[name_col]} (more than {float(r[cfg.population_column]):,.0f})"
-                          for _, r in low.iterrows())
-        out.append({"topic": "population", "text": f"Lower bounds: {names}; their residents, "
-                    "and so the shares uncovered, may be larger."})
+        names = Figure.join([_("{name} (more than {n})", name=str(r[name_col]),
+                               n=Figure.number(float(r[cfg.population_column])))
+                             for _i, r in low.iterrows()], ", ")
+        out.append({"topic": "population", "text": _(
+            "Lower bounds: {names}; their residents, and so the shares uncovered, may be "
+            "larger.", names=names)})
     year = max((y for y in map(_year, dates) if y), default=None)
     # the official total of the whole: the same filter with level = city
     filt = dict(cfg.counts_filter)
@@ -109,13 +124,19 @@ def _counts_caveats(cfg: Any) -> tuple[list[dict[str, Any]], int | None]:
         if len(whole) == 1 and cfg.population_column in whole.columns:
             total = float(whole[cfg.population_column].iloc[0])
             parts = float(pd.to_numeric(rows[cfg.population_column], errors="coerce").sum())
-            when = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
+            city_date = whole["reference_date"].iloc[0] if "reference_date" in whole else "?"
             if total > 0 and not math.isclose(parts, total, rel_tol=1e-6):
-                out.append({"topic": "population", "text": (
-                    f"The district figures sum to {parts:,.0f}, {abs(1 - parts / total):.1%} "
-                    f"{'short of' if parts < total else 'above'} the official city total "
-                    f"{total:,.0f} ({when}); the analysis uses the district figures.")})
-            year = max(year or 0, _year(when) or 0) or year
+                fields = {"parts": Figure.number(parts), "total": Figure.number(total),
+                          "share": Figure.percent(abs(1 - parts / total)),
+                          "date": Figure.word(str(city_date))}
+                out.append({"topic": "population", "text": _(
+                    "The district figures sum to {parts}, {share} short of the official city "
+                    "total {total} ({date}); the analysis uses the district figures.", **fields)
+                    if parts < total else _(
+                    "The district figures sum to {parts}, {share} above the official city "
+                    "total {total} ({date}); the analysis uses the district figures.",
+                    **fields)})
+            year = max(year or 0, _year(city_date) or 0) or year
     return out, year
 
 
@@ -135,12 +156,16 @@ def _district_overlap(network: Any, districts: Any) -> dict[str, Any] | None:
                    ) / 1000 if len(hits) else 0.0
         parts.append((name, inside, km, area / 1e6))
     low = [p for p in parts if p[1] < 0.99]
-    text = "Street network per district (share of its area inside the extract's streets' " \
-        "outline; street km per km²): " + "; ".join(
-            f"{n} {s:.0%}, {km / a if a else 0:.1f}" for n, s, km, a in parts) + "."
+    each = Figure.join([_("{district} {share}, {density}", district=n,
+                          share=Figure.percent(s, 0), density=Figure.number(km / a if a else 0, 1))
+                        for n, s, km, a in parts])
+    text = _("Street network per district (share of its area inside the extract's streets' "
+             "outline; street km per km²): {each}.", each=each)
     if low:
-        text += (" Districts only partly covered: " + ", ".join(p[0] for p in low)
-                 + "; their residents beyond the streets cannot be placed well.")
+        text = _("Street network per district (share of its area inside the extract's streets' "
+                 "outline; street km per km²): {each}. Districts only partly covered: {low}; "
+                 "their residents beyond the streets cannot be placed well.", each=each,
+                 low=", ".join(p[0] for p in low))
     return {"topic": "network", "text": text,
             "districts": [{"district": n, "area_share_in_network": round(s, 4),
                            "street_km": round(km, 3), "area_km2": round(a, 3)}
@@ -169,39 +194,49 @@ def study_caveats(scenario: Any, study: Any) -> list[dict[str, Any]]:
     if scenario.network.file is not None:
         date, how = osm_snapshot_date(scenario.network.file)
         map_year = _year(date) if date else None
+        file = scenario.network.file.name
         out.append({
-            "topic": "source", "source": f"OpenStreetMap extract {scenario.network.file.name}",
-            "date": date, "precision": "streets, buildings and police points as mapped by "
-            "volunteers; completeness varies by district", "licence": licence,
-            "text": f"Streets, buildings and police points: OpenStreetMap "
-                    f"({scenario.network.file.name}), snapshot of "
-                    f"{date[:10] if date else 'unknown date'} ({how}); {licence}.",
+            "topic": "source", "source": _("OpenStreetMap extract {file}", file=file),
+            "date": date, "precision": _("streets, buildings and police points as mapped by "
+                                         "volunteers; completeness varies by district"),
+            "licence": licence,
+            "text": _("Streets, buildings and police points: OpenStreetMap ({file}), snapshot "
+                      "of {date} ({how}); {licence}.", file=file, how=how, licence=licence,
+                      date=Figure.day(date) if date else _("unknown date")),
         })
     else:
-        out.append({"topic": "source", "source": f"OpenStreetMap ({scenario.network.place})",
-                    "date": "fetched online at run time", "precision": "as mapped",
-                    "licence": licence, "text": f"Streets: OpenStreetMap fetched online "
-                    f"for {scenario.network.place}; {licence}."})
+        place = str(scenario.network.place)
+        out.append({"topic": "source", "source": _("OpenStreetMap ({place})", place=place),
+                    "date": _("fetched online at run time"), "precision": _("as mapped"),
+                    "licence": licence, "text": _(
+                        "Streets: OpenStreetMap fetched online for {place}; {licence}.",
+                        place=place, licence=licence)})
     cfg = scenario.population
     pop_year = None
     if getattr(cfg, "counts", None) is not None:
         extra, pop_year = _counts_caveats(cfg)
         out += extra
     if map_year and pop_year and abs(pop_year - map_year) > 1:
-        out.append({"topic": "dates", "text": (
-            f"The street map is from {map_year} and the population figures from {pop_year}: "
+        out.append({"topic": "dates", "text": _(
+            "The street map is from {map_year} and the population figures from {pop_year}: "
             "streets, buildings and police points built since are missing, so coverage may "
-            "be understated where the city grew.")})
+            "be understated where the city grew.", map_year=str(map_year),
+            pop_year=str(pop_year))})
     overlap = _district_overlap(study.network, study.districts)
     if overlap is not None:
         out.append(overlap)
     vet = getattr(study, "vetting", None)
     if vet is not None:
-        out.append({"topic": "precincts", "text": " ".join(vet.notes())})
+        out.append({"topic": "precincts", "text": _("{notes}", notes=Figure.join(
+            vet.notes(), " "))})
     return out
 
 
-def caveat_lines(summary: dict[str, Any]) -> list[str]:
-    """The report's lines: every caveat's text (``summary['caveats']``)."""
-    return [str(c.get("text", c)) if isinstance(c, dict) else str(c)
+def caveat_lines(summary: dict[str, Any], lang: str | None = "en") -> list[str]:
+    """The report's lines: every caveat's text (``summary['caveats']``) in ``lang`` (English
+    by default; None: the current language); texts that are not Messages as they are."""
+    from .i18n import translator
+
+    t = translator(lang)
+    return [t.say(c.get("text", c)) if isinstance(c, dict) else t.say(c)
             for c in summary.get("caveats", []) if c]

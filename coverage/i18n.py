@@ -242,6 +242,21 @@ class Figure:
         return cls("number", v, next(d for d in range(digits + 1) if round(v, d) == v))
 
     @classmethod
+    def day(cls, when: str) -> Figure:
+        """A date (ISO ``YYYY-MM-DD``) in the locale's long form."""
+        return cls("day", str(when)[:10])
+
+    @classmethod
+    def join(cls, parts: Any, sep: str = "; ") -> Figure:
+        """Texts (Messages said in the language, others as they are) joined by ``sep``."""
+        return cls("join:" + sep, list(parts))
+
+    @classmethod
+    def precinct_kind(cls, kind: str) -> Figure:
+        """A precinct kind (``station``) in the map's words of the language."""
+        return cls("kind", str(kind))
+
+    @classmethod
     def word(cls, text: str) -> Figure:
         """A text of the data (a rule's ``why``), translated when the catalogue has it."""
         return cls("word", str(text))
@@ -249,6 +264,14 @@ class Figure:
     def __call__(self, t: Translator) -> str:
         if self.kind == "word":
             return t.gettext(self.value)
+        if self.kind == "kind":
+            said = t.gettext(f"precinct kind|{self.value}")
+            return self.value if said == f"precinct kind|{self.value}" else said
+        if self.kind == "day":
+            return t.date(self.value)
+        if self.kind.startswith("join"):
+            sep = self.kind.partition(":")[2]
+            return sep.join(p(t) if isinstance(p, Figure) else t.say(p) for p in self.value)
         if self.kind == "percent":
             return t.percent(self.value, self.digits)
         return t.number(self.value, self.digits)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .i18n import translator
 from .network import WalkNetwork
+from .population.words import say
 
 __all__ = ["inspect_text", "lonlat_bounds", "run_report", "uncertainty_lines"]
 
@@ -46,7 +47,7 @@ def run_report(result: Any, lang: str | None = None) -> str:
         lines += ["", _("How residents were placed, per zone (method: reason):")]
         lines += ["- " + _("{zone}: {n} by {method}: {reason}").format(
             zone=names.get(r["zone"], r["zone"]), n=num(r.get("population_out", 0)),
-            method=r["method"], reason=r["reason"])
+            method=say(r["method"], t), reason=say(r["reason"], t))
             for r in methods.to_dict(orient="records")]
     sites = summary.get("proposed_sites")
     if sites:
@@ -89,12 +90,11 @@ def run_report(result: Any, lang: str | None = None) -> str:
     if isinstance(src, pd.DataFrame) and 1 < len(src) <= 12:
         extra.append(_("Residents placed: {list}").format(list="; ".join(
             _("{zone} {n} by {method}").format(zone=names.get(r.zone, r.zone),
-                                               n=num(r.residents), method=r.method)
+                                               n=num(r.residents), method=say(r.method, t))
             for r in src.itertuples())))
     if extra:
         lines += ["", _("About the data:")] + [f"- {t.say(n)}" for n in extra]
-    # the caveats are not yet in the ru / kk catalogues (summary.json has them always)
-    lines += _vetting_staffing_caveats(summary, t, caveats=t.lang == "en")
+    lines += _vetting_staffing_caveats(summary, t)
     credit = t.attribution(summary["attribution"])
     lines += ["", _("Data: {attribution}").format(attribution=credit),
               _("Wrote {files} to {folder}/").format(files=", ".join(summary["outputs"]),
@@ -160,9 +160,9 @@ def _vetting_staffing_caveats(summary: dict[str, Any], t: Any = None, *,
         return lines
     said = caveat_lines({"caveats": [
         c for c in summary.get("caveats", [])
-        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]})
+        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]}, t.lang)
     if said:
-        lines += ["", "Caveats and sources:"] + [f"- {c}" for c in said]
+        lines += ["", _("Caveats and sources:")] + [f"- {c}" for c in said]
     return lines
 
 
@@ -182,12 +182,12 @@ def uncertainty_lines(unc: dict[str, Any] | None, lang: str | None = None) -> li
                                                      text=_range(share, t))]
         for m in unc["methods"]:
             mark = this_run if m["method"] == unc.get("scenario_method") else ""
-            lines.append(f"  {m['method']:<32} " + _("{open} open, {planned} with planned")
+            lines.append(f"  {say(m['method'], t):<32} " + _("{open} open, {planned} with planned")
                          .format(open=f"{pct(m['share_open']):>6}",
                                  planned=f"{pct(m['share_with_planned']):>6}") + mark)
         for m in unc.get("not_applicable", []):
-            lines.append(f"  {m['method']:<32} " + _("not applicable: {reason}").format(
-                reason=m["reason"]))
+            lines.append(f"  {say(m['method'], t):<32} " + _("not applicable: {reason}").format(
+                reason=say(m["reason"], t)))
     need = [r["inspectors_needed"] for r in unc["norms"]]
     norms_text = unc["norms_text"] if t.lang == "en" else _(
         "{n} ({low}–{high} across norms of {norms} residents per inspector)").format(

@@ -508,6 +508,8 @@ def _label_for(a: Any) -> str:
 
 
 def _caveats(result: Any, t: Translator) -> list[str]:
+    from .caveats import caveat_lines
+
     _ = t.gettext
     summary = result.summary
     out = [
@@ -522,6 +524,10 @@ def _caveats(result: Any, t: Translator) -> list[str]:
     out += [t.say(n) for n in summary.get("notes", [])]
     info = summary.get("proposed_sites") or {}
     out += [t.say(n) for n in info.get("notes", [])]
+    kinds = summary.get("precinct_kinds")
+    out += caveat_lines({"caveats": [
+        c for c in summary.get("caveats", [])
+        if not (kinds and isinstance(c, dict) and c.get("topic") == "precincts")]}, t.lang)
     out.append(_("Data: {attribution}.").format(
         attribution=t.attribution(summary.get("attribution", ""))))
     from . import __version__

@@ -30,6 +30,7 @@ import pandas as pd
 from ._errors import input_error
 from .i18n import Figure
 from .i18n import message as _
+from .i18n import message_n as _n
 
 log = logging.getLogger(__name__)
 
@@ -287,18 +288,29 @@ class Vetting:
 
     def notes(self) -> list[str]:
         """Plain-language lines for the report."""
-        found = ", ".join(f"{n} {k}" for k, n in self.found.items() if n)
-        lines = [f"Police points by kind: {found or 'none'}; counted as precincts: "
-                 f"{', '.join(self.counted_kinds)}."]
+        found = Figure.join([_("{n} {kind}", n=Figure.number(n),
+                               kind=Figure.precinct_kind(k))
+                             for k, n in self.found.items() if n], ", ")
+        kinds = Figure.join([Figure.precinct_kind(k) for k in self.counted_kinds], ", ")
+        lines: list[str] = [
+            _("Police points by kind: {found}; counted as precincts: {kinds}.", found=found,
+              kinds=kinds) if any(self.found.values()) else
+            _("Police points by kind: none; counted as precincts: {kinds}.", kinds=kinds)]
         if len(self.left_out):
             names = "; ".join(f"{r.name} ({r.precinct}, {r.kind})"
                               for r in self.left_out.head(12).itertuples())
             more = len(self.left_out) - 12
-            lines.append(f"Left out {len(self.left_out)} point(s) that are not precincts: "
-                         f"{names}" + (f" and {more} more" if more > 0 else "") + ".")
+            lines.append(_n("Left out {n} point that is not a precinct: {names}.",
+                            "Left out {n} points that are not precincts: {names}.",
+                            len(self.left_out), names=names) if more <= 0 else
+                         _n("Left out {n} point that is not a precinct: {names} and {more} more.",
+                            "Left out {n} points that are not precincts: {names} and {more} more.",
+                            len(self.left_out), names=names, more=Figure.number(more)))
         if len(self.unknown_counted):
-            lines.append(f"{len(self.unknown_counted)} point(s) of unknown kind are counted as "
-                         "precincts; check them (or set kinds = [...] in [[precincts]]).")
+            lines.append(_n("{n} point of unknown kind is counted as a precinct; check it (or "
+                            "set kinds = [...] in [[precincts]]).",
+                            "{n} points of unknown kind are counted as precincts; check them (or "
+                            "set kinds = [...] in [[precincts]]).", len(self.unknown_counted)))
         return lines
 
     def to_dict(self) -> dict[str, Any]:

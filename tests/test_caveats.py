@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,62 @@ def test_almaty_extract_snapshot(shared_data: Path) -> None:
 def test_caveat_lines() -> None:
     assert caveat_lines({"caveats": [{"text": "a"}, "b", None]}) == ["a", "b"]
     assert caveat_lines({}) == []
+
+
+NBSP = "\xa0"
+
+
+def _in_locale(x: float, lang: str, percent: bool = False) -> str:
+    """``x`` as Russian / Kazakh write it, independently of Babel (``1 234``, ``7,9 %``)."""
+    if percent:
+        return f"{x:.1%}"[:-1].replace(".", ",") + (NBSP if lang == "ru" else "") + "%"
+    return f"{x:,.0f}".replace(",", NBSP)
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_counts_caveats_in_russian_and_kazakh(lang: str) -> None:
+    from types import SimpleNamespace
+
+    from walkshed.caveats import _counts_caveats
+
+    cfg = SimpleNamespace(counts=REPO / "data" / "kz_district_population.csv",
+                          counts_filter=(("city", "Almaty"), ("level", "district")),
+                          counts_name_column="district", population_column="population")
+    out, year = _counts_caveats(cfg)
+    table = pd.read_csv(cfg.counts)
+    almaty = table[table["city"] == "Almaty"]
+    districts = almaty[almaty["level"] == "district"]
+    city = float(almaty[almaty["level"] == "city"]["population"].iloc[0])
+    parts = float(districts["population"].sum())
+    low = districts[districts["precision"] == "lower_bound"]
+    assert len(low) and parts < city
+    assert year == max(int(d[:4]) for d in almaty["reference_date"].astype(str)
+                       if d[:4].isdigit())
+    # summary.json keeps the English (the texts are English strings)
+    english = json.loads(json.dumps(out))
+    assert f"sum to {parts:,.0f}, {1 - parts / city:.1%} short of" in " ".join(
+        c["text"] for c in english)
+    said = caveat_lines({"caveats": out}, lang)
+    text = " ".join(said)
+    share, whole, summed = (_in_locale(1 - parts / city, lang, True), _in_locale(city, lang),
+                            _in_locale(parts, lang))
+    if lang == "ru":
+        assert f"— {summed}, на {share} меньше официальной численности города {whole}" in text
+        more = "более {}"
+        assert f"{len(low)} из {len(districts)} значений" in text
+    else:
+        assert f"— {summed}, қаланың ресми саны {whole}" in text and f"{share} аз" in text
+        more = "{} астам"
+        assert f"{len(districts)} мәннің {len(low)}" in text
+    for r in low.itertuples():
+        assert f"{r.district} ({more.format(_in_locale(r.population, lang))})" in text
+    # no English sentence of ours is left (the file and source names are data)
+    for c, line in zip(out, said, strict=True):
+        data = {str(cfg.counts.name), *str(c.get("source", "")).split(": ", 1)[-1:]}
+        for name in data:
+            line = line.replace(name, " ")
+        assert not re.findall(r"\b(?:the|of|and|are|sum|short|bounds?|Residents|dates|"
+                              r"more|than|figures?|not|stated)\b", line), line
 
 
 @pytest.mark.slow
@@ -86,3 +143,8 @@ def test_almaty_caveats_in_the_summary(shared_data: Path, tmp_path: Path,
     report = run_report(result)
     assert "Left out (25)" in report and "Caveats and sources:" in report
     assert "Засада (node/479712142, checkpoint)" in report
+    # the same caveats in Russian and Kazakh, the snapshot's date in the locale's long form
+    ru, kk = run_report(result, "ru"), run_report(result, "kk")
+    assert "Оговорки и источники:" in ru and re.search(r"снимок на 13 марта 2012\s?г\.", ru)
+    assert "меньше официальной численности города" in ru and "Caveats and sources" not in ru
+    assert "Ескертпелер мен дереккөздер:" in kk and "аз; талдауда" in kk

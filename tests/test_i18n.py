@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,39 @@ def test_scenario_language_is_used_and_option_overrides(tmp_path: Path) -> None:
     assert "Предлагаемые места новых УПП" in res.stdout
 
 
+def test_demo_scenario_caveats_in_russian_and_kazakh(tmp_path: Path) -> None:
+    """The caveats and sources of data/demo.toml in the report of each language; summary.json
+    keeps the English."""
+    from walkshed.io import OutputDir
+    from walkshed.pipeline import Reporter, load_study, run_study
+    from walkshed.report import run_report
+
+    study, _ = load_study(Path(__file__).resolve().parents[1] / "data" / "demo.toml",
+                          cache=False)
+    with OutputDir(tmp_path / "o") as out:
+        res = run_study(study, out, Reporter(), outputs=frozenset({"tables"}), offline=True,
+                        lang="en")
+    en, ru, kk = (run_report(res, lang) for lang in ("en", "ru", "kk"))
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text("utf-8"))
+    assert "Caveats and sources:" in en and "Street network per district" in en
+    assert any("Street network per district" in c["text"] for c in summary["caveats"])
+    assert "Оговорки и источники:" in ru and "Улично-дорожная сеть по районам" in ru
+    assert "Ескертпелер мен дереккөздер:" in kk and "Аудандар бойынша көше желісі" in kk
+    osm = summary["sources"][0]
+    assert osm["source"] == "OpenStreetMap extract Helsinki.osm.pbf"
+    day = date.fromisoformat(str(osm["date"])[:10])
+    assert re.search(rf"снимок на {day.day} \w+ {day.year}\s?г\.", ru)
+    assert re.search(rf"{day.year}\D[^;]* күнгі көшірме", kk)
+    # the districts' shares of the network written per locale: "100 %" in Russian
+    overlap = next(c for c in summary["caveats"] if c["topic"] == "network")
+    for d in overlap["districts"]:
+        share = f"{d['area_share_in_network']:.0%}"[:-1]
+        assert f"{d['district']} {share}{NBSP}%" in ru and f"{d['district']} {share}%" in kk
+    for text in (ru, kk):
+        for phrase in ("Caveats", "Street network", "snapshot", "volunteers", "not applicable"):
+            assert phrase not in text, phrase
+
+
 @pytest.mark.slow
 def test_almaty_report_in_russian_and_kazakh(shared_data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "scenario"
@@ -316,3 +350,16 @@ def test_siting_status_and_notes_in_russian() -> None:
     assert res.status == "greedy, proven optimal"
     assert translator("ru").say(res.status) == "жадный алгоритм, оптимальность доказана"
     assert translator("kk").say(res.status) == "ашкөз алгоритм, оңтайлылығы дәлелденген"
+
+
+def test_population_words_in_each_language() -> None:
+    from walkshed.population.words import WORDS, say
+
+    for lang in ("ru", "kk"):
+        t = translator(lang)
+        for key in WORDS:
+            english = key.split("|", 1)[1]
+            assert say(english, t) not in ("", english, key)
+            assert not re.search("[A-Za-z]", say(english, t).replace("population", ""))
+        assert say("stats.tif: not readable", t) == "stats.tif: not readable"  # data as it is
+    assert say("buildings, city total", translator("en")) == "buildings, city total"

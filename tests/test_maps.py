@@ -969,10 +969,20 @@ def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     names = {study.name, *study.precincts["name"].dropna(), *study.districts["name"]}
     for col in res.siting.table.columns.drop("geometry"):  # site ids, addresses, streets
         names |= {v for v in res.siting.table[col] if isinstance(v, str)}
-    # population methods' names and reasons (the population's words, not translated yet)
+    # the input files the caveats and sources name (Helsinki.osm.pbf)
+    names |= {p.name for p in study.inputs}
+    assert any(c["topic"] == "source" for c in study.caveats)
+    # population methods' names and reasons: said in the language (walkshed.population.words)
+    # but for the texts of input errors, which stay as they are
+    from walkshed.i18n import translator
+    from walkshed.population.words import say
+
     unc = res.assessment.uncertainty or {}
-    names |= {str(m["method"]) for m in [*unc.get("methods", []), *unc.get("not_applicable", [])]}
-    names |= {str(m["reason"]) for m in unc.get("not_applicable", [])}
+    words = {str(m["method"]) for m in [*unc.get("methods", []), *unc.get("not_applicable", [])]}
+    words |= {str(m["reason"]) for m in unc.get("not_applicable", [])}
+    said = {w for w in words if say(w, translator("ru")) != w}
+    assert said & {"raster", "no population raster in the scenario"}
+    names |= words - said
     return {"paths": {lang: root / lang / "coverage_map.html" for lang in ("en", "ru", "kk")},
             "names": sorted(names, key=len, reverse=True)}
 
@@ -1065,6 +1075,26 @@ def test_demo_map_in_russian_and_kazakh(demo_maps: dict[str, Any], lang: str) ->
         kind = dict(pops_en[pid]["rows"]).get("Kind")
         if kind:  # the vetting's kind in the language
             assert rows[t.gettext("Kind")] == t.gettext(f"precinct kind|{kind}")
+    # the population methods in the language: the raster does not apply to the demo
+    rows = [r for r in _section(data, "figures")["rows"]]
+    assert any(t.gettext("population|raster") in r[0] and
+               t.gettext("population|no population raster in the scenario") in r[1]
+               for r in rows), rows
+    # the caveats and the sources are there, as many as in English, in the language
+    for sid, key in (("caveats", "items"), ("sources", "groups")):
+        assert len(_section(data, sid)[key]) == len(_section(en, sid)[key]) > 0
+    cav = " ".join(_section(data, "caveats")["items"])
+    assert {"ru": "Улично-дорожная сеть по районам",
+            "kk": "Аудандар бойынша көше желісі"}[lang] in cav
+    assert "Street network per district" in " ".join(_section(en, "caveats")["items"])
+    osm, osm_en = _section(data, "sources")["groups"][0], _section(en, "sources")["groups"][0]
+    assert osm["title"] == {"ru": "выгрузка OpenStreetMap Helsinki.osm.pbf",
+                            "kk": "OpenStreetMap үзіндісі Helsinki.osm.pbf"}[lang]
+    day = osm_en["rows"][0][1]  # ISO in English, the locale's long form here
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", day)
+    said = osm["rows"][0][1]
+    assert said.split()[0] == str(int(day[8:10])) if lang == "ru" else day[:4] in said
+    assert day[:4] in said and not re.search("[A-Za-z]", said)
     sites_en, sites = (next(la for la in d["layers"] if la["id"] == "sites") for d in (en, data))
     for a, b in zip(sites_en["markers"], sites["markers"], strict=True):
         assert [v for _, v in b["popup"]["rows"]] == [
@@ -1133,7 +1163,12 @@ def test_russian_demo_map_in_chromium(browser: Any, demo_maps: dict[str, Any]) -
     assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Приблизить"
     attribution = page.locator("#ws-attribution").inner_text()
     assert attribution == "Leaflet | © участники OpenStreetMap, ODbL 1.0"
-    seen = [title, legend, scale, attribution, *layers, *popups,
+    # the panel opened: the caveats and the sources in Russian
+    panel = page.locator("details.ws-info").first
+    panel.evaluate("el => { el.open = true; }")
+    info = panel.inner_text()
+    assert "Улично-дорожная сеть по районам" in info and "выгрузка OpenStreetMap" in info
+    seen = [title, legend, scale, attribution, info, *layers, *popups,
             *page.locator(".ws-label, .ws-rank, .ws-site").all_inner_texts()]
     assert _latin_words(seen, demo_maps["names"]) == set()
     # figures in the Russian form: a no-break space between thousands, a decimal comma

@@ -122,7 +122,12 @@ def test_analyze_writes_the_report_in_the_scenario_language(tmp_path: Path) -> N
     res = runner.invoke(cli.app, ["analyze", str(scenario), "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert "report.pdf" in json.loads((tmp_path / "o" / "summary.json").read_text())["outputs"]
-    assert "Жаяу қолжетімділікпен қамту" in _text(tmp_path / "o" / "report.pdf")
+    text = _text(tmp_path / "o" / "report.pdf")
+    assert "Жаяу қолжетімділікпен қамту" in text
+    # the caveats and sources in Kazakh (the OSM snapshot, the network per district)
+    words = " ".join(_plain(text).split())
+    assert "Аудандар бойынша көше желісі" in words and "OpenStreetMap (Helsinki.osm.pbf)" in words
+    assert "Street network" not in words and "snapshot" not in words
 
 
 @needs_poppler

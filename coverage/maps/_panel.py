@@ -8,10 +8,12 @@ the data is shown as its characters, never read as markup or a template.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..i18n import Translator, translator
+from ..population.words import say
 from ._page import TEXT, _fmt_int, _num
 from ._tables import _get, _label_text
 
@@ -64,12 +66,10 @@ def headline_and_panel(
     t: Translator | None = None,
 ) -> tuple[list[str], dict[str, Any] | None]:
     """The title box's figure lines and the panel (None when there is nothing to say), in the
-    language of ``text`` / ``t`` (default English). The caveats and the sources are English
-    texts: a map in another language leaves them out (``summary.json`` has them)."""
+    language of ``text`` / ``t`` (default English); the caveats' and the sources' texts are
+    said in it when they are Messages (:mod:`walkshed.caveats`), else shown as they are."""
     t = t or translator("en")
     text = text or TEXT
-    if t.lang != "en":
-        caveats = []
     lines: list[str] = []
     sections: list[dict[str, Any]] = []
     unc = _get(assessment, "uncertainty")
@@ -83,11 +83,11 @@ def headline_and_panel(
         if rows:
             lines.append(f"{rows[0][0]}: {rows[0][1]}")
         for m in unc.get("methods", []):
-            rows.append([text["by_method"].format(method=str(m["method"])),
+            rows.append([text["by_method"].format(method=say(m["method"], t)),
                          t.percent(m["share_open"])])
         for m in unc.get("not_applicable", []):
-            rows.append([text["by_method"].format(method=str(m["method"])),
-                         text["not_applicable"].format(reason=str(m["reason"]))])
+            rows.append([text["by_method"].format(method=say(m["method"], t)),
+                         text["not_applicable"].format(reason=say(m["reason"], t))])
         if unc.get("norms"):
             said = norms_range(unc, text, t)
             rows.append([text["inspectors_needed"], said])
@@ -125,18 +125,28 @@ def headline_and_panel(
         sections.append({"id": "kinds", "title": text["kinds_found"], "rows": rows,
                          "items": items})
     cav = [c if isinstance(c, dict) else {"text": str(c)} for c in (caveats or []) if c]
-    notes = [str(c.get("text", "")) for c in cav if c.get("topic") != "source"
+    notes = [t.say(c.get("text", "")) for c in cav if c.get("topic") != "source"
              and not (precinct_kinds and c.get("topic") == "precincts")]
     if notes:
         sections.append({"id": "caveats", "title": text["caveats"], "items": notes})
-    groups = [{"title": str(c.get("source") or c.get("text", "")), "rows": [
-        [text[k], str(c[k])] for k in ("date", "precision", "licence")
+    groups = [{"title": t.say(c.get("source") or c.get("text", "")), "rows": [
+        [text[k], _day(c[k], t) if k == "date" else t.say(c[k])]
+        for k in ("date", "precision", "licence")
         if c.get(k) not in (None, "")]} for c in cav if c.get("topic") == "source"]
     if groups:
         sections.append({"id": "sources", "title": text["sources"], "groups": groups})
     if not sections:
         return lines, None
     return lines, {"summary": text["about"], "sections": sections}
+
+
+def _day(value: Any, t: Translator) -> str:
+    """A source's date: in Russian and Kazakh an ISO date or timestamp in the locale's long
+    form (English keeps the ISO text of ``summary.json``), others as said."""
+    text = t.say(value)
+    if t.lang != "en" and re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:+.Z-]*)?", text):
+        return t.date(text[:10])
+    return text
 
 
 def _kind(text: dict[str, str], kind: str) -> str:
