@@ -340,8 +340,9 @@ def run_study(
     run_settings = {
         "assess": {k: v for k, v in study.assess_options.items()},
         "siting": {"p": p, "target_share": target_share, "method": method,
-                   **{k: v for k, v in study.siting_options.items()
-                      if k != "candidates" or not hasattr(v, "geometry")}},
+                   # the extract read for street names is an input (listed in ``inputs``)
+                   **{k: v for k, v in study.siting_options.items() if k != "osm_file"
+                      and (k != "candidates" or not hasattr(v, "geometry"))}},
         "outputs": sorted(outputs),
         "offline": offline,
     }
