@@ -96,3 +96,19 @@ def demo_network() -> WalkNetwork:
     from walkshed import demo
 
     return _load_once(demo.demo_extract())
+
+
+def almaty_layout(shared_data: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A folder laid out as data/almaty.toml's comments say (the shared 2012 extract and
+    district polygons linked in, the district populations copied), and the scenario's text
+    for the test to adjust and write as ``folder / "almaty.toml"``."""
+    import shutil
+
+    folder = tmp_path / "scenario"
+    (folder / "almaty").mkdir(parents=True)
+    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
+        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
+    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
+        shared_data / "almaty-districts" / "almaty_districts.geojson")
+    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
+    return folder, (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")

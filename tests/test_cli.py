@@ -8,7 +8,6 @@ code, a single line on stderr and no partial output.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import almaty_layout
 from typer.testing import CliRunner
 
 from walkshed import cli
@@ -477,14 +477,7 @@ def test_monaco_analyze_rank_map(shared_data: Path, tmp_path: Path) -> None:
 @pytest.fixture()
 def almaty_scenario(shared_data: Path, tmp_path: Path) -> Path:
     """data/almaty.toml in a folder laid out as its comments say, the data linked in."""
-    folder = tmp_path / "scenario"
-    (folder / "almaty").mkdir(parents=True)
-    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
-        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
-    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
-        shared_data / "almaty-districts" / "almaty_districts.geojson")
-    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
-    text = (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")
+    folder, text = almaty_layout(shared_data, tmp_path)
     # keep the test quick: two sites by greedy instead of ten by the exact model
     assert "new_sites = 10" in text and 'method = "auto"' in text
     text = text.replace("new_sites = 10", "new_sites = 2").replace(

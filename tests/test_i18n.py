@@ -15,6 +15,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from conftest import almaty_layout
 from typer.testing import CliRunner
 
 from walkshed import cli, i18n
@@ -247,14 +248,7 @@ def test_demo_scenario_caveats_in_russian_and_kazakh(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_almaty_report_in_russian_and_kazakh(shared_data: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "scenario"
-    (folder / "almaty").mkdir(parents=True)
-    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
-        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
-    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
-        shared_data / "almaty-districts" / "almaty_districts.geojson")
-    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
-    text = (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")
+    folder, text = almaty_layout(shared_data, tmp_path)
     text = text.replace("[siting]\n", "[siting]\nnew_sites = 2\n", 1).replace(
         "new_sites = 10\n", "").replace('method = "auto"', 'method = "greedy"')
     (folder / "almaty.toml").write_text(text, encoding="utf-8")

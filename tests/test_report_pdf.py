@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import almaty_layout
 from typer.testing import CliRunner
 
 from walkshed import cli
@@ -154,14 +155,7 @@ def test_addresses_and_hostile_names_are_printed_verbatim(tmp_path: Path) -> Non
 @needs_poppler
 @pytest.mark.slow
 def test_almaty_report_pdf(shared_data: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "scenario"
-    (folder / "almaty").mkdir(parents=True)
-    (folder / "almaty" / "almaty.osm.pbf").symlink_to(
-        shared_data / "almaty-osm-2012" / "almaty.osm.pbf")
-    (folder / "almaty" / "almaty_districts.geojson").symlink_to(
-        shared_data / "almaty-districts" / "almaty_districts.geojson")
-    shutil.copy(REPO / "data" / "kz_district_population.csv", folder)
-    text = (REPO / "data" / "almaty.toml").read_text(encoding="utf-8")
+    folder, text = almaty_layout(shared_data, tmp_path)
     text = text.replace("new_sites = 10", "new_sites = 3").replace(
         'method = "auto"', 'method = "greedy"')
     (folder / "almaty.toml").write_text(text, encoding="utf-8")
