@@ -24,6 +24,7 @@ from ..i18n import message as _
 from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
 from .greedy import _default_rounds, _lazy_greedy, _local_search
+from .lp import prove_short
 from .mip import _mip
 from .quotas import Quotas
 from .reduction import (
@@ -562,8 +563,10 @@ def solve_min_sites(
     lower = min(lower, len(sites))
     used = "greedy"
     status: str = _("greedy")
+    by_mip = False
     if method != "greedy" and len(sites) > lower:
-        sites, lower = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE)
+        sites, lower, by_mip = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE,
+                                      t0=t0)
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
     left = _mip_limit(opts) - (time.perf_counter() - t0)
     run_mip = (method == "exact" and gap > 0) or (
@@ -578,8 +581,8 @@ def solve_min_sites(
         status = (_("greedy, proven optimal") if gap <= 0 else
                   _n("greedy, at least {n} site needed (Lagrangian bound)",
                      "greedy, at least {n} sites needed (Lagrangian bound)", lower))
-        if method == "exact":
-            used, status = "exact", _("optimal")
+        if method == "exact" or (by_mip and gap <= 0):
+            used, status = "exact", _("optimal")  # the integer program took part in the proof
     chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites, dtype=np.int64),
                                 keep_all=quotas is not None)
     if quotas is None:
@@ -613,12 +616,26 @@ def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
     return len(c)
 
 
+#: Rounds of iterated local search for each "one site fewer" step of the fewest sites.
+_FEWER_ROUNDS = 10
+
+#: The yes/no integer program of :func:`.lp.prove_short` runs only on a model fixed down to
+#: at most this many coverage pairs (else the LP bound serves alone).
+_PROVE_MAX_NNZ = 300_000
+
+
 def _fewer(model: _Model, sites: list[int], need: float, lower: int,
-           opts: _Options, share: float) -> tuple[list[int], int]:
+           opts: _Options, share: float, t0: float) -> tuple[list[int], int, bool]:
     """One site fewer while the maximal-covering heuristic still reaches ``need``; then a
-    lower bound from the Lagrangian bound of maximal covering: one run for ``k - 1`` sites
-    (stopped once it proves that no such plan reaches ``need``), then for ``k - 2``; their
-    multipliers bound every ``k`` at once. ``share``: of :data:`BOUND_WORK` for both runs."""
+    lower bound. Returns the sites, the lower bound and whether the integer program took
+    part in the proof.
+
+    Without quotas (and with HiGHS) the bound is :func:`.lp.prove_short` for ``k - 1`` sites:
+    the LP bound with reduced-cost fixing, then the yes/no integer program on the fixed model
+    (a plan it finds is taken and the question asked again for one fewer). Under quotas: the
+    Lagrangian bound of maximal covering, one run for ``k - 1`` sites (stopped once it proves
+    that no such plan reaches ``need``), then for ``k - 2``; their multipliers bound every
+    ``k`` at once. ``share``: of :data:`BOUND_WORK` for both runs."""
     sub, sw = model.sub
     red, q = model.red, model.quotas
     k = len(sites)
@@ -626,17 +643,19 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
     while k - 1 >= max(lower, 1):
         g, _value, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
         if gbound < need:
-            return sites, k  # no plan of k - 1 sites reaches the target
+            return sites, k, False  # no plan of k - 1 sites reaches the target
         if opts.improve and len(g) == k - 1:
             g = _local_search(red.cover, red.weight, g, quotas=q,
-                              rounds=3 if opts.rounds is None else opts.rounds)
+                              rounds=_FEWER_ROUNDS if opts.rounds is None else opts.rounds)
         value = model.value(g)
         if value >= need:
             sites, k = list(g), k - 1
             continue
         break
     if k - 1 < max(lower, 1):
-        return sites, k
+        return sites, k, False
+    if q is None and opts.solver == "highspy" and _has_highspy():
+        return _fewer_lp(model, sites, need, lower, opts, t0)
     # k - 1 first (proving it out proves the answer minimal), then k - 2 from its multipliers
     found = lower
     start: np.ndarray | None = None
@@ -651,7 +670,39 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
             break
         start = b.multipliers
         found = max(found, _lower_from(model, b.multipliers, need))
-    return sites, min(k, found)
+    return sites, min(k, found), False
+
+
+def _has_highspy() -> bool:
+    try:
+        import highspy  # noqa: F401
+    except ImportError:  # pragma: no cover - highspy is a dependency
+        return False
+    return True
+
+
+def _fewer_lp(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
+              t0: float) -> tuple[list[int], int, bool]:
+    """:func:`_fewer`'s bound without quotas: :func:`.lp.prove_short` for one site fewer."""
+    sub, sw = model.sub
+    keep = model.keep
+    k = len(sites)
+    exact = False
+    while k - 1 >= max(lower, 1):
+        left = _mip_limit(opts) - (time.perf_counter() - t0)
+        short = prove_short(sub, sw, k - 1, need, time_limit_s=left,
+                            max_nnz=_PROVE_MAX_NNZ)
+        exact = exact or short.status not in ("bound", "not run")
+        if short.proved:
+            return sites, k, exact
+        if short.plan is not None:
+            plan = [int(j) for j in keep[short.plan]]
+            if len(plan) <= k - 1 and model.value(plan) >= need:
+                sites, k = plan, len(plan)
+                continue
+        lower = max(lower, _lower_from(model, short.multipliers, need))
+        break
+    return sites, min(k, lower), exact
 
 
 def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
