@@ -740,7 +740,7 @@ def test_lp_bound_fixing_and_short_proof_against_brute_force(seed: int) -> None:
         best, _ = brute_best(cover, w, covered, p)
         lam = lp_multipliers(sub, sw, p)
         assert np.all((lam >= 0) & (lam <= sw))
-        value, c = lagrangian_value(sub, sw, lam, p)
+        value, _scores = lagrangian_value(sub, sw, lam, p)
         assert value >= best - 1e-7 * max(best, 1.0)
         # fixing: plans reaching ``need`` only use the candidates kept, whatever the multipliers
         for trial_lam in (lam, rng.random(len(sw)) * sw, sw.copy()):
