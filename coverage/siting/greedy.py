@@ -34,7 +34,8 @@ def _lazy_greedy(
     n = cover.shape[0]
     uncovered = np.ones(len(weight), dtype=bool)
     gains0 = np.asarray(cover @ weight).ravel()
-    heap = [(-float(gains0[j]), j) for j in range(n) if gains0[j] > 0]
+    live = np.flatnonzero(gains0 > 0)
+    heap = list(zip((-gains0[live]).tolist(), live.tolist()))
     heapq.heapify(heap)
     fresh = np.full(n, -1, dtype=np.int64)
     chosen: list[int] = []
@@ -121,6 +122,16 @@ class _State:
             self.count[self._groups(j)] += 1
         self.gain = np.asarray(cover @ np.where(self.count == 0, weight, 0.0)).ravel()
         self.value = float(weight[self.count > 0].sum())
+
+    def copy(self) -> _State:
+        """An independent copy (the same as building it again from its sites, cheaper)."""
+        new = _State.__new__(_State)
+        new.cover, new.cover_t, new.weight = self.cover, self.cover_t, self.weight
+        new.sites = list(self.sites)
+        new.count = self.count.copy()
+        new.gain = self.gain.copy()
+        new.value = self.value
+        return new
 
     def _groups(self, j: int) -> np.ndarray:
         return self.cover.indices[self.cover.indptr[j]:self.cover.indptr[j + 1]]
@@ -223,10 +234,11 @@ def _local_search(
     rng = np.random.default_rng(seed)
     k = max(2, p // 5)
     tol = 1e-12 * max(float(weight.sum()), 1.0)
+    fresh = _State(cover, cover_t, weight, best)  # built from ``best`` afresh, copied per round
     for _ in range(rounds):
         if time.perf_counter() - t0 > time_limit_s:
             break
-        state = _State(cover, cover_t, weight, best)
+        state = fresh.copy()
         out = [best[i] for i in rng.choice(p, size=min(k, p), replace=False)]
         for j in out:
             state.remove(j)
@@ -237,6 +249,7 @@ def _local_search(
         _swap_improve(state, quotas=quotas)
         if state.value > best_value + tol:
             best, best_value = list(state.sites), state.value
+            fresh = _State(cover, cover_t, weight, best)
     return best
 
 
