@@ -35,7 +35,7 @@ def _lazy_greedy(
     uncovered = np.ones(len(weight), dtype=bool)
     gains0 = np.asarray(cover @ weight).ravel()
     live = np.flatnonzero(gains0 > 0)
-    heap = list(zip((-gains0[live]).tolist(), live.tolist()))
+    heap = list(zip((-gains0[live]).tolist(), live.tolist(), strict=True))
     heapq.heapify(heap)
     fresh = np.full(n, -1, dtype=np.int64)
     chosen: list[int] = []
