@@ -73,7 +73,8 @@ class Short:
     status: str
 
 
-def lp_multipliers(cover: sparse.csr_matrix, weight: np.ndarray, p: int) -> np.ndarray:
+def lp_multipliers(cover: sparse.csr_matrix, weight: np.ndarray, p: int, *,
+                   time_limit_s: float = math.inf) -> np.ndarray:
     """Optimal multipliers of the LP bound of maximal covering, from its dual (HiGHS simplex).
 
     Parameters
@@ -84,6 +85,9 @@ def lp_multipliers(cover: sparse.csr_matrix, weight: np.ndarray, p: int) -> np.n
         ``(n_groups,)`` group weights.
     p
         Number of sites.
+    time_limit_s
+        Time budget of the solver; stopped early it gives its last multipliers (still a valid
+        bound, only a weaker one).
 
     Returns
     -------
@@ -105,6 +109,8 @@ def lp_multipliers(cover: sparse.csr_matrix, weight: np.ndarray, p: int) -> np.n
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
+    if math.isfinite(time_limit_s):
+        h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
     lp = highspy.HighsLp()
     lp.num_col_ = m + 1 + n
     lp.num_row_ = n
@@ -160,7 +166,7 @@ def prove_short(cover: sparse.csr_matrix, weight: np.ndarray, p: int, need: floa
     need
         The weight to reach.
     time_limit_s
-        Time budget of the integer program.
+        Time budget of the LPs and the integer program together.
     max_nnz
         Run the integer program only when the fixed model has at most this many coverage
         pairs (``None``: always).
@@ -169,15 +175,21 @@ def prove_short(cover: sparse.csr_matrix, weight: np.ndarray, p: int, need: floa
     -------
     Short
     """
+    import time
+
     from .mip import _mip
 
+    deadline = time.perf_counter() + time_limit_s
     tol = 1e-9 * max(float(weight.sum()), 1.0)
     ids = np.arange(cover.shape[0])
     cov, w = cover, np.asarray(weight, dtype=np.float64)
     first: np.ndarray | None = None
     first_bound = math.inf
     for _ in range(_FIX_ROUNDS):
-        lam = lp_multipliers(cov, w, p)
+        left = deadline - time.perf_counter()
+        if first is not None and left <= 0:
+            break
+        lam = lp_multipliers(cov, w, p, time_limit_s=left)
         value, c = lagrangian_value(cov, w, lam, p)
         if first is None:
             first, first_bound = lam, value
@@ -202,9 +214,10 @@ def prove_short(cover: sparse.csr_matrix, weight: np.ndarray, p: int, need: floa
         if total < need - tol:
             return Short(True, None, first, first_bound, len(ids), "bound")
         return Short(False, [int(j) for j in ids], first, first_bound, len(ids), "bound")
-    if time_limit_s <= 0 or (max_nnz is not None and cov.nnz > max_nnz):
+    left = deadline - time.perf_counter()
+    if left <= 0 or (max_nnz is not None and cov.nnz > max_nnz):
         return Short(False, None, first, first_bound, len(ids), "not run")
-    ans = _mip(cov, w, p=p, need=None, time_limit_s=time_limit_s, start_sites=None,
+    ans = _mip(cov, w, p=p, need=None, time_limit_s=left, start_sites=None,
                cutoff=need - tol)
     plan = None
     if ans.x is not None:

@@ -662,7 +662,7 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
         break
     if k - 1 < max(lower, 1):
         return sites, k, False
-    if q is None and opts.solver == "highspy" and _has_highspy():
+    if q is None and opts.solver == "highspy" and sub.nnz <= _AUTO_MAX_NNZ and _has_highspy():
         return _fewer_lp(model, sites, need, lower, opts, t0)
     # k - 1 first (proving it out proves the answer minimal), then k - 2 from its multipliers
     found = lower
