@@ -14,19 +14,21 @@ the outputs never depend on whether a second process was used:
 
 The child never touches the parent's files besides what the function writes: it leaves with
 ``os._exit`` (no ``atexit``, no ``finally`` of the parent's frames, no staging-folder
-clean-up) and dies with the default action on SIGINT and SIGTERM; the parent kills and reaps
-it when it stops early.
+clean-up), dies with the default action on SIGINT and SIGTERM, and dies with the parent (even
+a SIGKILLed one); the parent kills and reaps it when it stops early.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -86,10 +88,11 @@ class Background(Generic[T]):
         sys.stdout.flush()
         sys.stderr.flush()
         read, write = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: run, send, leave without running anything of the parent's
             os.close(read)
-            _child(fn, write)
+            _child(fn, write, parent)
         os.close(write)
         self._pid, self._fd, self._fn = pid, read, None
 
@@ -154,12 +157,29 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-def _child(fn: Callable[[dict[str, float]], Any], fd: int) -> None:
+def _die_with(parent: int) -> None:
+    """End this (child) process as soon as ``parent`` ends, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
+def _child(fn: Callable[[dict[str, float]], Any], fd: int, parent: int) -> None:
     """Run ``fn`` in the forked child and write its outcome to ``fd``; never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with(parent)
         collect = _Collect()
         logger = logging.getLogger("walkshed")
         for handler in list(logger.handlers):

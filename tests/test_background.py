@@ -145,3 +145,35 @@ finally:
     assert out.stdout.strip() == "True"
     names = sorted(p.name.split("-")[0] for p in __import__("pathlib").Path(tmp_path).iterdir())
     assert names == ["exit", "finally"]
+
+
+@fork_only
+def test_the_child_dies_with_a_killed_parent(tmp_path: os.PathLike[str]) -> None:
+    """A SIGKILLed run leaves no step running behind it (it would hold the run's pipes and
+    could write into a staging folder the next run cleans)."""
+    script = """
+import os, sys, time
+from walkshed import settings
+from walkshed._background import Background
+settings.workers = 2
+def sleep(t):
+    time.sleep(60)
+job = Background(sleep)
+print(job._pid, flush=True)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    proc.kill()
+    proc.communicate(timeout=30)  # the child held the same stdout: it is gone too
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")
