@@ -759,6 +759,35 @@ def test_lp_bound_fixing_and_short_proof_against_brute_force(seed: int) -> None:
                 assert sw[stored[short.plan].any(axis=0)].sum() >= need - 1e-9 * w.sum()
 
 
+def test_fewest_sites_lp_lower_bound_without_the_integer_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the yes/no integer program left out and weak multipliers (any in ``[0, w]`` give
+    a valid bound), the lower bound from them is still never above the brute-force minimum,
+    and the gap stated is what the bound gives."""
+    from walkshed.siting import lp, solvers
+
+    monkeypatch.setattr(solvers, "_PROVE_MAX_NNZ", 0)
+    monkeypatch.setattr(solvers, "_local_search", lambda c, w, sites, **kw: list(sites))
+    monkeypatch.setattr(lp, "lp_multipliers", lambda cover, weight, p, **kw: 0.6 * weight)
+    open_gap = 0
+    for seed in range(12):
+        cover, w, covered = random_cover(900 + seed, n_cand=12, n_dem=60, density=0.12)
+        everything = covered_by(cover, np.arange(cover.shape[0])) | covered
+        top = w[everything].sum() / w.sum()
+        for share in (0.4, 0.7 * top, 0.9 * top):
+            k = brute_min_sites(cover, w, covered, share)
+            assert k is not None
+            auto = solve_min_sites(cover, w, share, covered=covered, method="auto",
+                                   tolerance=0.99)  # accept any gap: the bound is the LP's
+            assert auto.bound <= k <= len(auto.chosen)
+            n = len(auto.chosen)
+            assert auto.gap == pytest.approx((n - auto.bound) / n)
+            assert w[covered_by(cover, auto.chosen) | covered].sum() >= share * w.sum() - 1e-6
+            open_gap += auto.bound < n
+    assert open_gap > 0  # some answers were not proved: the bound itself was tested
+
+
 def test_fewest_sites_step_down_by_the_integer_program(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the heuristic misses a plan with one site fewer, the yes/no integer program finds
     it and the answer is still proved minimal (brute force)."""
