@@ -214,12 +214,14 @@ def _swap_improve(state: _State, *, quotas: Quotas | None = None, max_passes: in
 
 def _local_search(
     cover: sparse.csr_matrix, weight: np.ndarray, sites: list[int], *, rounds: int, seed: int = 0,
-    quotas: Quotas | None = None, time_limit_s: float = math.inf,
+    quotas: Quotas | None = None, time_limit_s: float = math.inf, stop_at: float = math.inf,
 ) -> list[int]:
     """Swaps, then iterated local search: drop a few sites at random, refill greedily, swap.
 
     Deterministic (fixed seed) unless stopped by ``time_limit_s``. A round is kept only when it
-    covers strictly more; with ``quotas`` every plan tried honours them.
+    covers strictly more; with ``quotas`` every plan tried honours them. ``stop_at``: return
+    as soon as the plan covers at least this much (the plans up to there are the same as
+    without it).
     """
     import time
 
@@ -229,7 +231,7 @@ def _local_search(
     _swap_improve(state, quotas=quotas)
     best, best_value = list(state.sites), state.value
     p = len(best)
-    if p < 2:
+    if p < 2 or best_value >= stop_at:
         return best
     rng = np.random.default_rng(seed)
     k = max(2, p // 5)
@@ -249,6 +251,8 @@ def _local_search(
         _swap_improve(state, quotas=quotas)
         if state.value > best_value + tol:
             best, best_value = list(state.sites), state.value
+            if best_value >= stop_at:
+                break
             fresh = _State(cover, cover_t, weight, best)
     return best
 

@@ -655,19 +655,36 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
     red, q = model.red, model.quotas
     k = len(sites)
     value = 0.0
+
+    def improve(g: list[int], stop_at: float = math.inf) -> list[int]:
+        rounds = _fewer_rounds(red.cover.shape[0], len(g)) if opts.rounds is None \
+            else opts.rounds
+        return _local_search(red.cover, red.weight, g, quotas=q, rounds=rounds,
+                             stop_at=stop_at)
+
+    # a level's local search stops once it reaches the target (enough to go one lower); the
+    # level kept is then searched to the end from the same start, as if never stopped
+    margin = 1e-9 * max(red.total, 1.0)
+    kept_start: list[int] | None = None
+    by_greedy_bound = False
     while k - 1 >= max(lower, 1):
         g, _value, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
         if gbound < need:
-            return sites, k, False  # no plan of k - 1 sites reaches the target
-        if opts.improve and len(g) == k - 1:
-            g = _local_search(red.cover, red.weight, g, quotas=q,
-                              rounds=_fewer_rounds(red.cover.shape[0], k - 1)
-                              if opts.rounds is None else opts.rounds)
+            by_greedy_bound = True  # no plan of k - 1 sites reaches the target
+            break
+        g0 = list(g)
+        searched = opts.improve and len(g) == k - 1
+        if searched:
+            g = improve(g, stop_at=need + margin)
         value = model.value(g)
         if value >= need:
-            sites, k = list(g), k - 1
+            sites, k, kept_start = list(g), k - 1, (g0 if searched else None)
             continue
         break
+    if kept_start is not None:
+        sites = improve(kept_start)
+    if by_greedy_bound:
+        return sites, k, False
     if k - 1 < max(lower, 1):
         return sites, k, False
     if q is None and opts.solver == "highspy" and sub.nnz <= _AUTO_MAX_NNZ and _has_highspy():
