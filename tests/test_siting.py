@@ -759,6 +759,31 @@ def test_lp_bound_fixing_and_short_proof_against_brute_force(seed: int) -> None:
                 assert sw[stored[short.plan].any(axis=0)].sum() >= need - 1e-9 * w.sum()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_local_search_stopped_at_a_value_follows_the_same_path(seed: int) -> None:
+    """``stop_at`` only cuts the search short: asked for what the full search reaches, the
+    stopped search reaches it too (same moves up to there), and never stops below it."""
+    from walkshed.siting.greedy import _lazy_greedy, _local_search
+    from walkshed.siting.reduction import _reduce
+
+    cover, w, covered = random_cover(950 + seed, n_cand=30, n_dem=120, density=0.05)
+    red = _reduce(cover, w, covered)
+    stored = _stored(red.cover)
+
+    def value(sites: list[int]) -> float:
+        return float(red.weight[stored[sites].any(axis=0)].sum())
+
+    for p in (3, 6):
+        g = _lazy_greedy(red.cover, red.weight, p=p)[0]
+        full = _local_search(red.cover, red.weight, g, rounds=30)
+        for target in (value(g), 0.5 * (value(g) + value(full)), value(full)):
+            part = _local_search(red.cover, red.weight, g, rounds=30, stop_at=target)
+            assert value(part) >= target - 1e-9
+            assert value(part) <= value(full) + 1e-9
+        never = _local_search(red.cover, red.weight, g, rounds=30, stop_at=value(full) + 1.0)
+        assert never == full
+
+
 def test_fewest_sites_lp_lower_bound_without_the_integer_program(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
