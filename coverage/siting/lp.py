@@ -182,6 +182,17 @@ def prove_short(cover: sparse.csr_matrix, weight: np.ndarray, p: int, need: floa
     Returns
     -------
     Short
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> cover = sparse.csr_matrix(np.eye(3, dtype=bool))  # three sites, one group each
+    >>> w = np.array([5.0, 3.0, 2.0])
+    >>> prove_short(cover, w, 1, 6.0, time_limit_s=5).proved  # one site covers at most 5
+    True
+    >>> prove_short(cover, w, 2, 8.0, time_limit_s=5).proved  # sites 0 and 1 cover 8
+    False
     """
     import time
 
