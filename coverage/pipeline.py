@@ -501,8 +501,9 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
                 "precinct", "name", "status", "threshold_min", "threshold_m", "geometry")]),
             geometry="geometry", crs="EPSG:4326")
         for scen, statuses in (("open", ("open",)), ("with_planned", ("open", "planned"))):
+            # merged in metres, as the map and the report merge them (computed once)
             layers[f"walking_areas_{scen}"] = dissolve_walking_areas(
-                ll, statuses=statuses).to_crs(4326)
+                walking, statuses=statuses).to_crs(4326)
     layers["precincts"] = gpd.GeoDataFrame(tidy(wide), geometry="geometry", crs="EPSG:4326")
     resolution = a.settings.h3_resolution or h3_resolution_for(a.settings.main_threshold_m)
     for scen, col, suffix in (("open", "nearest_open", "open"),
