@@ -521,12 +521,20 @@ def _site_layer(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
-    """The walking areas of every precinct and threshold (the map's and the GeoPackage's)."""
-    from .isochrones import walking_areas
+    """The walking areas of every precinct and threshold (the map's and the GeoPackage's).
+
+    Their unions over the open and over the open + planned precincts are merged here, once:
+    the GeoPackage, the map and the report (printed in a second process forked after this
+    step) find them remembered (:func:`walkshed.isochrones.dissolve_walking_areas`).
+    """
+    from .isochrones import dissolve_walking_areas, walking_areas
 
     st = a.settings
-    return walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
-                         walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+    areas = walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
+                          walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+    for statuses in (("open",), ("open", "planned")):
+        dissolve_walking_areas(areas, statuses=statuses)
+    return areas
 
 
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
