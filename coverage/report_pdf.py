@@ -85,8 +85,8 @@ def write_report_pdf(
     # default (3) puts every letter past Latin-1 (Cyrillic, the dash) in a second copy of
     # each font, subset and embedded apart
     rc: Any = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.family": "DejaVu Sans",
-               "font.size": 9,
-          "axes.unicode_minus": False, "text.parse_math": False, "text.usetex": False}
+               "font.size": 9, "axes.unicode_minus": False, "text.parse_math": False,
+               "text.usetex": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
         fig = _map_page(result, network, precincts, districts, t, walking_areas)
         _no_ligatures(fig)
@@ -259,6 +259,8 @@ def _polygons(geoms: Any, *, color: str, **style: Any) -> Any:
     g = shapely.normalize(np.asarray(geoms, dtype=object))  # as geopandas does
     g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
     g = g[np.isin(shapely.get_type_id(g), (3, 6))]  # polygons and multipolygons
+    if not len(g):
+        return PathCollection([], facecolor=color, **style)
     parts, part_of = shapely.get_parts(g, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
     xy, which = shapely.get_coordinates(rings, return_index=True)

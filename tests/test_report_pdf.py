@@ -254,3 +254,4 @@ def test_polygons_drawn_as_geopandas_would() -> None:
                      "antialiased"):
             assert np.array_equal(np.asarray(getattr(got, f"get_{prop}")()),
                                   np.asarray(getattr(want, f"get_{prop}")())), prop
+    assert _polygons([None, shapely.Polygon()], color="#000000").get_paths() == []
