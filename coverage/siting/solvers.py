@@ -626,8 +626,8 @@ def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
 
 #: Rounds of iterated local search for each "one site fewer" step of the fewest sites: this
 #: work (candidates x sites per round) over the model's size, from 3 to 10 rounds (Almaty
-#: 2012, 14,355 candidates: 10 rounds up to 69 sites, 3 from 233).
-_FEWER_WORK = 1e7
+#: 2012, 14,355 candidates: 10 rounds up to 104 sites, 3 from 262).
+_FEWER_WORK = 1.5e7
 
 
 def _fewer_rounds(n_candidates: int, p: int) -> int:
