@@ -514,8 +514,9 @@ def solve_min_sites(
         ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap
         moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance below that
         asks for a proof of minimality. Almaty 2012, 50 %: 66 sites, proved minimal in about
-        5 s (the LP bound for 65 sites is 930,456 of the 930,060 needed, fixing leaves 540
-        of 7,437 candidates and the integer program finds no 65-site plan reaching it).
+        3.5 s (the LP bound for 65 sites, 930,456, is above the 930,060 needed; fixing leaves
+        540 of 7,437 candidates, on which the integer program finds no 65-site plan reaching
+        it).
         ``"exact"``: proved minimal. ``"greedy"``: greedy alone.
 
     Returns
