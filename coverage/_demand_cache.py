@@ -12,7 +12,6 @@ cached.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 import shapely
 
 from . import settings
+from .network.load import file_sha256
 
 #: Bumped when what a scenario places (or how it is stored) changes.
 _FORMAT = 1
@@ -42,7 +42,7 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
     hashes = []
     for f in files:
         try:
-            hashes.append(hashlib.sha256(Path(f).read_bytes()).hexdigest())
+            hashes.append(file_sha256(f))
         except OSError:
             return build()  # the loader names the missing file
     key = store.digest(kind, _FORMAT, __version__, repr(scen.population), hashes,

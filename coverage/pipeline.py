@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -556,6 +557,52 @@ def _map(
 
 
 
+class _SaidOnce(logging.Filter):
+    """Each warning of walkshed's loggers said once: while :meth:`on` is on, a warning already
+    logged (while :meth:`hear` or :meth:`on` was on) is dropped. The other population methods
+    place the same zones again and would repeat the scenario's own warnings, once per method.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self.seen:
+            return False
+        self.seen.add(text)
+        return True
+
+    @contextlib.contextmanager
+    def hear(self) -> Iterator[None]:
+        """Note the warnings logged meanwhile (by any walkshed module, imported or not yet)."""
+        ear = logging.Handler(logging.WARNING)
+        ear.emit = lambda record: self.seen.add(record.getMessage())  # type: ignore[method-assign]
+        root = logging.getLogger("walkshed")
+        root.addHandler(ear)
+        try:
+            yield
+        finally:
+            root.removeHandler(ear)
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        """Drop repeats from every walkshed logger (those that exist) meanwhile."""
+        loggers = [lg for name, lg in list(logging.Logger.manager.loggerDict.items())
+                   if isinstance(lg, logging.Logger)
+                   and (name == "walkshed" or name.startswith("walkshed."))]
+        for lg in loggers:
+            lg.addFilter(self)
+        try:
+            yield
+        finally:
+            for lg in loggers:
+                lg.removeFilter(self)
+
+
 def _points_report(placed: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     return placed.points, pd.DataFrame(placed.report).reset_index(drop=True)
 
@@ -598,12 +645,13 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     scen = sc.load_scenario(path)
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
-    with rep.step("Placing residents"):
+    once = _SaidOnce()
+    with rep.step("Placing residents"), once.hear():
         placed = cached_frames(scen, network, cache, "demand", lambda: dict(
             zip(("points", "report"), _points_report(sc.load_population(scen, network)),
                 strict=True)))
         demand = placed["points"]
-    with rep.step("Placing residents by the other methods (for the comparison)"):
+    with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
         alts = cached_frames(scen, network, cache, "demand-alternatives",
                              lambda: _alternatives(sc, scen, network, demand))
         skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))

@@ -74,6 +74,41 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
     assert second.demand["population"].sum() == pytest.approx(38000)
 
 
+def test_a_warning_every_population_method_repeats_is_said_once(
+    monaco_toml: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from walkshed import scenario as sc
+    from walkshed.pipeline import load_study
+
+    real_own, real_alts = sc.load_population, sc.load_demand_alternatives
+    zones = logging.getLogger("walkshed.population.zones")
+
+    def own(scen, network):
+        zones.warning("zone X: only %.1f%% of its area lies within the network's area", 95.8)
+        return real_own(scen, network)
+
+    def alts(scen, network, demand):
+        for _ in range(3):  # once per other method, as demand_from_zones says it
+            zones.warning("zone X: only %.1f%% of its area lies within the network's area", 95.8)
+        zones.warning("zone Y: something only the other methods meet")
+        return real_alts(scen, network, demand)
+
+    monkeypatch.setattr(sc, "load_population", own)
+    monkeypatch.setattr(sc, "load_demand_alternatives", alts)
+    for cache in (False, True, True):  # no cache, then cold, then warm (replayed)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="walkshed"):
+            load_study(monaco_toml, cache=cache)
+        said = [r.getMessage() for r in caplog.records]
+        assert said.count("zone X: only 95.8% of its area lies within the network's area") == 1
+        assert said.count("zone Y: something only the other methods meet") == 1
+    # the filter is gone after the run: a later warning is said again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        zones.warning("zone Y: something only the other methods meet")
+    assert len(caplog.records) == 1
+
+
 def test_demand_cache_misses_when_an_input_changes(monaco_toml: Path) -> None:
     from walkshed.pipeline import load_study
 
