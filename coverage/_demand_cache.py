@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,66 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
     for name, level, msg in replay:
         logging.getLogger(str(name)).log(int(level), "%s", str(msg))
     return frames
+
+
+def cached_snaps(network: Any, frames: Iterable[gpd.GeoDataFrame], cache: bool | None, *,
+                 max_snap_m: float | None = None) -> None:
+    """Snap each frame's points to the network once, through the on-disk cache, and hand the
+    results to :func:`walkshed.snap.remember_snapped`: the assessment, the comparison of
+    population methods and the siting then find them without snapping again.
+
+    An entry's name is the SHA-256 of the network's content, the points' coordinates and the
+    limit; an entry that does not fit the points is snapped again, never trusted. Frames that
+    cannot be snapped as they are (no CRS, no points) are left to the step that says why.
+    """
+    from . import __version__
+    from ._errors import InputError
+    from .siting import cache as store
+    from .snap import Snapped, points_in_network_crs, remember_snapped, snap_geometries
+
+    if not (settings.use_cache if cache is None else cache):
+        return
+    limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
+    net_key = store.network_digest(network)
+    for frame in frames:
+        try:
+            pts = points_in_network_crs(network, frame, "demand")
+        except InputError:
+            continue
+        pxy = shapely.get_coordinates(pts)
+        if len(pxy) != len(pts) or not np.isfinite(pxy).all():
+            continue
+        key = store.digest("snapped", _FORMAT, __version__, net_key, limit, pxy)
+        made: list[Snapped] = []
+
+        def snap() -> dict[str, np.ndarray]:
+            made.append(snap_geometries(network, pts, max_snap_m=limit))
+            return {f.name: getattr(made[0], f.name) for f in dataclasses.fields(Snapped)}
+
+        data = store.cached_arrays("snapped", key, snap, use=True)
+        if made:
+            continue  # snapped just now: snap_geometries remembers it already
+        found = _snapped_of(data, len(pts), network.n_edges)
+        if found is not None:
+            remember_snapped(network, pts, found, max_snap_m=limit)
+
+
+def _snapped_of(data: dict[str, np.ndarray], n: int, n_edges: int) -> Any:
+    """The :class:`walkshed.snap.Snapped` of a cache entry, or None when it does not fit."""
+    from .snap import Snapped
+
+    try:
+        edge = np.asarray(data["edge"])
+        out = Snapped(edge, np.asarray(data["offset_m"], dtype=float),
+                      np.asarray(data["access_m"], dtype=float),
+                      np.asarray(data["xy"], dtype=float))
+    except KeyError:
+        return None
+    if not (edge.dtype.kind == "i" and edge.shape == (n,) and out.offset_m.shape == (n,)
+            and out.access_m.shape == (n,) and out.xy.shape == (n, 2)
+            and (n == 0 or (edge.min() >= -1 and edge.max() < n_edges))):
+        return None
+    return out
 
 
 def _to_arrays(frames: dict[str, pd.DataFrame], logged: list[Any]) -> dict[str, np.ndarray]:

@@ -31,7 +31,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
-from ._demand_cache import cached_frames
+from ._demand_cache import cached_frames, cached_snaps
 from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
@@ -651,6 +651,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
             zip(("points", "report"), _points_report(sc.load_population(scen, network)),
                 strict=True)))
         demand = placed["points"]
+        cached_snaps(network, [demand], cache, max_snap_m=scen.max_snap_m)
     with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
         alts = cached_frames(scen, network, cache, "demand-alternatives",
                              lambda: _alternatives(sc, scen, network, demand))
@@ -660,6 +661,8 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
                         for n, f in alternatives.items()}
         not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
                                   strict=True))
+        cached_snaps(network, [f for f in alternatives.values() if f is not demand], cache,
+                     max_snap_m=scen.max_snap_m)
     with rep.step("Reading precincts and districts"):
         precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)

@@ -8,6 +8,8 @@ attached to a far-away street.
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -180,6 +182,9 @@ def snap_geometries(
     if len(pxy) != n or not np.isfinite(pxy).all():  # empty points: the safe road
         _snap_geos(network, pts, np.arange(n), limit, edge, offset, access, xy)
         return Snapped(edge, offset, access, xy)
+    known = _recall(network, pxy, limit)
+    if known is not None:
+        return known
     index = network.segment_index
     # farther than the limit from the box around all streets: nothing to snap to
     lo_xy = np.minimum(index.a.min(axis=0), index.b.min(axis=0))
@@ -201,7 +206,70 @@ def snap_geometries(
         todo = np.concatenate(unsure)
     if len(todo):
         _snap_geos(network, pts, todo, limit, edge, offset, access, xy)
-    return Snapped(edge, offset, access, xy)
+    out = Snapped(edge, offset, access, xy)
+    _keep(network, pxy, limit, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# point sets snapped once per network: a run snaps the same residents in the assessment, the
+# comparison of methods and the siting, and the demand cache hands in what an earlier run found
+
+#: Per network (held weakly), the snapped point sets by (limit, count, coordinate digest).
+_SNAPPED: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[float, int, str], Snapped]] = (
+    weakref.WeakKeyDictionary())
+#: Point sets remembered per network (the oldest is forgotten first).
+_KEEP = 16
+
+
+def _key(pxy: np.ndarray, limit: float) -> tuple[float, int, str]:
+    xy = np.ascontiguousarray(pxy, dtype=np.float64)
+    return float(limit), len(xy), hashlib.blake2b(xy.tobytes(), digest_size=20).hexdigest()
+
+
+def _copy(s: Snapped) -> Snapped:
+    return Snapped(s.edge.copy(), s.offset_m.copy(), s.access_m.copy(), s.xy.copy())
+
+
+def _recall(network: WalkNetwork, pxy: np.ndarray, limit: float) -> Snapped | None:
+    try:
+        known = _SNAPPED.get(network, {}).get(_key(pxy, limit))
+    except TypeError:  # a network that cannot be referenced weakly
+        return None
+    return None if known is None else _copy(known)
+
+
+def _keep(network: WalkNetwork, pxy: np.ndarray, limit: float, snapped: Snapped) -> None:
+    try:
+        sets = _SNAPPED.setdefault(network, {})
+    except TypeError:
+        return
+    sets[_key(pxy, limit)] = _copy(snapped)
+    while len(sets) > _KEEP:
+        sets.pop(next(iter(sets)))
+
+
+def remember_snapped(network: WalkNetwork, pts: np.ndarray, snapped: Snapped,
+                     *, max_snap_m: float | None = None) -> None:
+    """Hand in the result of :func:`snap_geometries` for ``pts`` (read from a cache), so that
+    the next call with the same points, network and limit returns it without snapping.
+
+    Parameters
+    ----------
+    network
+        The network the points were snapped to.
+    pts
+        The shapely points, in the network's CRS, as :func:`snap_geometries` takes them.
+    snapped
+        What :func:`snap_geometries` returned for them.
+    max_snap_m
+        The limit used; default :data:`walkshed.settings.max_snap_m`.
+    """
+    limit = settings.max_snap_m if max_snap_m is None else float(max_snap_m)
+    pxy = shapely.get_coordinates(np.asarray(pts, dtype=object))
+    if len(pxy) != len(snapped) or len(pxy) != len(pts) or not np.isfinite(pxy).all():
+        return
+    _keep(network, pxy, limit, snapped)
 
 
 def _snap_cells(

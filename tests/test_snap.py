@@ -346,3 +346,51 @@ def test_almaty_brute_force(almaty_network: WalkNetwork) -> None:
     s = snap_geometries(net, pts, max_snap_m=150.0)
     assert s.ok.sum() > 100 and (~s.ok).sum() > 0
     brute_force_check(net, pts, s, 150.0)
+
+
+def test_a_point_set_is_snapped_once_per_network_and_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second snap of the same points returns the first's result (a copy) without
+    searching; another limit, other points or another network are searched again."""
+    import walkshed.snap as snap_mod
+    from walkshed.snap import remember_snapped
+
+    net = small_net()
+    rng = np.random.default_rng(7)
+    pts = shapely.points(ORIGIN + rng.uniform(-40, 140, (300, 2)))
+    searched: list[int] = []
+    real = snap_mod._snap_cells
+
+    def spy(network: WalkNetwork, index: object, p: np.ndarray, *args: object) -> np.ndarray:
+        searched.append(len(p))
+        return real(network, index, p, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snap_mod, "_snap_cells", spy)
+    first = snap_geometries(net, pts, max_snap_m=30.0)
+    assert searched
+    searched.clear()
+    again = snap_geometries(net, pts, max_snap_m=30.0)
+    assert not searched  # remembered
+    for name in ("edge", "offset_m", "access_m", "xy"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+    brute_force_check(net, pts, again, 30.0)
+    again.edge[:] = 0  # a caller's change to its copy is not remembered
+    np.testing.assert_array_equal(snap_geometries(net, pts, max_snap_m=30.0).edge, first.edge)
+    assert not searched
+    # another limit, a moved point or another (equal) network: searched afresh
+    brute_force_check(net, pts, snap_geometries(net, pts, max_snap_m=10.0), 10.0)
+    assert searched
+    for other_net, other_pts in ((net, np.r_[pts[:-1], shapely.points([ORIGIN + 5.0])]),
+                                 (small_net(), pts)):
+        searched.clear()
+        brute_force_check(other_net, other_pts,
+                          snap_geometries(other_net, other_pts, max_snap_m=30.0), 30.0)
+        assert searched
+    # a result handed in (as the demand cache does) is what the next snap returns
+    handed = Snapped(first.edge.copy(), first.offset_m + 1.0, first.access_m, first.xy)
+    fresh_net = small_net()
+    remember_snapped(fresh_net, pts, handed, max_snap_m=30.0)
+    searched.clear()
+    np.testing.assert_array_equal(snap_geometries(fresh_net, pts, max_snap_m=30.0).offset_m,
+                                  first.offset_m + 1.0)
+    assert not searched
