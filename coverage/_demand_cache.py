@@ -106,7 +106,7 @@ def cached_snaps(network: Any, frames: Iterable[gpd.GeoDataFrame], cache: bool |
         key = store.digest("snapped", _FORMAT, __version__, net_key, limit, pxy)
         made: list[Snapped] = []
 
-        def snap() -> dict[str, np.ndarray]:
+        def snap(pts: np.ndarray = pts, made: list[Snapped] = made) -> dict[str, np.ndarray]:
             made.append(snap_geometries(network, pts, max_snap_m=limit))
             return {f.name: getattr(made[0], f.name) for f in dataclasses.fields(Snapped)}
 
