@@ -486,7 +486,7 @@ def _street_pieces(
     if len(cand) == 0:
         return np.empty(0, dtype=object)
     edges = network.edge_geometry[cand]
-    whole = shapely.contains_properly(poly, edges)
+    whole = np.isin(cand, tree.query(poly, predicate="contains_properly"))  # poly prepared
     whole[whole] = shapely.is_simple(edges[whole]) & (
         shapely.get_num_coordinates(shapely.remove_repeated_points(edges[whole]))
         == shapely.get_num_coordinates(edges[whole]))
