@@ -119,9 +119,34 @@ def _building_source(scenario: Scenario) -> Any:
         return None
     from .._osm import OSM_SUFFIXES
 
-    # an OSM extract is read by the population module; footprints in a vector file here
+    # an OSM extract's footprints are read once per run (the own method and the others);
+    # footprints in a vector file are read here
     is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
-    return building_file if is_osm else _read_vector(building_file, "buildings file")
+    return _osm_buildings(building_file) if is_osm else _read_vector(building_file,
+                                                                     "buildings file")
+
+
+#: The footprints of the extract read last, by (path, content hash): the scenario's own
+#: placement and the other methods of the comparison read the same extract.
+_READ_LAST: dict[tuple[str, str], Any] = {}
+
+
+def _osm_buildings(path: Path) -> Any:
+    """:func:`walkshed.population.read_buildings` of ``path``, read once while the file's
+    content stays the same (a copy each time: callers may change their frame)."""
+    from .._buildings import read_buildings
+    from ..network.load import file_sha256
+
+    try:
+        key = (str(Path(path).resolve()), file_sha256(path))
+    except OSError:
+        return read_buildings(path)  # says what is wrong with the file
+    frame = _READ_LAST.get(key)
+    if frame is None:
+        frame = read_buildings(path)
+        _READ_LAST.clear()
+        _READ_LAST[key] = frame
+    return frame.copy()
 
 
 def _population(scenario: Scenario, network: WalkNetwork, buildings: Any) -> Any:
@@ -189,7 +214,6 @@ def load_demand_alternatives(
     import geopandas as gpd
 
     from .. import population as popmod
-    from .._buildings import read_buildings
     from .._errors import InputError
 
     cfg = scenario.population
@@ -200,7 +224,7 @@ def load_demand_alternatives(
     if src is None and scenario.network.file is not None and not isinstance(
             cfg, PolygonPopulation):
         src = scenario.network.file
-    buildings = read_buildings(src) if isinstance(src, Path) else src
+    buildings = _osm_buildings(src) if isinstance(src, Path) else src
     total = float(demand["population"].sum())
 
     def attempt(name: str, make: Any) -> None:
