@@ -97,6 +97,25 @@ class Reporter:
             yield
         self.timings[text] = round(time.perf_counter() - t0, 3)
 
+    def wait(self, job: Any) -> Any:
+        """The value of a :class:`walkshed._background.Background` step, its time recorded
+        (the child's own, when it ran beside the others)."""
+        if not job.forked:
+            with self.step(job.label):
+                return job.result()
+        t0 = time.perf_counter()
+        if self.live:
+            with self.console.status(job.label):
+                value = job.result()
+        else:
+            value = job.result()
+        self.timings.update(job.timings)
+        if self.live:
+            self.console.print(f"[green]✓[/] {job.label} "
+                               f"({self.timings.get(job.label, 0.0):.1f} s, beside the other "
+                               f"steps; waited {time.perf_counter() - t0:.1f} s)")
+        return value
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,49 +312,58 @@ def run_study(
     RunResult
     """
     from .assessment import assess
+    from .assessment.core import assessment_settings
 
     t0, started = time.perf_counter(), datetime.now(UTC)
     summary = _study_header(study)
-    with reporter.step("Assessing coverage"):
-        a = assess(
-            study.network,
-            study.demand,
-            study.precincts,
-            districts=study.districts,
-            **study.assess_options,
-        )
-    with reporter.step("Comparing population methods and staffing norms"):
-        a = _with_uncertainty(study, a)
-    found = a.to_dict()
-    summary["population_sources"] = _population_sources(study.demand)
-    if study.population_report is not None and "reason" in study.population_report.columns:
-        summary["population_methods"] = _population_methods(study.population_report)
-    summary.update(found)
-    summary["notes"] = list(study.notes) + list(found.get("notes", []))
-    _vetting_and_caveats(study, a, summary)
-    res = None
+    # siting needs only the inputs and the settings: it runs beside the assessment
+    siting = None
     if outputs & {"sites", "report"} and (p is not None or target_share is not None):
-        res, summary["proposed_sites"] = _siting(
-            study, a, out, reporter, p=p, target_share=target_share, method=method,
-            write="sites" in outputs,
-        )
-    walking = None  # drawn in the map, the GeoPackage and the report: computed once
-    if "tables" in outputs or "map" in outputs:
-        with reporter.step("Drawing the walking areas"):
-            walking = _walking_areas(study, a)
-    if "tables" in outputs:
-        with reporter.step("Writing the tables, workbook and GeoPackage"):
-            _tables(study, a, res, walking, out, lang=lang)
-    if "map" in outputs:
-        _map(study, a, res, out, reporter, offline=offline, walking_areas=walking, lang=lang)
-    if "report" in outputs:
-        from .report_pdf import write_report_pdf
-
-        with reporter.step("Printing the report"):
-            write_report_pdf(out.path("report.pdf"),
-                             RunResult(summary, a, res, place_names=study.place_names),
-                             network=study.network, precincts=study.precincts,
-                             districts=study.districts, lang=lang, walking_areas=walking)
+        cfg = assessment_settings(**study.assess_options)
+        siting = _siting_job(study, cfg, reporter, p=p, target_share=target_share,
+                             method=method)
+    report = None
+    try:
+        with reporter.step("Assessing coverage"):
+            a = assess(
+                study.network,
+                study.demand,
+                study.precincts,
+                districts=study.districts,
+                **study.assess_options,
+            )
+        with reporter.step("Comparing population methods and staffing norms"):
+            a = _with_uncertainty(study, a)
+        found = a.to_dict()
+        summary["population_sources"] = _population_sources(study.demand)
+        if study.population_report is not None and "reason" in study.population_report.columns:
+            summary["population_methods"] = _population_methods(study.population_report)
+        summary.update(found)
+        summary["notes"] = list(study.notes) + list(found.get("notes", []))
+        _vetting_and_caveats(study, a, summary)
+        walking = None  # drawn in the map, the GeoPackage and the report: computed once
+        if "tables" in outputs or "map" in outputs:
+            with reporter.step("Drawing the walking areas"):
+                walking = _walking_areas(study, a)
+        res = None
+        if siting is not None:
+            res, summary["proposed_sites"] = _siting_outputs(reporter.wait(siting), out,
+                                                             write="sites" in outputs)
+        if "report" in outputs:  # printed beside the tables and the map
+            report = _report_job(out.path("report.pdf"), summary, a, res, study, walking,
+                                 lang)
+        if "tables" in outputs:
+            with reporter.step("Writing the tables, workbook and GeoPackage"):
+                _tables(study, a, res, walking, out, lang=lang)
+        if "map" in outputs:
+            _map(study, a, res, out, reporter, offline=offline, walking_areas=walking,
+                 lang=lang)
+        if report is not None:
+            reporter.wait(report)
+    finally:
+        for job in (siting, report):
+            if job is not None:
+                job.close()
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
     summary["timings_s"] = dict(reporter.timings)
     run_settings = {
@@ -389,24 +417,27 @@ def _population_methods(report: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _siting(
+def _siting_job(
     study: Study,
-    a: Any,
-    out: OutputDir,
+    cfg: Any,
     reporter: Reporter,
     *,
     p: int | None,
     target_share: float | None,
     method: str,
-    write: bool = True,
-) -> tuple[Any, dict[str, Any]]:
-    """Propose new sites and stage ``proposed_sites.csv`` and ``.gpkg``."""
+) -> Any:
+    """Propose new sites (in a second process where one is free): a :class:`Background`."""
     from . import siting
+    from ._background import Background
 
     opts = dict(study.siting_options)
-    minutes = float(opts.pop("threshold_min", None) or a.settings.main_threshold_min)
-    fix = opts.setdefault("fix", "open")
-    with reporter.step(f"Proposing new sites ({minutes:g} min)"):
+    minutes = float(opts.pop("threshold_min", None) or cfg.main_threshold_min)
+    opts.setdefault("fix", "open")
+    text = f"Proposing new sites ({minutes:g} min)"
+    parent, live = os.getpid(), reporter.live
+
+    def propose(timings: dict[str, float]) -> Any:
+        t = time.perf_counter()
         res = siting.propose_sites(
             study.network,
             study.demand,
@@ -414,13 +445,24 @@ def _siting(
             p=p,
             target_share=target_share,
             threshold_min=minutes,
-            walk_speed_kmh=a.settings.walk_speed_kmh,
-            max_snap_m=a.settings.max_snap_m,
+            walk_speed_kmh=cfg.walk_speed_kmh,
+            max_snap_m=cfg.max_snap_m,
             method=method,  # type: ignore[arg-type]
             districts=study.districts,
-            progress=reporter.live,
+            progress=live and os.getpid() == parent,  # no bar from a second process
             **opts,
         )
+        timings[text] = round(time.perf_counter() - t, 3)
+        return res, minutes, opts["fix"]
+
+    return Background(propose, label=text)
+
+
+def _siting_outputs(found: tuple[Any, float, str], out: OutputDir, *, write: bool = True
+                    ) -> tuple[Any, dict[str, Any]]:
+    """Stage ``proposed_sites.csv`` and ``.gpkg``: the siting result and the summary's
+    ``proposed_sites``."""
+    res, minutes, fix = found
     table = res.table if res.table is not None else pd.DataFrame()
     if write:
         out.write_csv(_site_table(table), "proposed_sites.csv", encoding="utf-8-sig")
@@ -429,7 +471,7 @@ def _siting(
     cols = [c for c in ("rank", "site", "lon", "lat", "newly_covered", "cumulative_share",
                         "district", "district_by", "street", "address", "address_m",
                         "nearest_open_m") if c in table.columns]
-    info = {
+    return res, {
         "threshold_min": minutes,
         "fixed": fix,
         "p": res.p,
@@ -444,7 +486,25 @@ def _siting(
         "notes": list(res.notes),  # siting says when fewer than p sites add anyone
         "sites": pd.DataFrame(table[cols]),
     }
-    return res, info
+
+
+def _report_job(path: Path, summary: dict[str, Any], a: Any, res: Any, study: Study,
+                walking: gpd.GeoDataFrame | None, lang: str | None) -> Any:
+    """Print ``report.pdf`` (in a second process where one is free): a :class:`Background`."""
+    from ._background import Background
+
+    text = "Printing the report"
+    result = RunResult(dict(summary), a, res, place_names=study.place_names)
+
+    def write(timings: dict[str, float]) -> None:
+        from .report_pdf import write_report_pdf
+
+        t = time.perf_counter()
+        write_report_pdf(path, result, network=study.network, precincts=study.precincts,
+                         districts=study.districts, lang=lang, walking_areas=walking)
+        timings[text] = round(time.perf_counter() - t, 3)
+
+    return Background(write, label=text)
 
 
 def _site_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -81,6 +81,13 @@ cache_dir: Path = Path(
     os.environ.get("WALKSHED_CACHE_DIR", Path.home() / ".cache" / "walkshed")
 )
 
+#: Processes one run may use at once. Steps that do not depend on each other overlap in a
+#: second process (siting beside the assessment; the printed report beside the map and the
+#: tables; see :mod:`walkshed._background`); the outputs are the same either way. ``None``: the
+#: machine's cores; 1: one process. ``$WALKSHED_WORKERS`` overrides the default.
+workers: int | None = (int(os.environ["WALKSHED_WORKERS"])
+                       if os.environ.get("WALKSHED_WORKERS", "").strip().isdigit() else None)
+
 #: Whether long steps show a progress bar (only on a terminal in any case).
 progress: bool = True
 

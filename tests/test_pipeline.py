@@ -248,3 +248,60 @@ def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: P
     assert tables == sorted(p.name for p in outs[1].glob("*.csv"))
     for name in tables:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_one_process_and_two_write_the_same(monaco_toml: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Siting beside the assessment and the report beside the map and tables (two processes)
+    write what one process writes; an error in the second process stops the run as usual."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from walkshed import _background, cli, settings
+
+    forked: list[bool] = []
+    init = _background.Background.__init__
+
+    def spy(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        forked.append(self.forked)
+
+    monkeypatch.setattr(_background.Background, "__init__", spy)
+    runner = CliRunner()
+    outs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(settings, "workers", workers)
+        out = outs[workers] = tmp_path / f"workers-{workers}"
+        res = runner.invoke(cli.app, ["analyze", str(monaco_toml), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    if not _background.can_fork():
+        pytest.skip("this process cannot fork: both runs used one process")
+    assert forked == [False, False, True, True]  # siting, then the report, each time
+
+    def summary(out: Path) -> dict:
+        s = json.loads((out / "summary.json").read_text("utf-8"))
+        for key in ("timings_s", "created"):
+            s.pop(key, None)
+        for key in ("command", "started", "seconds"):
+            s.get("run", {}).pop(key, None)
+        return s
+
+    assert summary(outs[1]) == summary(outs[2])
+    names = sorted(p.name for p in outs[1].iterdir())
+    assert "report.pdf" in names and "proposed_sites.csv" in names
+    assert names == sorted(p.name for p in outs[2].iterdir())
+    for name in names:
+        if name.endswith(".csv"):
+            assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
+    assert (outs[2] / "report.pdf").stat().st_size > 10_000
+    timings = json.loads((outs[2] / "summary.json").read_text("utf-8"))["timings_s"]
+    assert {"Printing the report", "Proposing new sites (10 min)"} <= set(timings)
+
+    # an error raised in the second process: exit 2, one line, nothing written
+    bad = tmp_path / "bad"
+    res = runner.invoke(cli.app, ["rank", str(monaco_toml), "-p", "100000", "--out", str(bad)])
+    assert res.exit_code == 2, res.output
+    assert "candidate sites" in res.output and "Traceback" not in res.output
+    assert not bad.exists()

@@ -67,6 +67,72 @@ def _check_precincts(precincts: gpd.GeoDataFrame) -> np.ndarray:
 # the assessment
 
 
+def assessment_settings(
+    *,
+    thresholds_min: Any = None,
+    thresholds_m: Any = None,
+    main_threshold: float | None = None,
+    walk_speed_kmh: float | None = None,
+    residents_per_inspector: float | None = None,
+    max_snap_m: float | None = None,
+    cells: Literal["h3", "grid"] = "h3",
+) -> AssessmentSettings:
+    """The settings :func:`assess` uses for these keywords (checked), without assessing.
+
+    Parameters
+    ----------
+    thresholds_min, thresholds_m, main_threshold, walk_speed_kmh, residents_per_inspector, \
+max_snap_m, cells
+        As for :func:`assess`.
+
+    Returns
+    -------
+    AssessmentSettings
+        What ``assess(...).settings`` would be.
+    """
+    speed = _common.walk_speed(walk_speed_kmh)
+    norm = float(
+        settings.residents_per_inspector
+        if residents_per_inspector is None
+        else residents_per_inspector
+    )
+    if not (math.isfinite(norm) and norm > 0):
+        raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
+                          "Give e.g. 3000")
+    _common.check_range("residents_per_inspector", norm, "Give e.g. 3000")
+    snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
+    t = _common.thresholds(thresholds_min, thresholds_m, speed)
+    minutes, metres, labels = t.minutes, t.metres, list(t.labels)
+    if main_threshold is None:
+        main_i = len(metres) - 1
+    else:
+        given = metres if thresholds_m is not None else minutes
+        hits = np.flatnonzero(np.isclose(given, float(main_threshold)))
+        if len(hits) == 0:
+            raise input_error("main_threshold", f"{main_threshold} is not one of the thresholds "
+                              f"{list(given)}", "Choose one of them")
+        main_i = int(hits[0])
+    main_m = float(metres[main_i])
+    if cells not in ("h3", "grid"):
+        raise input_error("cells", f"unknown kind '{cells}'", "Use 'h3' or 'grid'")
+    h3_res = h3_resolution_for(main_m) if cells == "h3" else None
+    grid_m = main_m / 3.0 if cells == "grid" else None
+    return AssessmentSettings(
+        walk_speed_kmh=speed,
+        thresholds_min=tuple(float(t) for t in minutes),
+        thresholds_m=tuple(float(m) for m in metres),
+        threshold_labels=tuple(labels),
+        main_threshold_min=float(minutes[main_i]),
+        main_threshold_m=main_m,
+        residents_per_inspector=norm,
+        max_snap_m=snap_limit,
+        cells=cells,
+        h3_resolution=h3_res,
+        grid_size_m=grid_m,
+    )
+
+
+
 def assess(
     network: WalkNetwork,
     demand: gpd.GeoDataFrame,
@@ -151,46 +217,12 @@ def assess(
         getattr(demand, "points", None), gpd.GeoDataFrame
     ):
         demand = demand.points  # a walkshed.population.Demand
-    speed = _common.walk_speed(walk_speed_kmh)
-    norm = float(
-        settings.residents_per_inspector
-        if residents_per_inspector is None
-        else residents_per_inspector
-    )
-    if not (math.isfinite(norm) and norm > 0):
-        raise input_error("residents_per_inspector", f"must be a positive number, got {norm}",
-                          "Give e.g. 3000")
-    _common.check_range("residents_per_inspector", norm, "Give e.g. 3000")
-    snap_limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
-    t = _common.thresholds(thresholds_min, thresholds_m, speed)
-    minutes, metres, labels = t.minutes, t.metres, list(t.labels)
-    if main_threshold is None:
-        main_i = len(metres) - 1
-    else:
-        given = metres if thresholds_m is not None else minutes
-        hits = np.flatnonzero(np.isclose(given, float(main_threshold)))
-        if len(hits) == 0:
-            raise input_error("main_threshold", f"{main_threshold} is not one of the thresholds "
-                              f"{list(given)}", "Choose one of them")
-        main_i = int(hits[0])
-    main_m = float(metres[main_i])
-    if cells not in ("h3", "grid"):
-        raise input_error("cells", f"unknown kind '{cells}'", "Use 'h3' or 'grid'")
-    h3_res = h3_resolution_for(main_m) if cells == "h3" else None
-    grid_m = main_m / 3.0 if cells == "grid" else None
-    cfg = AssessmentSettings(
-        walk_speed_kmh=speed,
-        thresholds_min=tuple(float(t) for t in minutes),
-        thresholds_m=tuple(float(m) for m in metres),
-        threshold_labels=tuple(labels),
-        main_threshold_min=float(minutes[main_i]),
-        main_threshold_m=main_m,
-        residents_per_inspector=norm,
-        max_snap_m=snap_limit,
-        cells=cells,
-        h3_resolution=h3_res,
-        grid_size_m=grid_m,
-    )
+    cfg = assessment_settings(
+        thresholds_min=thresholds_min, thresholds_m=thresholds_m, main_threshold=main_threshold,
+        walk_speed_kmh=walk_speed_kmh, residents_per_inspector=residents_per_inspector,
+        max_snap_m=max_snap_m, cells=cells)
+    norm, snap_limit = cfg.residents_per_inspector, cfg.max_snap_m
+    metres, main_m = np.asarray(cfg.thresholds_m, dtype=float), cfg.main_threshold_m
 
     pop = _check_demand(demand)
     status = _check_precincts(precincts)

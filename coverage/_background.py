@@ -1,0 +1,204 @@
+"""A step run in a second process while this one goes on (on machines with two cores or more).
+
+A run's steps that do not depend on each other -- siting beside the assessment, the printed
+report beside the map and the tables -- overlap: :class:`Background` forks the process (the
+child sees every loaded input without copying or pickling it), runs one function there and
+sends back its value, its log records and its step timings through a pipe. Where forking is
+not possible or not safe, the function runs in this process when its value is asked for, so
+the outputs never depend on whether a second process was used:
+
+* :data:`walkshed.settings.workers` is 1 (or the machine has one core);
+* the platform has no ``fork`` (Windows);
+* this process runs other Python threads (a notebook kernel's, Dask's, a web server's):
+  forking a threaded process can deadlock the child.
+
+The child never touches the parent's files besides what the function writes: it leaves with
+``os._exit`` (no ``atexit``, no ``finally`` of the parent's frames, no staging-folder
+clean-up), dies with the default action on SIGINT and SIGTERM, and dies with the parent (even
+a SIGKILLed one); the parent kills and reaps it when it stops early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from . import settings
+
+T = TypeVar("T")
+
+_log = logging.getLogger("walkshed")
+
+
+def can_fork() -> bool:
+    """Whether :class:`Background` runs its function in a second process."""
+    want = settings.workers if settings.workers is not None else (os.cpu_count() or 1)
+    return (int(want) > 1 and hasattr(os, "fork") and threading.active_count() == 1
+            and threading.current_thread() is threading.main_thread())
+
+
+class _Collect(logging.Handler):
+    """Keeps the child's records to replay them in the parent."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None  # plain text pickles
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+class Background(Generic[T]):
+    """``fn(timings)`` in a forked child; :meth:`result` waits for its value.
+
+    Parameters
+    ----------
+    fn
+        Called with a dict into which it may put step durations (seconds by step name, as
+        :class:`walkshed.pipeline.Reporter` keeps them); its value must pickle.
+    label
+        The step's name, for progress.
+
+    Notes
+    -----
+    The value, exception or log records of the child reach the parent only through
+    :meth:`result`: call it (or :meth:`close`) exactly once. An exception raised by ``fn`` is
+    raised again by :meth:`result` with its type and message.
+    """
+
+    def __init__(self, fn: Callable[[dict[str, float]], T], *, label: str = "") -> None:
+        self.label = label
+        self.timings: dict[str, float] = {}
+        self._fn: Callable[[dict[str, float]], T] | None = fn
+        self._pid = 0
+        self._fd = -1
+        if not can_fork():
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read, write = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: run, send, leave without running anything of the parent's
+            os.close(read)
+            _child(fn, write, parent)
+        os.close(write)
+        self._pid, self._fd, self._fn = pid, read, None
+
+    @property
+    def forked(self) -> bool:
+        """Whether the function runs in a child process."""
+        return self._pid != 0
+
+    def result(self) -> T:
+        """The function's value (raising its exception), its log records replayed here."""
+        if self._fn is not None:  # not forked: run it now
+            fn, self._fn = self._fn, None
+            return fn(self.timings)
+        if not self._pid:
+            raise RuntimeError("Background.result() called twice")
+        chunks = []
+        with os.fdopen(self._fd, "rb") as pipe:
+            self._fd = -1
+            while chunk := pipe.read(1 << 20):
+                chunks.append(chunk)
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not chunks:
+            code = os.waitstatus_to_exitcode(status)
+            if code == -signal.SIGINT:
+                raise KeyboardInterrupt
+            raise RuntimeError(f"a background step ended without an answer (exit {code})")
+        kind, value, records, timings = pickle.loads(b"".join(chunks))
+        self.timings.update(timings)
+        for record in records:
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """Stop the child (if any) without waiting for its value."""
+        self._fn = None
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            self._pid = 0
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # a run that stopped early leaves no child behind
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives a pickle round trip, else a RuntimeError with its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _die_with(parent: int) -> None:
+    """End this (child) process as soon as ``parent`` ends, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
+def _child(fn: Callable[[dict[str, float]], Any], fd: int, parent: int) -> None:
+    """Run ``fn`` in the forked child and write its outcome to ``fd``; never returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with(parent)
+        collect = _Collect()
+        logger = logging.getLogger("walkshed")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(collect)
+        logger.propagate = False
+        timings: dict[str, float] = {}
+        try:
+            out: tuple[Any, ...] = ("value", fn(timings), collect.records, timings)
+        except Exception as exc:  # raised again in the parent, as itself where it pickles
+            out = ("error", _portable(exc), collect.records, timings)
+        try:
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an answer that does not pickle is a bug: say which
+            data = pickle.dumps(("error", RuntimeError(f"background step: {exc!r}"),
+                                 collect.records, timings))
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)

@@ -1,0 +1,179 @@
+"""A step in a second process: the value, errors, log records and timings come back; the
+outputs are the same with one process or two."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from walkshed import _background, settings
+from walkshed._background import Background
+from walkshed._errors import InputError, input_error
+
+fork_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform has no fork")
+
+
+@pytest.fixture
+def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workers", 2)
+    if not _background.can_fork():
+        pytest.skip("this test process runs other threads or cannot fork")
+
+
+def _pid_and_square(timings: dict[str, float]) -> tuple[int, int]:
+    timings["squaring"] = 0.5
+    return os.getpid(), 7 * 7
+
+
+@fork_only
+def test_the_value_comes_back_from_a_child(two_workers: None) -> None:
+    job = Background(_pid_and_square, label="squaring")
+    assert job.forked
+    pid, value = job.result()
+    assert value == 49
+    assert pid != os.getpid()  # it really ran elsewhere
+    assert job.timings == {"squaring": 0.5}
+    with pytest.raises(RuntimeError, match="twice"):
+        job.result()
+
+
+def test_one_worker_runs_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workers", 1)
+    assert not _background.can_fork()
+    job = Background(_pid_and_square)
+    assert not job.forked
+    assert job.result() == (os.getpid(), 49)
+    assert job.timings == {"squaring": 0.5}
+
+
+def test_no_fork_while_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workers", 2)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        job = Background(_pid_and_square)
+        assert not job.forked
+        assert job.result()[0] == os.getpid()
+    finally:
+        stop.set()
+        t.join()
+
+
+def _fails(timings: dict[str, float]) -> None:
+    logging.getLogger("walkshed.test").warning("before failing")
+    raise input_error("precincts.csv", "no column 'status'", "Add it")
+
+
+class _Odd(Exception):
+    def __init__(self, a: int, b: int) -> None:  # does not survive pickling as itself
+        super().__init__(f"{a}/{b}")
+
+
+def _fails_oddly(timings: dict[str, float]) -> None:
+    raise _Odd(1, 2)
+
+
+@fork_only
+def test_errors_and_log_records_come_back(two_workers: None,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="walkshed")
+    job = Background(_fails)
+    assert job.forked
+    with pytest.raises(InputError, match=r"^precincts.csv: no column 'status'. Add it.$"):
+        job.result()
+    assert [r.getMessage() for r in caplog.records] == ["before failing"]
+    with pytest.raises(RuntimeError, match="_Odd: 1/2"):
+        Background(_fails_oddly).result()
+
+
+def _dies(timings: dict[str, float]) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _interrupted(timings: dict[str, float]) -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+
+
+@fork_only
+def test_a_child_that_dies_is_an_error(two_workers: None) -> None:
+    with pytest.raises(RuntimeError, match="without an answer"):
+        Background(_dies).result()
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        Background(_interrupted).result()
+
+
+def _sleeps(timings: dict[str, float]) -> None:
+    time.sleep(60)
+
+
+@fork_only
+def test_close_stops_the_child(two_workers: None) -> None:
+    job = Background(_sleeps)
+    pid = job._pid
+    t0 = time.perf_counter()
+    job.close()
+    assert time.perf_counter() - t0 < 30
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(pid, os.WNOHANG)
+
+
+@fork_only
+def test_the_child_leaves_no_trace_of_the_parent(tmp_path: os.PathLike[str]) -> None:
+    """The child leaves with os._exit: the parent's ``finally`` and ``atexit`` run once."""
+    script = f"""
+import atexit, os, sys
+from walkshed import settings
+from walkshed._background import Background
+settings.workers = 2
+atexit.register(lambda: open({str(tmp_path)!r} + "/exit-" + str(os.getpid()), "w").close())
+try:
+    print(Background(lambda t: os.getpid()).result() != os.getpid())
+finally:
+    open({str(tmp_path)!r} + "/finally-" + str(os.getpid()), "w").close()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "True"
+    names = sorted(p.name.split("-")[0] for p in __import__("pathlib").Path(tmp_path).iterdir())
+    assert names == ["exit", "finally"]
+
+
+@fork_only
+def test_the_child_dies_with_a_killed_parent(tmp_path: os.PathLike[str]) -> None:
+    """A SIGKILLed run leaves no step running behind it (it would hold the run's pipes and
+    could write into a staging folder the next run cleans)."""
+    script = """
+import os, sys, time
+from walkshed import settings
+from walkshed._background import Background
+settings.workers = 2
+def sleep(t):
+    time.sleep(60)
+job = Background(sleep)
+print(job._pid, flush=True)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    proc.kill()
+    proc.communicate(timeout=30)  # the child held the same stdout: it is gone too
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")
