@@ -167,7 +167,9 @@ def _frame_arrays(frame: pd.DataFrame, pre: str) -> dict[str, np.ndarray] | None
         v = frame[c]
         if pd.api.types.is_bool_dtype(v) or pd.api.types.is_numeric_dtype(v):
             out[f"{pre}col_{i}"] = v.to_numpy()
-        elif v.map(lambda x: x is None or isinstance(x, str)).all():  # text, maybe None
+        elif ((pd.api.types.infer_dtype(v, skipna=False) == "string"  # all text (quick)
+               and not bool(v.isna().any()))
+              or v.map(lambda x: x is None or isinstance(x, str)).all()):  # text or None
             none = v.isna().to_numpy()
             out[f"{pre}col_{i}"] = np.where(none, "", v.to_numpy(dtype=object)).astype(str)
             out[f"{pre}none_{i}"] = none
