@@ -232,7 +232,8 @@ def _district_overlap(network: Any, districts: Any) -> dict[str, Any] | None:
                           for n, s, km, a in parts]}
 
 
-def study_caveats(scenario: Any, study: Any) -> list[dict[str, Any]]:
+def study_caveats(scenario: Any, study: Any, *, cache: bool | None = None
+                  ) -> list[dict[str, Any]]:
     """The sources and caveats of a loaded scenario.
 
     Parameters
@@ -241,6 +242,9 @@ def study_caveats(scenario: Any, study: Any) -> list[dict[str, Any]]:
         The :class:`walkshed.scenario.Scenario`.
     study
         The loaded :class:`walkshed.pipeline.Study` (network, districts, vetting).
+    cache
+        Keep the extract's snapshot date in the on-disk cache; default
+        :data:`walkshed.settings.use_cache`.
 
     Returns
     -------
@@ -252,7 +256,7 @@ def study_caveats(scenario: Any, study: Any) -> list[dict[str, Any]]:
     licence = study.attribution.split("contributors", 1)[-1].strip(" ,") or "ODbL 1.0"
     map_year = None
     if scenario.network.file is not None:
-        date, how = osm_snapshot_date(scenario.network.file, use_cache=None)
+        date, how = osm_snapshot_date(scenario.network.file, use_cache=cache)
         map_year = _year(date) if date else None
         file = scenario.network.file.name
         out.append({

@@ -764,7 +764,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     )
     from .caveats import study_caveats
 
-    study.caveats = study_caveats(scen, study)
+    study.caveats = study_caveats(scen, study, cache=cache)
     return study, scen
 
 
