@@ -204,6 +204,8 @@ def snap_geometries(
                             edge, offset, access, xy)
             )
         todo = np.concatenate(unsure)
+    if len(todo):  # proven out of reach: nothing to snap to (GEOS would find nothing)
+        todo = todo[~index.nothing_within(pxy[todo], limit)]
     if len(todo):
         _snap_geos(network, pts, todo, limit, edge, offset, access, xy)
     out = Snapped(edge, offset, access, xy)

@@ -394,3 +394,59 @@ def test_a_point_set_is_snapped_once_per_network_and_limit(
     np.testing.assert_array_equal(snap_geometries(fresh_net, pts, max_snap_m=30.0).offset_m,
                                   first.offset_m + 1.0)
     assert not searched
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_points_proven_out_of_reach_skip_the_geos_search(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SegmentIndex.nothing_within`` proves only points that are out of reach (checked by
+    brute force), proves the far ones, and those never go to GEOS; the snap is unchanged."""
+    import walkshed.snap as snap_mod
+
+    net = street_grid(12, seed)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = net.bounds
+    centre = np.array([(minx + maxx) / 2, (miny + maxy) / 2])
+    angle = rng.uniform(0, 2 * np.pi, 3000)
+    radius = rng.uniform(0, 1500, 3000)
+    xy = centre + np.column_stack([np.cos(angle), np.sin(angle)]) * radius[:, None]
+    pts = shapely.points(xy)
+    nearest = shapely.distance(pts[:, None], net.edge_geometry[None, :]).min(axis=1)
+    index = net.segment_index
+    def far(limit: float) -> np.ndarray:
+        # beyond the corner of the square looked at (cells of a small grid are not merged)
+        return nearest > np.sqrt(2) * (limit + index.cell_m + 1.0) + index.cell_m
+
+    for limit in (50.0, 200.0, 400.0):
+        proven = index.nothing_within(xy, limit)
+        assert np.all(nearest[proven] > limit)  # never a point within reach
+        assert proven[far(limit)].all() and far(limit).sum() > 100  # the far ones, all
+    fallback: list[int] = []
+    real = snap_mod._snap_geos
+
+    def spy(network: WalkNetwork, p: np.ndarray, which: np.ndarray, *args: object) -> None:
+        fallback.extend(which.tolist())
+        real(network, p, which, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snap_mod, "_snap_geos", spy)
+    snapped = snap_geometries(net, pts, max_snap_m=200.0)
+    brute_force_check(net, pts, snapped, 200.0)
+    assert fallback and not far(200.0)[fallback].any()
+    assert index.nothing_within(np.empty((0, 2)), 10.0).shape == (0,)
+
+
+def test_nothing_within_on_a_grid_too_large_for_one_table() -> None:
+    """Cells merged k x k (here 30 km of 10 m cells): still only points out of reach."""
+    from walkshed.network import SegmentIndex
+
+    lines = np.asarray([shapely.LineString([ORIGIN, ORIGIN + [300.0, 0.0]]),
+                        shapely.LineString([ORIGIN + 30_000.0, ORIGIN + [30_000.0, 29_700.0]])])
+    index = SegmentIndex.build(lines, cell_m=10.0)
+    assert index.shape[0] * index.shape[1] > 4_000_000
+    rng = np.random.default_rng(5)
+    xy = ORIGIN + rng.uniform(-2_000, 32_000, (20_000, 2))
+    nearest = shapely.distance(shapely.points(xy)[:, None], lines[None, :]).min(axis=1)
+    for limit in (100.0, 1_000.0):
+        proven = index.nothing_within(xy, limit)
+        assert np.all(nearest[proven] > limit)
+        assert proven[nearest > np.sqrt(2) * (limit + 60.0) + 60.0].all()
