@@ -439,8 +439,9 @@ def test_nothing_within_on_a_grid_too_large_for_one_table() -> None:
     """Cells merged k x k (here 30 km of 10 m cells): still only points out of reach."""
     from walkshed.network import SegmentIndex
 
-    lines = np.asarray([shapely.LineString([ORIGIN, ORIGIN + np.array([300.0, 0.0])]),
-                        shapely.LineString([ORIGIN + 30_000.0, ORIGIN + np.array([30_000.0, 29_700.0])])])
+    ends = ORIGIN + np.array([[0.0, 0.0], [300.0, 0.0], [30_000.0, 30_000.0],
+                              [30_000.0, 29_700.0]])
+    lines = np.asarray([shapely.LineString(ends[:2]), shapely.LineString(ends[2:])])
     index = SegmentIndex.build(lines, cell_m=10.0)
     assert index.shape[0] * index.shape[1] > 4_000_000
     rng = np.random.default_rng(5)
