@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -140,6 +141,19 @@ class SegmentIndex:
         ij = np.floor((xy - self.origin) / self.cell_m).astype(np.int64)
         return ij[:, 0] * self.shape[1] + ij[:, 1]
 
+    @cached_property
+    def _held_cells(self) -> tuple[int, np.ndarray]:
+        """``k`` and the summed-area table of the cells holding a piece, merged ``k x k``
+        (kept with the index: :meth:`nothing_within` is asked once per snapped point set)."""
+        nx_, ny_ = self.shape
+        k = max(1, math.ceil(math.sqrt(nx_ * ny_ / 4_000_000)))
+        gx, gy = -(-nx_ // k), -(-ny_ // k)
+        ix, iy = self.cell_key // ny_, self.cell_key % ny_
+        counts = np.bincount((ix // k) * gy + iy // k, minlength=gx * gy).reshape(gx, gy)
+        table = np.zeros((gx + 1, gy + 1), dtype=np.int32)  # at most len(cell_key) < 2**31
+        np.cumsum(np.cumsum(counts, axis=0), axis=1, out=table[1:, 1:])
+        return k, table
+
     def nothing_within(self, xy: np.ndarray, distance: float) -> np.ndarray:
         """Which points are proven farther than ``distance`` from every segment.
 
@@ -161,17 +175,12 @@ class SegmentIndex:
         -------
         ndarray of bool
         """
-        nx_, ny_ = self.shape
         out = np.zeros(len(xy), dtype=bool)
         if len(xy) == 0 or len(self.cell_key) == 0:
             out[:] = len(self.cell_key) == 0
             return out
-        k = max(1, math.ceil(math.sqrt(nx_ * ny_ / 4_000_000)))
-        gx, gy = -(-nx_ // k), -(-ny_ // k)
-        ix, iy = self.cell_key // ny_, self.cell_key % ny_
-        counts = np.bincount((ix // k) * gy + iy // k, minlength=gx * gy).reshape(gx, gy)
-        table = np.zeros((gx + 1, gy + 1), dtype=np.int64)
-        np.cumsum(np.cumsum(counts, axis=0), axis=1, out=table[1:, 1:])
+        k, table = self._held_cells
+        gx, gy = table.shape[0] - 1, table.shape[1] - 1
         reach = float(distance) + self.cell_m / 2.0 + 1.0
         lo = np.floor((xy - reach - self.origin) / self.cell_m).astype(np.int64) // k
         hi = np.floor((xy + reach - self.origin) / self.cell_m).astype(np.int64) // k
