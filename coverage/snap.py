@@ -220,8 +220,10 @@ def snap_geometries(
 #: Per network (held weakly), the snapped point sets by (limit, count, coordinate digest).
 _SNAPPED: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[float, int, str], Snapped]] = (
     weakref.WeakKeyDictionary())
-#: Point sets remembered per network (the oldest is forgotten first).
+#: Point sets remembered per network, and their points at most in all (the oldest set is
+#: forgotten first; a set larger than that is not remembered): about 40 bytes a point.
 _KEEP = 16
+_KEEP_POINTS = 4_000_000
 
 
 def _key(pxy: np.ndarray, limit: float) -> tuple[float, int, str]:
@@ -246,8 +248,10 @@ def _keep(network: WalkNetwork, pxy: np.ndarray, limit: float, snapped: Snapped)
         sets = _SNAPPED.setdefault(network, {})
     except TypeError:
         return
+    if len(snapped) > _KEEP_POINTS:
+        return
     sets[_key(pxy, limit)] = _copy(snapped)
-    while len(sets) > _KEEP:
+    while len(sets) > _KEEP or sum(len(s) for s in sets.values()) > _KEEP_POINTS:
         sets.pop(next(iter(sets)))
 
 

@@ -451,3 +451,21 @@ def test_nothing_within_on_a_grid_too_large_for_one_table() -> None:
         proven = index.nothing_within(xy, limit)
         assert np.all(nearest[proven] > limit)
         assert proven[nearest > np.sqrt(2) * (limit + 60.0) + 60.0].all()
+
+
+def test_the_remembered_point_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``_KEEP`` sets and ``_KEEP_POINTS`` points per network, oldest forgotten first;
+    a set larger than the bound is not remembered."""
+    import walkshed.snap as snap_mod
+
+    monkeypatch.setattr(snap_mod, "_KEEP", 3)
+    monkeypatch.setattr(snap_mod, "_KEEP_POINTS", 250)
+    net = small_net()
+    rng = np.random.default_rng(11)
+    sets = [shapely.points(ORIGIN + rng.uniform(0, 100, (n, 2))) for n in (100, 90, 40, 130, 300)]
+    for pts in sets:
+        snap_geometries(net, pts, max_snap_m=30.0)
+    kept = snap_mod._SNAPPED[net]
+    # the 130-point set made four sets (the first went) and 260 points (the second went too);
+    # the 300-point set is larger than the bound
+    assert [k[1] for k in kept] == [40, 130]
