@@ -204,7 +204,7 @@ def snap_geometries(
                             edge, offset, access, xy)
             )
         todo = np.concatenate(unsure)
-    if len(todo):  # proven out of reach: nothing to snap to (GEOS would find nothing)
+    if len(todo) > _FEW:  # proven out of reach: nothing to snap to (GEOS would find nothing)
         todo = todo[~index.nothing_within(pxy[todo], limit)]
     if len(todo):
         _snap_geos(network, pts, todo, limit, edge, offset, access, xy)
@@ -342,6 +342,9 @@ def _snap_cells(
 
 #: Points handled per step by :func:`snap_geometries` (bounds its temporary memory).
 _CHUNK = 32_768
+#: Unsure points GEOS searches without first proving which are out of reach (a handful is
+#: searched faster than the index's table of held cells is built).
+_FEW = 2_000
 
 
 def _snap_geos(

@@ -429,6 +429,7 @@ def test_points_proven_out_of_reach_skip_the_geos_search(
         real(network, p, which, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(snap_mod, "_snap_geos", spy)
+    monkeypatch.setattr(snap_mod, "_FEW", 0)  # the proof even for a few points
     snapped = snap_geometries(net, pts, max_snap_m=200.0)
     brute_force_check(net, pts, snapped, 200.0)
     assert fallback and not far(200.0)[fallback].any()

@@ -146,7 +146,7 @@ class SegmentIndex:
         """``k`` and the summed-area table of the cells holding a piece, merged ``k x k``
         (kept with the index: :meth:`nothing_within` is asked once per snapped point set)."""
         nx_, ny_ = self.shape
-        k = max(1, math.ceil(math.sqrt(nx_ * ny_ / 4_000_000)))
+        k = max(1, math.ceil(math.sqrt(nx_ * ny_ / 1_000_000)))
         gx, gy = -(-nx_ // k), -(-ny_ // k)
         ix, iy = self.cell_key // ny_, self.cell_key % ny_
         counts = np.bincount((ix // k) * gy + iy // k, minlength=gx * gy).reshape(gx, gy)
@@ -161,7 +161,7 @@ class SegmentIndex:
         pieces, and that midpoint lies in a cell holding a piece. So a point whose square of
         half-side ``distance + cell_m / 2`` (a metre more, for rounding) meets no such cell is
         farther than ``distance`` from every segment. The cells holding pieces are counted on
-        a coarser grid (``k x k`` cells each, at most a few million) with summed-area tables:
+        a coarser grid (``k x k`` cells each, about a million at most) with summed-area tables:
         one look-up per point, whatever the distance. False means "not proven", not "near".
 
         Parameters
