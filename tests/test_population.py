@@ -1016,21 +1016,35 @@ def _clip_every_edge(network: WalkNetwork, poly: Any) -> list[np.ndarray]:
     return [shapely.get_coordinates(g) for g in lines[shapely.length(lines) > 0]]
 
 
-def test_street_pieces_equal_clipping_every_edge(shared_data: Path,
-                                                 almaty_network: WalkNetwork) -> None:
+def test_street_pieces_equal_clipping_every_edge(
+        shared_data: Path, almaty_network: WalkNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
     """Edges inside a zone are taken whole, the others clipped: the same pieces, vertex for
     vertex and in the same order, as clipping every edge; a loop, a repeated vertex and a
-    self-crossing street inside the zone too."""
+    self-crossing street inside the zone too. A zone asked for again is not clipped again."""
+    from walkshed.population import zones as zones_mod
     from walkshed.population.zones import _street_pieces
 
     districts = gpd.read_file(shared_data / "almaty-districts" / "almaty_districts.geojson")
-    for poly in districts.to_crs(almaty_network.crs).geometry.values:
+    polys = districts.to_crs(almaty_network.crs).geometry.values
+    for poly in polys:
         got = [shapely.get_coordinates(g)
                for g in _street_pieces(almaty_network, almaty_network.edge_tree, poly)]
         want = _clip_every_edge(almaty_network, poly)
         assert len(got) == len(want) > 300
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
+
+    def unclipped(*args: object) -> None:
+        raise AssertionError("clipped again")
+
+    with monkeypatch.context() as m:
+        m.setattr(zones_mod, "_clip_streets", unclipped)
+        again = _street_pieces(almaty_network, almaty_network.edge_tree,
+                               shapely.from_wkb(shapely.to_wkb(polys[0])))  # an equal zone
+    want = _clip_every_edge(almaty_network, polys[0])
+    assert len(again) == len(want)
+    for g, b in zip(again, want, strict=True):
+        np.testing.assert_array_equal(shapely.get_coordinates(g), b)
     o = np.array([630_000.0, 4_790_000.0])
     lines = [[(0, 0), (10, 0), (10, 10), (0, 10), (0, 0)],  # a loop
              [(20, 0), (21, 1), (21, 1), (22, 0)],  # a repeated vertex

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -473,6 +474,12 @@ def _assign_to_zones(points: np.ndarray, polys: np.ndarray) -> np.ndarray:
     return _common.district_index(points, polys)
 
 
+#: Per network (held weakly), the street pieces of each zone already clipped, by the zone's
+#: WKB: the scenario's own placement and the other methods clip the same zones.
+_PIECES: weakref.WeakKeyDictionary[WalkNetwork, dict[bytes, np.ndarray]] = (
+    weakref.WeakKeyDictionary())
+
+
 def _street_pieces(
     network: WalkNetwork, tree: shapely.STRtree, poly: shapely.Geometry
 ) -> np.ndarray:
@@ -480,8 +487,27 @@ def _street_pieces(
 
     An edge that lies inside the zone (not touching its border), is simple and repeats no
     vertex is its own clipped piece (GEOS's intersection would return it unchanged); only the
-    others are clipped, which is most of the time saved on a city's districts.
+    others are clipped, which is most of the time saved on a city's districts. A zone clipped
+    before on the same network (``tree`` being its ``edge_tree``) is not clipped again.
     """
+    try:
+        known = _PIECES.setdefault(network, {}) if tree is network.edge_tree else None
+    except TypeError:  # a network that cannot be referenced weakly
+        known = None
+    key = shapely.to_wkb(poly) if known is not None else b""
+    if known is not None and key in known:
+        return known[key].copy()
+    out = _clip_streets(network, tree, poly)
+    if known is not None:
+        if len(known) >= 256:
+            known.clear()
+        known[key] = out.copy()
+    return out
+
+
+def _clip_streets(
+    network: WalkNetwork, tree: shapely.STRtree, poly: shapely.Geometry
+) -> np.ndarray:
     cand = tree.query(poly, predicate="intersects")
     if len(cand) == 0:
         return np.empty(0, dtype=object)
