@@ -922,6 +922,19 @@ def test_density_cells_group_points_by_square() -> None:
     assert c[0] == c[1] and len({c[0], c[2], c[3]}) == 3
 
 
+@given(st.lists(st.tuples(st.floats(-5e6, 5e6), st.floats(-5e6, 5e6)), min_size=1,
+                max_size=60), st.sampled_from([1.0, 7.5, 300.0]))
+def test_density_cell_ids_are_those_of_the_unique_rows(pts: list[tuple[float, float]],
+                                                       size: float) -> None:
+    """The ids equal np.unique's over the rows of cell indices (the reference), clustered or
+    spread over a country."""
+    xy = np.asarray(pts, dtype=float)
+    xy = np.vstack([xy, xy[:3] + 0.25])  # neighbours in the same cells
+    ij = np.floor(xy / size).astype(np.int64)
+    _, want = np.unique(ij, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(density_cells(xy, size), np.asarray(want).ravel())
+
+
 def test_zone_big_building_capped_and_spread(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from walkshed import settings as ws
 
