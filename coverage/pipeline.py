@@ -699,30 +699,34 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     (Study, walkshed.scenario.Scenario)
     """
     from . import scenario as sc
+    from .snap import share_snaps
 
     rep = reporter or Reporter()
     _set_demo_data_variable(path)
     scen = sc.load_scenario(path)
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
+    share_snaps(network)  # the assessment, the comparison and the siting snap once
     once = _SaidOnce()
-    with rep.step("Placing residents"), once.hear():
-        placed = cached_frames(scen, network, cache, "demand", lambda: dict(
-            zip(("points", "report"), _points_report(sc.load_population(scen, network)),
-                strict=True)))
-        demand = placed["points"]
-        cached_snaps(network, [demand], cache, max_snap_m=scen.max_snap_m)
-    with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
-        alts = cached_frames(scen, network, cache, "demand-alternatives",
-                             lambda: _alternatives(sc, scen, network, demand))
-        skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
-        alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
-        alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
-                        for n, f in alternatives.items()}
-        not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
-                                  strict=True))
-        cached_snaps(network, [f for f in alternatives.values() if f is not demand], cache,
-                     max_snap_m=scen.max_snap_m)
+    # an extract's footprints read and each zone's streets clipped once for every method
+    with sc.reading_once():
+        with rep.step("Placing residents"), once.hear():
+            placed = cached_frames(scen, network, cache, "demand", lambda: dict(
+                zip(("points", "report"), _points_report(sc.load_population(scen, network)),
+                    strict=True)))
+            demand = placed["points"]
+            cached_snaps(network, [demand], cache, max_snap_m=scen.max_snap_m)
+        with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
+            alts = cached_frames(scen, network, cache, "demand-alternatives",
+                                 lambda: _alternatives(sc, scen, network, demand))
+            skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
+            alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
+            alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
+                            for n, f in alternatives.items()}
+            not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
+                                      strict=True))
+            cached_snaps(network, [f for f in alternatives.values() if f is not demand], cache,
+                         max_snap_m=scen.max_snap_m)
     with rep.step("Reading precincts and districts"):
         precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)

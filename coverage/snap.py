@@ -8,6 +8,7 @@ attached to a far-away street.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import weakref
 from dataclasses import dataclass
@@ -217,13 +218,29 @@ def snap_geometries(
 # point sets snapped once per network: a run snaps the same residents in the assessment, the
 # comparison of methods and the siting, and the demand cache hands in what an earlier run found
 
-#: Per network (held weakly), the snapped point sets by (limit, count, coordinate digest).
+#: Per shared network (held weakly; see :func:`share_snaps`), the snapped point sets by
+#: (limit, count, coordinate digest).
 _SNAPPED: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[float, int, str], Snapped]] = (
     weakref.WeakKeyDictionary())
 #: Point sets remembered per network, and their points at most in all (the oldest set is
 #: forgotten first; a set larger than that is not remembered): about 40 bytes a point.
 _KEEP = 16
 _KEEP_POINTS = 4_000_000
+
+
+def share_snaps(network: WalkNetwork) -> None:
+    """Remember the point sets snapped to ``network`` from now on: the next
+    :func:`snap_geometries` of the same points with the same limit returns the result (a copy)
+    without searching. :func:`walkshed.pipeline.load_study` shares its study's network; other
+    networks snap afresh every time.
+
+    Parameters
+    ----------
+    network
+        The network (held weakly: forgotten with it).
+    """
+    with contextlib.suppress(TypeError):  # a network that cannot be referenced weakly
+        _SNAPPED.setdefault(network, {})
 
 
 def _key(pxy: np.ndarray, limit: float) -> tuple[float, int, str]:
@@ -235,20 +252,22 @@ def _copy(s: Snapped) -> Snapped:
     return Snapped(s.edge.copy(), s.offset_m.copy(), s.access_m.copy(), s.xy.copy())
 
 
-def _recall(network: WalkNetwork, pxy: np.ndarray, limit: float) -> Snapped | None:
+def _shared(network: WalkNetwork) -> dict[tuple[float, int, str], Snapped] | None:
     try:
-        known = _SNAPPED.get(network, {}).get(_key(pxy, limit))
-    except TypeError:  # a network that cannot be referenced weakly
+        return _SNAPPED.get(network)
+    except TypeError:
         return None
+
+
+def _recall(network: WalkNetwork, pxy: np.ndarray, limit: float) -> Snapped | None:
+    sets = _shared(network)
+    known = None if sets is None else sets.get(_key(pxy, limit))
     return None if known is None else _copy(known)
 
 
 def _keep(network: WalkNetwork, pxy: np.ndarray, limit: float, snapped: Snapped) -> None:
-    try:
-        sets = _SNAPPED.setdefault(network, {})
-    except TypeError:
-        return
-    if len(snapped) > _KEEP_POINTS:
+    sets = _shared(network)
+    if sets is None or len(snapped) > _KEEP_POINTS:
         return
     sets[_key(pxy, limit)] = _copy(snapped)
     while len(sets) > _KEEP or sum(len(s) for s in sets.values()) > _KEEP_POINTS:
@@ -258,7 +277,8 @@ def _keep(network: WalkNetwork, pxy: np.ndarray, limit: float, snapped: Snapped)
 def remember_snapped(network: WalkNetwork, pts: np.ndarray, snapped: Snapped,
                      *, max_snap_m: float | None = None) -> None:
     """Hand in the result of :func:`snap_geometries` for ``pts`` (read from a cache), so that
-    the next call with the same points, network and limit returns it without snapping.
+    the next call with the same points, network and limit returns it without snapping (the
+    network is shared, as :func:`share_snaps` does).
 
     Parameters
     ----------
@@ -272,6 +292,7 @@ def remember_snapped(network: WalkNetwork, pts: np.ndarray, snapped: Snapped,
         The limit used; default :data:`walkshed.settings.max_snap_m`.
     """
     limit = settings.max_snap_m if max_snap_m is None else float(max_snap_m)
+    share_snaps(network)
     pxy = shapely.get_coordinates(np.asarray(pts, dtype=object))
     if len(pxy) != len(snapped) or len(pxy) != len(pts) or not np.isfinite(pxy).all():
         return

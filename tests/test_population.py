@@ -1039,21 +1039,28 @@ def test_street_pieces_equal_clipping_every_edge(
 
     districts = gpd.read_file(shared_data / "almaty-districts" / "almaty_districts.geojson")
     polys = districts.to_crs(almaty_network.crs).geometry.values
-    for poly in polys:
-        got = [shapely.get_coordinates(g)
-               for g in _street_pieces(almaty_network, almaty_network.edge_tree, poly)]
-        want = _clip_every_edge(almaty_network, poly)
-        assert len(got) == len(want) > 300
-        for a, b in zip(got, want, strict=True):
-            np.testing.assert_array_equal(a, b)
+    clipped: list[int] = []
+    real = zones_mod._clip_streets
 
-    def unclipped(*args: object) -> None:
-        raise AssertionError("clipped again")
+    def counted(*args: Any) -> np.ndarray:
+        clipped.append(1)
+        return real(*args)
 
-    with monkeypatch.context() as m:
-        m.setattr(zones_mod, "_clip_streets", unclipped)
+    monkeypatch.setattr(zones_mod, "_clip_streets", counted)
+    with zones_mod.clipping_once():
+        for poly in polys:
+            got = [shapely.get_coordinates(g)
+                   for g in _street_pieces(almaty_network, almaty_network.edge_tree, poly)]
+            want = _clip_every_edge(almaty_network, poly)
+            assert len(got) == len(want) > 300
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+        assert len(clipped) == len(polys)
         again = _street_pieces(almaty_network, almaty_network.edge_tree,
                                shapely.from_wkb(shapely.to_wkb(polys[0])))  # an equal zone
+        assert len(clipped) == len(polys)  # not clipped again
+    _street_pieces(almaty_network, almaty_network.edge_tree, polys[0])
+    assert len(clipped) == len(polys) + 1  # outside it: clipped every time
     want = _clip_every_edge(almaty_network, polys[0])
     assert len(again) == len(want)
     for g, b in zip(again, want, strict=True):

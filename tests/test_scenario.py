@@ -458,8 +458,12 @@ def test_an_extracts_buildings_are_read_once_per_content(
     import pandas as pd
 
     from walkshed import _buildings
-    from walkshed.scenario import inputs as inputs_mod
-    from walkshed.scenario import load_demand_alternatives, load_network_for, load_population
+    from walkshed.scenario import (
+        load_demand_alternatives,
+        load_network_for,
+        load_population,
+        reading_once,
+    )
 
     pbf = tmp_path / "monaco.osm.pbf"
     pbf.write_bytes((shared_data / "monaco-osm-2020" / "monaco.osm.pbf").read_bytes())
@@ -485,18 +489,19 @@ osm = true
         return real(path)
 
     monkeypatch.setattr(_buildings, "read_buildings", counted)
-    inputs_mod._READ_LAST.clear()
-    own = load_population(s, net)
-    alts, _ = load_demand_alternatives(s, net, own.points)
-    assert reads == [pbf] and "buildings, city total" in alts
-    inputs_mod._READ_LAST.clear()  # a fresh read gives the same points
+    with reading_once():
+        own = load_population(s, net)
+        alts, _ = load_demand_alternatives(s, net, own.points)
+        assert reads == [pbf] and "buildings, city total" in alts
+        load_population(s, net)
+        assert len(reads) == 1  # the same content: not read again
+        with pbf.open("ab") as f:  # new content (the reader skips the trailing byte)
+            f.write(b"\0")
+        load_population(s, net)
+        assert len(reads) == 2  # read again
+    # outside it every call reads the file (a fresh read gives the same points)
     fresh, _ = load_demand_alternatives(s, net, own.points)
-    assert len(reads) == 2
+    load_population(s, net)
+    assert len(reads) == 4
     for name, frame in alts.items():
         pd.testing.assert_frame_equal(frame, fresh[name])
-    load_population(s, net)
-    assert len(reads) == 2  # the same content: not read again
-    with pbf.open("ab") as f:  # new content (the reader skips the trailing byte): read again
-        f.write(b"\0")
-    load_population(s, net)
-    assert len(reads) == 3

@@ -348,14 +348,16 @@ def test_almaty_brute_force(almaty_network: WalkNetwork) -> None:
     brute_force_check(net, pts, s, 150.0)
 
 
-def test_a_point_set_is_snapped_once_per_network_and_limit(
+def test_a_point_set_is_snapped_once_per_shared_network_and_limit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second snap of the same points returns the first's result (a copy) without
-    searching; another limit, other points or another network are searched again."""
+    """On a shared network the second snap of the same points returns the first's result (a
+    copy) without searching; another limit, other points or another network are searched
+    again, and so is everything on a network not shared."""
     import walkshed.snap as snap_mod
-    from walkshed.snap import remember_snapped
+    from walkshed.snap import remember_snapped, share_snaps
 
     net = small_net()
+    share_snaps(net)
     rng = np.random.default_rng(7)
     pts = shapely.points(ORIGIN + rng.uniform(-40, 140, (300, 2)))
     searched: list[int] = []
@@ -386,6 +388,13 @@ def test_a_point_set_is_snapped_once_per_network_and_limit(
         brute_force_check(other_net, other_pts,
                           snap_geometries(other_net, other_pts, max_snap_m=30.0), 30.0)
         assert searched
+    # a network not shared: searched every time
+    plain = small_net()
+    for _ in range(2):
+        searched.clear()
+        brute_force_check(plain, pts, snap_geometries(plain, pts, max_snap_m=30.0), 30.0)
+        assert searched
+    assert plain not in snap_mod._SNAPPED
     # a result handed in (as the demand cache does) is what the next snap returns
     handed = Snapped(first.edge.copy(), first.offset_m + 1.0, first.access_m, first.xy)
     fresh_net = small_net()
@@ -462,6 +471,7 @@ def test_the_remembered_point_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(snap_mod, "_KEEP", 3)
     monkeypatch.setattr(snap_mod, "_KEEP_POINTS", 250)
     net = small_net()
+    snap_mod.share_snaps(net)
     rng = np.random.default_rng(11)
     sets = [shapely.points(ORIGIN + rng.uniform(0, 100, (n, 2))) for n in (100, 90, 40, 130, 300)]
     for pts in sets:

@@ -3,10 +3,11 @@ residential buildings, its streets or its area, chosen per zone by :func:`choose
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
 import os
-import weakref
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -474,10 +475,21 @@ def _assign_to_zones(points: np.ndarray, polys: np.ndarray) -> np.ndarray:
     return _common.district_index(points, polys)
 
 
-#: Per network (held weakly), the street pieces of each zone already clipped, by the zone's
-#: WKB: the scenario's own placement and the other methods clip the same zones.
-_PIECES: weakref.WeakKeyDictionary[WalkNetwork, dict[bytes, np.ndarray]] = (
-    weakref.WeakKeyDictionary())
+#: While :func:`clipping_once` is on: the street pieces of each zone already clipped, by
+#: network and the zone's WKB (the scenario's own placement and the other methods of one load
+#: clip the same zones).
+_PIECES: contextvars.ContextVar[dict[tuple[WalkNetwork, bytes], np.ndarray] | None] = (
+    contextvars.ContextVar("walkshed_street_pieces", default=None))
+
+
+@contextlib.contextmanager
+def clipping_once() -> Iterator[None]:
+    """Meanwhile, each zone's streets are clipped once per network (forgotten at the end)."""
+    token = _PIECES.set({})
+    try:
+        yield
+    finally:
+        _PIECES.reset(token)
 
 
 def _street_pieces(
@@ -487,20 +499,16 @@ def _street_pieces(
 
     An edge that lies inside the zone (not touching its border), is simple and repeats no
     vertex is its own clipped piece (GEOS's intersection would return it unchanged); only the
-    others are clipped, which is most of the time saved on a city's districts. A zone clipped
-    before on the same network (``tree`` being its ``edge_tree``) is not clipped again.
+    others are clipped, which is most of the time saved on a city's districts. Within
+    :func:`clipping_once`, a zone clipped before on the same network (``tree`` being its
+    ``edge_tree``) is not clipped again.
     """
-    try:
-        known = _PIECES.setdefault(network, {}) if tree is network.edge_tree else None
-    except TypeError:  # a network that cannot be referenced weakly
-        known = None
-    key = shapely.to_wkb(poly) if known is not None else b""
+    known = _PIECES.get() if tree is network.edge_tree else None
+    key = (network, shapely.to_wkb(poly)) if known is not None else None
     if known is not None and key in known:
         return known[key].copy()
     out = _clip_streets(network, tree, poly)
-    if known is not None:
-        if len(known) >= 256:
-            known.clear()
+    if known is not None and key is not None:
         known[key] = out.copy()
     return out
 

@@ -6,6 +6,7 @@ The modules further down the data flow (network, population, precincts) are impo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "load_precincts",
     "load_precincts_vetted",
     "own_method",
+    "reading_once",
 ]
 
 
@@ -126,27 +128,44 @@ def _building_source(scenario: Scenario) -> Any:
                                                                      "buildings file")
 
 
-#: The footprints of the extract read last, by (path, content hash): the scenario's own
-#: placement and the other methods of the comparison read the same extract.
-_READ_LAST: dict[tuple[str, str], Any] = {}
+#: While :func:`reading_once` is on: the footprints of the extracts read, by path and content
+#: hash (the scenario's own placement and the other methods of one load read the same one).
+_FOOTPRINTS: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = (
+    contextvars.ContextVar("walkshed_footprints", default=None))
+
+
+@contextlib.contextmanager
+def reading_once() -> Iterator[None]:
+    """Meanwhile, an extract's buildings are read once and each zone's streets clipped once:
+    :func:`load_study` places the residents by every method within it (forgotten at the end).
+    """
+    from ..population.zones import clipping_once
+
+    token = _FOOTPRINTS.set({})
+    try:
+        with clipping_once():
+            yield
+    finally:
+        _FOOTPRINTS.reset(token)
 
 
 def _osm_buildings(path: Path) -> Any:
-    """:func:`walkshed.population.read_buildings` of ``path``, read once while the file's
-    content stays the same (a copy each time: callers may change their frame)."""
+    """:func:`walkshed.population.read_buildings` of ``path``; within :func:`reading_once`
+    read once while the file's content stays the same (a copy each time: callers may change
+    their frame)."""
     from .._buildings import read_buildings
     from ..network.load import file_sha256
 
+    known = _FOOTPRINTS.get()
+    if known is None:
+        return read_buildings(path)
     try:
         key = (str(Path(path).resolve()), file_sha256(path))
     except OSError:
         return read_buildings(path)  # says what is wrong with the file
-    frame = _READ_LAST.get(key)
-    if frame is None:
-        frame = read_buildings(path)
-        _READ_LAST.clear()
-        _READ_LAST[key] = frame
-    return frame.copy()
+    if key not in known:
+        known[key] = read_buildings(path)
+    return known[key].copy()
 
 
 def _population(scenario: Scenario, network: WalkNetwork, buildings: Any) -> Any:
