@@ -6,7 +6,8 @@ demand points, the 2012 police points, four of them planned) with ``[siting] new
 added, written to a temporary folder with absolute paths.
 
 walkshed, each command a fresh process (interpreter start and imports counted, as a planner
-waits for them), best of ``--repeat``:
+waits for them), best of ``--repeat``; on two cores or more a run overlaps independent steps in a
+second process (``--one-process`` also times ``WALKSHED_WORKERS=1``):
 
 * ``analyze`` with an empty cache (network, street candidates and coverage matrix built) and
   warm (all read from the cache);
@@ -20,7 +21,8 @@ threshold (5, 10, 15 minutes), and residents counted at the nodes reached. It ge
 points ready-made from walkshed (their placement is not timed) and does no siting at all, so
 the ratio understates walkshed's lead.
 
-Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--repeat 2] [--skip-notebook]``
+Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--repeat 2] [--skip-notebook]
+[--one-process]``
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ def scenario(folder: Path, data: Path) -> Path:
     return path
 
 
-def run(args: list[str], cache: Path) -> tuple[float, dict]:
+def run(args: list[str], cache: Path, workers: int | None = None) -> tuple[float, dict]:
     env = dict(os.environ, WALKSHED_CACHE_DIR=str(cache))
+    env.pop("WALKSHED_WORKERS", None)
+    if workers is not None:
+        env["WALKSHED_WORKERS"] = str(workers)
     t0 = time.perf_counter()
     out = subprocess.run([WALKSHED, *args, "--json"], env=env, capture_output=True, text=True,
                          check=False)
@@ -71,31 +76,40 @@ def sites_line(summary: dict) -> str:
             f"{s.get('covered_share_after', 0):.1%}")
 
 
-def walkshed_runs(toml: Path, work: Path, repeat: int) -> dict[str, float]:
+def walkshed_runs(toml: Path, work: Path, repeat: int, one_process: bool
+                  ) -> dict[str, float]:
     times: dict[str, float] = {}
-    cold = []
-    for i in range(repeat):
-        cache = work / f"cold-cache-{i}"  # empty every time
-        t, summary = run(["analyze", str(toml), "--out", str(work / f"out-cold-{i}")], cache)
-        cold.append(t)
-    times["analyze, empty cache"] = min(cold)
-    print(f"  analyze, empty cache : {min(cold):6.2f} s  ({sites_line(summary)}) [{load()}]")
-    print(f"     steps: {summary.get('timings_s')}")
-    warm_cache = work / "cold-cache-0"
+    modes: list[int | None] = [None, 1] if one_process else [None]
+
+    def show(label: str, best: dict[int | None, float], summary: dict) -> None:
+        alone = f"; one process {best[1]:.2f} s" if 1 in best else ""
+        print(f"  {label:21s}: {best[None]:6.2f} s{alone}  ({sites_line(summary)}) [{load()}]")
+        print(f"     steps: {summary.get('timings_s')}")
+
+    cold: dict[int | None, float] = {}
+    for workers in modes:
+        for i in range(repeat):
+            cache = work / f"cold-cache-{workers}-{i}"  # empty every time
+            t, summary = run(["analyze", str(toml), "--out", str(work / f"out-cold-{workers}-{i}")],
+                             cache, workers)
+            cold[workers] = min(cold.get(workers, t), t)
+    times["analyze, empty cache"] = cold[None]
+    show("analyze, empty cache", cold, summary)
+    warm_cache = work / "cold-cache-None-0"
     jobs = {
         "analyze, warm cache": ["analyze", str(toml)],
         "rank -p 10, warm": ["rank", str(toml), "-p", "10"],
         "rank --target-share 0.5, warm": ["rank", str(toml), "--target-share", "0.5"],
     }
     for label, args in jobs.items():
-        best = None
-        for i in range(repeat):
-            t, summary = run([*args, "--out", str(work / f"out-{len(times)}-{i}")], warm_cache)
-            best = t if best is None else min(best, t)
-        assert best is not None
-        times[label] = best
-        print(f"  {label:21s}: {best:6.2f} s  ({sites_line(summary)}) [{load()}]")
-        print(f"     steps: {summary.get('timings_s')}")
+        best: dict[int | None, float] = {}
+        for workers in modes:
+            for i in range(repeat):
+                t, summary = run([*args, "--out", str(work / f"out-{len(times)}-{workers}-{i}")],
+                                 warm_cache, workers)
+                best[workers] = min(best.get(workers, t), t)
+        times[label] = best[None]
+        show(label, best, summary)
     return times
 
 
@@ -162,6 +176,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-notebook", action="store_true")
+    ap.add_argument("--one-process", action="store_true",
+                    help="also time each command with WALKSHED_WORKERS=1 (no second process)")
     args = ap.parse_args()
     data = need_data_root()
     if not Path(WALKSHED).exists():
@@ -171,7 +187,7 @@ def main() -> None:
         toml = scenario(work, data)
         print(f"Almaty 2012 scenario ({toml.name}), each walkshed command a fresh process, "
               f"best of {args.repeat}; {os.cpu_count()} cores")
-        times = walkshed_runs(toml, work, args.repeat)
+        times = walkshed_runs(toml, work, args.repeat, args.one_process)
         if args.skip_notebook:
             return
         t_nb, _ = notebook_way(toml, data, work)

@@ -349,24 +349,20 @@ def catchment_polygons(
     geopandas.GeoDataFrame
         ``precinct``, ``cells`` and the catchment's figures, in EPSG:4326.
     """
-    import h3
     import shapely
 
-    ll = demand.geometry.to_crs(4326)
     pop = demand["population"].to_numpy(float)
     who = nearest.reindex(demand.index).to_numpy(dtype=object)
     keep = (pop > 0) & np.asarray([w is not None and w == w for w in who.tolist()])
-    cells = [h3.latlng_to_cell(y, x, resolution)
-             for x, y in zip(ll.x.to_numpy()[keep].tolist(), ll.y.to_numpy()[keep].tolist(),
-                             strict=True)]
+    cells = _h3_cells(demand, resolution)[keep]
     frame = pd.DataFrame({"cell": cells, "precinct": who[keep].astype(str), "w": pop[keep]})
     by = frame.groupby(["cell", "precinct"], sort=True)["w"].sum().reset_index()
     by = by.sort_values(["cell", "w", "precinct"], ascending=[True, False, True])
-    owner = by.drop_duplicates("cell")
+    owner = by.drop_duplicates("cell").reset_index(drop=True)
+    hexagons = _hexagons(owner["cell"].to_numpy(dtype=object))
     rows, geoms = [], []
     for precinct, group in owner.groupby("precinct", sort=True):
-        rings = [shapely.Polygon([(b, a) for a, b in h3.cell_to_boundary(c)])
-                 for c in group["cell"].tolist()]
+        rings = hexagons[group.index.to_numpy()]
         geoms.append(shapely.coverage_union_all(rings))
         rows.append({"precinct": precinct, "cells": len(rings)})
     out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["precinct", "cells"]),
@@ -376,4 +372,50 @@ def catchment_polygons(
         figures = figures.drop(columns=["scenario"], errors="ignore").set_index("precinct")
         out = out.join(figures, on="precinct")
         out = out[[c for c in out.columns if c != "geometry"] + ["geometry"]]
+    return out
+
+
+#: The H3 cells of the last demand points (keyed by their coordinates, CRS and resolution):
+#: the catchments of both scenarios bin the same residents.
+_CELLS: dict[bytes, np.ndarray] = {}
+
+
+def _h3_cells(demand: gpd.GeoDataFrame, resolution: int) -> np.ndarray:
+    """The H3 cell (at ``resolution``) of every demand point, as text."""
+    import hashlib
+
+    import h3
+    import pyproj
+    import shapely
+
+    xy = shapely.get_coordinates(np.asarray(demand.geometry.values, dtype=object))
+    key = hashlib.blake2b(xy.tobytes() + str(demand.crs).encode() + bytes([resolution]),
+                          digest_size=20).digest()
+    hit = _CELLS.get(key)
+    if hit is not None and len(hit) == len(demand):
+        return hit
+    # as GeoSeries.to_crs(4326) transforms the points, without building them
+    lon, lat = pyproj.Transformer.from_crs(demand.crs, 4326, always_xy=True).transform(
+        xy[:, 0], xy[:, 1])
+    cells = np.asarray([h3.latlng_to_cell(y, x, resolution)
+                        for x, y in zip(np.asarray(lon).tolist(), np.asarray(lat).tolist(),
+                                        strict=True)], dtype=object)
+    _CELLS.clear()
+    _CELLS[key] = cells
+    return cells
+
+
+def _hexagons(cells: np.ndarray) -> np.ndarray:
+    """The polygons (lon, lat) of H3 cells, built in one step; index-aligned with ``cells``."""
+    import h3
+    import shapely
+
+    if not len(cells):
+        return np.empty(0, dtype=object)
+    rings = [h3.cell_to_boundary(c) for c in cells.tolist()]  # (lat, lng) pairs
+    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    coords = np.asarray([pt for r in rings for pt in r], dtype=float)[:, ::-1]
+    out = np.empty(len(rings), dtype=object)
+    out[:] = shapely.polygons(shapely.linearrings(coords, indices=np.repeat(
+        np.arange(len(rings)), sizes)))
     return out

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -238,12 +239,44 @@ def write_gpkg(
     dest = Path(path)
     layers = dict(frame) if isinstance(frame, Mapping) else {layer or dest.stem: frame}
     prepared = {name: _gpkg_layer(f) for name, f in layers.items()}
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest) as tmp, _sqlite_unsynced():
         for name, out in prepared.items():
             # an empty layer has no geometry to infer its type from
             kw: dict[str, Any] = {"geometry_type": "Unknown"} if len(out) == 0 else {}
             pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", **kw)
     return dest
+
+
+_SQLITE_LOCK = threading.Lock()
+_sqlite_users = 0
+_sqlite_before: Any = None
+
+
+@contextlib.contextmanager
+def _sqlite_unsynced() -> Iterator[None]:
+    """GDAL's SQLite writes without ``fsync`` (``OGR_SQLITE_SYNCHRONOUS=OFF``) while any
+    thread is in the block; the setting the process had is restored after the last one.
+
+    A GeoPackage is written to a temporary file that replaces the destination only once it
+    is complete (:func:`atomic_path`), so waiting for the disk after every layer's
+    transaction buys nothing: on Almaty it was most of the time spent writing the layers.
+    """
+    import pyogrio
+
+    global _sqlite_users, _sqlite_before
+    key = "OGR_SQLITE_SYNCHRONOUS"
+    with _SQLITE_LOCK:
+        if _sqlite_users == 0:
+            _sqlite_before = pyogrio.get_gdal_config_option(key)
+            pyogrio.set_gdal_config_options({key: "OFF"})
+        _sqlite_users += 1
+    try:
+        yield
+    finally:
+        with _SQLITE_LOCK:
+            _sqlite_users -= 1
+            if _sqlite_users == 0:
+                pyogrio.set_gdal_config_options({key: _sqlite_before})
 
 
 def _gpkg_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -15,6 +15,9 @@ distance (:mod:`walkshed.reach`), never by point-in-polygon.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -464,7 +467,7 @@ def dissolve_walking_areas(
     for t in thresholds["threshold_m"]:
         part = sel.geometry[(sel["threshold_m"] == t).to_numpy()].to_numpy()
         part = part[~shapely.is_empty(part)] if len(part) else part
-        geoms.append(shapely.union_all(part) if len(part) else shapely.Polygon())
+        geoms.append(_union(part))
         counts.append(len(part))
     return gpd.GeoDataFrame(
         {
@@ -475,3 +478,32 @@ def dissolve_walking_areas(
         geometry=np.asarray(geoms, dtype=object),
         crs=areas.crs,
     )
+
+
+#: The last unions of walking areas, keyed by a digest of the polygons merged: the map, the
+#: GeoPackage and the report each merge the same areas of a run, which is computed once.
+_UNIONS: OrderedDict[bytes, shapely.Geometry] = OrderedDict()
+_UNIONS_KEPT = 16
+_UNIONS_LOCK = threading.Lock()
+
+
+def _union(parts: np.ndarray) -> shapely.Geometry:
+    """``shapely.union_all(parts)`` (an empty polygon for none), remembered by content."""
+    if not len(parts):
+        return shapely.Polygon()
+    digest = hashlib.blake2b(digest_size=20)
+    for wkb in shapely.to_wkb(parts).tolist():  # every vertex, in order: equal bytes, equal union
+        digest.update(len(wkb).to_bytes(8, "little"))
+        digest.update(wkb)
+    key = digest.digest()
+    with _UNIONS_LOCK:
+        hit = _UNIONS.get(key)
+        if hit is not None:
+            _UNIONS.move_to_end(key)
+            return hit
+    union = shapely.union_all(parts)
+    with _UNIONS_LOCK:
+        _UNIONS[key] = union
+        while len(_UNIONS) > _UNIONS_KEPT:
+            _UNIONS.popitem(last=False)
+    return union

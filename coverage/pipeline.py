@@ -522,12 +522,20 @@ def _site_layer(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
-    """The walking areas of every precinct and threshold (the map's and the GeoPackage's)."""
-    from .isochrones import walking_areas
+    """The walking areas of every precinct and threshold (the map's and the GeoPackage's).
+
+    Their unions over the open and over the open + planned precincts are merged here, once:
+    the GeoPackage, the map and the report (printed in a second process forked after this
+    step) find them remembered (:func:`walkshed.isochrones.dissolve_walking_areas`).
+    """
+    from .isochrones import dissolve_walking_areas, walking_areas
 
     st = a.settings
-    return walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
-                         walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+    areas = walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
+                          walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
+    for statuses in (("open",), ("open", "planned")):
+        dissolve_walking_areas(areas, statuses=statuses)
+    return areas
 
 
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
@@ -562,8 +570,9 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
                 "precinct", "name", "status", "threshold_min", "threshold_m", "geometry")]),
             geometry="geometry", crs="EPSG:4326")
         for scen, statuses in (("open", ("open",)), ("with_planned", ("open", "planned"))):
+            # merged in metres, as the map and the report merge them (computed once)
             layers[f"walking_areas_{scen}"] = dissolve_walking_areas(
-                ll, statuses=statuses).to_crs(4326)
+                walking, statuses=statuses).to_crs(4326)
     layers["precincts"] = gpd.GeoDataFrame(tidy(wide), geometry="geometry", crs="EPSG:4326")
     resolution = a.settings.h3_resolution or h3_resolution_for(a.settings.main_threshold_m)
     for scen, col, suffix in (("open", "nearest_open", "open"),

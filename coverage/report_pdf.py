@@ -81,16 +81,37 @@ def write_report_pdf(
     t = translator(lang)
     out = Path(path)
     # names from the data are text, never mathtext ("$...$") or anything else interpreted
-    rc: Any = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 9,
-          "axes.unicode_minus": False, "text.parse_math": False, "text.usetex": False}
+    # ps.fonttype too: matplotlib 3.11's PDF backend sizes its font subsets by it, and at its
+    # default (3) puts every letter past Latin-1 (Cyrillic, the dash) in a second copy of
+    # each font, subset and embedded apart
+    rc: Any = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.family": "DejaVu Sans",
+               "font.size": 9, "axes.unicode_minus": False, "text.parse_math": False,
+               "text.usetex": False}
     with plt.rc_context(rc), PdfPages(out, metadata=_metadata(result, t)) as pdf:
         fig = _map_page(result, network, precincts, districts, t, walking_areas)
+        _no_ligatures(fig)
         pdf.savefig(fig, dpi=200)  # the map's dense layers are rasterised at 200 dpi
         plt.close(fig)
         for fig in _table_pages(result, t):
+            _no_ligatures(fig)
             pdf.savefig(fig)
             plt.close(fig)
     return out
+
+
+def _no_ligatures(fig: Any) -> None:
+    """Set every text of the page letter by letter, without ligatures ("fi", "fl").
+
+    matplotlib (3.11, text laid out by libraqm) embeds the glyphs of ligatures as a second
+    subset of each font, so the fonts were subset and embedded twice (a third of the
+    report's time on Almaty); without them each face is embedded once, and a search for
+    "fi" finds every "fi" whatever the viewer.
+    """
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        if hasattr(text, "set_fontfeatures"):  # matplotlib >= 3.11
+            text.set_fontfeatures(("-liga",))
 
 
 def _metadata(result: Any, t: Translator) -> dict[str, Any]:
@@ -149,16 +170,17 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     handles: list[Any] = []
     cells = getattr(a, "uncovered_cells", None)
     if cells is not None and len(cells):
-        cells.to_crs(crs).plot(ax=ax, color=_COLOURS["uncovered"],
-                               edgecolor="face", linewidth=0.3, zorder=2, rasterized=True)
+        ax.add_collection(_polygons(cells.geometry.to_crs(crs), color=_COLOURS["uncovered"],
+                                    edgecolor="face", linewidth=0.3, zorder=2,
+                                    rasterized=True), autolim=True)
         handles.append(Patch(color=_COLOURS["uncovered"],
                              label=_("residents beyond walking distance")))
     areas = _walking_areas(network, precincts, s, given)
     for status, key in (("planned", "area_planned"), ("open", "area_open")):
         geom = areas.get(status)
         if geom is not None and not geom.is_empty:
-            gpd.GeoSeries([geom], crs=crs).plot(ax=ax, color=_COLOURS[key], alpha=0.8,
-                                                linewidth=0, zorder=3, rasterized=True)
+            ax.add_collection(_polygons([geom], color=_COLOURS[key], alpha=0.8, linewidth=0,
+                                        zorder=3, rasterized=True), autolim=True)
             label = (_("within {main} of an open precinct") if status == "open" else
                      _("added by the planned precincts"))
             handles.append(Patch(color=_COLOURS[key], label=label.format(
@@ -224,6 +246,34 @@ def _lines(geoms: Any, **style: Any) -> Any:
     xy, which = shapely.get_coordinates(parts, return_index=True)
     cuts = np.flatnonzero(np.diff(which)) + 1
     return LineCollection(np.split(xy, cuts), **style)
+
+
+def _polygons(geoms: Any, *, color: str, **style: Any) -> Any:
+    """The (multi)polygons as one matplotlib collection, one path per geometry with its holes,
+    as ``GeoSeries.plot`` draws them (normalised rings, ``color`` filling them), but with the
+    rings' coordinates split in one step rather than through shapely objects one by one."""
+    import shapely
+    from matplotlib.collections import PathCollection
+    from matplotlib.path import Path as MplPath
+
+    g = shapely.normalize(np.asarray(geoms, dtype=object))  # as geopandas does
+    g = g[~(shapely.is_missing(g) | shapely.is_empty(g))]
+    g = g[np.isin(shapely.get_type_id(g), (3, 6))]  # polygons and multipolygons
+    if not len(g):
+        return PathCollection([], facecolor=color, **style)
+    parts, part_of = shapely.get_parts(g, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, which = shapely.get_coordinates(rings, return_index=True)
+    # per ring: move to its first vertex, lines on, close over its last (repeated) vertex
+    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.searchsorted(which, np.arange(len(rings)))
+    codes[starts] = MplPath.MOVETO
+    codes[np.append(starts[1:], len(xy)) - 1] = MplPath.CLOSEPOLY
+    geom_of_vertex = part_of[ring_of[which]]
+    cuts = np.searchsorted(geom_of_vertex, np.arange(1, len(g)))
+    paths = [MplPath(v, c) for v, c in zip(np.split(xy, cuts), np.split(codes, cuts),
+                                           strict=True)]
+    return PathCollection(paths, facecolor=color, **style)
 
 
 def _names(result: Any, t: Translator) -> dict[str, str]:

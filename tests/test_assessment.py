@@ -1057,3 +1057,17 @@ def test_uncovered_areas_split_at_district_borders() -> None:
         for row in cells.itertuples():
             assert ll[row.district].buffer(1e-9).contains(row.geometry)
         check_areas(a, net)
+        if kind == "h3":  # every cell is its hexagon cut by its district (cut or not), and
+            # every area the union of its cells: the same polygons as cutting every cell
+            import h3
+
+            for row in cells.itertuples():
+                hexagon = shapely.Polygon([(b, a) for a, b in h3.cell_to_boundary(row.cell)])
+                want = shapely.intersection(hexagon, ll[row.district])
+                assert shapely.equals_exact(shapely.normalize(row.geometry),
+                                            shapely.normalize(want), tolerance=1e-12)
+            for area in areas.itertuples():
+                want = shapely.union_all(cells.loc[cells["area"] == area.area, "geometry"]
+                                         .to_numpy())
+                assert want.symmetric_difference(area.geometry).area < 1e-9 * want.area
+                assert area.geometry.area == pytest.approx(want.area, rel=1e-9)

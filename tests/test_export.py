@@ -181,6 +181,48 @@ def test_catchment_polygons_tile_the_residents(demo_out: tuple[Path, Any]) -> No
             assert hit["precinct"].tolist() == [owner], cell
 
 
+def test_catchment_polygons_are_the_cells_merged() -> None:
+    """Each catchment is exactly the coverage union of its cells' hexagons, each built as a
+    polygon from ``h3.cell_to_boundary`` of the point's cell in EPSG:4326 (the reference);
+    the cells are binned anew when the residents move."""
+    import geopandas as gpd
+    import h3
+    import shapely
+
+    from walkshed.export import catchment_polygons
+
+    rng = np.random.default_rng(5)
+    xy = np.column_stack([385000 + rng.random(400) * 3000, 6672000 + rng.random(400) * 3000])
+    demand = gpd.GeoDataFrame({"population": rng.integers(0, 9, 400).astype(float)},
+                              geometry=shapely.points(xy), crs=32635)
+    nearest = pd.Series(np.where(xy[:, 0] < 386500, "a", "b"), index=demand.index,
+                        dtype=object)
+    nearest.iloc[::17] = None
+
+    def reference(d: gpd.GeoDataFrame) -> dict[str, Any]:
+        ll = d.geometry.to_crs(4326)
+        cells: dict[str, dict[str, float]] = {}
+        for x, y, w, who in zip(ll.x, ll.y, d["population"], nearest, strict=True):
+            if w > 0 and who is not None:
+                by = cells.setdefault(h3.latlng_to_cell(y, x, 9), {})
+                by[who] = by.get(who, 0.0) + w
+        owners: dict[str, list[str]] = {}
+        for cell in sorted(cells):
+            who = sorted(cells[cell].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            owners.setdefault(who, []).append(cell)
+        return {who: (len(cs), shapely.coverage_union_all(
+            [shapely.Polygon([(b, a) for a, b in h3.cell_to_boundary(c)]) for c in cs]))
+            for who, cs in owners.items()}
+
+    for d in (demand, demand.set_geometry(demand.geometry.translate(700.0, 0.0))):
+        got = catchment_polygons(d, nearest, resolution=9)
+        want = reference(d)
+        assert got["precinct"].tolist() == sorted(want)
+        for row in got.itertuples():
+            assert row.cells == want[row.precinct][0]
+            assert shapely.equals_exact(row.geometry, want[row.precinct][1], tolerance=0)
+
+
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 def test_workbook_headers_in_the_language(tmp_path: Path, lang: str) -> None:
     from openpyxl import load_workbook

@@ -150,6 +150,35 @@ def test_write_gpkg_round_trip_and_replaces(tmp_path: Path) -> None:
     assert _listing(tmp_path) == ["sites.gpkg"]
 
 
+def test_write_gpkg_unsynced_only_while_writing(tmp_path: Path) -> None:
+    """GDAL's SQLite skips fsync while a GeoPackage is written (to a temporary file), and
+    the process's own setting is back afterwards, after a failure too."""
+    key = "OGR_SQLITE_SYNCHRONOUS"
+    seen: list[object] = []
+    real = pyogrio.write_dataframe
+
+    def spy(df, path, **kw):  # type: ignore[no-untyped-def]
+        seen.append(pyogrio.get_gdal_config_option(key))  # pyogrio reads "OFF" as False
+        if kw.get("layer") == "fails":
+            raise OSError("disk full")
+        real(df, path, **kw)
+
+    before = pyogrio.get_gdal_config_option(key)
+    try:
+        pyogrio.set_gdal_config_options({key: "NORMAL"})
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pyogrio, "write_dataframe", spy)
+            io.write_gpkg({"a": _points(3), "b": _points(2)}, tmp_path / "two.gpkg")
+            with pytest.raises(OSError, match="disk full"):
+                io.write_gpkg({"c": _points(1), "fails": _points(1)}, tmp_path / "x.gpkg")
+        assert seen == [False] * 4
+        assert pyogrio.get_gdal_config_option(key) == "NORMAL"
+    finally:
+        pyogrio.set_gdal_config_options({key: before})
+    assert [len(pyogrio.read_dataframe(tmp_path / "two.gpkg", layer=n)) for n in "ab"] == [3, 2]
+    assert _listing(tmp_path) == ["two.gpkg"]
+
+
 def test_write_gpkg_empty_layer(tmp_path: Path) -> None:
     dest = io.write_gpkg(_points().iloc[:0], tmp_path / "none.gpkg", layer="uncovered")
     assert pyogrio.read_info(dest, layer="uncovered")["features"] == 0

@@ -271,6 +271,37 @@ def test_unsnapped_precinct_has_an_empty_area_and_dissolve() -> None:
         assert g_both.symmetric_difference(p0.union(p2)).area < 1e-6
 
 
+def test_dissolve_remembers_unions_by_content() -> None:
+    """The map, the GeoPackage and the report merge the same areas: the second merge is the
+    first's union (the same object), equal to a fresh ``union_all``; other polygons (moved by
+    a millimetre, or in another CRS) are merged anew; the GeoPackage's areas merged in metres
+    and then put in EPSG:4326 cover what merging them in degrees does."""
+    from walkshed import isochrones
+
+    net = _grid_network()
+    pts = _precincts([(130.0, 12.0), (262.0, 300.0), (400.0, 110.0)],
+                     ["open", "planned", "open"])
+    areas = walking_areas(net, pts, thresholds_m=[100.0, 200.0]).set_crs(32635,
+                                                                          allow_override=True)
+    isochrones._UNIONS.clear()
+    first = dissolve_walking_areas(areas, statuses=("open",))
+    again = dissolve_walking_areas(areas.copy(), statuses=("open",))
+    assert all(a is b for a, b in zip(first.geometry, again.geometry, strict=True))
+    for t, g in zip(first["threshold_m"], first.geometry, strict=True):
+        part = areas[(areas["status"] == "open") & (areas["threshold_m"] == t)].geometry
+        assert shapely.equals_exact(g, shapely.union_all(part.to_numpy()), tolerance=0)
+    moved = areas.copy()
+    moved["geometry"] = moved.geometry.translate(0.001, 0.0)
+    shifted = dissolve_walking_areas(moved, statuses=("open",))
+    assert not any(a is b for a, b in zip(first.geometry, shifted.geometry, strict=True))
+    assert shifted.geometry.area.to_numpy() == pytest.approx(first.geometry.area.to_numpy())
+    in_degrees = dissolve_walking_areas(areas.to_crs(4326), statuses=("open",))
+    metres_then_degrees = first.to_crs(4326)
+    for a, b in zip(in_degrees.geometry, metres_then_degrees.geometry, strict=True):
+        assert a.symmetric_difference(b).area < 1e-6 * a.area
+    assert len(isochrones._UNIONS) <= isochrones._UNIONS_KEPT
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -408,6 +408,40 @@ def test_district_classes_separate_close_shares() -> None:
     assert cls.tolist() == [0, 0, 1] and bounds == [(0.3, 0.3), (0.6, 0.6)]
 
 
+def test_district_classes_are_mapclassify_fisher_jenks() -> None:
+    """The natural breaks are mapclassify's Fisher-Jenks classes (the reference, a dev
+    dependency); where values tie so that two partitions are equally good, both are optimal."""
+    import warnings
+
+    import mapclassify
+
+    from walkshed.maps._tables import _share_classes
+
+    def sse(v: np.ndarray, c: np.ndarray) -> float:
+        return float(sum(((v[c == i] - v[c == i].mean()) ** 2).sum() for i in np.unique(c)))
+
+    rng = np.random.default_rng(13)
+    same = ties = 0
+    for trial in range(400):
+        n, k = int(rng.integers(6, 30)), int(rng.integers(2, 8))
+        v = rng.random(n) if trial % 2 else np.round(rng.random(n), 2)
+        if len(np.unique(v)) <= k:
+            continue
+        with warnings.catch_warnings():  # "Numba not installed"
+            warnings.simplefilter("ignore", UserWarning)
+            ref = np.asarray(mapclassify.FisherJenks(v, k=k).yb)
+        ref = np.unique(ref, return_inverse=True)[1]  # numbered as they occur, like ours
+        cls, bounds = _share_classes(v, k)
+        assert len(bounds) == len(np.unique(cls)) <= k
+        if np.array_equal(cls, ref):
+            same += 1
+        else:  # an exact tie between partitions: never on values that differ continuously
+            assert trial % 2 == 0
+            assert sse(v, cls) == pytest.approx(sse(v, ref), abs=1e-12)
+            ties += 1
+    assert same > 300 and ties < same // 10
+
+
 def test_generic_staffing_and_kind_columns(monaco: dict[str, Any]) -> None:
     pre = monaco["precincts"].copy()
     pre["kind"] = "district"

@@ -109,6 +109,8 @@ def test_demo_report_pdf(lang: str, tmp_path: Path) -> None:
     assert fonts and all(f[0].split("+")[-1].startswith("DejaVuSans") for f in fonts)
     assert not any(" ".join(f[1:3]) == "Type 3" for f in fonts), fonts
     assert all(f[-5] == "yes" for f in fonts), fonts  # the "emb" column
+    # each face subset and embedded once: the Cyrillic, the dashes and "fi" in the same copy
+    assert sorted(f[0].split("+")[-1] for f in fonts) == ["DejaVuSans", "DejaVuSans-Bold"]
     # the map page is not blank: the map area varies; the page count is what was written
     page = _page_png(pdf, 1, tmp_path)
     h, w = page.shape
@@ -213,3 +215,43 @@ def test_map_areas_reused_and_streets_drawn_as_geopandas_would() -> None:
     plt.close(fig)
     assert len(got) == len(want) == len(net.edge_geometry)
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_polygons_drawn_as_geopandas_would() -> None:
+    """The uncovered cells and walking areas are the same paths, with the same style, as
+    ``GeoSeries.plot`` draws: holes, multipolygons, and missing or empty rows left out."""
+    import geopandas as gpd
+    import matplotlib
+    import shapely
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from walkshed.report_pdf import _polygons
+
+    donut = shapely.Point(0, 0).buffer(10).difference(shapely.Point(2, 0).buffer(3))
+    cw = shapely.Polygon([(40, 0), (40, 5), (45, 5), (45, 0)])  # clockwise: normalised
+    cells = shapely.get_parts(shapely.MultiPoint(np.random.default_rng(1).random((60, 2))
+                                                 * 500).buffer(20, quad_segs=2))
+    for geoms, style in (
+        ([shapely.MultiPolygon([donut, shapely.box(20, 20, 30, 30)]), None,
+          shapely.Polygon(), cw, donut], {"color": "#9ecae1", "alpha": 0.8, "linewidth": 0,
+                                          "zorder": 3, "rasterized": True}),
+        (list(cells), {"color": "#f1a596", "edgecolor": "face", "linewidth": 0.3,
+                       "zorder": 2, "rasterized": True}),
+    ):
+        fig, ax = plt.subplots()
+        gpd.GeoSeries(geoms, crs=32643).plot(ax=ax, **style)
+        want = ax.collections[0]
+        got = _polygons(geoms, **style)
+        plt.close(fig)
+        assert len(got.get_paths()) == len(want.get_paths()) == sum(
+            g is not None and not g.is_empty for g in geoms)
+        for a, b in zip(got.get_paths(), want.get_paths(), strict=True):
+            assert np.array_equal(a.vertices, b.vertices)
+            assert np.array_equal(a.codes, b.codes)
+        for prop in ("facecolor", "edgecolor", "linewidth", "alpha", "zorder", "rasterized",
+                     "antialiased"):
+            assert np.array_equal(np.asarray(getattr(got, f"get_{prop}")()),
+                                  np.asarray(getattr(want, f"get_{prop}")())), prop
+    assert _polygons([None, shapely.Polygon()], color="#000000").get_paths() == []

@@ -148,6 +148,7 @@ def _uncovered_areas(
         top = by.drop_duplicates("a")
         area_district[top["a"].to_numpy()] = top["d"].to_numpy()
     cells_per_area = np.bincount(area_of_cell, minlength=n_areas)
+    cell_shapes = scheme.polygons(raw)
     cell_gdf = gpd.GeoDataFrame(
         {
             "cell": [str(k) for k in raw.tolist()],
@@ -156,16 +157,18 @@ def _uncovered_areas(
             "population": cell_pop,
             "covered_by_planned": cell_plan,
         },
-        geometry=_clip_to_districts(scheme.polygons(raw), uniq_district, district_polys),
+        geometry=_clip_to_districts(cell_shapes, uniq_district, district_polys),
         crs="EPSG:4326",
     )
     cell_geoms = np.asarray(cell_gdf.geometry.values)
+    whole = np.asarray([g is h for g, h in zip(cell_geoms.tolist(), cell_shapes.tolist(),
+                                                strict=True)])
     by_area = np.argsort(area_of_cell, kind="stable")
     cuts = np.searchsorted(area_of_cell[by_area], np.arange(1, n_areas))
     # whole cells tile the plane without overlaps, so a coverage union is exact and fast;
-    # cells clipped at district borders need the general union
-    union = shapely.coverage_union_all if district_polys is None else shapely.union_all
-    area_geom = [union(cell_geoms[g]) for g in np.split(by_area, cuts)]
+    # an area with cells clipped at a district border needs the general union
+    area_geom = [shapely.coverage_union_all(cell_geoms[g]) if whole[g].all()
+                 else shapely.union_all(cell_geoms[g]) for g in np.split(by_area, cuts)]
     names = [f"U{a + 1}" for a in range(n_areas)]
     areas = gpd.GeoDataFrame(
         {
@@ -202,7 +205,8 @@ def _clip_to_districts(
 ) -> np.ndarray:
     """Cell polygons (EPSG:4326) clipped to their district; outside every district, to the
     rest. A cell whose clipped part is empty (a resident placed by a zone on its border)
-    keeps its whole polygon."""
+    keeps its whole polygon, and so does a cell wholly inside its district (the very object
+    given: only the cells across a border are cut)."""
     if districts is None or len(polys) == 0:
         return polys
     ll = districts.to_crs("EPSG:4326")
@@ -216,7 +220,10 @@ def _clip_to_districts(
         if name is None:
             part = shapely.difference(out[idx], everything)
         else:
-            part = shapely.intersection(out[idx], by_name.get(str(name), everything))
+            poly = by_name.get(str(name), everything)
+            shapely.prepare(poly)
+            idx = idx[~shapely.contains_properly(poly, out[idx])]  # inside: nothing to cut
+            part = shapely.intersection(out[idx], poly)
         part = shapely.make_valid(part)
         part = np.asarray([
             shapely.union_all(shapely.get_parts(g)[shapely.get_dimensions(

@@ -297,8 +297,9 @@ def uncovered_area_layers(frame: Frame, areas: gpd.GeoDataFrame | None) -> None:
     geoms = _to_display(ua.geometry, frame.simplify_m, frame.metric)
     reps = shapely.get_coordinates(shapely.point_on_surface(geoms))
     props, labels = [], []
-    for j, (_, row) in enumerate(ua.iterrows()):
-        rank = row.get("rank", j + 1)
+    records = pd.DataFrame(ua.drop(columns=ua.geometry.name)).to_dict(orient="records")
+    for j, row in enumerate(records):
+        rank = _fmt_int(row.get("rank", j + 1), tx)  # formatted once, shown three times
         rows = [(text["uncovered_residents"], _fmt_int(row.get("population"), tx))]
         if "district" in ua.columns:
             rows.append((text["district"], frame.place(_text(row["district"]))))
@@ -306,12 +307,13 @@ def uncovered_area_layers(frame: Frame, areas: gpd.GeoDataFrame | None) -> None:
             rows.append((text["median_walk_to_open"], _fmt_metres(row["median_walk_m"], tx)))
         elif "walk_to_open_m" in ua.columns:
             rows.append((text["walk_to_open"], _fmt_metres(row["walk_to_open_m"], tx)))
-        popup = _popup(text["uncovered_area"].format(rank=_fmt_int(rank, tx)), rows)
+        title = text["uncovered_area"].format(rank=rank)
+        popup = _popup(title, rows)
         props.append({"popup": popup})
         labels.append({
             "lat": float(reps[j, 1]), "lon": float(reps[j, 0]), "cls": "ws-rank-icon",
-            "icon": {"cls": "ws-rank", "text": f"#{_fmt_int(rank, tx)}"}, "size": [30, 16],
-            "alt": text["uncovered_area"].format(rank=_fmt_int(rank, tx)), "popup": popup,
+            "icon": {"cls": "ws-rank", "text": f"#{rank}"}, "size": [30, 16],
+            "alt": title, "popup": popup,
         })
     top = min(TOP_AREAS, len(ua))
     frame.add({
