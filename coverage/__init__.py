@@ -2,8 +2,8 @@
 
 The distribution, the command and the import package are all ``walkshed`` (the code lives in
 the repository folder ``coverage/``). The names below are importable from the package top level;
-the heavier ones (assessment, siting, maps, the pipeline) are imported on first use so that
-``import walkshed`` stays fast.
+all but the errors are imported on first use (PEP 562), so that ``import walkshed`` and
+``walkshed --help`` stay fast.
 
 Examples
 --------
@@ -18,15 +18,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError, WalkshedError
-from .network import WalkNetwork, load_network
-from .reach import coverage_matrix, nearest_precinct
-from .settings import minutes_to_metres
-from .snap import Snapped, snap_points
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .assessment import Assessment, assess, assess_scenario
     from .isochrones import walking_areas
     from .maps import coverage_map, save_map
+    from .network import WalkNetwork, load_network
     from .pipeline import Study, load_study, run, run_study
     from .population import (
         Demand,
@@ -37,11 +34,21 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         study_area,
     )
     from .precincts import precincts_from_osm, read_precincts
+    from .reach import coverage_matrix, nearest_precinct
     from .scenario import Scenario, load_scenario
+    from .settings import minutes_to_metres
     from .siting import SitingResult, propose_sites, solve_mclp, solve_min_sites
+    from .snap import Snapped, snap_points
     from .vetting import select_kinds
 
 _LAZY = {
+    "WalkNetwork": "network",
+    "load_network": "network",
+    "coverage_matrix": "reach",
+    "nearest_precinct": "reach",
+    "minutes_to_metres": "settings",
+    "Snapped": "snap",
+    "snap_points": "snap",
     "Assessment": "assessment",
     "assess": "assessment",
     "assess_scenario": "assessment",

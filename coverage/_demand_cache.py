@@ -12,9 +12,8 @@ cached.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pandas as pd
 import shapely
 
 from . import settings
+from .network.load import file_sha256
 
 #: Bumped when what a scenario places (or how it is stored) changes.
 _FORMAT = 1
@@ -42,7 +42,7 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
     hashes = []
     for f in files:
         try:
-            hashes.append(hashlib.sha256(Path(f).read_bytes()).hexdigest())
+            hashes.append(file_sha256(f))
         except OSError:
             return build()  # the loader names the missing file
     key = store.digest(kind, _FORMAT, __version__, repr(scen.population), hashes,
@@ -76,6 +76,66 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
     return frames
 
 
+def cached_snaps(network: Any, frames: Iterable[gpd.GeoDataFrame], cache: bool | None, *,
+                 max_snap_m: float | None = None) -> None:
+    """Snap each frame's points to the network once, through the on-disk cache, and hand the
+    results to :func:`walkshed.snap.remember_snapped`: the assessment, the comparison of
+    population methods and the siting then find them without snapping again.
+
+    An entry's name is the SHA-256 of the network's content, the points' coordinates and the
+    limit; an entry that does not fit the points is snapped again, never trusted. Frames that
+    cannot be snapped as they are (no CRS, no points) are left to the step that says why.
+    """
+    from . import __version__
+    from ._errors import InputError
+    from .siting import cache as store
+    from .snap import Snapped, points_in_network_crs, remember_snapped, snap_geometries
+
+    if not (settings.use_cache if cache is None else cache):
+        return
+    limit = float(settings.max_snap_m if max_snap_m is None else max_snap_m)
+    net_key = store.network_digest(network)
+    for frame in frames:
+        try:
+            pts = points_in_network_crs(network, frame, "demand")
+        except InputError:
+            continue
+        pxy = shapely.get_coordinates(pts)
+        if len(pxy) != len(pts) or not np.isfinite(pxy).all():
+            continue
+        key = store.digest("snapped", _FORMAT, __version__, net_key, limit, pxy)
+        made: list[Snapped] = []
+
+        def snap(pts: np.ndarray = pts, made: list[Snapped] = made) -> dict[str, np.ndarray]:
+            made.append(snap_geometries(network, pts, max_snap_m=limit))
+            return {f.name: getattr(made[0], f.name) for f in dataclasses.fields(Snapped)}
+
+        data = store.cached_arrays("snapped", key, snap, use=True)
+        if made:
+            continue  # snapped just now: snap_geometries remembers it already
+        found = _snapped_of(data, len(pts), network.n_edges)
+        if found is not None:
+            remember_snapped(network, pts, found, max_snap_m=limit)
+
+
+def _snapped_of(data: dict[str, np.ndarray], n: int, n_edges: int) -> Any:
+    """The :class:`walkshed.snap.Snapped` of a cache entry, or None when it does not fit."""
+    from .snap import Snapped
+
+    try:
+        edge = np.asarray(data["edge"])
+        out = Snapped(edge, np.asarray(data["offset_m"], dtype=float),
+                      np.asarray(data["access_m"], dtype=float),
+                      np.asarray(data["xy"], dtype=float))
+    except KeyError:
+        return None
+    if not (edge.dtype.kind == "i" and edge.shape == (n,) and out.offset_m.shape == (n,)
+            and out.access_m.shape == (n,) and out.xy.shape == (n, 2)
+            and (n == 0 or (edge.min() >= -1 and edge.max() < n_edges))):
+        return None
+    return out
+
+
 def _to_arrays(frames: dict[str, pd.DataFrame], logged: list[Any]) -> dict[str, np.ndarray]:
     """The frames as named arrays; empty (nothing stored) when one is not plain."""
     out: dict[str, np.ndarray] = {}
@@ -107,7 +167,9 @@ def _frame_arrays(frame: pd.DataFrame, pre: str) -> dict[str, np.ndarray] | None
         v = frame[c]
         if pd.api.types.is_bool_dtype(v) or pd.api.types.is_numeric_dtype(v):
             out[f"{pre}col_{i}"] = v.to_numpy()
-        elif v.map(lambda x: x is None or isinstance(x, str)).all():  # text, maybe None
+        elif ((pd.api.types.infer_dtype(v, skipna=False) == "string"  # all text (quick)
+               and not bool(v.isna().any()))
+              or v.map(lambda x: x is None or isinstance(x, str)).all()):  # text or None
             none = v.isna().to_numpy()
             out[f"{pre}col_{i}"] = np.where(none, "", v.to_numpy(dtype=object)).astype(str)
             out[f"{pre}none_{i}"] = none

@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer._click import exceptions as click_exc  # typer carries its own click
@@ -38,19 +38,23 @@ from typer.core import TyperGroup
 from ._errors import InputError
 from ._logs import logging_to_stderr as _logging_to_stderr
 from .i18n import current_language, set_language, translator
-from .io import to_jsonable
-from .pipeline import (
-    Reporter,
-    RunResult,
-    Study,
-    check_siting_args,
-    load_study,
-    out_folder,
-    run,
-    run_study,
-)
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (--help stays quick)
+    from .pipeline import Reporter, RunResult, Study, load_study, run_study
 
 __all__ = ["Options", "Reporter", "RunResult", "Study", "app", "load_study", "run_study"]
+
+#: Names of :mod:`walkshed.pipeline` this module offers, imported when first asked for: the
+#: pipeline pulls in geopandas, which ``walkshed --help`` and usage errors do not need.
+_FROM_PIPELINE = frozenset({"Reporter", "RunResult", "Study", "load_study", "run_study"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_PIPELINE:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'walkshed.cli' has no attribute {name!r}")
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +325,7 @@ def demo(
     lang: LangOpt = None,
 ) -> None:
     """Run the whole job on the embedded demo (central Helsinki; no arguments, no network)."""
-    from .pipeline import demo_study
+    from .pipeline import Reporter, demo_study
 
     opts: Options = ctx.obj
     reporter = Reporter(opts)
@@ -349,6 +353,8 @@ def _open_scenario(
     ctx: typer.Context, scenario: Path
 ) -> tuple[Options, Reporter, Study, Any]:
     """The options, progress display, study and scenario of a command given a scenario."""
+    from .pipeline import Reporter, load_study
+
     opts: Options = ctx.obj
     reporter = Reporter(opts)
     study, scen = load_study(scenario, cache=False if opts.no_cache else None,
@@ -358,6 +364,13 @@ def _open_scenario(
     return opts, reporter, study, scen
 
 
+def _out_folder(out: Path | None, scen: Any, scenario: Path) -> Path:
+    """:func:`walkshed.pipeline.out_folder` (the pipeline imported on first use)."""
+    from . import pipeline
+
+    return pipeline.out_folder(out, scen, scenario)
+
+
 def _run_and_report(
     study: Study, folder: Path, reporter: Reporter, opts: Options, *,
     inputs: list[Path] | None = None, **options: Any
@@ -365,6 +378,8 @@ def _run_and_report(
     """Run the study into ``folder`` (staged, moved in place at the end; outputs of an
     earlier run that this one does not write are removed) and print the report; the files in
     ``inputs`` are never written over."""
+    from .pipeline import run
+
     result = run(study, folder, reporter=reporter, command=_command_line(),
                  protect=inputs or (), lang=current_language(), **options)
     _print_report(result, opts)
@@ -397,6 +412,8 @@ def _command_words(ctx: typer.Context) -> str:
 
 def _print_report(result: RunResult, opts: Options) -> None:
     if opts.json:
+        from .io import to_jsonable
+
         typer.echo(json.dumps(to_jsonable(result.summary), indent=2, ensure_ascii=False))
     elif not opts.quiet:
         from .report import run_report
@@ -420,7 +437,7 @@ def analyze(
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = out_folder(out, scen, scenario)
+    folder = _out_folder(out, scen, scenario)
     outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(
         study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
@@ -452,6 +469,8 @@ def rank(
     lang: LangOpt = None,
 ) -> None:
     """Propose new precinct sites, ranked: the best -p N, or the fewest for --target-share."""
+    from .pipeline import check_siting_args
+
     check_siting_args(sites, target_share, method)
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
     if sites is None and target_share is None:
@@ -464,7 +483,7 @@ def rank(
         raise input_error("rank", "no number of sites and no target share given",
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
-    folder = out_folder(out, scen, scenario)
+    folder = _out_folder(out, scen, scenario)
     # a complete set (tables, sites, report, map), so the folder never mixes two runs
     outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
@@ -487,7 +506,7 @@ def map_(
 ) -> None:
     """The coverage map of a scenario with the assessment's tables (no proposed sites)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = out_folder(out, scen, scenario)
+    folder = _out_folder(out, scen, scenario)
     # the tables too, so the folder's files all come from this run
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
                     outputs=frozenset({"tables", "map"}), offline=offline)
@@ -507,7 +526,7 @@ def report(
 ) -> None:
     """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = out_folder(out, scen, scenario)
+    folder = _out_folder(out, scen, scenario)
     _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
                     outputs=frozenset({"report"}), p=scen.siting.new_sites,
                     target_share=scen.siting.target_share, method=scen.siting.method)
@@ -525,7 +544,8 @@ def inspect(
     lang: LangOpt = None,
 ) -> None:
     """What is in an extract: walkable streets, buildings, police points, extent."""
-    from .pipeline import inspect_extract
+    from .io import to_jsonable
+    from .pipeline import Reporter, inspect_extract
     from .report import inspect_text
 
     opts: Options = ctx.obj

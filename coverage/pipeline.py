@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -30,7 +31,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
-from ._demand_cache import cached_frames
+from ._demand_cache import cached_frames, cached_snaps
 from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
@@ -625,6 +626,52 @@ def _map(
 
 
 
+class _SaidOnce(logging.Filter):
+    """Each warning of walkshed's loggers said once: while :meth:`on` is on, a warning already
+    logged (while :meth:`hear` or :meth:`on` was on) is dropped. The other population methods
+    place the same zones again and would repeat the scenario's own warnings, once per method.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self.seen:
+            return False
+        self.seen.add(text)
+        return True
+
+    @contextlib.contextmanager
+    def hear(self) -> Iterator[None]:
+        """Note the warnings logged meanwhile (by any walkshed module, imported or not yet)."""
+        ear = logging.Handler(logging.WARNING)
+        ear.emit = lambda record: self.seen.add(record.getMessage())  # type: ignore[method-assign]
+        root = logging.getLogger("walkshed")
+        root.addHandler(ear)
+        try:
+            yield
+        finally:
+            root.removeHandler(ear)
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        """Drop repeats from every walkshed logger (those that exist) meanwhile."""
+        loggers = [lg for name, lg in list(logging.Logger.manager.loggerDict.items())
+                   if isinstance(lg, logging.Logger)
+                   and (name == "walkshed" or name.startswith("walkshed."))]
+        for lg in loggers:
+            lg.addFilter(self)
+        try:
+            yield
+        finally:
+            for lg in loggers:
+                lg.removeFilter(self)
+
+
 def _points_report(placed: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     return placed.points, pd.DataFrame(placed.report).reset_index(drop=True)
 
@@ -661,26 +708,34 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     (Study, walkshed.scenario.Scenario)
     """
     from . import scenario as sc
+    from .snap import share_snaps
 
     rep = reporter or Reporter()
     _set_demo_data_variable(path)
     scen = sc.load_scenario(path)
     with rep.step("Loading the street network"):
         network = sc.load_network_for(scen, cache=cache)
-    with rep.step("Placing residents"):
-        placed = cached_frames(scen, network, cache, "demand", lambda: dict(
-            zip(("points", "report"), _points_report(sc.load_population(scen, network)),
-                strict=True)))
-        demand = placed["points"]
-    with rep.step("Placing residents by the other methods (for the comparison)"):
-        alts = cached_frames(scen, network, cache, "demand-alternatives",
-                             lambda: _alternatives(sc, scen, network, demand))
-        skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
-        alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
-        alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
-                        for n, f in alternatives.items()}
-        not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
-                                  strict=True))
+    share_snaps(network)  # the assessment, the comparison and the siting snap once
+    once = _SaidOnce()
+    # an extract's footprints read and each zone's streets clipped once for every method
+    with sc.reading_once():
+        with rep.step("Placing residents"), once.hear():
+            placed = cached_frames(scen, network, cache, "demand", lambda: dict(
+                zip(("points", "report"), _points_report(sc.load_population(scen, network)),
+                    strict=True)))
+            demand = placed["points"]
+            cached_snaps(network, [demand], cache, max_snap_m=scen.max_snap_m)
+        with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
+            alts = cached_frames(scen, network, cache, "demand-alternatives",
+                                 lambda: _alternatives(sc, scen, network, demand))
+            skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
+            alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
+            alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
+                            for n, f in alternatives.items()}
+            not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
+                                      strict=True))
+            cached_snaps(network, [f for f in alternatives.values() if f is not demand], cache,
+                         max_snap_m=scen.max_snap_m)
     with rep.step("Reading precincts and districts"):
         precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)
@@ -722,7 +777,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     )
     from .caveats import study_caveats
 
-    study.caveats = study_caveats(scen, study)
+    study.caveats = study_caveats(scen, study, cache=cache)
     return study, scen
 
 

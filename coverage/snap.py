@@ -8,6 +8,9 @@ attached to a far-away street.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import weakref
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -180,6 +183,9 @@ def snap_geometries(
     if len(pxy) != n or not np.isfinite(pxy).all():  # empty points: the safe road
         _snap_geos(network, pts, np.arange(n), limit, edge, offset, access, xy)
         return Snapped(edge, offset, access, xy)
+    known = _recall(network, pxy, limit)
+    if known is not None:
+        return known
     index = network.segment_index
     # farther than the limit from the box around all streets: nothing to snap to
     lo_xy = np.minimum(index.a.min(axis=0), index.b.min(axis=0))
@@ -199,9 +205,98 @@ def snap_geometries(
                             edge, offset, access, xy)
             )
         todo = np.concatenate(unsure)
+    if len(todo) > _FEW:  # proven out of reach: nothing to snap to (GEOS would find nothing)
+        todo = todo[~index.nothing_within(pxy[todo], limit)]
     if len(todo):
         _snap_geos(network, pts, todo, limit, edge, offset, access, xy)
-    return Snapped(edge, offset, access, xy)
+    out = Snapped(edge, offset, access, xy)
+    _keep(network, pxy, limit, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# point sets snapped once per network: a run snaps the same residents in the assessment, the
+# comparison of methods and the siting, and the demand cache hands in what an earlier run found
+
+#: Per shared network (held weakly; see :func:`share_snaps`), the snapped point sets by
+#: (limit, count, coordinate digest).
+_SNAPPED: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[float, int, str], Snapped]] = (
+    weakref.WeakKeyDictionary())
+#: Point sets remembered per network, and their points at most in all (the oldest set is
+#: forgotten first; a set larger than that is not remembered): about 40 bytes a point.
+_KEEP = 16
+_KEEP_POINTS = 4_000_000
+
+
+def share_snaps(network: WalkNetwork) -> None:
+    """Remember the point sets snapped to ``network`` from now on: the next
+    :func:`snap_geometries` of the same points with the same limit returns the result (a copy)
+    without searching. :func:`walkshed.pipeline.load_study` shares its study's network; other
+    networks snap afresh every time.
+
+    Parameters
+    ----------
+    network
+        The network (held weakly: forgotten with it).
+    """
+    with contextlib.suppress(TypeError):  # a network that cannot be referenced weakly
+        _SNAPPED.setdefault(network, {})
+
+
+def _key(pxy: np.ndarray, limit: float) -> tuple[float, int, str]:
+    xy = np.ascontiguousarray(pxy, dtype=np.float64)
+    return float(limit), len(xy), hashlib.blake2b(xy.tobytes(), digest_size=20).hexdigest()
+
+
+def _copy(s: Snapped) -> Snapped:
+    return Snapped(s.edge.copy(), s.offset_m.copy(), s.access_m.copy(), s.xy.copy())
+
+
+def _shared(network: WalkNetwork) -> dict[tuple[float, int, str], Snapped] | None:
+    try:
+        return _SNAPPED.get(network)
+    except TypeError:
+        return None
+
+
+def _recall(network: WalkNetwork, pxy: np.ndarray, limit: float) -> Snapped | None:
+    sets = _shared(network)
+    known = None if sets is None else sets.get(_key(pxy, limit))
+    return None if known is None else _copy(known)
+
+
+def _keep(network: WalkNetwork, pxy: np.ndarray, limit: float, snapped: Snapped) -> None:
+    sets = _shared(network)
+    if sets is None or len(snapped) > _KEEP_POINTS:
+        return
+    sets[_key(pxy, limit)] = _copy(snapped)
+    while len(sets) > _KEEP or sum(len(s) for s in sets.values()) > _KEEP_POINTS:
+        sets.pop(next(iter(sets)))
+
+
+def remember_snapped(network: WalkNetwork, pts: np.ndarray, snapped: Snapped,
+                     *, max_snap_m: float | None = None) -> None:
+    """Hand in the result of :func:`snap_geometries` for ``pts`` (read from a cache), so that
+    the next call with the same points, network and limit returns it without snapping (the
+    network is shared, as :func:`share_snaps` does).
+
+    Parameters
+    ----------
+    network
+        The network the points were snapped to.
+    pts
+        The shapely points, in the network's CRS, as :func:`snap_geometries` takes them.
+    snapped
+        What :func:`snap_geometries` returned for them.
+    max_snap_m
+        The limit used; default :data:`walkshed.settings.max_snap_m`.
+    """
+    limit = settings.max_snap_m if max_snap_m is None else float(max_snap_m)
+    share_snaps(network)
+    pxy = shapely.get_coordinates(np.asarray(pts, dtype=object))
+    if len(pxy) != len(snapped) or len(pxy) != len(pts) or not np.isfinite(pxy).all():
+        return
+    _keep(network, pxy, limit, snapped)
 
 
 def _snap_cells(
@@ -268,6 +363,9 @@ def _snap_cells(
 
 #: Points handled per step by :func:`snap_geometries` (bounds its temporary memory).
 _CHUNK = 32_768
+#: Unsure points GEOS searches without first proving which are out of reach (a handful is
+#: searched faster than the index's table of held cells is built).
+_FEW = 2_000
 
 
 def _snap_geos(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -148,3 +149,58 @@ def test_almaty_caveats_in_the_summary(shared_data: Path, tmp_path: Path,
     assert "Оговорки и источники:" in ru and re.search(r"снимок на 13 марта 2012\s?г\.", ru)
     assert "меньше официальной численности города" in ru and "Caveats and sources" not in ru
     assert "Ескертпелер мен дереккөздер:" in kk and "аз; талдауда" in kk
+
+
+def test_snapshot_date_is_cached_by_the_files_content(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import osmium
+
+    from walkshed import settings
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    f = _osm(tmp_path / "a.osm", ["2011-05-01T10:00:00Z", "2012-03-13T17:07:43Z"])
+    first = osm_snapshot_date(f, use_cache=True)
+    assert first == osm_snapshot_date(f) == ("2012-03-13T17:07:43+00:00",
+                                             "newest object in the file")
+    assert list((tmp_path / "cache").glob("osm-date-*.npz"))
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the extract was read again")
+
+    with monkeypatch.context() as m:  # a second call answers from the cache
+        m.setattr(osmium, "FileProcessor", unread)
+        m.setattr(osmium.io, "Reader", unread)
+        again = osm_snapshot_date(f, use_cache=True)
+    assert again == first and again[1] == "newest object in the file"
+    # new content, new answer (the key is the file's bytes, not its name)
+    _osm(f, ["2013-01-01T00:00:00Z", "2011-01-01T00:00:00Z", "2010-01-01T00:00:00Z"])
+    assert osm_snapshot_date(f, use_cache=True)[0] == "2013-01-01T00:00:00+00:00"
+    # no timestamps: cached as such; an unreadable file is never cached
+    assert osm_snapshot_date(_osm(tmp_path / "b.osm", [None]), use_cache=True) == (
+        None, "the file has no timestamps")
+    before = set((tmp_path / "cache").iterdir())
+    bad = tmp_path / "c.osm.pbf"
+    bad.write_bytes(b"not a pbf")
+    assert osm_snapshot_date(bad, use_cache=True)[0] is None
+    assert set((tmp_path / "cache").iterdir()) == before
+
+
+def test_street_length_per_district_equals_clipping_every_street(
+        shared_data: Path, almaty_network: object) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from walkshed.caveats import _district_overlap, _street_length_in
+
+    net: Any = almaty_network
+    districts = gpd.read_file(shared_data / "almaty-districts" / "almaty_districts.geojson")
+    polys = districts.to_crs(net.crs)
+    found = _district_overlap(net, districts)
+    assert found is not None
+    for geom, row in zip(polys.geometry.values, found["districts"], strict=True):
+        # the reference: every street that touches the district, clipped to it
+        hits = net.edge_tree.query(geom, predicate="intersects")
+        want = float(shapely.length(shapely.intersection(net.edge_geometry[hits], geom)).sum())
+        got = _street_length_in(net, net.edge_tree, geom)
+        assert want > 50_000 and got == pytest.approx(want, rel=1e-12)
+        assert row["street_km"] == round(want / 1000, 3)

@@ -706,3 +706,12 @@ def test_analyze_then_rank_into_one_folder_agrees(tmp_path: Path) -> None:
     assert set(json.loads((out / "summary.json").read_text(encoding="utf-8"))["outputs"]) == left
     if _has_map():
         assert _map_site_ranks((out / "coverage_map.html").read_text(encoding="utf-8")) == []
+
+
+def test_pipeline_names_offered_by_the_cli_are_the_pipelines() -> None:
+    from walkshed import cli, pipeline
+
+    for name in ("Reporter", "RunResult", "Study", "load_study", "run_study"):
+        assert name in cli.__all__ and getattr(cli, name) is getattr(pipeline, name)
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        cli.no_such_thing  # noqa: B018

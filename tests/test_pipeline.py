@@ -74,6 +74,89 @@ def test_demand_cache_hit_equals_a_fresh_build_and_replays_warnings(
     assert second.demand["population"].sum() == pytest.approx(38000)
 
 
+def test_a_warning_every_population_method_repeats_is_said_once(
+    monaco_toml: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from walkshed import scenario as sc
+    from walkshed.pipeline import load_study
+
+    real_own, real_alts = sc.load_population, sc.load_demand_alternatives
+    zones = logging.getLogger("walkshed.population.zones")
+
+    def own(scen, network):
+        zones.warning("zone X: only %.1f%% of its area lies within the network's area", 95.8)
+        return real_own(scen, network)
+
+    def alts(scen, network, demand):
+        for _ in range(3):  # once per other method, as demand_from_zones says it
+            zones.warning("zone X: only %.1f%% of its area lies within the network's area", 95.8)
+        zones.warning("zone Y: something only the other methods meet")
+        return real_alts(scen, network, demand)
+
+    monkeypatch.setattr(sc, "load_population", own)
+    monkeypatch.setattr(sc, "load_demand_alternatives", alts)
+    for cache in (False, True, True):  # no cache, then cold, then warm (replayed)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="walkshed"):
+            load_study(monaco_toml, cache=cache)
+        said = [r.getMessage() for r in caplog.records]
+        assert said.count("zone X: only 95.8% of its area lies within the network's area") == 1
+        assert said.count("zone Y: something only the other methods meet") == 1
+    # the filter is gone after the run: a later warning is said again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="walkshed"):
+        zones.warning("zone Y: something only the other methods meet")
+    assert len(caplog.records) == 1
+
+
+def test_snapped_residents_come_from_the_cache_and_give_the_same_figures(
+    monaco_toml: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A warm load hands every method's snapped points to the assessment and the comparison
+    (no point set is searched again but the precincts), with the same figures as a run that
+    snaps afresh; an entry that does not fit its points is not trusted."""
+    import walkshed.snap as snap_mod
+    from walkshed import settings
+    from walkshed.assessment import assess
+    from walkshed.pipeline import _with_uncertainty, load_study
+
+    def figures(cache: bool) -> tuple[object, object, int]:
+        study, _ = load_study(monaco_toml, cache=cache)
+        a = assess(study.network, study.demand, study.precincts, districts=study.districts,
+                   **study.assess_options)
+        a = _with_uncertainty(study, a)
+        return a.demand, a.uncertainty, len(study.precincts)
+
+    fresh_demand, fresh_unc, n_precincts = figures(False)
+    figures(True)  # cold: fills the cache
+    entries = sorted(Path(settings.cache_dir).glob("snapped-*.npz"))
+    assert len(entries) >= 2  # the scenario's own points and the other methods'
+    searched: list[int] = []
+    real = snap_mod._snap_cells
+
+    def spy(network, index, p, *args):
+        searched.append(len(p))
+        return real(network, index, p, *args)
+
+    monkeypatch.setattr(snap_mod, "_snap_cells", spy)
+    warm_demand, warm_unc, _ = figures(True)
+    assert searched and max(searched) <= n_precincts  # only the precincts were searched
+    pd.testing.assert_frame_equal(fresh_demand, warm_demand)
+    assert warm_unc == fresh_unc
+    # entries that do not fit (cut short) are snapped again, with the same figures
+    for entry in entries:
+        with np.load(entry) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays = {k: (v[:-1] if v.ndim else v) for k, v in arrays.items()}
+        with entry.open("wb") as f:
+            np.savez(f, **arrays)
+    searched.clear()
+    again_demand, again_unc, _ = figures(True)
+    assert max(searched) > n_precincts
+    pd.testing.assert_frame_equal(fresh_demand, again_demand)
+    assert again_unc == fresh_unc
+
+
 def test_demand_cache_misses_when_an_input_changes(monaco_toml: Path) -> None:
     from walkshed.pipeline import load_study
 

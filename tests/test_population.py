@@ -922,6 +922,19 @@ def test_density_cells_group_points_by_square() -> None:
     assert c[0] == c[1] and len({c[0], c[2], c[3]}) == 3
 
 
+@given(st.lists(st.tuples(st.floats(-5e6, 5e6), st.floats(-5e6, 5e6)), min_size=1,
+                max_size=60), st.sampled_from([1.0, 7.5, 300.0]))
+def test_density_cell_ids_are_those_of_the_unique_rows(pts: list[tuple[float, float]],
+                                                       size: float) -> None:
+    """The ids equal np.unique's over the rows of cell indices (the reference), clustered or
+    spread over a country."""
+    xy = np.asarray(pts, dtype=float)
+    xy = np.vstack([xy, xy[:3] + 0.25])  # neighbours in the same cells
+    ij = np.floor(xy / size).astype(np.int64)
+    _, want = np.unique(ij, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(density_cells(xy, size), np.asarray(want).ravel())
+
+
 def test_zone_big_building_capped_and_spread(net: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from walkshed import settings as ws
 
@@ -1006,3 +1019,67 @@ def test_almaty_auezov_plausible(shared_data: Path, almaty_network: WalkNetwork)
     assert rep.loc["Auezov", "capped"] >= 1
     assert "held at the density limits" in rep.loc["Auezov", "reason"]
     assert "plain building=yes counted as homes" in rep.loc["Auezov", "reason"]
+
+
+def _clip_every_edge(network: WalkNetwork, poly: Any) -> list[np.ndarray]:
+    """The reference for the street pieces: every touching edge clipped by GEOS."""
+    cand = network.edge_tree.query(poly, predicate="intersects")
+    parts = shapely.get_parts(shapely.intersection(network.edge_geometry[cand], poly))
+    lines = parts[shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING]
+    return [shapely.get_coordinates(g) for g in lines[shapely.length(lines) > 0]]
+
+
+def test_street_pieces_equal_clipping_every_edge(
+        shared_data: Path, almaty_network: WalkNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edges inside a zone are taken whole, the others clipped: the same pieces, vertex for
+    vertex and in the same order, as clipping every edge; a loop, a repeated vertex and a
+    self-crossing street inside the zone too. A zone asked for again is not clipped again."""
+    from walkshed.population import zones as zones_mod
+    from walkshed.population.zones import _street_pieces
+
+    districts = gpd.read_file(shared_data / "almaty-districts" / "almaty_districts.geojson")
+    polys = districts.to_crs(almaty_network.crs).geometry.values
+    clipped: list[int] = []
+    real = zones_mod._clip_streets
+
+    def counted(*args: Any) -> np.ndarray:
+        clipped.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(zones_mod, "_clip_streets", counted)
+    with zones_mod.clipping_once():
+        for poly in polys:
+            got = [shapely.get_coordinates(g)
+                   for g in _street_pieces(almaty_network, almaty_network.edge_tree, poly)]
+            want = _clip_every_edge(almaty_network, poly)
+            assert len(got) == len(want) > 300
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+        assert len(clipped) == len(polys)
+        again = _street_pieces(almaty_network, almaty_network.edge_tree,
+                               shapely.from_wkb(shapely.to_wkb(polys[0])))  # an equal zone
+        assert len(clipped) == len(polys)  # not clipped again
+    _street_pieces(almaty_network, almaty_network.edge_tree, polys[0])
+    assert len(clipped) == len(polys) + 1  # outside it: clipped every time
+    want = _clip_every_edge(almaty_network, polys[0])
+    assert len(again) == len(want)
+    for g, b in zip(again, want, strict=True):
+        np.testing.assert_array_equal(shapely.get_coordinates(g), b)
+    o = np.array([630_000.0, 4_790_000.0])
+    lines = [[(0, 0), (10, 0), (10, 10), (0, 10), (0, 0)],  # a loop
+             [(20, 0), (21, 1), (21, 1), (22, 0)],  # a repeated vertex
+             [(30, 0), (40, 0), (35, 0), (50, 0)],  # doubles back on itself
+             [(0, 60), (60, 60)],  # plain
+             [(-50, 30), (90, 30)]]  # crosses the border
+    geoms = np.asarray([shapely.LineString(np.asarray(c, float) + o) for c in lines])
+    ends = shapely.get_coordinates(shapely.boundary(geoms[[1, 2, 3, 4]]))
+    xy = np.vstack([o, ends])
+    u = np.array([0, 1, 3, 5, 7])
+    v = np.array([0, 2, 4, 6, 8])
+    toy = WalkNetwork(np.arange(len(xy)), xy, u, v, geoms, "EPSG:32643")
+    zone = shapely.box(*(o - 5), *(o + 80))
+    got = [shapely.get_coordinates(g) for g in _street_pieces(toy, toy.edge_tree, zone)]
+    want = _clip_every_edge(toy, zone)
+    assert len(got) == len(want) >= 5
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

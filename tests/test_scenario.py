@@ -449,3 +449,59 @@ def test_siting_quotas_need_districts(folder: Path) -> None:
     with pytest.raises(InputError, match=r"line 12: key 'siting.district_at_most'.*need the "
                                          r"districts"):
         parse(folder, MINIMAL + "\n[siting]\ndistrict_at_most = 1\n")
+
+
+def test_an_extracts_buildings_are_read_once_per_content(
+        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scenario's own placement and the other methods read the extract's footprints
+    once; the same demand as from a fresh read; a changed file is read again."""
+    import pandas as pd
+
+    from walkshed import _buildings
+    from walkshed.scenario import (
+        load_demand_alternatives,
+        load_network_for,
+        load_population,
+        reading_once,
+    )
+
+    pbf = tmp_path / "monaco.osm.pbf"
+    pbf.write_bytes((shared_data / "monaco-osm-2020" / "monaco.osm.pbf").read_bytes())
+    s = parse(tmp_path, f"""\
+[network]
+file = "{pbf}"
+
+[population]
+type = "polygons"
+file = "{DATA / 'tiny_zones.geojson'}"
+population_column = "residents"
+method = "buildings"
+
+[[precincts]]
+osm = true
+""")
+    net = load_network_for(s, cache=False)
+    reads: list[Path] = []
+    real = _buildings.read_buildings
+
+    def counted(path: Path) -> object:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(_buildings, "read_buildings", counted)
+    with reading_once():
+        own = load_population(s, net)
+        alts, _ = load_demand_alternatives(s, net, own.points)
+        assert reads == [pbf] and "buildings, city total" in alts
+        load_population(s, net)
+        assert len(reads) == 1  # the same content: not read again
+        with pbf.open("ab") as f:  # new content (the reader skips the trailing byte)
+            f.write(b"\0")
+        load_population(s, net)
+        assert len(reads) == 2  # read again
+    # outside it every call reads the file (a fresh read gives the same points)
+    fresh, _ = load_demand_alternatives(s, net, own.points)
+    load_population(s, net)
+    assert len(reads) == 4
+    for name, frame in alts.items():
+        pd.testing.assert_frame_equal(frame, fresh[name])

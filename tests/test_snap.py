@@ -346,3 +346,137 @@ def test_almaty_brute_force(almaty_network: WalkNetwork) -> None:
     s = snap_geometries(net, pts, max_snap_m=150.0)
     assert s.ok.sum() > 100 and (~s.ok).sum() > 0
     brute_force_check(net, pts, s, 150.0)
+
+
+def test_a_point_set_is_snapped_once_per_shared_network_and_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a shared network the second snap of the same points returns the first's result (a
+    copy) without searching; another limit, other points or another network are searched
+    again, and so is everything on a network not shared."""
+    import walkshed.snap as snap_mod
+    from walkshed.snap import remember_snapped, share_snaps
+
+    net = small_net()
+    share_snaps(net)
+    rng = np.random.default_rng(7)
+    pts = shapely.points(ORIGIN + rng.uniform(-40, 140, (300, 2)))
+    searched: list[int] = []
+    real = snap_mod._snap_cells
+
+    def spy(network: WalkNetwork, index: object, p: np.ndarray, *args: object) -> np.ndarray:
+        searched.append(len(p))
+        return real(network, index, p, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snap_mod, "_snap_cells", spy)
+    first = snap_geometries(net, pts, max_snap_m=30.0)
+    assert searched
+    searched.clear()
+    again = snap_geometries(net, pts, max_snap_m=30.0)
+    assert not searched  # remembered
+    for name in ("edge", "offset_m", "access_m", "xy"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+    brute_force_check(net, pts, again, 30.0)
+    again.edge[:] = 0  # a caller's change to its copy is not remembered
+    np.testing.assert_array_equal(snap_geometries(net, pts, max_snap_m=30.0).edge, first.edge)
+    assert not searched
+    # another limit, a moved point or another (equal) network: searched afresh
+    brute_force_check(net, pts, snap_geometries(net, pts, max_snap_m=10.0), 10.0)
+    assert searched
+    for other_net, other_pts in ((net, np.r_[pts[:-1], shapely.points([ORIGIN + 5.0])]),
+                                 (small_net(), pts)):
+        searched.clear()
+        brute_force_check(other_net, other_pts,
+                          snap_geometries(other_net, other_pts, max_snap_m=30.0), 30.0)
+        assert searched
+    # a network not shared: searched every time
+    plain = small_net()
+    for _ in range(2):
+        searched.clear()
+        brute_force_check(plain, pts, snap_geometries(plain, pts, max_snap_m=30.0), 30.0)
+        assert searched
+    assert plain not in snap_mod._SNAPPED
+    # a result handed in (as the demand cache does) is what the next snap returns
+    handed = Snapped(first.edge.copy(), first.offset_m + 1.0, first.access_m, first.xy)
+    fresh_net = small_net()
+    remember_snapped(fresh_net, pts, handed, max_snap_m=30.0)
+    searched.clear()
+    np.testing.assert_array_equal(snap_geometries(fresh_net, pts, max_snap_m=30.0).offset_m,
+                                  first.offset_m + 1.0)
+    assert not searched
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_points_proven_out_of_reach_skip_the_geos_search(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SegmentIndex.nothing_within`` proves only points that are out of reach (checked by
+    brute force), proves the far ones, and those never go to GEOS; the snap is unchanged."""
+    import walkshed.snap as snap_mod
+
+    net = street_grid(12, seed)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = net.bounds
+    centre = np.array([(minx + maxx) / 2, (miny + maxy) / 2])
+    angle = rng.uniform(0, 2 * np.pi, 3000)
+    radius = rng.uniform(0, 1500, 3000)
+    xy = centre + np.column_stack([np.cos(angle), np.sin(angle)]) * radius[:, None]
+    pts = shapely.points(xy)
+    nearest = shapely.distance(pts[:, None], net.edge_geometry[None, :]).min(axis=1)
+    index = net.segment_index
+    def far(limit: float) -> np.ndarray:
+        # beyond the corner of the square looked at (cells of a small grid are not merged)
+        return nearest > np.sqrt(2) * (limit + index.cell_m + 1.0) + index.cell_m
+
+    for limit in (50.0, 200.0, 400.0):
+        proven = index.nothing_within(xy, limit)
+        assert np.all(nearest[proven] > limit)  # never a point within reach
+        assert proven[far(limit)].all() and far(limit).sum() > 100  # the far ones, all
+    fallback: list[int] = []
+    real = snap_mod._snap_geos
+
+    def spy(network: WalkNetwork, p: np.ndarray, which: np.ndarray, *args: object) -> None:
+        fallback.extend(which.tolist())
+        real(network, p, which, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snap_mod, "_snap_geos", spy)
+    monkeypatch.setattr(snap_mod, "_FEW", 0)  # the proof even for a few points
+    snapped = snap_geometries(net, pts, max_snap_m=200.0)
+    brute_force_check(net, pts, snapped, 200.0)
+    assert fallback and not far(200.0)[fallback].any()
+    assert index.nothing_within(np.empty((0, 2)), 10.0).shape == (0,)
+
+
+def test_nothing_within_on_a_grid_too_large_for_one_table() -> None:
+    """Cells merged k x k (here 30 km of 10 m cells): still only points out of reach."""
+    from walkshed.network import SegmentIndex
+
+    ends = ORIGIN + np.array([[0.0, 0.0], [300.0, 0.0], [30_000.0, 30_000.0],
+                              [30_000.0, 29_700.0]])
+    lines = np.asarray([shapely.LineString(ends[:2]), shapely.LineString(ends[2:])])
+    index = SegmentIndex.build(lines, cell_m=10.0)
+    assert index.shape[0] * index.shape[1] > 4_000_000
+    rng = np.random.default_rng(5)
+    xy = ORIGIN + rng.uniform(-2_000, 32_000, (20_000, 2))
+    nearest = shapely.distance(shapely.points(xy)[:, None], lines[None, :]).min(axis=1)
+    for limit in (100.0, 1_000.0):
+        proven = index.nothing_within(xy, limit)
+        assert np.all(nearest[proven] > limit)
+        assert proven[nearest > np.sqrt(2) * (limit + 60.0) + 60.0].all()
+
+
+def test_the_remembered_point_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``_KEEP`` sets and ``_KEEP_POINTS`` points per network, oldest forgotten first;
+    a set larger than the bound is not remembered."""
+    import walkshed.snap as snap_mod
+
+    monkeypatch.setattr(snap_mod, "_KEEP", 3)
+    monkeypatch.setattr(snap_mod, "_KEEP_POINTS", 250)
+    net = small_net()
+    snap_mod.share_snaps(net)
+    rng = np.random.default_rng(11)
+    sets = [shapely.points(ORIGIN + rng.uniform(0, 100, (n, 2))) for n in (100, 90, 40, 130, 300)]
+    for pts in sets:
+        snap_geometries(net, pts, max_snap_m=30.0)
+    kept = snap_mod._SNAPPED[net]
+    # the 130-point set made four sets (the first went) and 260 points (the second went too);
+    # the 300-point set is larger than the bound
+    assert [k[1] for k in kept] == [40, 130]

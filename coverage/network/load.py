@@ -19,7 +19,7 @@ from .build import network_from_ways
 from .cache import CACHE_FORMAT, cached, entry_path
 from .graph import WalkNetwork
 
-__all__ = ["load_network"]
+__all__ = ["file_sha256", "load_network"]
 
 
 def _is_osm_path(source: str | os.PathLike[str]) -> bool:
@@ -82,7 +82,7 @@ def load_network(
     if isinstance(source, (str, os.PathLike)) and _is_osm_path(source):
         path = Path(source)
         check_osm_file(path)
-        key_src = {"file_sha256": _file_hash(path)}
+        key_src = {"file_sha256": file_sha256(path)}
 
         def build() -> WalkNetwork:
             return network_from_ways(
@@ -104,12 +104,33 @@ def load_network(
     return cached(entry_path(folder, key_src, settings_key), build)
 
 
-def _file_hash(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, computed once per process while the file's size and
+    modification time stay the same (the caches of a run key several entries on the same
+    extract).
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    """
+    p = Path(path).resolve()
+    st = p.stat()
+    stamp = (str(p), st.st_size, st.st_mtime_ns)
+    known = _HASHES.get(stamp)
+    if known is not None:
+        return known
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with p.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    if len(_HASHES) > 64:
+        _HASHES.clear()
+    _HASHES[stamp] = out = h.hexdigest()
+    return out
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
 
 
 def _query_key(source: Any) -> str:

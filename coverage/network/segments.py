@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -138,6 +140,57 @@ class SegmentIndex:
         """Key of the cell holding each point (an order that keeps nearby points together)."""
         ij = np.floor((xy - self.origin) / self.cell_m).astype(np.int64)
         return ij[:, 0] * self.shape[1] + ij[:, 1]
+
+    @cached_property
+    def _held_cells(self) -> tuple[int, np.ndarray]:
+        """``k`` and the summed-area table of the cells holding a piece, merged ``k x k``
+        (kept with the index: :meth:`nothing_within` is asked once per snapped point set)."""
+        nx_, ny_ = self.shape
+        k = max(1, math.ceil(math.sqrt(nx_ * ny_ / 1_000_000)))
+        gx, gy = -(-nx_ // k), -(-ny_ // k)
+        ix, iy = self.cell_key // ny_, self.cell_key % ny_
+        counts = np.bincount((ix // k) * gy + iy // k, minlength=gx * gy).reshape(gx, gy)
+        table = np.zeros((gx + 1, gy + 1), dtype=np.int32)  # at most len(cell_key) < 2**31
+        np.cumsum(np.cumsum(counts, axis=0), axis=1, out=table[1:, 1:])
+        return k, table
+
+    def nothing_within(self, xy: np.ndarray, distance: float) -> np.ndarray:
+        """Which points are proven farther than ``distance`` from every segment.
+
+        Every point of a segment lies within ``cell_m / 2`` of the midpoint of one of its
+        pieces, and that midpoint lies in a cell holding a piece. So a point whose square of
+        half-side ``distance + cell_m / 2`` (a metre more, for rounding) meets no such cell is
+        farther than ``distance`` from every segment. The cells holding pieces are counted on
+        a coarser grid (``k x k`` cells each, about a million at most) with summed-area tables:
+        one look-up per point, whatever the distance. False means "not proven", not "near".
+
+        Parameters
+        ----------
+        xy
+            ``(m, 2)`` points.
+        distance
+            Metres.
+
+        Returns
+        -------
+        ndarray of bool
+        """
+        out = np.zeros(len(xy), dtype=bool)
+        if len(xy) == 0 or len(self.cell_key) == 0:
+            out[:] = len(self.cell_key) == 0
+            return out
+        k, table = self._held_cells
+        gx, gy = table.shape[0] - 1, table.shape[1] - 1
+        reach = float(distance) + self.cell_m / 2.0 + 1.0
+        lo = np.floor((xy - reach - self.origin) / self.cell_m).astype(np.int64) // k
+        hi = np.floor((xy + reach - self.origin) / self.cell_m).astype(np.int64) // k
+        x0, x1 = np.clip(lo[:, 0], 0, gx), np.clip(hi[:, 0], -1, gx - 1) + 1
+        y0, y1 = np.clip(lo[:, 1], 0, gy), np.clip(hi[:, 1], -1, gy - 1) + 1
+        empty_block = (x1 <= x0) | (y1 <= y0)
+        x1, y1 = np.maximum(x1, x0), np.maximum(y1, y0)
+        held = table[x1, y1] - table[x0, y1] - table[x1, y0] + table[x0, y0]
+        out[:] = empty_block | (held == 0)
+        return out
 
     def candidates(
         self, xy: np.ndarray, ring: int

@@ -194,7 +194,15 @@ def density_cells(xy: np.ndarray, cell_m: float | None = None) -> np.ndarray:
     if len(xy) == 0:
         return np.empty(0, dtype=np.int64)
     ij = np.floor(np.asarray(xy, dtype=float) / size).astype(np.int64)
-    _, ids = np.unique(ij, axis=0, return_inverse=True)
+    low = ij.min(axis=0)
+    span = ij.max(axis=0) - low + 1
+    if float(span[0]) * float(span[1]) < 2.0**62:
+        # one integer per cell in the rows' lexicographic order: the ids np.unique(ij, axis=0)
+        # gives, without its sort of row records
+        key = (ij[:, 0] - low[0]) * span[1] + (ij[:, 1] - low[1])
+        _, ids = np.unique(key, return_inverse=True)
+    else:
+        _, ids = np.unique(ij, axis=0, return_inverse=True)
     return np.asarray(ids, dtype=np.int64).ravel()
 
 

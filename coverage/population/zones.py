@@ -3,6 +3,8 @@ residential buildings, its streets or its area, chosen per zone by :func:`choose
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -473,14 +475,57 @@ def _assign_to_zones(points: np.ndarray, polys: np.ndarray) -> np.ndarray:
     return _common.district_index(points, polys)
 
 
+#: While :func:`clipping_once` is on: the street pieces of each zone already clipped, by
+#: network and the zone's WKB (the scenario's own placement and the other methods of one load
+#: clip the same zones).
+_PIECES: contextvars.ContextVar[dict[tuple[WalkNetwork, bytes], np.ndarray] | None] = (
+    contextvars.ContextVar("walkshed_street_pieces", default=None))
+
+
+@contextlib.contextmanager
+def clipping_once() -> Iterator[None]:
+    """Meanwhile, each zone's streets are clipped once per network (forgotten at the end)."""
+    token = _PIECES.set({})
+    try:
+        yield
+    finally:
+        _PIECES.reset(token)
+
+
 def _street_pieces(
     network: WalkNetwork, tree: shapely.STRtree, poly: shapely.Geometry
 ) -> np.ndarray:
-    """The network's edges clipped to ``poly``, as single LineStrings of positive length."""
+    """The network's edges clipped to ``poly``, as single LineStrings of positive length.
+
+    An edge that lies inside the zone (not touching its border), is simple and repeats no
+    vertex is its own clipped piece (GEOS's intersection would return it unchanged); only the
+    others are clipped, which is most of the time saved on a city's districts. Within
+    :func:`clipping_once`, a zone clipped before on the same network (``tree`` being its
+    ``edge_tree``) is not clipped again.
+    """
+    known = _PIECES.get() if tree is network.edge_tree else None
+    key = (network, shapely.to_wkb(poly)) if known is not None else None
+    if known is not None and key in known:
+        return known[key].copy()
+    out = _clip_streets(network, tree, poly)
+    if known is not None and key is not None:
+        known[key] = out.copy()
+    return out
+
+
+def _clip_streets(
+    network: WalkNetwork, tree: shapely.STRtree, poly: shapely.Geometry
+) -> np.ndarray:
     cand = tree.query(poly, predicate="intersects")
     if len(cand) == 0:
         return np.empty(0, dtype=object)
-    clipped = shapely.intersection(network.edge_geometry[cand], poly)
+    edges = network.edge_geometry[cand]
+    whole = np.isin(cand, tree.query(poly, predicate="contains_properly"))  # poly prepared
+    whole[whole] = shapely.is_simple(edges[whole]) & (
+        shapely.get_num_coordinates(shapely.remove_repeated_points(edges[whole]))
+        == shapely.get_num_coordinates(edges[whole]))
+    clipped = edges.copy()
+    clipped[~whole] = shapely.intersection(edges[~whole], poly)
     parts = shapely.get_parts(clipped)
     lines = parts[shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING]
     return lines[shapely.length(lines) > 0]

@@ -67,6 +67,7 @@ from .inputs import (
     load_precincts,
     load_precincts_vetted,
     own_method,
+    reading_once,
 )
 from .model import (
     BuildingPopulation,
@@ -105,4 +106,5 @@ __all__ = [
     "load_scenario",
     "own_method",
     "parse_scenario",
+    "reading_once",
 ]

@@ -6,6 +6,7 @@ The modules further down the data flow (network, population, precincts) are impo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "load_precincts",
     "load_precincts_vetted",
     "own_method",
+    "reading_once",
 ]
 
 
@@ -119,9 +121,51 @@ def _building_source(scenario: Scenario) -> Any:
         return None
     from .._osm import OSM_SUFFIXES
 
-    # an OSM extract is read by the population module; footprints in a vector file here
+    # an OSM extract's footprints are read once per run (the own method and the others);
+    # footprints in a vector file are read here
     is_osm = building_file.name.lower().endswith(OSM_SUFFIXES)
-    return building_file if is_osm else _read_vector(building_file, "buildings file")
+    return _osm_buildings(building_file) if is_osm else _read_vector(building_file,
+                                                                     "buildings file")
+
+
+#: While :func:`reading_once` is on: the footprints of the extracts read, by path and content
+#: hash (the scenario's own placement and the other methods of one load read the same one).
+_FOOTPRINTS: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = (
+    contextvars.ContextVar("walkshed_footprints", default=None))
+
+
+@contextlib.contextmanager
+def reading_once() -> Iterator[None]:
+    """Meanwhile, an extract's buildings are read once and each zone's streets clipped once:
+    :func:`load_study` places the residents by every method within it (forgotten at the end).
+    """
+    from ..population.zones import clipping_once
+
+    token = _FOOTPRINTS.set({})
+    try:
+        with clipping_once():
+            yield
+    finally:
+        _FOOTPRINTS.reset(token)
+
+
+def _osm_buildings(path: Path) -> Any:
+    """:func:`walkshed.population.read_buildings` of ``path``; within :func:`reading_once`
+    read once while the file's content stays the same (a copy each time: callers may change
+    their frame)."""
+    from .._buildings import read_buildings
+    from ..network.load import file_sha256
+
+    known = _FOOTPRINTS.get()
+    if known is None:
+        return read_buildings(path)
+    try:
+        key = (str(Path(path).resolve()), file_sha256(path))
+    except OSError:
+        return read_buildings(path)  # says what is wrong with the file
+    if key not in known:
+        known[key] = read_buildings(path)
+    return known[key].copy()
 
 
 def _population(scenario: Scenario, network: WalkNetwork, buildings: Any) -> Any:
@@ -189,7 +233,6 @@ def load_demand_alternatives(
     import geopandas as gpd
 
     from .. import population as popmod
-    from .._buildings import read_buildings
     from .._errors import InputError
 
     cfg = scenario.population
@@ -200,7 +243,7 @@ def load_demand_alternatives(
     if src is None and scenario.network.file is not None and not isinstance(
             cfg, PolygonPopulation):
         src = scenario.network.file
-    buildings = read_buildings(src) if isinstance(src, Path) else src
+    buildings = _osm_buildings(src) if isinstance(src, Path) else src
     total = float(demand["population"].sum())
 
     def attempt(name: str, make: Any) -> None:
