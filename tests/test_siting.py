@@ -721,6 +721,125 @@ def test_lagrangian_bound_is_never_below_the_optimum(seed: int) -> None:
         assert auto.objective == pytest.approx(best)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_lp_bound_fixing_and_short_proof_against_brute_force(seed: int) -> None:
+    """The LP bound is never below the optimum; reduced-cost fixing never drops a site of a
+    plan that reaches the target (for any multipliers, optimal or not); ``prove_short``
+    says "no plan of p sites reaches it" exactly when brute force agrees."""
+    from walkshed.siting.lp import _free, lagrangian_value, lp_multipliers, prove_short
+    from walkshed.siting.reduction import _reduce, _undominated
+
+    cover, w, covered = random_cover(700 + seed, n_cand=11, n_dem=45, density=0.15)
+    red = _reduce(cover, w, covered)
+    keep = _undominated(red.cover)
+    again = _reduce(red.cover[keep], red.weight, None)
+    sub, sw = again.cover, again.weight
+    stored = _stored(sparse.csr_matrix(sub))
+    rng = np.random.default_rng(seed)
+    for p in (1, 2, 3, 4):
+        best, _ = brute_best(cover, w, covered, p)
+        lam = lp_multipliers(sub, sw, p)
+        assert np.all((lam >= 0) & (lam <= sw))
+        value, _scores = lagrangian_value(sub, sw, lam, p)
+        assert value >= best - 1e-7 * max(best, 1.0)
+        # fixing: plans reaching ``need`` only use the candidates kept, whatever the multipliers
+        for trial_lam in (lam, rng.random(len(sw)) * sw, sw.copy()):
+            tv, tc = lagrangian_value(sub, sw, trial_lam, p)
+            for need in (0.8 * best, best, 0.5 * (best + tv)):
+                free = _free(tc, tv, p, need, 1e-9)
+                for plan in itertools.combinations(range(sub.shape[0]), min(p, sub.shape[0])):
+                    if sw[stored[list(plan)].any(axis=0)].sum() >= need:
+                        assert free[list(plan)].all(), (p, need, plan)
+        for need in (best - 1.0, best, best + 0.5, best + 1.0, 0.97 * value):
+            short = prove_short(sub, sw, p, need, time_limit_s=30.0)
+            assert short.proved == (best < need - 1e-9 * w.sum()), (p, need, best, short)
+            assert short.bound >= best - 1e-7 * max(best, 1.0)
+            if short.plan is not None and not short.proved:
+                assert len(short.plan) <= p
+                assert sw[stored[short.plan].any(axis=0)].sum() >= need - 1e-9 * w.sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_search_stopped_at_a_value_follows_the_same_path(seed: int) -> None:
+    """``stop_at`` only cuts the search short: asked for what the full search reaches, the
+    stopped search reaches it too (same moves up to there), and never stops below it."""
+    from walkshed.siting.greedy import _lazy_greedy, _local_search
+    from walkshed.siting.reduction import _reduce
+
+    cover, w, covered = random_cover(950 + seed, n_cand=30, n_dem=120, density=0.05)
+    red = _reduce(cover, w, covered)
+    stored = _stored(red.cover)
+
+    def value(sites: list[int]) -> float:
+        return float(red.weight[stored[sites].any(axis=0)].sum())
+
+    for p in (3, 6):
+        g = _lazy_greedy(red.cover, red.weight, p=p)[0]
+        full = _local_search(red.cover, red.weight, g, rounds=30)
+        for target in (value(g), 0.5 * (value(g) + value(full)), value(full)):
+            part = _local_search(red.cover, red.weight, g, rounds=30, stop_at=target)
+            assert value(part) >= target - 1e-9
+            assert value(part) <= value(full) + 1e-9
+        never = _local_search(red.cover, red.weight, g, rounds=30, stop_at=value(full) + 1.0)
+        assert never == full
+
+
+def test_fewest_sites_lp_lower_bound_without_the_integer_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the yes/no integer program left out and weak multipliers (any in ``[0, w]`` give
+    a valid bound), the lower bound from them is still never above the brute-force minimum,
+    and the gap stated is what the bound gives."""
+    from walkshed.siting import lp, solvers
+
+    monkeypatch.setattr(solvers, "_PROVE_MAX_NNZ", 0)
+    monkeypatch.setattr(solvers, "_local_search", lambda c, w, sites, **kw: list(sites))
+    monkeypatch.setattr(lp, "lp_multipliers", lambda cover, weight, p, **kw: 0.6 * weight)
+    open_gap = 0
+    for seed in range(12):
+        cover, w, covered = random_cover(900 + seed, n_cand=12, n_dem=60, density=0.12)
+        everything = covered_by(cover, np.arange(cover.shape[0])) | covered
+        top = w[everything].sum() / w.sum()
+        for share in (0.4, 0.7 * top, 0.9 * top):
+            k = brute_min_sites(cover, w, covered, share)
+            assert k is not None
+            auto = solve_min_sites(cover, w, share, covered=covered, method="auto",
+                                   tolerance=0.99)  # accept any gap: the bound is the LP's
+            assert auto.bound <= k <= len(auto.chosen)
+            n = len(auto.chosen)
+            assert auto.gap == pytest.approx((n - auto.bound) / n)
+            assert w[covered_by(cover, auto.chosen) | covered].sum() >= share * w.sum() - 1e-6
+            open_gap += auto.bound < n
+    assert open_gap > 0  # some answers were not proved: the bound itself was tested
+
+
+def test_fewest_sites_step_down_by_the_integer_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the heuristic misses a plan with one site fewer, the yes/no integer program finds
+    it and the answer is still proved minimal (brute force)."""
+    from walkshed.siting import solvers
+
+    monkeypatch.setattr(solvers, "_local_search", lambda c, w, sites, **kw: list(sites))
+
+    def no_fewest_mip(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the proof should not need the fewest-sites integer program")
+
+    monkeypatch.setattr(solvers, "_fewest_mip", no_fewest_mip)
+    hits = 0
+    for seed in range(12):
+        cover, w, covered = random_cover(800 + seed, n_cand=12, n_dem=50, density=0.14)
+        everything = covered_by(cover, np.arange(cover.shape[0])) | covered
+        top = w[everything].sum() / w.sum()
+        for share in (0.5, 0.8 * top, top):
+            k = brute_min_sites(cover, w, covered, share)
+            greedy = solve_min_sites(cover, w, share, covered=covered, method="greedy")
+            res = solve_min_sites(cover, w, share, covered=covered, method="auto",
+                                  tolerance=0.0)
+            assert len(res.chosen) == k and res.bound == k and res.gap == 0.0
+            assert w[covered_by(cover, res.chosen) | covered].sum() >= share * w.sum() - 1e-6
+            hits += len(greedy.chosen) > k
+    assert hits > 0  # greedy alone missed the minimum somewhere: the step down was tested
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_auto_within_its_tolerance_of_the_optimum(seed: int) -> None:
     cover, w, covered = random_cover(400 + seed, n_cand=14, n_dem=80, density=0.1)

@@ -20,9 +20,11 @@ array-level solvers are :func:`solve_mclp` and :func:`solve_min_sites`, in the s
 spopt's ``from_cost_matrix``.
 
 The package's modules: :mod:`.solvers` (the array-level solvers), :mod:`.greedy` (lazy greedy
-and local search), :mod:`.reduction` (merged demand, dominated candidates), :mod:`.mip` (the
-HiGHS layer), :mod:`.candidates` (candidate generation), :mod:`.propose` (the GeoDataFrame entry
-point and its ranked table) and :mod:`.result` (:class:`SitingResult`).
+and local search), :mod:`.reduction` (merged demand, dominated candidates), :mod:`.bounds` (the
+Lagrangian bound), :mod:`.lp` (the LP bound, reduced-cost fixing and the proof that fewer sites
+fall short), :mod:`.mip` (the HiGHS layer), :mod:`.candidates` (candidate generation),
+:mod:`.propose` (the GeoDataFrame entry point and its ranked table) and :mod:`.result`
+(:class:`SitingResult`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def _lazy_greedy(
     n = cover.shape[0]
     uncovered = np.ones(len(weight), dtype=bool)
     gains0 = np.asarray(cover @ weight).ravel()
-    heap = [(-float(gains0[j]), j) for j in range(n) if gains0[j] > 0]
+    live = np.flatnonzero(gains0 > 0)
+    heap = list(zip((-gains0[live]).tolist(), live.tolist(), strict=True))
     heapq.heapify(heap)
     fresh = np.full(n, -1, dtype=np.int64)
     chosen: list[int] = []
@@ -122,6 +123,16 @@ class _State:
         self.gain = np.asarray(cover @ np.where(self.count == 0, weight, 0.0)).ravel()
         self.value = float(weight[self.count > 0].sum())
 
+    def copy(self) -> _State:
+        """An independent copy (the same as building it again from its sites, cheaper)."""
+        new = _State.__new__(_State)
+        new.cover, new.cover_t, new.weight = self.cover, self.cover_t, self.weight
+        new.sites = list(self.sites)
+        new.count = self.count.copy()
+        new.gain = self.gain.copy()
+        new.value = self.value
+        return new
+
     def _groups(self, j: int) -> np.ndarray:
         return self.cover.indices[self.cover.indptr[j]:self.cover.indptr[j + 1]]
 
@@ -203,12 +214,14 @@ def _swap_improve(state: _State, *, quotas: Quotas | None = None, max_passes: in
 
 def _local_search(
     cover: sparse.csr_matrix, weight: np.ndarray, sites: list[int], *, rounds: int, seed: int = 0,
-    quotas: Quotas | None = None, time_limit_s: float = math.inf,
+    quotas: Quotas | None = None, time_limit_s: float = math.inf, stop_at: float = math.inf,
 ) -> list[int]:
     """Swaps, then iterated local search: drop a few sites at random, refill greedily, swap.
 
     Deterministic (fixed seed) unless stopped by ``time_limit_s``. A round is kept only when it
-    covers strictly more; with ``quotas`` every plan tried honours them.
+    covers strictly more; with ``quotas`` every plan tried honours them. ``stop_at``: return
+    as soon as the plan covers at least this much (the plans up to there are the same as
+    without it).
     """
     import time
 
@@ -218,15 +231,16 @@ def _local_search(
     _swap_improve(state, quotas=quotas)
     best, best_value = list(state.sites), state.value
     p = len(best)
-    if p < 2:
+    if p < 2 or best_value >= stop_at:
         return best
     rng = np.random.default_rng(seed)
     k = max(2, p // 5)
     tol = 1e-12 * max(float(weight.sum()), 1.0)
+    fresh = _State(cover, cover_t, weight, best)  # built from ``best`` afresh, copied per round
     for _ in range(rounds):
         if time.perf_counter() - t0 > time_limit_s:
             break
-        state = _State(cover, cover_t, weight, best)
+        state = fresh.copy()
         out = [best[i] for i in rng.choice(p, size=min(k, p), replace=False)]
         for j in out:
             state.remove(j)
@@ -237,6 +251,9 @@ def _local_search(
         _swap_improve(state, quotas=quotas)
         if state.value > best_value + tol:
             best, best_value = list(state.sites), state.value
+            if best_value >= stop_at:
+                break
+            fresh = _State(cover, cover_t, weight, best)
     return best
 
 

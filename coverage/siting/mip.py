@@ -100,7 +100,7 @@ def _new_highs() -> Any:
 def _solve_highspy(
     c: np.ndarray, integrality: np.ndarray, a: sparse.csc_matrix, lo: np.ndarray,
     hi: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, time_limit_s: float,
-    start: np.ndarray | None, mip_rel_gap: float,
+    start: np.ndarray | None, mip_rel_gap: float, cutoff: float | None = None,
 ) -> _MipAnswer:
     import highspy
 
@@ -110,6 +110,11 @@ def _solve_highspy(
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
+    if cutoff is not None:  # a yes/no question: any plan worth at least ``cutoff``?
+        h.setOptionValue("objective_bound", -float(cutoff))
+        h.setOptionValue("mip_max_improving_sols", 1)
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("presolve", "off")
     lp = highspy.HighsLp()
     lp.num_col_ = len(c)
     lp.num_row_ = a.shape[0]
@@ -166,8 +171,14 @@ def _solve_scipy(
 def _mip(
     cover: sparse.csr_matrix, weight: np.ndarray, *, p: int | None, need: float | None,
     time_limit_s: float, start_sites: list[int] | None, solver: str = "highspy",
-    mip_rel_gap: float = 0.0, quotas: Quotas | None = None,
+    mip_rel_gap: float = 0.0, quotas: Quotas | None = None, cutoff: float | None = None,
 ) -> _MipAnswer:
+    """The integer program of maximal covering (``p``) or of the fewest sites (``need``).
+
+    ``cutoff`` (maximal covering, HiGHS only): look only for plans worth at least this much;
+    the solver stops at the first one found, and a finished search without one proves there
+    is none.
+    """
     n = cover.shape[0]
     model = _build_model(cover, weight, p=p, need=need, quotas=quotas)
     start = None
@@ -182,4 +193,7 @@ def _mip(
             import highspy  # noqa: F401
         except ImportError:  # pragma: no cover - highspy is a dependency
             fn = _solve_scipy
+    if cutoff is not None:
+        return _solve_highspy(*model, time_limit_s=time_limit_s, start=start,
+                              mip_rel_gap=mip_rel_gap, cutoff=cutoff)
     return fn(*model, time_limit_s=time_limit_s, start=start, mip_rel_gap=mip_rel_gap)

@@ -24,6 +24,7 @@ from ..i18n import message as _
 from ..i18n import message_n as _n
 from .bounds import lagrangian_bound
 from .greedy import _default_rounds, _lazy_greedy, _local_search
+from .lp import prove_short
 from .mip import _mip
 from .quotas import Quotas
 from .reduction import (
@@ -500,14 +501,23 @@ def solve_min_sites(
         Share of all demand (fixed coverage included) to reach, in ``(0, 1]``.
     method
         ``"auto"``: greedy, then one site fewer as long as the maximal-covering heuristic
-        (greedy and local search) still reaches the target; the lower bound comes from the
-        Lagrangian bound of maximal covering (no ``k``-site plan can reach the target when its
-        bound is below it; one set of multipliers bounds every ``k``), run for ``k - 1`` then
-        ``k - 2`` sites with :data:`AUTO_BOUND_SHARE` of :data:`BOUND_WORK` (a fixed number
-        of iterations); the integer program runs only when the gap is above ``tolerance``, in
-        what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap moves in whole sites:
-        with 66 sites one site is 1.5 %, so a tolerance below that asks for a proof of
-        minimality. ``"exact"``: proved minimal. ``"greedy"``: greedy alone.
+        (greedy and local search) still reaches the target; then the question "can ``k - 1``
+        sites reach it?" (:func:`.lp.prove_short`): the LP bound of maximal covering for
+        ``k - 1`` sites (its dual solved by HiGHS), reduced-cost fixing on the shrinking
+        model, and the maximal-covering integer program with the target as cutoff on the
+        candidates left (at most :data:`_PROVE_MAX_NNZ` coverage pairs). A plan it finds is
+        taken and the question asked for one fewer; a "no" proves the answer minimal; else
+        the LP multipliers give the lower bound (one set bounds every ``k``). Under quotas the
+        lower bound is the Lagrangian bound instead, run for ``k - 1`` then ``k - 2`` sites
+        with :data:`AUTO_BOUND_SHARE` of :data:`BOUND_WORK` (a fixed number of iterations).
+        The fewest-sites integer program runs only when the gap is still above
+        ``tolerance``, in what is left of :data:`AUTO_MIP_BUDGET_S`. On a count the gap
+        moves in whole sites: with 66 sites one site is 1.5 %, so a tolerance below that
+        asks for a proof of minimality. Almaty 2012, 50 %: 66 sites, proved minimal in about
+        3.5 s (the LP bound for 65 sites, 930,456, is above the 930,060 needed; fixing leaves
+        540 of 7,437 candidates, on which the integer program finds no 65-site plan reaching
+        it).
+        ``"exact"``: proved minimal. ``"greedy"``: greedy alone.
 
     Returns
     -------
@@ -562,8 +572,10 @@ def solve_min_sites(
     lower = min(lower, len(sites))
     used = "greedy"
     status: str = _("greedy")
+    by_mip = False
     if method != "greedy" and len(sites) > lower:
-        sites, lower = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE)
+        sites, lower, by_mip = _fewer(model, sites, need, lower, opts, share=AUTO_BOUND_SHARE,
+                                      t0=t0)
     gap = (len(sites) - lower) / len(sites) if sites else 0.0
     left = _mip_limit(opts) - (time.perf_counter() - t0)
     run_mip = (method == "exact" and gap > 0) or (
@@ -578,8 +590,8 @@ def solve_min_sites(
         status = (_("greedy, proven optimal") if gap <= 0 else
                   _n("greedy, at least {n} site needed (Lagrangian bound)",
                      "greedy, at least {n} sites needed (Lagrangian bound)", lower))
-        if method == "exact":
-            used, status = "exact", _("optimal")
+        if method == "exact" or (by_mip and gap <= 0):
+            used, status = "exact", _("optimal")  # the integer program took part in the proof
     chosen, gains = _rank_sites(red.cover, red.weight, np.asarray(sites, dtype=np.int64),
                                 keep_all=quotas is not None)
     if quotas is None:
@@ -613,30 +625,71 @@ def _lower_from(model: _Model, lam: np.ndarray, need: float) -> int:
     return len(c)
 
 
+#: Rounds of iterated local search for each "one site fewer" step of the fewest sites: this
+#: work (candidates x sites per round) over the model's size, from 3 to 10 rounds (Almaty
+#: 2012, 14,355 candidates: 10 rounds up to 104 sites, 3 from 262).
+_FEWER_WORK = 1.5e7
+
+
+def _fewer_rounds(n_candidates: int, p: int) -> int:
+    return int(max(3, min(10, _FEWER_WORK // max(1, n_candidates * p))))
+
+
+#: The yes/no integer program of :func:`.lp.prove_short` runs only on a model fixed down to
+#: at most this many coverage pairs (else the LP bound serves alone).
+_PROVE_MAX_NNZ = 300_000
+
+
 def _fewer(model: _Model, sites: list[int], need: float, lower: int,
-           opts: _Options, share: float) -> tuple[list[int], int]:
+           opts: _Options, share: float, t0: float) -> tuple[list[int], int, bool]:
     """One site fewer while the maximal-covering heuristic still reaches ``need``; then a
-    lower bound from the Lagrangian bound of maximal covering: one run for ``k - 1`` sites
-    (stopped once it proves that no such plan reaches ``need``), then for ``k - 2``; their
-    multipliers bound every ``k`` at once. ``share``: of :data:`BOUND_WORK` for both runs."""
+    lower bound. Returns the sites, the lower bound and whether the integer program took
+    part in the proof.
+
+    Without quotas (and with HiGHS) the bound is :func:`.lp.prove_short` for ``k - 1`` sites:
+    the LP bound with reduced-cost fixing, then the yes/no integer program on the fixed model
+    (a plan it finds is taken and the question asked again for one fewer). Under quotas: the
+    Lagrangian bound of maximal covering, one run for ``k - 1`` sites (stopped once it proves
+    that no such plan reaches ``need``), then for ``k - 2``; their multipliers bound every
+    ``k`` at once. ``share``: of :data:`BOUND_WORK` for both runs."""
     sub, sw = model.sub
     red, q = model.red, model.quotas
     k = len(sites)
     value = 0.0
+
+    def improve(g: list[int], stop_at: float = math.inf) -> list[int]:
+        rounds = _fewer_rounds(red.cover.shape[0], len(g)) if opts.rounds is None \
+            else opts.rounds
+        return _local_search(red.cover, red.weight, g, quotas=q, rounds=rounds,
+                             stop_at=stop_at)
+
+    # a level's local search stops once it reaches the target (enough to go one lower); the
+    # level kept is then searched to the end from the same start, as if never stopped
+    margin = 1e-9 * max(red.total, 1.0)
+    kept_start: list[int] | None = None
+    by_greedy_bound = False
     while k - 1 >= max(lower, 1):
         g, _value, gbound = _lazy_greedy(red.cover, red.weight, p=k - 1, quotas=q)
         if gbound < need:
-            return sites, k  # no plan of k - 1 sites reaches the target
-        if opts.improve and len(g) == k - 1:
-            g = _local_search(red.cover, red.weight, g, quotas=q,
-                              rounds=3 if opts.rounds is None else opts.rounds)
+            by_greedy_bound = True  # no plan of k - 1 sites reaches the target
+            break
+        g0 = list(g)
+        searched = opts.improve and len(g) == k - 1
+        if searched:
+            g = improve(g, stop_at=need + margin)
         value = model.value(g)
         if value >= need:
-            sites, k = list(g), k - 1
+            sites, k, kept_start = list(g), k - 1, (g0 if searched else None)
             continue
         break
+    if kept_start is not None:
+        sites = improve(kept_start)
+    if by_greedy_bound:
+        return sites, k, False
     if k - 1 < max(lower, 1):
-        return sites, k
+        return sites, k, False
+    if q is None and opts.solver == "highspy" and sub.nnz <= _AUTO_MAX_NNZ and _has_highspy():
+        return _fewer_lp(model, sites, need, lower, opts, t0)
     # k - 1 first (proving it out proves the answer minimal), then k - 2 from its multipliers
     found = lower
     start: np.ndarray | None = None
@@ -651,7 +704,39 @@ def _fewer(model: _Model, sites: list[int], need: float, lower: int,
             break
         start = b.multipliers
         found = max(found, _lower_from(model, b.multipliers, need))
-    return sites, min(k, found)
+    return sites, min(k, found), False
+
+
+def _has_highspy() -> bool:
+    try:
+        import highspy  # noqa: F401
+    except ImportError:  # pragma: no cover - highspy is a dependency
+        return False
+    return True
+
+
+def _fewer_lp(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
+              t0: float) -> tuple[list[int], int, bool]:
+    """:func:`_fewer`'s bound without quotas: :func:`.lp.prove_short` for one site fewer."""
+    sub, sw = model.sub
+    keep = model.keep
+    k = len(sites)
+    exact = False
+    while k - 1 >= max(lower, 1):
+        left = _mip_limit(opts) - (time.perf_counter() - t0)
+        short = prove_short(sub, sw, k - 1, need, time_limit_s=left,
+                            max_nnz=_PROVE_MAX_NNZ)
+        exact = exact or short.status not in ("bound", "not run")
+        if short.proved:
+            return sites, k, exact
+        if short.plan is not None:
+            plan = [int(j) for j in keep[short.plan]]
+            if len(plan) <= k - 1 and model.value(plan) >= need:
+                sites, k = plan, len(plan)
+                continue
+        lower = max(lower, _lower_from(model, short.multipliers, need))
+        break
+    return sites, min(k, lower), exact
 
 
 def _fewest_mip(model: _Model, sites: list[int], need: float, lower: int, opts: _Options,
