@@ -545,6 +545,14 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert bad.stderr.count("\n") == 1 and "file not found" in bad.stderr
     usage = subprocess.run([*cmd, "rank"], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    # a whole run: the process ends at once after it (no teardown), its output complete
+    out = tmp_path / "demo"
+    run = subprocess.run([*cmd, "-q", "--json", "demo", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary == json.loads((out / "summary.json").read_text("utf-8"))
+    assert set(summary["outputs"]) <= {p.name for p in out.iterdir()}
 
 
 def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:
