@@ -69,6 +69,8 @@ class Background(Generic[T]):
         :class:`walkshed.pipeline.Reporter` keeps them); its value must pickle.
     label
         The step's name, for progress.
+    logs
+        Replay the child's log records here (off: the caller says the same another way).
 
     Notes
     -----
@@ -77,8 +79,10 @@ class Background(Generic[T]):
     raised again by :meth:`result` with its type and message.
     """
 
-    def __init__(self, fn: Callable[[dict[str, float]], T], *, label: str = "") -> None:
+    def __init__(self, fn: Callable[[dict[str, float]], T], *, label: str = "",
+                 logs: bool = True) -> None:
         self.label = label
+        self._logs = logs
         self.timings: dict[str, float] = {}
         self._fn: Callable[[dict[str, float]], T] | None = fn
         self._pid = 0
@@ -122,7 +126,7 @@ class Background(Generic[T]):
             raise RuntimeError(f"a background step ended without an answer (exit {code})")
         kind, value, records, timings = pickle.loads(b"".join(chunks))
         self.timings.update(timings)
-        for record in records:
+        for record in records if self._logs else ():
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)

@@ -29,14 +29,12 @@ from .network.load import file_sha256
 _FORMAT = 1
 
 
-def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
-                  build: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    """``build()`` (named frames) from the cache when the scenario's inputs are unchanged."""
+def _key(scen: Any, network: Any, kind: str) -> str | None:
+    """The entry's key: every input's bytes, the network, the settings; None when an input
+    cannot be read (the loader names it)."""
     from . import __version__
     from .siting import cache as store
 
-    if not (settings.use_cache if cache is None else cache):
-        return build()
     files = [v for v in dataclasses.asdict(scen.population).values() if isinstance(v, Path)]
     files += [scen.network.file] if scen.network.file is not None else []
     hashes = []
@@ -44,10 +42,32 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
         try:
             hashes.append(file_sha256(f))
         except OSError:
-            return build()  # the loader names the missing file
-    key = store.digest(kind, _FORMAT, __version__, repr(scen.population), hashes,
-                       store.network_digest(network), settings.max_snap_m,
-                       settings.default_building_levels)
+            return None
+    return store.digest(kind, _FORMAT, __version__, repr(scen.population), hashes,
+                        store.network_digest(network), settings.max_snap_m,
+                        settings.default_building_levels)
+
+
+def is_cached(scen: Any, network: Any, cache: bool | None, kind: str) -> bool:
+    """Whether :func:`cached_frames` would find an entry (that it may still refuse)."""
+    from .siting import cache as store
+
+    if not (settings.use_cache if cache is None else cache):
+        return False
+    key = _key(scen, network, kind)
+    return key is not None and store.entry_path(kind, key).is_file()
+
+
+def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
+                  build: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """``build()`` (named frames) from the cache when the scenario's inputs are unchanged."""
+    from .siting import cache as store
+
+    if not (settings.use_cache if cache is None else cache):
+        return build()
+    key = _key(scen, network, kind)
+    if key is None:
+        return build()  # the loader names the missing file
     logged: list[logging.LogRecord] = []
     built: dict[str, dict[str, pd.DataFrame]] = {}
 

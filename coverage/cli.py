@@ -357,7 +357,7 @@ def _open_scenario(
 
     opts: Options = ctx.obj
     reporter = Reporter(opts)
-    study, scen = load_study(scenario, cache=False if opts.no_cache else None,
+    study, scen = load_study(scenario, cache=False if opts.no_cache else None, background=True,
                              reporter=reporter)
     if opts.lang is None and scen.lang is not None:
         set_language(scen.lang)  # the scenario's language unless --lang says otherwise

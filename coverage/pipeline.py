@@ -31,7 +31,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
-from ._demand_cache import cached_frames, cached_snaps
+from ._demand_cache import cached_frames, cached_snaps, is_cached
 from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
@@ -187,6 +187,32 @@ class Study:
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     demand_method: str | None = None
     demand_not_applicable: dict[str, str] = field(default_factory=dict)
+    #: The other methods' residents still being placed in a second process (``load_study``'s
+    #: ``background``): :func:`run_study` takes them when it compares the methods.
+    pending_alternatives: Any = field(default=None, repr=False, compare=False)
+
+    def settle(self, reporter: Reporter | None = None) -> None:
+        """Wait for the other methods' residents placed in a second process, if any."""
+        if self.pending_alternatives is not None:
+            pending, self.pending_alternatives = self.pending_alternatives, None
+            self.demand_alternatives, self.demand_not_applicable = pending.result(
+                reporter or Reporter())
+
+
+class _Pending:
+    """The other methods' residents placed by a :class:`Background` step into the on-disk
+    cache; the parent reads them from there when it needs them (its warnings are the cache
+    entry's, said once)."""
+
+    def __init__(self, job: Any, read: Any) -> None:
+        self.job, self.read = job, read
+
+    def result(self, reporter: Reporter) -> Any:
+        reporter.wait(self.job)
+        return self.read()
+
+    def close(self) -> None:
+        self.job.close()
 
 
 @dataclass
@@ -332,6 +358,7 @@ def run_study(
                 districts=study.districts,
                 **study.assess_options,
             )
+        study.settle(reporter)
         with reporter.step("Comparing population methods and staffing norms"):
             a = _with_uncertainty(study, a)
         found = a.to_dict()
@@ -361,7 +388,7 @@ def run_study(
         if report is not None:
             reporter.wait(report)
     finally:
-        for job in (siting, report):
+        for job in (siting, report, study.pending_alternatives):
             if job is not None:
                 job.close()
     summary["outputs"] = sorted({*(f.name for f in out.written), "summary.json"})
@@ -392,12 +419,13 @@ def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
     summary["sources"] = [c for c in study.caveats if c.get("topic") == "source"]
 
 
-def _with_uncertainty(study: Study, a: Any) -> Any:
+def _with_uncertainty(study: Study, a: Any, reporter: Reporter | None = None) -> Any:
     """The assessment with its figures across population methods and staffing norms."""
     import dataclasses
 
     from .assessment.uncertainty import compare
 
+    study.settle(reporter)
     own = study.demand_method or "as given"
     demands = dict(study.demand_alternatives) or {own: study.demand}
     demands[own] = study.demand  # the assessed points themselves
@@ -690,8 +718,8 @@ def _alternatives(sc: Any, scen: Any, network: WalkNetwork, demand: gpd.GeoDataF
     return out
 
 
-def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None
-               ) -> tuple[Study, Any]:
+def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | None = None,
+               background: bool = False) -> tuple[Study, Any]:
     """Read a scenario file and load everything it names.
 
     Parameters
@@ -702,12 +730,18 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         Use the network cache; default :data:`walkshed.settings.use_cache`.
     reporter
         Progress display.
+    background
+        Place the other population methods' residents (for the comparison) in a second
+        process through the on-disk cache while the run goes on (where one is free and the
+        cache is on); :func:`run_study` (or :meth:`Study.settle`) waits for them. Off: placed
+        here, before returning.
 
     Returns
     -------
     (Study, walkshed.scenario.Scenario)
     """
     from . import scenario as sc
+    from ._background import Background, can_fork
     from .snap import share_snaps
 
     rep = reporter or Reporter()
@@ -725,17 +759,35 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
                     strict=True)))
             demand = placed["points"]
             cached_snaps(network, [demand], cache, max_snap_m=scen.max_snap_m)
-        with rep.step("Placing residents by the other methods (for the comparison)"), once.on():
-            alts = cached_frames(scen, network, cache, "demand-alternatives",
-                                 lambda: _alternatives(sc, scen, network, demand))
-            skipped = alts.pop("__not_applicable__", pd.DataFrame({"method": [], "reason": []}))
-            alternatives = {n: (demand if n == "__own__" else f) for n, f in alts.items()}
-            alternatives = {(sc.own_method(scen) if n == "__own__" else n): f
-                            for n, f in alternatives.items()}
-            not_applicable = dict(zip(skipped["method"].astype(str), skipped["reason"].astype(str),
-                                      strict=True))
-            cached_snaps(network, [f for f in alternatives.values() if f is not demand], cache,
-                         max_snap_m=scen.max_snap_m)
+        def others() -> tuple[dict[str, gpd.GeoDataFrame], dict[str, str]]:
+            with once.on():
+                alts = cached_frames(scen, network, cache, "demand-alternatives",
+                                     lambda: _alternatives(sc, scen, network, demand))
+                skipped = alts.pop("__not_applicable__",
+                                   pd.DataFrame({"method": [], "reason": []}))
+                found = {(sc.own_method(scen) if n == "__own__" else n):
+                         (demand if n == "__own__" else f) for n, f in alts.items()}
+                cached_snaps(network, [f for f in found.values() if f is not demand], cache,
+                             max_snap_m=scen.max_snap_m)
+            return found, dict(zip(skipped["method"].astype(str),
+                                   skipped["reason"].astype(str), strict=True))
+
+        text = "Placing residents by the other methods (for the comparison)"
+        pending = None
+        use_cache = settings.use_cache if cache is None else cache
+        if background and use_cache and can_fork() and not is_cached(
+                scen, network, cache, "demand-alternatives"):
+            def place(timings: dict[str, float]) -> None:
+                t = time.perf_counter()
+                others()  # into the cache; the parent reads it from there
+                timings[text] = round(time.perf_counter() - t, 3)
+
+            pending = _Pending(Background(place, label=text, logs=False), others)
+            alternatives: dict[str, gpd.GeoDataFrame] = {}
+            not_applicable: dict[str, str] = {}
+        else:
+            with rep.step(text):
+                alternatives, not_applicable = others()
     with rep.step("Reading precincts and districts"):
         precincts, vetting = sc.load_precincts_vetted(scen, network)
         districts = sc.load_districts(scen)
@@ -774,6 +826,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         demand_alternatives=alternatives,
         demand_method=sc.own_method(scen),
         demand_not_applicable=not_applicable,
+        pending_alternatives=pending,
     )
     from .caveats import study_caveats
 

@@ -250,35 +250,50 @@ def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: P
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
+_SPY = """
+import sys
+from walkshed import _background, cli, settings
+settings.workers = int(sys.argv[1])
+init = _background.Background.__init__
+def spy(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    print("forked", self.label, self.forked, file=sys.stderr, flush=True)
+_background.Background.__init__ = spy
+sys.argv = ["walkshed", *sys.argv[2:]]
+cli.main()
+"""
+
+
 @pytest.mark.slow
-def test_one_process_and_two_write_the_same(monaco_toml: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Siting beside the assessment and the report beside the map and tables (two processes)
-    write what one process writes; an error in the second process stops the run as usual."""
+def test_one_process_and_two_write_the_same(monaco_toml: Path, tmp_path: Path) -> None:
+    """The other methods' residents, siting beside the assessment and the report beside the
+    map and tables (second processes) write what one process writes; an error raised in a
+    second process stops the run as usual. Each run is a fresh process, as a planner's is."""
     import json
+    import os
+    import subprocess
+    import sys
 
-    from typer.testing import CliRunner
+    from walkshed import settings
 
-    from walkshed import _background, cli, settings
+    if not hasattr(os, "fork"):
+        pytest.skip("the platform has no fork")
+    env = {**os.environ, "WALKSHED_CACHE_DIR": str(settings.cache_dir)}
 
-    forked: list[bool] = []
-    init = _background.Background.__init__
+    def walkshed(workers: int, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", _SPY, str(workers), *args], env=env,
+                              capture_output=True, text=True, timeout=600)
 
-    def spy(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        forked.append(self.forked)
-
-    monkeypatch.setattr(_background.Background, "__init__", spy)
-    runner = CliRunner()
     outs = {}
-    for workers in (1, 2):
-        monkeypatch.setattr(settings, "workers", workers)
+    for workers, cache in ((1, "one"), (2, "two")):  # each fills its own empty cache
+        env["WALKSHED_CACHE_DIR"] = str(tmp_path / cache)
         out = outs[workers] = tmp_path / f"workers-{workers}"
-        res = runner.invoke(cli.app, ["analyze", str(monaco_toml), "--out", str(out)])
-        assert res.exit_code == 0, res.output
-    if not _background.can_fork():
-        pytest.skip("this process cannot fork: both runs used one process")
-    assert forked == [False, False, True, True]  # siting, then the report, each time
+        res = walkshed(workers, "analyze", str(monaco_toml), "--out", str(out))
+        assert res.returncode == 0, res.stderr
+        forked = [ln.split()[-1] for ln in res.stderr.splitlines() if ln.startswith("forked")]
+        # one process: the siting and the report run here; two: the other methods' residents
+        # (placed for the first time), the siting and the report in second processes
+        assert forked == (["False"] * 2 if workers == 1 else ["True"] * 3), res.stderr
 
     def summary(out: Path) -> dict:
         s = json.loads((out / "summary.json").read_text("utf-8"))
@@ -297,11 +312,47 @@ def test_one_process_and_two_write_the_same(monaco_toml: Path, tmp_path: Path,
             assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
     assert (outs[2] / "report.pdf").stat().st_size > 10_000
     timings = json.loads((outs[2] / "summary.json").read_text("utf-8"))["timings_s"]
-    assert {"Printing the report", "Proposing new sites (10 min)"} <= set(timings)
+    assert {"Printing the report", "Proposing new sites (10 min)",
+            "Placing residents by the other methods (for the comparison)"} <= set(timings)
 
     # an error raised in the second process: exit 2, one line, nothing written
     bad = tmp_path / "bad"
-    res = runner.invoke(cli.app, ["rank", str(monaco_toml), "-p", "100000", "--out", str(bad)])
-    assert res.exit_code == 2, res.output
-    assert "candidate sites" in res.output and "Traceback" not in res.output
+    res = walkshed(2, "rank", str(monaco_toml), "-p", "100000", "--out", str(bad))
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if not ln.startswith("forked")]
+    assert len(lines) == 1 and "candidate sites" in lines[0], res.stderr
     assert not bad.exists()
+
+
+def test_other_methods_placed_in_a_second_process_are_the_same(
+        monaco_toml: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """``load_study(background=True)``: the other methods' residents come through the cache
+    from a second process, the same frames and warnings as placed here."""
+    from walkshed import _background, settings
+    from walkshed.pipeline import load_study
+
+    monkeypatch.setattr(settings, "workers", 2)
+    here, _ = load_study(monaco_toml, cache=True)
+    assert here.pending_alternatives is None
+    settings_cache = Path(settings.cache_dir)
+    for entry in settings_cache.glob("demand-alternatives*"):
+        entry.unlink()  # the second process places them again
+    caplog.clear()
+    there, _ = load_study(monaco_toml, cache=True, background=True)
+    if not _background.can_fork():
+        assert there.pending_alternatives is None
+        pytest.skip("this process cannot fork")
+    assert there.pending_alternatives is not None and there.demand_alternatives == {}
+    there.settle()
+    assert there.pending_alternatives is None
+    assert sorted(there.demand_alternatives) == sorted(here.demand_alternatives)
+    for name, frame in here.demand_alternatives.items():
+        _same(frame, there.demand_alternatives[name])
+    assert there.demand_not_applicable == here.demand_not_applicable
+    assert any(settings_cache.glob("demand-alternatives*"))  # placed into the cache
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == len(set(said))  # each warning once
+    # without the cache there is nowhere to place them: placed here
+    off, _ = load_study(monaco_toml, cache=False, background=True)
+    assert off.pending_alternatives is None and off.demand_alternatives

@@ -118,6 +118,11 @@ def cached_coverage(
     return m
 
 
+def entry_path(kind: str, key: str, cache_dir: str | Path | None = None) -> Path:
+    """Where :func:`cached_arrays` keeps the entry ``kind`` / ``key``."""
+    return _folder(cache_dir) / f"{kind}-{key[:32]}.npz"
+
+
 def cached_arrays(
     kind: str, key: str, build: Callable[[], dict[str, np.ndarray]], *,
     use: bool | None = None, cache_dir: str | Path | None = None,
@@ -126,7 +131,7 @@ def cached_arrays(
     ``build()`` gave none)."""
     if not (settings.use_cache if use is None else use):
         return build()
-    entry = _folder(cache_dir) / f"{kind}-{key[:32]}.npz"
+    entry = entry_path(kind, key, cache_dir)
     data = _read_npz(entry)
     if data is not None:
         data.pop("format", None)
