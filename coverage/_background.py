@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -93,7 +94,13 @@ class Background(Generic[T]):
         sys.stderr.flush()
         read, write = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork whenever the OS counts more than one thread; the
+            # only others here are native pools (OpenBLAS, HiGHS), which re-initialise in a
+            # forked child (can_fork refuses while Python threads run)
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded",
+                                    DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: run, send, leave without running anything of the parent's
             os.close(read)
             _child(fn, write, parent)
