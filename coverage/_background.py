@@ -14,8 +14,9 @@ the outputs never depend on whether a second process was used:
 
 The child never touches the parent's files besides what the function writes: it leaves with
 ``os._exit`` (no ``atexit``, no ``finally`` of the parent's frames, no staging-folder
-clean-up), dies with the default action on SIGINT and SIGTERM, and dies with the parent (even
-a SIGKILLed one); the parent kills and reaps it when it stops early.
+clean-up), dies with the default action on SIGINT and SIGTERM (unless the run was started with
+them ignored, as a shell's ``&`` does), and dies with the parent (even a SIGKILLed one); the
+parent kills and reaps it when it stops early. SIGINT and SIGTERM wait while the process forks.
 """
 
 from __future__ import annotations
@@ -44,7 +45,20 @@ def can_fork() -> bool:
     """Whether :class:`Background` runs its function in a second process."""
     want = settings.workers if settings.workers is not None else (os.cpu_count() or 1)
     return (int(want) > 1 and hasattr(os, "fork") and threading.active_count() == 1
-            and threading.current_thread() is threading.main_thread())
+            and threading.current_thread() is threading.main_thread()
+            # children reaped by the system (SIGCHLD ignored) could not be waited for
+            and signal.getsignal(signal.SIGCHLD) is not signal.SIG_IGN)
+
+
+def _flush_std() -> None:
+    """Flush stdout and stderr where they exist and are open."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+
+
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Collect(logging.Handler):
@@ -55,7 +69,11 @@ class _Collect(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        record.msg, record.args = record.getMessage(), None  # plain text pickles
+        try:
+            record.msg, record.args = record.getMessage(), None  # plain text pickles
+        except Exception:
+            self.handleError(record)
+            return
         record.exc_info = record.exc_text = None
         self.records.append(record)
 
@@ -86,26 +104,37 @@ class Background(Generic[T]):
         self._logs = logs
         self.timings: dict[str, float] = {}
         self._fn: Callable[[dict[str, float]], T] | None = fn
+        self._owner = os.getpid()
         self._pid = 0
         self._fd = -1
         if not can_fork():
             return
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush_std()
         read, write = os.pipe()
         parent = os.getpid()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about fork whenever the OS counts more than one thread; the
-            # only others here are native pools (OpenBLAS, HiGHS), which re-initialise in a
-            # forked child (can_fork refuses while Python threads run)
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded",
-                                    DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # the child: run, send, leave without running anything of the parent's
-            os.close(read)
-            _child(fn, write, parent)
+        wanted = {sig: signal.getsignal(sig) for sig in _STOP}
+        # a Ctrl-C during the fork waits until both sides are ready for it (it would be lost
+        # in the interpreter's at-fork hooks, or run the parent's handler in the child)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about fork whenever the OS counts more than one thread;
+                # the only others here are native pools (OpenBLAS, HiGHS), which re-initialise
+                # in a forked child (can_fork refuses while Python threads run)
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded",
+                                        DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # the child: run, send, leave without running anything of the parent's
+                os.close(read)
+                for sig, was in wanted.items():  # an ignored signal stays ignored
+                    signal.signal(sig, signal.SIG_IGN if was is signal.SIG_IGN else signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                _child(fn, write, parent)
+        finally:
+            if os.getpid() == parent:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write)
-        self._pid, self._fd, self._fn = pid, read, None
+        self._owner, self._pid, self._fd, self._fn = parent, pid, read, None
 
     @property
     def forked(self) -> bool:
@@ -124,14 +153,19 @@ class Background(Generic[T]):
             self._fd = -1
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        if not chunks:
-            code = os.waitstatus_to_exitcode(status)
-            if code == -signal.SIGINT:
-                raise KeyboardInterrupt
-            raise RuntimeError(f"a background step ended without an answer (exit {code})")
-        kind, value, records, timings = pickle.loads(b"".join(chunks))
+        pid, self._pid = self._pid, 0
+        try:
+            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except ChildProcessError:  # reaped already: its answer, if whole, says how it went
+            code = 0
+        if code == -signal.SIGINT:
+            raise KeyboardInterrupt
+        try:
+            if code != 0:
+                raise ValueError(f"exit {code}")
+            kind, value, records, timings = pickle.loads(b"".join(chunks))
+        except Exception as exc:  # killed, or stopped while answering
+            raise RuntimeError(f"a background step ended without an answer ({exc})") from None
         self.timings.update(timings)
         for record in records if self._logs else ():
             logger = logging.getLogger(record.name)
@@ -144,6 +178,9 @@ class Background(Generic[T]):
     def close(self) -> None:
         """Stop the child (if any) without waiting for its value."""
         self._fn = None
+        if os.getpid() != self._owner:  # a copy in another process: not its child, nor its fd
+            self._pid, self._fd = 0, -1
+            return
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -154,13 +191,24 @@ class Background(Generic[T]):
             os.close(self._fd)
             self._fd = -1
 
+    def __copy__(self) -> Background[T]:  # one child, one pipe: copies share them
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Background[T]:
+        return self
+
     def __del__(self) -> None:  # a run that stopped early leaves no child behind
         with contextlib.suppress(Exception):
             self.close()
 
 
-def _portable(exc: Exception) -> Exception:
-    """``exc`` if it survives a pickle round trip, else a RuntimeError with its text."""
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives a pickle round trip, else a RuntimeError with its text; with the
+    child's traceback as a note (``--debug`` shows it)."""
+    import traceback
+
+    with contextlib.suppress(Exception):
+        exc.add_note("In a second process:\n" + "".join(traceback.format_tb(exc.__traceback__)))
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
@@ -188,8 +236,6 @@ def _child(fn: Callable[[dict[str, float]], Any], fd: int, parent: int) -> None:
     """Run ``fn`` in the forked child and write its outcome to ``fd``; never returns."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with(parent)
         collect = _Collect()
         logger = logging.getLogger("walkshed")
@@ -200,7 +246,7 @@ def _child(fn: Callable[[dict[str, float]], Any], fd: int, parent: int) -> None:
         timings: dict[str, float] = {}
         try:
             out: tuple[Any, ...] = ("value", fn(timings), collect.records, timings)
-        except Exception as exc:  # raised again in the parent, as itself where it pickles
+        except (Exception, KeyboardInterrupt) as exc:  # raised again in the parent
             out = ("error", _portable(exc), collect.records, timings)
         try:
             data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -631,8 +631,9 @@ def main() -> None:
         code = exc.code or 0
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed, or a closed pipe
-            stream.flush()
+        if stream is not None:  # None when started with the stream closed
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # or a closed pipe
+                stream.flush()
     os._exit(code)
 
 

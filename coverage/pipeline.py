@@ -193,26 +193,43 @@ class Study:
 
     def settle(self, reporter: Reporter | None = None) -> None:
         """Wait for the other methods' residents placed in a second process, if any."""
-        if self.pending_alternatives is not None:
-            pending, self.pending_alternatives = self.pending_alternatives, None
+        pending = self.pending_alternatives
+        if pending is not None:
             self.demand_alternatives, self.demand_not_applicable = pending.result(
                 reporter or Reporter())
+            self.pending_alternatives = None
 
 
 class _Pending:
     """The other methods' residents placed by a :class:`Background` step into the on-disk
     cache; the parent reads them from there when it needs them (its warnings are the cache
-    entry's, said once)."""
+    entry's, said once). Should the step fail or have been stopped, they are placed here,
+    where any error is raised as it would have been without the second process."""
 
     def __init__(self, job: Any, read: Any) -> None:
         self.job, self.read = job, read
 
     def result(self, reporter: Reporter) -> Any:
-        reporter.wait(self.job)
+        if self.job is not None:
+            job, self.job = self.job, None
+            try:
+                reporter.wait(job)
+            except Exception:  # placed again below, in this process, which says why
+                pass
+            finally:
+                job.close()
         return self.read()
 
     def close(self) -> None:
-        self.job.close()
+        if self.job is not None:
+            job, self.job = self.job, None
+            job.close()
+
+    def __copy__(self) -> _Pending:  # studies copied with dataclasses.replace share it
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Pending:
+        return self
 
 
 @dataclass
@@ -342,14 +359,13 @@ def run_study(
 
     t0, started = time.perf_counter(), datetime.now(UTC)
     summary = _study_header(study)
-    # siting needs only the inputs and the settings: it runs beside the assessment
-    siting = None
-    if outputs & {"sites", "report"} and (p is not None or target_share is not None):
-        cfg = assessment_settings(**study.assess_options)
-        siting = _siting_job(study, cfg, reporter, p=p, target_share=target_share,
-                             method=method)
-    report = None
+    siting = report = None
     try:
+        # siting needs only the inputs and the settings: it runs beside the assessment
+        if outputs & {"sites", "report"} and (p is not None or target_share is not None):
+            cfg = assessment_settings(**study.assess_options)
+            siting = _siting_job(study, cfg, reporter, p=p, target_share=target_share,
+                                 method=method)
         with reporter.step("Assessing coverage"):
             a = assess(
                 study.network,
@@ -788,49 +804,54 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         else:
             with rep.step(text):
                 alternatives, not_applicable = others()
-    with rep.step("Reading precincts and districts"):
-        precincts, vetting = sc.load_precincts_vetted(scen, network)
-        districts = sc.load_districts(scen)
-    so = scen.siting
-    candidates: Any = None if so.candidates == "network" else so.candidates
-    if isinstance(candidates, Path):
-        from .precincts import read_precincts
+    try:
+        with rep.step("Reading precincts and districts"):
+            precincts, vetting = sc.load_precincts_vetted(scen, network)
+            districts = sc.load_districts(scen)
+        so = scen.siting
+        candidates: Any = None if so.candidates == "network" else so.candidates
+        if isinstance(candidates, Path):
+            from .precincts import read_precincts
 
-        candidates = read_precincts(candidates, default_status="candidate")
-    siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
-                      "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min,
-                      "osm_file": None if scen.network.file is None else str(scen.network.file)}
-    if districts is not None and "name" in districts.columns:
-        quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
-        if quotas:
-            siting_options["quotas"] = quotas
-    method = getattr(scen.population, "type", "")
-    t = translator()
-    notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
-        method=method, source=_source_name(scen), n=t.number(len(demand)))]
-    study = Study(
-        name=scen.name,
-        network=network,
-        demand=demand,
-        precincts=precincts,
-        districts=districts,
-        attribution=_attribution(scen),
-        notes=notes,
-        assess_options=scen.assess_options(),
-        siting_options=siting_options,
-        make_map=scen.output.map,
-        vetting=vetting,
-        inputs=(Path(path), *_scenario_files(scen)),
-        place_names=_place_names(scen),
-        population_report=placed["report"],
-        demand_alternatives=alternatives,
-        demand_method=sc.own_method(scen),
-        demand_not_applicable=not_applicable,
-        pending_alternatives=pending,
-    )
-    from .caveats import study_caveats
+            candidates = read_precincts(candidates, default_status="candidate")
+        siting_options = {"fix": so.fix, "candidates": candidates, "spacing_m": so.spacing_m,
+                          "time_limit_s": so.time_limit_s, "threshold_min": so.threshold_min,
+                          "osm_file": None if scen.network.file is None else str(scen.network.file)}
+        if districts is not None and "name" in districts.columns:
+            quotas = so.quota_dict(list(dict.fromkeys(districts["name"].astype(str))))
+            if quotas:
+                siting_options["quotas"] = quotas
+        method = getattr(scen.population, "type", "")
+        t = translator()
+        notes = [t.gettext("Residents from {method} ({source}); {n} demand points.").format(
+            method=method, source=_source_name(scen), n=t.number(len(demand)))]
+        study = Study(
+            name=scen.name,
+            network=network,
+            demand=demand,
+            precincts=precincts,
+            districts=districts,
+            attribution=_attribution(scen),
+            notes=notes,
+            assess_options=scen.assess_options(),
+            siting_options=siting_options,
+            make_map=scen.output.map,
+            vetting=vetting,
+            inputs=(Path(path), *_scenario_files(scen)),
+            place_names=_place_names(scen),
+            population_report=placed["report"],
+            demand_alternatives=alternatives,
+            demand_method=sc.own_method(scen),
+            demand_not_applicable=not_applicable,
+            pending_alternatives=pending,
+        )
+        from .caveats import study_caveats
 
-    study.caveats = study_caveats(scen, study, cache=cache)
+        study.caveats = study_caveats(scen, study, cache=cache)
+    except BaseException:  # a bad precincts file, Ctrl-C: no step left running
+        if pending is not None:
+            pending.close()
+        raise
     return study, scen
 
 

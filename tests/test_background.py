@@ -87,8 +87,9 @@ def test_errors_and_log_records_come_back(two_workers: None,
     caplog.set_level(logging.WARNING, logger="walkshed")
     job = Background(_fails)
     assert job.forked
-    with pytest.raises(InputError, match=r"^precincts.csv: no column 'status'. Add it.$"):
+    with pytest.raises(InputError) as info:
         job.result()
+    assert str(info.value) == "precincts.csv: no column 'status'. Add it."
     assert [r.getMessage() for r in caplog.records] == ["before failing"]
     with pytest.raises(RuntimeError, match="_Odd: 1/2"):
         Background(_fails_oddly).result()
@@ -109,6 +110,16 @@ def test_a_child_that_dies_is_an_error(two_workers: None) -> None:
         Background(_dies).result()
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
         Background(_interrupted).result()
+
+
+def _raises_interrupt(timings: dict[str, float]) -> None:
+    raise KeyboardInterrupt
+
+
+@fork_only
+def test_an_interrupt_raised_in_the_child_is_one_here(two_workers: None) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        Background(_raises_interrupt).result()
 
 
 def _sleeps(timings: dict[str, float]) -> None:
@@ -177,3 +188,51 @@ time.sleep(60)
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the child outlived its killed parent")
+
+
+def test_no_fork_when_children_are_reaped_by_the_system(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    monkeypatch.setattr(settings, "workers", 2)
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert not _background.can_fork()  # waitpid could not get the child's answer
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
+@fork_only
+def test_a_childs_error_carries_its_traceback(two_workers: None) -> None:
+    with pytest.raises(InputError) as info:
+        Background(_fails).result()
+    notes = "".join(getattr(info.value, "__notes__", []))
+    assert "In a second process" in notes and "_fails" in notes
+
+
+def test_copies_share_the_one_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    monkeypatch.setattr(settings, "workers", 1)
+    job = Background(_pid_and_square)
+    assert copy.copy(job) is job and copy.deepcopy(job) is job
+
+
+@fork_only
+def test_an_ignored_interrupt_stays_ignored_in_the_child(tmp_path: os.PathLike[str]) -> None:
+    """A run started with SIGINT ignored (a shell's ``&``) is not stopped by one."""
+    script = """
+import os, signal, time
+from walkshed import settings
+from walkshed._background import Background
+settings.workers = 2
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+def step(t):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+    return os.getpid()
+job = Background(step)
+print(job.forked, job.result() != os.getpid())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]

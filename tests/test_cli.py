@@ -553,6 +553,12 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     summary = json.loads(run.stdout)
     assert summary == json.loads((out / "summary.json").read_text("utf-8"))
     assert set(summary["outputs"]) <= {p.name for p in out.iterdir()}
+    # started with stdout closed (cron, a daemon): the run still writes its files
+    closed = subprocess.run(["bash", "-c", '"$@" >&-', "walkshed", *cmd, "-q", "demo",
+                             "--out", str(tmp_path / "closed")],
+                            capture_output=True, text=True, timeout=600)
+    assert closed.returncode == 0, closed.stderr
+    assert (tmp_path / "closed" / "summary.json").is_file()
 
 
 def test_rank_among_candidate_sites_from_a_file(tmp_path: Path) -> None:

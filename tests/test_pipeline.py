@@ -381,3 +381,27 @@ def test_other_methods_placed_in_a_second_process_are_the_same(monaco_toml: Path
                           str(settings.cache_dir)], capture_output=True, text=True,
                          timeout=600, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_pending_alternatives_placed_here_when_the_second_process_fails() -> None:
+    """A failed or stopped second process: the residents are placed in this process (which
+    raises any error as a run without the second process would), never silently left out."""
+    import copy
+
+    from walkshed import settings
+    from walkshed._background import Background
+    from walkshed.pipeline import Reporter, _Pending
+
+    def boom(timings: dict) -> None:
+        raise MemoryError("out of memory in the second process")
+
+    old, settings.workers = settings.workers, 1
+    try:
+        failed = _Pending(Background(boom), lambda: ({"streets": "frame"}, {}))
+        assert failed.result(Reporter()) == ({"streets": "frame"}, {})
+        stopped = _Pending(Background(boom), lambda: ({"grid": "frame"}, {"raster": "none"}))
+        stopped.close()  # e.g. by a run that failed before comparing
+        assert copy.deepcopy(stopped) is stopped
+        assert stopped.result(Reporter()) == ({"grid": "frame"}, {"raster": "none"})
+    finally:
+        settings.workers = old
