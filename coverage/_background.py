@@ -50,7 +50,7 @@ def can_fork() -> bool:
             and signal.getsignal(signal.SIGCHLD) is not signal.SIG_IGN)
 
 
-def _flush_std() -> None:
+def flush_streams() -> None:
     """Flush stdout and stderr where they exist and are open."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
@@ -109,7 +109,7 @@ class Background(Generic[T]):
         self._fd = -1
         if not can_fork():
             return
-        _flush_std()
+        flush_streams()
         read, write = os.pipe()
         parent = os.getpid()
         wanted = {sig: signal.getsignal(sig) for sig in _STOP}
@@ -135,6 +135,17 @@ class Background(Generic[T]):
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write)
         self._owner, self._pid, self._fd, self._fn = parent, pid, read, None
+
+    @classmethod
+    def step(cls, label: str, fn: Callable[[], T], *, logs: bool = True) -> Background[T]:
+        """``fn()`` as a step named ``label``, its duration recorded under that name."""
+        def timed(timings: dict[str, float]) -> T:
+            t0 = time.perf_counter()
+            value = fn()
+            timings[label] = round(time.perf_counter() - t0, 3)
+            return value
+
+        return cls(timed, label=label, logs=logs)
 
     @property
     def forked(self) -> bool:

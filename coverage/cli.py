@@ -385,6 +385,21 @@ def _run_and_report(
     _print_report(result, opts)
 
 
+def _run_scenario(scenario: Path, scen: Any, study: Study, reporter: Reporter, opts: Options,
+                  out: Path | None, outputs: set[str], **options: Any) -> None:
+    """:func:`_run_and_report` of a scenario's study into its output folder (``--out``, else
+    the scenario's own), the scenario and every file it names protected."""
+    _run_and_report(study, _out_folder(out, scen, scenario), reporter, opts,
+                    inputs=_scenario_inputs(scenario, scen), outputs=frozenset(outputs),
+                    **options)
+
+
+def _complete_set(study: Study) -> set[str]:
+    """Tables, sites, report and map (unless the scenario turns the map off): a folder whose
+    files all come from one run."""
+    return {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
+
+
 #: The running command with its arguments (set by :func:`_handled`), for ``summary.json``.
 _COMMAND: contextvars.ContextVar[str] = contextvars.ContextVar("walkshed_command",
                                                               default="walkshed")
@@ -437,13 +452,9 @@ def analyze(
     """The whole assessment of a scenario: tables, uncovered areas, map (and proposed sites
     when the scenario's [siting] asks for them)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = _out_folder(out, scen, scenario)
-    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
-    _run_and_report(
-        study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-        outputs=frozenset(outputs), p=scen.siting.new_sites,
-        target_share=scen.siting.target_share, method=scen.siting.method, offline=offline,
-    )
+    _run_scenario(scenario, scen, study, reporter, opts, out, _complete_set(study),
+                  p=scen.siting.new_sites, target_share=scen.siting.target_share,
+                  method=scen.siting.method, offline=offline)
 
 
 @app.command()
@@ -483,12 +494,9 @@ def rank(
         raise input_error("rank", "no number of sites and no target share given",
                           "Add -p 10 or --target-share 0.9 (or [siting] new_sites in the "
                           "scenario)")
-    folder = _out_folder(out, scen, scenario)
-    # a complete set (tables, sites, report, map), so the folder never mixes two runs
-    outputs = {"tables", "sites", "report"} | ({"map"} if study.make_map else set())
-    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-                    outputs=frozenset(outputs), p=sites, target_share=target_share,
-                    method=method, offline=offline)
+    # a complete set, so the folder never mixes two runs
+    _run_scenario(scenario, scen, study, reporter, opts, out, _complete_set(study), p=sites,
+                  target_share=target_share, method=method, offline=offline)
 
 
 @app.command(name="map")
@@ -506,10 +514,9 @@ def map_(
 ) -> None:
     """The coverage map of a scenario with the assessment's tables (no proposed sites)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = _out_folder(out, scen, scenario)
     # the tables too, so the folder's files all come from this run
-    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-                    outputs=frozenset({"tables", "map"}), offline=offline)
+    _run_scenario(scenario, scen, study, reporter, opts, out, {"tables", "map"},
+                  offline=offline)
 
 
 @app.command()
@@ -526,10 +533,9 @@ def report(
 ) -> None:
     """The printable report of a scenario alone (report.pdf: map, tables, caveats; A4)."""
     opts, reporter, study, scen = _open_scenario(ctx, scenario)
-    folder = _out_folder(out, scen, scenario)
-    _run_and_report(study, folder, reporter, opts, inputs=_scenario_inputs(scenario, scen),
-                    outputs=frozenset({"report"}), p=scen.siting.new_sites,
-                    target_share=scen.siting.target_share, method=scen.siting.method)
+    _run_scenario(scenario, scen, study, reporter, opts, out, {"report"},
+                  p=scen.siting.new_sites, target_share=scen.siting.target_share,
+                  method=scen.siting.method)
 
 
 @app.command()
@@ -629,11 +635,10 @@ def main() -> None:
         if not (exc.code is None or isinstance(exc.code, int)):
             raise  # a message to print: let Python do it
         code = exc.code or 0
+    from ._background import flush_streams
+
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:  # None when started with the stream closed
-            with contextlib.suppress(OSError, ValueError, AttributeError):  # or a closed pipe
-                stream.flush()
+    flush_streams()
     os._exit(code)
 
 

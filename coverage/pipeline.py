@@ -435,13 +435,13 @@ def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
     summary["sources"] = [c for c in study.caveats if c.get("topic") == "source"]
 
 
-def _with_uncertainty(study: Study, a: Any, reporter: Reporter | None = None) -> Any:
+def _with_uncertainty(study: Study, a: Any) -> Any:
     """The assessment with its figures across population methods and staffing norms."""
     import dataclasses
 
     from .assessment.uncertainty import compare
 
-    study.settle(reporter)
+    study.settle()  # run_study has waited for them already, showing the step
     own = study.demand_method or "as given"
     demands = dict(study.demand_alternatives) or {own: study.demand}
     demands[own] = study.demand  # the assessed points themselves
@@ -480,8 +480,7 @@ def _siting_job(
     text = f"Proposing new sites ({minutes:g} min)"
     parent, live = os.getpid(), reporter.live
 
-    def propose(timings: dict[str, float]) -> Any:
-        t = time.perf_counter()
+    def propose() -> Any:
         res = siting.propose_sites(
             study.network,
             study.demand,
@@ -496,10 +495,9 @@ def _siting_job(
             progress=live and os.getpid() == parent,  # no bar from a second process
             **opts,
         )
-        timings[text] = round(time.perf_counter() - t, 3)
         return res, minutes, opts["fix"]
 
-    return Background(propose, label=text)
+    return Background.step(text, propose)
 
 
 def _siting_outputs(found: tuple[Any, float, str], out: OutputDir, *, write: bool = True
@@ -540,15 +538,13 @@ def _report_job(path: Path, summary: dict[str, Any], a: Any, res: Any, study: St
     text = "Printing the report"
     result = RunResult(dict(summary), a, res, place_names=study.place_names)
 
-    def write(timings: dict[str, float]) -> None:
+    def write() -> None:
         from .report_pdf import write_report_pdf
 
-        t = time.perf_counter()
         write_report_pdf(path, result, network=study.network, precincts=study.precincts,
                          districts=study.districts, lang=lang, walking_areas=walking)
-        timings[text] = round(time.perf_counter() - t, 3)
 
-    return Background(write, label=text)
+    return Background.step(text, write)
 
 
 def _site_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -793,12 +789,8 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         use_cache = settings.use_cache if cache is None else cache
         if background and use_cache and can_fork() and not is_cached(
                 scen, network, cache, "demand-alternatives"):
-            def place(timings: dict[str, float]) -> None:
-                t = time.perf_counter()
-                others()  # into the cache; the parent reads it from there
-                timings[text] = round(time.perf_counter() - t, 3)
-
-            pending = _Pending(Background(place, label=text, logs=False), others)
+            # placed into the cache there; read from it here
+            pending = _Pending(Background.step(text, others, logs=False), others)
             alternatives: dict[str, gpd.GeoDataFrame] = {}
             not_applicable: dict[str, str] = {}
         else:

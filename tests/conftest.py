@@ -13,6 +13,29 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: A point in Almaty in its UTM zone (EPSG:32643): the origin of the test street grids.
+GRID_ORIGIN = (654_000.0, 4_790_000.0)
+
+
+def street_grid(n: int = 11, spacing: float = 100.0,
+                origin: tuple[float, float] = GRID_ORIGIN) -> WalkNetwork:
+    """A square street grid of ``n x n`` nodes, ``spacing`` metres apart, lower-left corner at
+    ``origin``, in Almaty's UTM zone."""
+    import numpy as np
+    import pyproj
+    import shapely
+
+    from walkshed.network import WalkNetwork
+
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    xy = np.column_stack([origin[0] + jj.ravel() * spacing, origin[1] + ii.ravel() * spacing])
+    idx = (ii * n + jj).ravel()
+    right, up = idx[jj.ravel() < n - 1], idx[ii.ravel() < n - 1]
+    u, v = np.concatenate([right, up]), np.concatenate([right + 1, up + n])
+    geoms = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
+    return WalkNetwork(np.arange(n * n), xy, u, v, geoms, pyproj.CRS.from_epsg(32643),
+                       source="grid")
+
 
 def _shared_data_dir() -> Path | None:
     env = os.environ.get("WALKSHED_TEST_DATA")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import street_grid
 
 from walkshed.isochrones import walking_areas
 from walkshed.maps import coverage_map, save_map
@@ -1218,14 +1219,8 @@ def _grid_case() -> dict[str, Any]:
     import pyproj
 
     utm = pyproj.CRS.from_epsg(32643)
-    x0, y0, n, step = 654_000.0, 4_790_000.0, 12, 120.0
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([x0 + jj.ravel() * step, y0 + ii.ravel() * step])
-    idx = (ii * n + jj).ravel()
-    right, up = idx[jj.ravel() < n - 1], idx[ii.ravel() < n - 1]
-    u, v = np.concatenate([right, up]), np.concatenate([right + 1, up + n])
-    net = WalkNetwork(np.arange(n * n), xy, u, v,
-                      shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), utm, source="grid")
+    x0, y0 = 654_000.0, 4_790_000.0
+    net = street_grid(12, 120.0, (x0, y0))
     police = gpd.GeoDataFrame(
         {"name": ["A", "B", "C", "D"], "status": ["open", "open", "planned", "candidate"],
          "inspectors": [1.0, 7.0, None, None]},

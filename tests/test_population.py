@@ -23,6 +23,7 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from conftest import street_grid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.io import MemoryFile
@@ -52,15 +53,7 @@ X0, Y0 = 654_000.0, 4_790_000.0  # a point in Almaty, in UTM 43N
 
 def grid_network(n: int = 11, spacing: float = 100.0) -> WalkNetwork:
     """A square street grid of ``n x n`` nodes, ``spacing`` apart, lower-left at (X0, Y0)."""
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([X0 + jj.ravel() * spacing, Y0 + ii.ravel() * spacing])
-    idx = (ii * n + jj).ravel()
-    right = idx[(jj.ravel() < n - 1)]
-    up = idx[(ii.ravel() < n - 1)]
-    u = np.concatenate([right, up])
-    v = np.concatenate([right + 1, up + n])
-    geoms = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
-    return WalkNetwork(np.arange(n * n), xy, u, v, geoms, UTM, source="grid")
+    return street_grid(n, spacing, (X0, Y0))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from conftest import street_grid
 
 from walkshed.assessment import assess
 from walkshed.assessment.uncertainty import compare, range_text
@@ -21,15 +22,7 @@ X0, Y0 = 654_000.0, 4_790_000.0
 
 
 def _grid(n: int = 12, spacing: float = 120.0) -> WalkNetwork:
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([X0 + jj.ravel() * spacing, Y0 + ii.ravel() * spacing])
-    idx = (ii * n + jj).ravel()
-    right = idx[(jj.ravel() < n - 1)]
-    up = idx[(ii.ravel() < n - 1)]
-    u = np.concatenate([right, up])
-    v = np.concatenate([right + 1, up + n])
-    geoms = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
-    return WalkNetwork(np.arange(n * n), xy, u, v, geoms, UTM, source="grid")
+    return street_grid(n, spacing, (X0, Y0))
 
 
 def _demand(rng: np.random.Generator, n: int, total: float) -> gpd.GeoDataFrame:
