@@ -78,6 +78,60 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+class _Inbox:
+    """One value sent from the parent to a child forked before it existed.
+
+    The value is pickled into an anonymous file both processes hold, and its length is written
+    to a pipe the child waits on: the parent never waits for the child to read (a pipe's
+    buffer would hold only 64 KiB), and the child sees the end of the pipe (no value) when
+    the parent closes it without sending.
+    """
+
+    def __init__(self) -> None:
+        if hasattr(os, "memfd_create"):  # Linux: in memory
+            self.box = os.memfd_create("walkshed-inbox", getattr(os, "MFD_CLOEXEC", 0))
+        else:
+            import tempfile
+
+            with tempfile.TemporaryFile() as f:  # unlinked; lives on in the duplicate
+                self.box = os.dup(f.fileno())
+        self.read, self.write = os.pipe()
+
+    def send(self, value: Any) -> None:
+        """(Parent.) Store ``value`` and tell the child."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        done = 0
+        while done < len(data):
+            done += os.pwrite(self.box, memoryview(data)[done:], done)
+        os.write(self.write, len(data).to_bytes(8, "little"))
+        self.close()
+
+    def receive(self) -> Any:
+        """(Child.) Wait for the value; EOFError when the parent closed without sending."""
+        head = b""
+        while len(head) < 8:
+            chunk = os.read(self.read, 8 - len(head))
+            if not chunk:
+                raise EOFError("the parent sent nothing")
+            head += chunk
+        size, parts, done = int.from_bytes(head, "little"), [], 0
+        while done < size:
+            chunk = os.pread(self.box, size - done, done)
+            if not chunk:
+                raise EOFError("the value was cut short")
+            parts.append(chunk)
+            done += len(chunk)
+        return pickle.loads(b"".join(parts))
+
+    def close(self) -> None:
+        for name in ("box", "read", "write"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+
+
 class Background(Generic[T]):
     """``fn(timings)`` in a forked child; :meth:`result` waits for its value.
 
@@ -85,11 +139,17 @@ class Background(Generic[T]):
     ----------
     fn
         Called with a dict into which it may put step durations (seconds by step name, as
-        :class:`walkshed.pipeline.Reporter` keeps them); its value must pickle.
+        :class:`walkshed.pipeline.Reporter` keeps them); its value must pickle. With
+        ``inbox``, called as ``fn(timings, receive)``: ``receive()`` waits for the value
+        given to :meth:`send` (in the child, it arrives pickled).
     label
         The step's name, for progress.
     logs
         Replay the child's log records here (off: the caller says the same another way).
+    inbox
+        Whether the parent sends the child one value after the fork (:meth:`send`), so the
+        child can get ready (imports, what the inputs alone decide) before the rest of its
+        input exists.
 
     Notes
     -----
@@ -98,18 +158,35 @@ class Background(Generic[T]):
     raised again by :meth:`result` with its type and message.
     """
 
-    def __init__(self, fn: Callable[[dict[str, float]], T], *, label: str = "",
-                 logs: bool = True) -> None:
+    def __init__(self, fn: Callable[..., T], *, label: str = "",
+                 logs: bool = True, inbox: bool = False) -> None:
         self.label = label
         self._logs = logs
         self.timings: dict[str, float] = {}
-        self._fn: Callable[[dict[str, float]], T] | None = fn
+        self._fn: Callable[[dict[str, float]], T] | None = None
         self._owner = os.getpid()
         self._pid = 0
         self._fd = -1
+        self._inbox: _Inbox | None = None
+        self._sent: list[Any] = []
+        if inbox:
+            sent = self._sent
+
+            def receive() -> Any:
+                if not sent:
+                    raise RuntimeError("Background: nothing was sent")
+                return sent[0]
+
+            self._fn = lambda timings: fn(timings, receive)
+        else:
+            self._fn = fn
         if not can_fork():
             return
         flush_streams()
+        if inbox:
+            box = self._inbox = _Inbox()
+            self._fn = lambda timings: fn(timings, box.receive)
+        run = self._fn
         read, write = os.pipe()
         parent = os.getpid()
         wanted = {sig: signal.getsignal(sig) for sig in _STOP}
@@ -126,14 +203,19 @@ class Background(Generic[T]):
                 pid = os.fork()
             if pid == 0:  # the child: run, send, leave without running anything of the parent's
                 os.close(read)
+                if self._inbox is not None:
+                    os.close(self._inbox.write)
                 for sig, was in wanted.items():  # an ignored signal stays ignored
                     signal.signal(sig, signal.SIG_IGN if was is signal.SIG_IGN else signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                _child(fn, write, parent)
+                _child(run, write, parent)
         finally:
             if os.getpid() == parent:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write)
+        if self._inbox is not None:
+            os.close(self._inbox.read)
+            self._inbox.read = -1
         self._owner, self._pid, self._fd, self._fn = parent, pid, read, None
 
     @classmethod
@@ -147,6 +229,35 @@ class Background(Generic[T]):
 
         return cls(timed, label=label, logs=logs)
 
+    @classmethod
+    def worker(cls, label: str, prepare: Callable[[], Any], finish: Callable[[Any, Any], T],
+               *, logs: bool = True) -> Background[T]:
+        """``finish(prepare(), sent)`` as a step named ``label``: ``prepare()`` runs at once
+        (in the child), ``finish`` once :meth:`send` has given its input. The step's time is
+        theirs together, without the wait between them."""
+        def work(timings: dict[str, float], receive: Callable[[], Any]) -> T:
+            t0 = time.perf_counter()
+            ready = prepare()
+            spent = time.perf_counter() - t0
+            sent = receive()
+            t0 = time.perf_counter()
+            value = finish(ready, sent)
+            timings[label] = round(spent + time.perf_counter() - t0, 3)
+            return value
+
+        return cls(work, label=label, logs=logs, inbox=True)
+
+    def send(self, value: Any) -> None:
+        """Give the function (built with ``inbox``) its input; once."""
+        if self._inbox is not None:
+            if self._inbox.write < 0:
+                raise RuntimeError("Background.send() called twice")
+            self._inbox.send(value)
+        elif self._sent:
+            raise RuntimeError("Background.send() called twice")
+        else:
+            self._sent.append(value)
+
     @property
     def forked(self) -> bool:
         """Whether the function runs in a child process."""
@@ -159,11 +270,16 @@ class Background(Generic[T]):
             return fn(self.timings)
         if not self._pid:
             raise RuntimeError("Background.result() called twice")
+        if self._inbox is not None and self._inbox.write >= 0:
+            self._inbox.close()  # nothing will be sent: the child is told so and ends
         chunks = []
         with os.fdopen(self._fd, "rb") as pipe:
             self._fd = -1
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
         pid, self._pid = self._pid, 0
         try:
             code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -190,8 +306,11 @@ class Background(Generic[T]):
         """Stop the child (if any) without waiting for its value."""
         self._fn = None
         if os.getpid() != self._owner:  # a copy in another process: not its child, nor its fd
-            self._pid, self._fd = 0, -1
+            self._pid, self._fd, self._inbox = 0, -1, None
             return
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)

@@ -128,7 +128,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and n
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
 NoCacheOpt = Annotated[
-    bool, typer.Option("--no-cache", help="Do not read or write the network cache.")
+    bool, typer.Option("--no-cache", help="Do not read or write the cache (network, residents, "
+                       "walking areas, siting answers).")
 ]
 LangOpt = Annotated[
     str | None,
@@ -182,7 +183,8 @@ def _handled(fn: F) -> F:
         )
         ctx.obj = opts
         _COMMAND.set(_command_words(ctx))
-        with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug():
+        with _logging_to_stderr(opts), _terminate_as_interrupt(), _warnings_to_debug(), (
+                contextlib.nullcontext() if fn.__name__ in _LONG_RUNNING else _one_job_gc()):
             try:
                 set_language(opts.lang)  # an unknown language is a usage error (exit 2)
                 return fn(*args, **kwargs)
@@ -203,6 +205,31 @@ def _handled(fn: F) -> F:
                     "report it)").format(error=f"{type(exc).__name__}: {_one_line(exc)}"))
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Commands that keep running (a server) or run many jobs in one process (a batch): they keep
+#: Python's cyclic garbage collector on.
+_LONG_RUNNING = frozenset({"serve", "batch"})
+
+
+@contextlib.contextmanager
+def _one_job_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off while one command runs (on again after it).
+
+    A command loads a city and writes its outputs; what it builds lives until it ends, and
+    reference counting frees the rest. The collector's passes over those millions of live
+    objects (geometries, arrays of them, frames) found nothing to free and cost a sixth of a
+    warm Almaty run's time (0.6 s of 4.6 s CPU); peak memory stayed the same (395 MB).
+    """
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _fail(opts: Options, code: int, message: str) -> None:

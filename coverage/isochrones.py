@@ -368,6 +368,14 @@ def walking_areas(
     polys = _dissolve_lines(
         geom, src, thr, nt, k, width, method, concave_ratio, edge=edge, whole=whole
     )
+    return _areas_frame(network, precincts, polys, metres, minutes)
+
+
+def _areas_frame(network: WalkNetwork, precincts: gpd.GeoDataFrame, polys: np.ndarray,
+                 metres: np.ndarray, minutes: np.ndarray) -> gpd.GeoDataFrame:
+    """:func:`walking_areas`' frame around its polygons (precinct by precinct, thresholds
+    ascending within each)."""
+    k, nt = len(precincts), len(metres)
     labels, names, status = _precinct_frame(precincts)
     rows = np.repeat(np.arange(k), nt)
     cols = np.tile(np.arange(nt), k)
@@ -457,18 +465,9 @@ def dissolve_walking_areas(
         One row per threshold (ascending): ``threshold_min``, ``threshold_m``, ``precincts``
         (how many were merged) and the merged ``geometry`` (empty when none).
     """
-    sel = areas
-    if statuses is not None:
-        sel = areas[areas["status"].isin(list(statuses))]
-    thresholds = areas[["threshold_m", "threshold_min"]].drop_duplicates("threshold_m")
-    thresholds = thresholds.sort_values("threshold_m")
-    geoms = []
-    counts = []
-    for t in thresholds["threshold_m"]:
-        part = sel.geometry[(sel["threshold_m"] == t).to_numpy()].to_numpy()
-        part = part[~shapely.is_empty(part)] if len(part) else part
-        geoms.append(_union(part))
-        counts.append(len(part))
+    thresholds, parts = _dissolve_parts(areas, statuses)
+    geoms = [_union(part) for part in parts]
+    counts = [len(part) for part in parts]
     return gpd.GeoDataFrame(
         {
             "threshold_min": thresholds["threshold_min"].to_numpy(),
@@ -480,6 +479,21 @@ def dissolve_walking_areas(
     )
 
 
+def _dissolve_parts(areas: gpd.GeoDataFrame, statuses: Iterable[str] | None
+                    ) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The thresholds (ascending) and, for each, the non-empty areas merged into its row."""
+    sel = areas
+    if statuses is not None:
+        sel = areas[areas["status"].isin(list(statuses))]
+    thresholds = areas[["threshold_m", "threshold_min"]].drop_duplicates("threshold_m")
+    thresholds = thresholds.sort_values("threshold_m")
+    parts = []
+    for t in thresholds["threshold_m"]:
+        part = sel.geometry[(sel["threshold_m"] == t).to_numpy()].to_numpy()
+        parts.append(part[~shapely.is_empty(part)] if len(part) else part)
+    return thresholds, parts
+
+
 #: The last unions of walking areas, keyed by a digest of the polygons merged: the map, the
 #: GeoPackage and the report each merge the same areas of a run, which is computed once.
 _UNIONS: OrderedDict[bytes, shapely.Geometry] = OrderedDict()
@@ -487,15 +501,20 @@ _UNIONS_KEPT = 16
 _UNIONS_LOCK = threading.Lock()
 
 
+def _union_key(parts: np.ndarray) -> bytes:
+    """The digest of the polygons merged: every vertex, in order (equal bytes, equal union)."""
+    digest = hashlib.blake2b(digest_size=20)
+    for wkb in shapely.to_wkb(parts).tolist():
+        digest.update(len(wkb).to_bytes(8, "little"))
+        digest.update(wkb)
+    return digest.digest()
+
+
 def _union(parts: np.ndarray) -> shapely.Geometry:
     """``shapely.union_all(parts)`` (an empty polygon for none), remembered by content."""
     if not len(parts):
         return shapely.Polygon()
-    digest = hashlib.blake2b(digest_size=20)
-    for wkb in shapely.to_wkb(parts).tolist():  # every vertex, in order: equal bytes, equal union
-        digest.update(len(wkb).to_bytes(8, "little"))
-        digest.update(wkb)
-    key = digest.digest()
+    key = _union_key(parts)
     with _UNIONS_LOCK:
         hit = _UNIONS.get(key)
         if hit is not None:
@@ -507,3 +526,119 @@ def _union(parts: np.ndarray) -> shapely.Geometry:
         while len(_UNIONS) > _UNIONS_KEPT:
             _UNIONS.popitem(last=False)
     return union
+
+
+def unions_known() -> list[tuple[bytes, shapely.Geometry]]:
+    """The remembered unions of walking areas (for :func:`remember_unions` in another
+    process: the report printed beside the map finds the unions the run merged)."""
+    with _UNIONS_LOCK:
+        return list(_UNIONS.items())
+
+
+def remember_unions(items: Iterable[tuple[bytes, shapely.Geometry]]) -> None:
+    """Remember unions given by :func:`unions_known` (keyed by the digest of their parts)."""
+    with _UNIONS_LOCK:
+        for key, union in items:
+            _UNIONS[key] = union
+            _UNIONS.move_to_end(key)
+        while len(_UNIONS) > _UNIONS_KEPT:
+            _UNIONS.popitem(last=False)
+
+
+#: Bumped when what :func:`cached_walking_areas` stores (or how it is drawn) changes.
+_CACHE_FORMAT = 1
+
+
+def cached_walking_areas(
+    network: WalkNetwork,
+    precincts: gpd.GeoDataFrame,
+    *,
+    thresholds_m: Sequence[float],
+    walk_speed_kmh: float | None = None,
+    max_snap_m: float | None = None,
+    merged: Sequence[Sequence[str]] = (("open",), ("open", "planned")),
+    cache: bool | None = None,
+) -> gpd.GeoDataFrame:
+    """:func:`walking_areas` (buffered streets) with their unions over ``merged`` statuses
+    remembered for :func:`dissolve_walking_areas`, both kept in the on-disk cache.
+
+    An entry's name is the SHA-256 of everything the polygons depend on (the network's arrays,
+    the precincts' positions and statuses, the thresholds, the speed, the snapping distance,
+    the buffer width, a format number and walkshed's version); an entry that cannot be read is
+    drawn again, never trusted. The precincts' labels and names come from ``precincts``.
+
+    Parameters
+    ----------
+    network, precincts, thresholds_m, walk_speed_kmh, max_snap_m
+        As for :func:`walking_areas`.
+    merged
+        The status sets whose unions are drawn and kept with the areas.
+    cache
+        Use the on-disk cache; default :data:`walkshed.settings.use_cache`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As :func:`walking_areas`.
+    """
+    from . import __version__
+    from .siting.cache import cached_arrays, digest, network_digest
+
+    metres, minutes = _thresholds(None, thresholds_m, walk_speed_kmh)
+    width = float(settings.isochrone_buffer_m)
+    snap = settings.max_snap_m if max_snap_m is None else max_snap_m
+    _, _, status = _precinct_frame(precincts)
+    status = np.asarray([str(v) for v in status.tolist()], dtype=str)
+    where = np.asarray(shapely.to_wkb(np.asarray(precincts.geometry.to_crs(network.crs).values,
+                                                 dtype=object)), dtype=object)
+    key = digest("walking-areas", _CACHE_FORMAT, __version__, network_digest(network),
+                 np.frombuffer(b"".join(len(w).to_bytes(8, "little") + w
+                                        for w in where.tolist()), dtype=np.uint8),
+                 status, metres, minutes, width, snap, [list(m) for m in merged])
+
+    def draw() -> dict[str, np.ndarray]:
+        areas = walking_areas(network, precincts, thresholds_m=metres.tolist(),
+                              walk_speed_kmh=walk_speed_kmh, max_snap_m=max_snap_m)
+        unions = [g for statuses in merged
+                  for g in dissolve_walking_areas(areas, statuses=statuses).geometry]
+        return {**_packed("areas", np.asarray(areas.geometry.values, dtype=object)),
+                **_packed("unions", np.asarray(unions, dtype=object))}
+
+    data = cached_arrays("walking-areas", key, draw, use=cache)
+    try:
+        polys = _unpacked(data, "areas", len(precincts) * len(metres))
+        unions = _unpacked(data, "unions", len(merged) * len(metres))
+    except Exception as exc:  # an entry that does not read back: drawn again, not trusted
+        import logging
+
+        logging.getLogger(__name__).warning("walking-area cache entry unreadable (%s); "
+                                            "drawing again", exc)
+        data = draw()
+        polys = _unpacked(data, "areas", len(precincts) * len(metres))
+        unions = _unpacked(data, "unions", len(merged) * len(metres))
+    areas = _areas_frame(network, precincts, polys, metres, minutes)
+    found = iter(unions.tolist())
+    for statuses in merged:
+        for part in _dissolve_parts(areas, statuses)[1]:
+            union = next(found)
+            if len(part):
+                remember_unions([(_union_key(part), union)])
+    return areas
+
+
+def _packed(name: str, geoms: np.ndarray) -> dict[str, np.ndarray]:
+    """Geometries as WKB bytes end to end and where each ends."""
+    wkb = shapely.to_wkb(geoms).tolist()
+    return {f"{name}_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
+            f"{name}_ends": np.cumsum([len(w) for w in wkb], dtype=np.int64)}
+
+
+def _unpacked(data: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    """The ``n`` geometries :func:`_packed` stored (ValueError when they are not there)."""
+    blob, ends = data.get(f"{name}_wkb"), data.get(f"{name}_ends")
+    if blob is None or ends is None or len(ends) != n or (n and ends[-1] != len(blob)):
+        raise ValueError(f"cached {name}: not {n} geometries")
+    raw = blob.tobytes()
+    starts = np.concatenate([[0], ends[:-1]]).tolist()
+    geoms = shapely.from_wkb([raw[a:b] for a, b in zip(starts, ends.tolist(), strict=True)])
+    return np.asarray(geoms, dtype=object)

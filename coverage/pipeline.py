@@ -167,6 +167,9 @@ class Study:
         The residents placed by the other applicable methods (the scenario's own under
         ``demand_method``) and the methods that do not apply with the reason; compared by
         :func:`walkshed.assessment.uncertainty.compare`.
+    cache
+        Whether the run reads and writes the on-disk cache (walking areas, siting answers);
+        None: :data:`walkshed.settings.use_cache`.
     """
 
     name: str
@@ -187,6 +190,7 @@ class Study:
     demand_alternatives: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     demand_method: str | None = None
     demand_not_applicable: dict[str, str] = field(default_factory=dict)
+    cache: bool | None = None
     #: The other methods' residents still being placed in a second process (``load_study``'s
     #: ``background``): :func:`run_study` takes them when it compares the methods.
     pending_alternatives: Any = field(default=None, repr=False, compare=False)
@@ -366,6 +370,8 @@ def run_study(
             cfg = assessment_settings(**study.assess_options)
             siting = _siting_job(study, cfg, reporter, p=p, target_share=target_share,
                                  method=method)
+        if "report" in outputs:  # gets ready now, prints beside the tables and the map
+            report = _report_worker(out.path("report.pdf"), study, lang)
         with reporter.step("Assessing coverage"):
             a = assess(
                 study.network,
@@ -392,9 +398,10 @@ def run_study(
         if siting is not None:
             res, summary["proposed_sites"] = _siting_outputs(reporter.wait(siting), out,
                                                              write="sites" in outputs)
-        if "report" in outputs:  # printed beside the tables and the map
-            report = _report_job(out.path("report.pdf"), summary, a, res, study, walking,
-                                 lang)
+        if report is not None:
+            from .isochrones import unions_known
+
+            report.send((dict(summary), a, res, walking, unions_known()))
         if "tables" in outputs:
             with reporter.step("Writing the tables, workbook and GeoPackage"):
                 _tables(study, a, res, walking, out, lang=lang)
@@ -477,6 +484,7 @@ def _siting_job(
     opts = dict(study.siting_options)
     minutes = float(opts.pop("threshold_min", None) or cfg.main_threshold_min)
     opts.setdefault("fix", "open")
+    opts.setdefault("cache", study.cache)
     text = f"Proposing new sites ({minutes:g} min)"
     parent, live = os.getpid(), reporter.live
 
@@ -530,21 +538,28 @@ def _siting_outputs(found: tuple[Any, float, str], out: OutputDir, *, write: boo
     }
 
 
-def _report_job(path: Path, summary: dict[str, Any], a: Any, res: Any, study: Study,
-                walking: gpd.GeoDataFrame | None, lang: str | None) -> Any:
-    """Print ``report.pdf`` (in a second process where one is free): a :class:`Background`."""
+def _report_worker(path: Path, study: Study, lang: str | None) -> Any:
+    """Print ``report.pdf`` in a second process where one is free: a :class:`Background` that
+    gets ready at once (imports, fonts, streets) and prints when :meth:`Background.send` gives
+    it ``(summary, assessment, siting, walking areas, unions)``."""
     from ._background import Background
 
-    text = "Printing the report"
-    result = RunResult(dict(summary), a, res, place_names=study.place_names)
+    def prepare() -> None:
+        from .report_pdf import warm_up
 
-    def write() -> None:
+        warm_up(study.network)
+
+    def finish(_: None, sent: tuple[Any, ...]) -> None:
+        from .isochrones import remember_unions
         from .report_pdf import write_report_pdf
 
+        summary, a, res, walking, unions = sent
+        remember_unions(unions)  # merged once, by the run: the report finds them
+        result = RunResult(summary, a, res, place_names=study.place_names)
         write_report_pdf(path, result, network=study.network, precincts=study.precincts,
                          districts=study.districts, lang=lang, walking_areas=walking)
 
-    return Background.step(text, write)
+    return Background.worker("Printing the report", prepare, finish)
 
 
 def _site_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -568,14 +583,12 @@ def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
     the GeoPackage, the map and the report (printed in a second process forked after this
     step) find them remembered (:func:`walkshed.isochrones.dissolve_walking_areas`).
     """
-    from .isochrones import dissolve_walking_areas, walking_areas
+    from .isochrones import cached_walking_areas
 
     st = a.settings
-    areas = walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
-                          walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m)
-    for statuses in (("open",), ("open", "planned")):
-        dissolve_walking_areas(areas, statuses=statuses)
-    return areas
+    return cached_walking_areas(study.network, study.precincts, thresholds_m=st.thresholds_m,
+                                walk_speed_kmh=st.walk_speed_kmh, max_snap_m=st.max_snap_m,
+                                merged=(("open",), ("open", "planned")), cache=study.cache)
 
 
 def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
@@ -836,6 +849,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
             demand_method=sc.own_method(scen),
             demand_not_applicable=not_applicable,
             pending_alternatives=pending,
+            cache=cache,
         )
         from .caveats import study_caveats
 
@@ -969,6 +983,7 @@ def demo_study(*, cache: bool | None = None, reporter: Reporter | None = None) -
         assess_options={"main_threshold": 10.0},
         siting_options={"fix": "open+planned", "osm_file": str(d.extract)},
         inputs=(d.extract,),
+        cache=cache,
     )
 
 

@@ -14,6 +14,7 @@ searched and copied.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import textwrap
 from collections.abc import Sequence
@@ -99,6 +100,42 @@ def write_report_pdf(
     return out
 
 
+def warm_up(network: Any) -> None:
+    """Get ready to print a report on ``network`` before the run's figures exist: import
+    matplotlib and the PDF backend, load the fonts, split the streets into lines (remembered
+    on the network). A second process printing the report does this while the first one is
+    still assessing."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import fontTools.subset  # noqa: F401  (the backend subsets the fonts when it saves)
+    import matplotlib.pyplot
+    from matplotlib import font_manager
+    from matplotlib.backends import backend_pdf  # noqa: F401
+    from matplotlib.ft2font import FT2Font  # noqa: F401
+
+    for weight in ("normal", "bold"):
+        font_manager.get_font(font_manager.findfont(
+            font_manager.FontProperties(family="DejaVu Sans", weight=weight)))
+    _street_lines(network)
+
+
+def _street_lines(network: Any) -> list[np.ndarray]:
+    """The network's streets as coordinate arrays, one per line (remembered on it)."""
+    known = getattr(network, "_report_street_lines", None)
+    if known is not None:
+        return list(known)
+    import shapely
+
+    parts = shapely.get_parts(shapely.normalize(np.asarray(network.edge_geometry)))
+    parts = parts[~shapely.is_empty(parts)]  # as geopandas does
+    xy, which = shapely.get_coordinates(parts, return_index=True)
+    lines = np.split(xy, np.flatnonzero(np.diff(which)) + 1)
+    with contextlib.suppress(AttributeError):  # a network that takes no new attributes
+        network._report_street_lines = lines
+    return lines
+
+
 def _no_ligatures(fig: Any) -> None:
     """Set every text of the page letter by letter, without ligatures ("fi", "fl").
 
@@ -165,8 +202,10 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     if districts is not None and len(districts):  # the city, not the whole extract
         dx0, dy0, dx1, dy1 = districts.to_crs(crs).total_bounds
         minx, miny, maxx, maxy = max(minx, dx0), max(miny, dy0), min(maxx, dx1), min(maxy, dy1)
-    ax.add_collection(_lines(network.edge_geometry, linewidth=0.2, color="#7a7a7a",
-                             alpha=0.6, zorder=4, rasterized=True), autolim=True)
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(_street_lines(network), linewidth=0.2, color="#7a7a7a",
+                                     alpha=0.6, zorder=4, rasterized=True), autolim=True)
     handles: list[Any] = []
     cells = getattr(a, "uncovered_cells", None)
     if cells is not None and len(cells):
@@ -233,19 +272,6 @@ def _map_page(result: Any, network: Any, precincts: gpd.GeoDataFrame,
     fig.text(_LEFT, 0.03, _("Data: {attribution}. Map: walkshed.").format(
         attribution=t.attribution(summary.get("attribution", ""))), fontsize=7, color="#444444")
     return fig
-
-
-def _lines(geoms: Any, **style: Any) -> Any:
-    """The lines as one matplotlib collection, as ``GeoSeries.plot`` draws them, but with
-    the coordinates split in one step rather than one Python call per street."""
-    import shapely
-    from matplotlib.collections import LineCollection
-
-    parts = shapely.get_parts(shapely.normalize(np.asarray(geoms)))  # as geopandas does
-    parts = parts[~shapely.is_empty(parts)]
-    xy, which = shapely.get_coordinates(parts, return_index=True)
-    cuts = np.flatnonzero(np.diff(which)) + 1
-    return LineCollection(np.split(xy, cuts), **style)
 
 
 def _polygons(geoms: Any, *, color: str, **style: Any) -> Any:

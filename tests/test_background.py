@@ -236,3 +236,47 @@ print(job.forked, job.result() != os.getpid())
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+def _ready() -> tuple[int, float]:
+    return os.getpid(), time.perf_counter()
+
+
+def _finish(ready: tuple[int, float], sent: list[int]) -> tuple[int, int, int]:
+    return ready[0], os.getpid(), sum(sent)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_gets_ready_then_takes_what_is_sent(monkeypatch: pytest.MonkeyPatch,
+                                                     workers: int) -> None:
+    """The worker prepares before its input exists (in the child, at once); the input (here
+    larger than a pipe's buffer, sent while the child may still be preparing) arrives whole;
+    with one worker both parts run here when the value is asked for."""
+    monkeypatch.setattr(settings, "workers", workers)
+    if workers == 2 and not (hasattr(os, "fork") and _background.can_fork()):
+        pytest.skip("this test process runs other threads or cannot fork")
+    big = list(range(200_000))  # ~1 MB pickled: more than a pipe holds
+    job = Background.worker("printing", _ready, _finish)
+    assert job.forked == (workers == 2)
+    job.send(big)
+    with pytest.raises(RuntimeError, match="twice"):
+        job.send(big)
+    prepared_in, finished_in, total = job.result()
+    assert total == sum(big)
+    assert prepared_in == finished_in
+    assert (prepared_in != os.getpid()) == (workers == 2)
+    assert set(job.timings) == {"printing"}
+
+
+@fork_only
+def test_a_worker_sent_nothing_ends(two_workers: None) -> None:
+    """Asked for its value without input (the run stopped early), a worker ends with an
+    error instead of waiting for ever; closed, it is stopped."""
+    job = Background.worker("printing", _ready, _finish)
+    with pytest.raises(EOFError, match="sent nothing"):
+        job.result()
+    other = Background.worker("printing", _ready, _finish)
+    pid = other._pid
+    other.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -302,6 +302,65 @@ def test_dissolve_remembers_unions_by_content() -> None:
     assert len(isochrones._UNIONS) <= isochrones._UNIONS_KEPT
 
 
+def test_cached_walking_areas_read_back_what_was_drawn(tmp_path, monkeypatch) -> None:
+    """A second run reads the areas and their unions from the cache: the same polygons (vertex
+    for vertex) and frame as :func:`walking_areas` draws, and :func:`dissolve_walking_areas`
+    finds the unions, equal to a fresh ``union_all``; other precincts (a status changed, one
+    moved) are drawn anew; a damaged entry is drawn again, not trusted."""
+    import pandas as pd
+
+    from walkshed import isochrones, settings
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path)
+    net = _grid_network()
+    pts = _precincts([(130.0, 12.0), (262.0, 300.0), (400.0, 110.0)],
+                     ["open", "planned", "open"])
+    kw = {"thresholds_m": [100.0, 200.0], "walk_speed_kmh": 4.5, "cache": True}
+    fresh = walking_areas(net, pts, thresholds_m=[100.0, 200.0], walk_speed_kmh=4.5)
+    drawn = isochrones.cached_walking_areas(net, pts, **kw)
+    assert len(list(tmp_path.glob("walking-areas-*.npz"))) == 1
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("drawn again")
+
+    isochrones._UNIONS.clear()
+    monkeypatch.setattr(isochrones, "walking_areas", no_drawing)
+    monkeypatch.setattr(isochrones.shapely, "union_all", no_drawing)
+    read = isochrones.cached_walking_areas(net, pts, **kw)
+    for got in (drawn, read):
+        pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")),
+                                      pd.DataFrame(fresh.drop(columns="geometry")))
+        assert got.crs == fresh.crs
+        assert all(shapely.equals_exact(a, b, tolerance=0)
+                   for a, b in zip(got.geometry, fresh.geometry, strict=True))
+    merged = {st: dissolve_walking_areas(read, statuses=st)  # remembered: no union_all
+              for st in (("open",), ("open", "planned"))}
+    monkeypatch.undo()
+    monkeypatch.setattr(settings, "cache_dir", tmp_path)
+    for st, got in merged.items():
+        for t, g in zip(got["threshold_m"], got.geometry, strict=True):
+            part = fresh[fresh["status"].isin(st) & (fresh["threshold_m"] == t)].geometry
+            assert shapely.equals_exact(g, shapely.union_all(part.to_numpy()), tolerance=0)
+    # another status, another position: other entries
+    changed = pts.copy()
+    changed["status"] = ["open", "open", "open"]
+    isochrones.cached_walking_areas(net, changed, **kw)
+    moved = pts.copy()
+    moved["geometry"] = moved.geometry.translate(1.0, 0.0)
+    isochrones.cached_walking_areas(net, moved, **kw)
+    assert len(list(tmp_path.glob("walking-areas-*.npz"))) == 3
+    # a damaged entry: drawn again, the same areas
+    for entry in tmp_path.glob("walking-areas-*.npz"):
+        with np.load(entry, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        data["areas_wkb"] = data["areas_wkb"][::-1].copy()
+        with open(entry, "wb") as f:
+            np.savez(f, **data)
+    again = isochrones.cached_walking_areas(net, pts, **kw)
+    assert all(shapely.equals_exact(a, b, tolerance=0)
+               for a, b in zip(again.geometry, fresh.geometry, strict=True))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

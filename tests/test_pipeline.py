@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -231,6 +233,8 @@ def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: P
         res = runner.invoke(cli.app, ["analyze", str(monaco_toml), "--out", str(out)])
         assert res.exit_code == 0, res.output
     assert any(cache.glob("demand-*.npz"))  # the second run had a cache to read
+    # the walking areas (with their unions) and the siting answer too
+    assert any(cache.glob("walking-areas-*.npz")) and any(cache.glob("siting-answer-*.npz"))
 
     def summary(out: Path) -> dict:
         s = json.loads((out / "summary.json").read_text("utf-8"))
@@ -248,6 +252,22 @@ def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: P
     assert tables == sorted(p.name for p in outs[1].glob("*.csv"))
     for name in tables:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    # the walking areas and their unions, vertex for vertex, in the GeoPackage
+    import pyogrio
+    import shapely
+
+    layers = [n for n, _ in pyogrio.list_layers(outs[0] / "walkshed.gpkg")]
+    assert {"walking_areas", "walking_areas_open", "walking_areas_with_planned"} <= set(layers)
+    for layer in layers:
+        a, b = (pyogrio.read_dataframe(out / "walkshed.gpkg", layer=layer) for out in outs)
+        assert a.drop(columns="geometry").equals(b.drop(columns="geometry")), layer
+        assert all(shapely.equals_exact(x, y, tolerance=0)
+                   for x, y in zip(a.geometry, b.geometry, strict=True)), layer
+    if shutil.which("pdftotext"):  # the report says the same
+        texts = [subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"],
+                                capture_output=True, text=True, check=True).stdout
+                 for out in outs]
+        assert "Proposed" in texts[0] and texts[0] == texts[1]
 
 
 _SPY = """

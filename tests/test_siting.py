@@ -968,9 +968,24 @@ def test_phases_in_the_table_and_the_cache(tmp_path: Path) -> None:
     try:
         first = propose_sites(net, demand, None, cache=True, **kw)
         entries = sorted(f.name.split("-")[0] for f in folder.iterdir())
-        assert entries == ["candidates", "coverage"]
+        assert entries == ["candidates", "coverage", "siting"]  # siting-answer-...
         again = propose_sites(net, demand, None, cache=True, **kw)
         fresh = propose_sites(net, demand, None, cache=False, **kw)
+        # the answer read back is the answer solved: every field but the time it took
+        for f in ("objective", "already_covered", "total", "reachable", "method", "bound",
+                  "gap", "p", "target_share", "target_met", "model_size",
+                  "greedy_objective", "tolerance"):
+            assert getattr(again, f) == getattr(fresh, f), f
+        assert np.array_equal(again.chosen, fresh.chosen)
+        assert np.array_equal(again.newly_covered, fresh.newly_covered)
+        assert again.status == fresh.status and again.notes == fresh.notes
+        assert [n.in_language("ru") if hasattr(n, "in_language") else n
+                for n in again.notes] == [n.in_language("ru") if hasattr(n, "in_language")
+                                          else n for n in fresh.notes]
+        assert again.phases is not None and fresh.phases is not None
+        pd.testing.assert_frame_equal(again.phases, fresh.phases)
+        pd.testing.assert_frame_equal(pd.DataFrame(again.table.drop(columns="geometry")),
+                                      pd.DataFrame(fresh.table.drop(columns="geometry")))
         # an unreadable entry is rebuilt, not trusted
         for f in folder.iterdir():
             f.write_bytes(b"not a cache entry")
@@ -1266,3 +1281,73 @@ def test_hostile_names_reach_every_output_verbatim(tmp_path: Path) -> None:
     start = page.index('id="walkshed-data">') + len('id="walkshed-data">')
     data = page[start:page.index("</script>", start)]
     assert HOSTILE_STREET in json.dumps(json.loads(data), ensure_ascii=False)
+
+
+def _answer(status: str, gap: float, notes: list[Any]) -> Any:
+    from walkshed.siting.result import SitingResult
+
+    return SitingResult(chosen=np.array([2, 0]), newly_covered=np.array([5.0, 3.0]),
+                        objective=8.0, already_covered=1.0, total=20.0, reachable=15.0,
+                        method="greedy", status=status, bound=8.0 / (1 - gap), gap=gap,
+                        time_s=1.5, p=2, notes=notes, model_size={"rows": 3},
+                        greedy_objective=8.0, tolerance=0.005)
+
+
+def test_cached_answer_keeps_sentences_and_skips_cut_short_answers(tmp_path: Path) -> None:
+    from walkshed.i18n import Figure, message, message_n
+    from walkshed.siting import cache as siting_cache
+
+    notes = [message("Greedy alone covers {n} new, {share} less.", n=Figure.number(1234),
+                     share=Figure.percent(0.0123, 2)),
+             message_n("{n} candidate site falls in the exclusion areas.",
+                       "{n} candidate sites fall in the exclusion areas.", 3),
+             "a plain note"]
+    solved = _answer("optimal", 0.0, notes)
+    calls: list[int] = []
+
+    def solve() -> Any:
+        calls.append(1)
+        return solved
+
+    first = siting_cache.cached_answer("k1", solve, use=True, cache_dir=tmp_path)
+    again = siting_cache.cached_answer("k1", solve, use=True, cache_dir=tmp_path)
+    assert len(calls) == 1 and first is solved and again is not solved
+    assert [type(n).__name__ for n in again.notes] == ["Message", "Message", "str"]
+    assert [str(n) for n in again.notes] == [str(n) for n in notes]
+    # said in Russian from the cache as from the solver (figures written per locale)
+    assert again.notes[0].in_language("ru") == notes[0].in_language("ru")
+    assert again.notes[1].in_language("kk") == notes[1].in_language("kk")
+    assert np.array_equal(again.chosen, solved.chosen) and again.objective == 8.0
+    assert again.model_size == {"rows": 3} and again.tolerance == 0.005
+    # an answer cut short by a time limit above its tolerance is solved again next time
+    cut = _answer("time limit", 0.05, [])
+    siting_cache.cached_answer("k2", lambda: cut, use=True, cache_dir=tmp_path)
+    assert not siting_cache.entry_path("siting-answer", "k2", tmp_path).exists()
+    # within its tolerance it is kept
+    near = _answer("time limit", 0.001, [])
+    siting_cache.cached_answer("k3", lambda: near, use=True, cache_dir=tmp_path)
+    assert siting_cache.entry_path("siting-answer", "k3", tmp_path).exists()
+
+
+def test_cached_answer_distrusts_a_hostile_entry(tmp_path: Path) -> None:
+    import json
+
+    from walkshed.siting import cache as siting_cache
+
+    solved = _answer("optimal", 0.0, ["a plain note"])
+    siting_cache.cached_answer("k", lambda: solved, use=True, cache_dir=tmp_path)
+    entry = siting_cache.entry_path("siting-answer", "k", tmp_path)
+    with np.load(entry, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    head = json.loads(str(data["head"]))
+    # a "sentence" that would read attributes of its fields when formatted
+    head["notes"] = [{"$message": ["{n.__class__.__init__.__globals__}", None, None,
+                                   {"n": 1}]}]
+    data["head"] = np.asarray(json.dumps(head))
+    with open(entry, "wb") as f:
+        np.savez(f, **data)
+    fresh = _answer("optimal", 0.0, ["solved again"])
+    got = siting_cache.cached_answer("k", lambda: fresh, use=True, cache_dir=tmp_path)
+    assert got is fresh  # not read: solved again
+    entry.write_bytes(b"PK\x03\x04 not a zip")
+    assert siting_cache.cached_answer("k", lambda: fresh, use=True, cache_dir=tmp_path) is fresh

@@ -140,3 +140,134 @@ def cached_arrays(
     if arrays:
         _write_npz(entry, arrays)
     return arrays
+
+
+# ---------------------------------------------------------------------------------------------
+# the solver's answer
+
+#: Bumped when the stored answer (or how the solvers reach it) changes.
+_ANSWER_FORMAT = 1
+_MESSAGE, _FIGURE = "$message", "$figure"
+
+
+def _known_msgids() -> set[Any]:
+    """Every sentence walkshed can say (the catalogue's keys): a cached note must be one."""
+    from ..i18n import translator
+
+    return set(getattr(translator("ru")._t, "_catalog", {}))
+
+
+def _encoded(v: Any, known: set[Any]) -> Any:
+    """``v`` as JSON: Messages (from the catalogue) and Figures tagged, numbers plain;
+    TypeError for anything else."""
+    from ..i18n import Figure, Message
+
+    if isinstance(v, Message):
+        if (v.msgid if v.plural is None else (v.msgid, 0)) not in known:
+            raise TypeError(f"a sentence not in the catalogue: {v.msgid!r}")
+        return {_MESSAGE: [v.msgid, v.plural, _encoded(v.count, known),
+                           {k: _encoded(x, known) for k, x in v.fields.items()}]}
+    if isinstance(v, Figure):
+        return {_FIGURE: [v.kind, _encoded(v.value, known), int(v.digits)]}
+    if v is None or isinstance(v, (str, bool)):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_encoded(x, known) for x in v]
+    if isinstance(v, dict) and all(isinstance(k, str) and not k.startswith("$") for k in v):
+        return {k: _encoded(x, known) for k, x in v.items()}
+    raise TypeError(f"cannot keep {type(v).__name__} in the cache")
+
+
+def _decoded(v: Any, known: set[Any]) -> Any:
+    """The inverse of :func:`_encoded` (ValueError for a sentence not in the catalogue)."""
+    from ..i18n import Figure, Message
+
+    if isinstance(v, list):
+        return [_decoded(x, known) for x in v]
+    if isinstance(v, dict):
+        if set(v) == {_MESSAGE}:
+            msgid, plural, count, fields = v[_MESSAGE]
+            if not isinstance(msgid, str) or not isinstance(fields, dict) or (
+                    msgid if plural is None else (msgid, 0)) not in known:
+                raise ValueError("a cached sentence walkshed does not say")
+            return Message(msgid, plural, _decoded(count, known),
+                           **{str(k): _decoded(x, known) for k, x in fields.items()})
+        if set(v) == {_FIGURE}:
+            kind, value, digits = v[_FIGURE]
+            return Figure(str(kind), _decoded(value, known), int(digits))
+        return {k: _decoded(x, known) for k, x in v.items()}
+    return v
+
+
+def _complete(res: Any) -> bool:
+    """Whether an answer is what any run would give: not cut short by a time limit with a
+    gap above what its method accepts (such an answer is solved again next time)."""
+    said = [str(res.status), *map(str, res.notes)]
+    if res.phases is not None and "best_status" in res.phases.columns:
+        said += [str(s) for s in res.phases["best_status"]]
+    if not any("time limit" in s for s in said):
+        return True
+    return res.tolerance is not None and res.gap <= res.tolerance + 1e-12
+
+
+def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None,
+                  cache_dir: str | Path | None = None) -> Any:
+    """The solver's :class:`~walkshed.siting.result.SitingResult` for ``key`` (a digest of
+    the model and the method's settings) from the cache, else ``solve()`` (stored when
+    complete, see :func:`_complete`). Read back, the answer has every field as solved
+    (``table`` None) but ``time_s``, the time it took to read."""
+    import time
+
+    import pandas as pd
+
+    from .result import SitingResult
+
+    if not (settings.use_cache if use is None else use):
+        return solve()
+    t0 = time.perf_counter()
+    entry = entry_path("siting-answer", key, cache_dir)
+    data = _read_npz(entry)
+    known = _known_msgids()
+    if data is not None:
+        try:
+            head = json.loads(str(data["head"]))
+            phases = None
+            if head.pop("phases"):
+                phases = pd.DataFrame({c: data[f"phase_{c}"] for c in head.pop("phase_numbers")})
+                phases["best_status"] = _decoded(head.pop("phase_status"), known)
+            fields = {k: _decoded(v, known) for k, v in head.items()}
+            res = SitingResult(chosen=np.asarray(data["chosen"], dtype=np.int64),
+                               newly_covered=np.asarray(data["newly_covered"], dtype=float),
+                               phases=phases, **fields)
+            res.time_s = time.perf_counter() - t0
+            log.info("siting answer from cache %s", entry)
+            return res
+        except Exception as exc:
+            log.warning("siting cache entry %s inconsistent (%s); solving again", entry, exc)
+    res = solve()
+    if not _complete(res):
+        return res
+    try:
+        head = {k: _encoded(getattr(res, k), known) for k in (
+            "objective", "already_covered", "total", "reachable", "method", "status", "bound",
+            "gap", "time_s", "p", "target_share", "target_met", "notes", "model_size",
+            "greedy_objective", "tolerance")}
+        arrays = {"chosen": np.asarray(res.chosen, dtype=np.int64),
+                  "newly_covered": np.asarray(res.newly_covered, dtype=float)}
+        head["phases"] = res.phases is not None
+        if res.phases is not None:
+            numbers = [c for c in res.phases.columns if c != "best_status"]
+            head["phase_numbers"] = numbers
+            head["phase_status"] = _encoded(list(res.phases["best_status"]), known)
+            for c in numbers:
+                arrays[f"phase_{c}"] = res.phases[c].to_numpy()
+        arrays["head"] = np.asarray(json.dumps(head))
+    except TypeError as exc:  # an answer this cache cannot keep: solved again next time
+        log.info("siting answer not cached: %s", exc)
+        return res
+    _write_npz(entry, arrays)
+    return res

@@ -211,15 +211,26 @@ def propose_sites(
     cover = _cache.cached_coverage(key, build, use=cache)
     q = None if not quotas else _quotas_of(network, cand, districts, quotas)
     k_phases = (20 if p is not None else 10) if phases is None else int(phases)
-    if p is not None:
-        res = solve_mclp(cover, weights, p, covered=covered, method=method,
-                         time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
-                         phases=k_phases)
-    else:
-        assert target_share is not None
-        res = solve_min_sites(cover, weights, target_share, covered=covered, method=method,
+
+    def solve() -> SitingResult:
+        if p is not None:
+            return solve_mclp(cover, weights, p, covered=covered, method=method,
                               time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
                               phases=k_phases)
+        assert target_share is not None
+        return solve_min_sites(cover, weights, target_share, covered=covered, method=method,
+                               time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
+                               phases=k_phases)
+
+    from .. import __version__
+
+    # the same model and settings give the same answer: a second run reads it
+    answer_key = _cache.digest(
+        "siting-answer", _cache._ANSWER_FORMAT, __version__, key, weights, covered,
+        None if p is None else int(p), None if target_share is None else float(target_share),
+        str(method), float(time_limit_s), float(tolerance), int(k_phases),
+        *((q.district, q.at_least, q.at_most, list(q.names)) if q is not None else ()))
+    res = _cache.cached_answer(answer_key, solve, use=cache)
     res.notes[:0] = notes
     if res.phases is not None and len(res.phases):
         worst = float(res.phases["price_of_phasing"].max())
