@@ -9,9 +9,11 @@ walkshed, each command a fresh process (interpreter start and imports counted, a
 waits for them), best of ``--repeat``; on two cores or more a run overlaps independent steps in a
 second process (``--one-process`` also times ``WALKSHED_WORKERS=1``):
 
-* ``analyze`` with an empty cache (network, street candidates and coverage matrix built) and
-  warm (all read from the cache);
-* ``rank -p 10`` warm; ``rank --target-share 0.5`` warm, with the gap it proved.
+* ``analyze`` with an empty cache (network, residents, street candidates, coverage matrix,
+  walking areas and the siting answer computed) and warm (all read from the cache);
+* ``rank -p 10`` and ``rank --target-share 0.5`` warm, with the gap they proved;
+* "answer solved": warm inputs, but the siting answer solved again (its cache entries
+  removed before each run), as a run asking a new siting question of the same city is.
 
 The osmnx-notebook way of the same assessment, in this process (imports not counted): the PBF
 converted to OSM XML with ``osmium cat`` (timed), ``ox.graph_from_xml`` (simplified, as
@@ -83,7 +85,7 @@ def walkshed_runs(toml: Path, work: Path, repeat: int, one_process: bool
 
     def show(label: str, best: dict[int | None, float], summary: dict) -> None:
         alone = f"; one process {best[1]:.2f} s" if 1 in best else ""
-        print(f"  {label:21s}: {best[None]:6.2f} s{alone}  ({sites_line(summary)}) [{load()}]")
+        print(f"  {label:38s}: {best[None]:6.2f} s{alone}  ({sites_line(summary)}) [{load()}]")
         print(f"     steps: {summary.get('timings_s')}")
 
     cold: dict[int | None, float] = {}
@@ -96,15 +98,23 @@ def walkshed_runs(toml: Path, work: Path, repeat: int, one_process: bool
     times["analyze, empty cache"] = cold[None]
     show("analyze, empty cache", cold, summary)
     warm_cache = work / "cold-cache-None-0"
+    # (arguments, whether the siting answer is solved afresh: its cache entries removed first)
     jobs = {
-        "analyze, warm cache": ["analyze", str(toml)],
-        "rank -p 10, warm": ["rank", str(toml), "-p", "10"],
-        "rank --target-share 0.5, warm": ["rank", str(toml), "--target-share", "0.5"],
+        "analyze, warm cache": (["analyze", str(toml)], False),
+        "analyze, answer solved": (["analyze", str(toml)], True),
+        "rank -p 10, warm": (["rank", str(toml), "-p", "10"], False),
+        "rank -p 10, answer solved": (["rank", str(toml), "-p", "10"], True),
+        "rank --target-share 0.5, answer solved": (
+            ["rank", str(toml), "--target-share", "0.5"], True),
+        "rank --target-share 0.5, warm": (["rank", str(toml), "--target-share", "0.5"], False),
     }
-    for label, args in jobs.items():
+    for label, (args, solve) in jobs.items():
         best: dict[int | None, float] = {}
         for workers in modes:
             for i in range(repeat):
+                if solve:
+                    for entry in warm_cache.glob("siting-answer-*.npz"):
+                        entry.unlink()
                 t, summary = run([*args, "--out", str(work / f"out-{len(times)}-{workers}-{i}")],
                                  warm_cache, workers)
                 best[workers] = min(best.get(workers, t), t)

@@ -129,7 +129,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the cache (network, residents, "
-                       "walking areas, siting answers).")
+                       "assessment, walking areas, siting answers).")
 ]
 LangOpt = Annotated[
     str | None,

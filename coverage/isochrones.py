@@ -582,6 +582,7 @@ def cached_walking_areas(
         As :func:`walking_areas`.
     """
     from . import __version__
+    from ._stored import packed, unpacked
     from .siting.cache import cached_arrays, digest, network_digest
 
     metres, minutes = _thresholds(None, thresholds_m, walk_speed_kmh)
@@ -601,21 +602,21 @@ def cached_walking_areas(
                               walk_speed_kmh=walk_speed_kmh, max_snap_m=max_snap_m)
         unions = [g for statuses in merged
                   for g in dissolve_walking_areas(areas, statuses=statuses).geometry]
-        return {**_packed("areas", np.asarray(areas.geometry.values, dtype=object)),
-                **_packed("unions", np.asarray(unions, dtype=object))}
+        return {**packed("areas", np.asarray(areas.geometry.values, dtype=object)),
+                **packed("unions", np.asarray(unions, dtype=object))}
 
     data = cached_arrays("walking-areas", key, draw, use=cache)
     try:
-        polys = _unpacked(data, "areas", len(precincts) * len(metres))
-        unions = _unpacked(data, "unions", len(merged) * len(metres))
+        polys = unpacked(data, "areas", len(precincts) * len(metres))
+        unions = unpacked(data, "unions", len(merged) * len(metres))
     except Exception as exc:  # an entry that does not read back: drawn again, not trusted
         import logging
 
         logging.getLogger(__name__).warning("walking-area cache entry unreadable (%s); "
                                             "drawing again", exc)
         data = draw()
-        polys = _unpacked(data, "areas", len(precincts) * len(metres))
-        unions = _unpacked(data, "unions", len(merged) * len(metres))
+        polys = unpacked(data, "areas", len(precincts) * len(metres))
+        unions = unpacked(data, "unions", len(merged) * len(metres))
     areas = _areas_frame(network, precincts, polys, metres, minutes)
     found = iter(unions.tolist())
     for statuses in merged:
@@ -624,21 +625,3 @@ def cached_walking_areas(
             if len(part):
                 remember_unions([(_union_key(part), union)])
     return areas
-
-
-def _packed(name: str, geoms: np.ndarray) -> dict[str, np.ndarray]:
-    """Geometries as WKB bytes end to end and where each ends."""
-    wkb = shapely.to_wkb(geoms).tolist()
-    return {f"{name}_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
-            f"{name}_ends": np.cumsum([len(w) for w in wkb], dtype=np.int64)}
-
-
-def _unpacked(data: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
-    """The ``n`` geometries :func:`_packed` stored (ValueError when they are not there)."""
-    blob, ends = data.get(f"{name}_wkb"), data.get(f"{name}_ends")
-    if blob is None or ends is None or len(ends) != n or (n and ends[-1] != len(blob)):
-        raise ValueError(f"cached {name}: not {n} geometries")
-    raw = blob.tobytes()
-    starts = np.concatenate([[0], ends[:-1]]).tolist()
-    geoms = shapely.from_wkb([raw[a:b] for a, b in zip(starts, ends.tolist(), strict=True)])
-    return np.asarray(geoms, dtype=object)

@@ -358,7 +358,6 @@ def run_study(
     -------
     RunResult
     """
-    from .assessment import assess
     from .assessment.core import assessment_settings
 
     t0, started = time.perf_counter(), datetime.now(UTC)
@@ -372,17 +371,7 @@ def run_study(
                                  method=method)
         if "report" in outputs:  # gets ready now, prints beside the tables and the map
             report = _report_worker(out.path("report.pdf"), study, lang)
-        with reporter.step("Assessing coverage"):
-            a = assess(
-                study.network,
-                study.demand,
-                study.precincts,
-                districts=study.districts,
-                **study.assess_options,
-            )
-        study.settle(reporter)
-        with reporter.step("Comparing population methods and staffing norms"):
-            a = _with_uncertainty(study, a)
+        a = _assessment(study, reporter)
         found = a.to_dict()
         summary["population_sources"] = _population_sources(study.demand)
         if study.population_report is not None and "reason" in study.population_report.columns:
@@ -440,6 +429,52 @@ def _vetting_and_caveats(study: Study, a: Any, summary: dict[str, Any]) -> None:
     summary["staffing"] = staffing_summary(a)
     summary["caveats"] = list(study.caveats)
     summary["sources"] = [c for c in study.caveats if c.get("topic") == "source"]
+
+
+def _assessment(study: Study, reporter: Reporter) -> Any:
+    """The assessment with its comparison of population methods and norms: from the on-disk
+    cache when the same inputs were assessed before, else computed (and kept there)."""
+    from .assessment import assess
+    from .assessment.cache import assessment_key, read_assessment, store_assessment
+    from .assessment.core import assessment_settings
+
+    use = settings.use_cache if study.cache is None else study.cache
+    from .siting.cache import entry_path
+
+    key = None
+    if use and study.pending_alternatives is None:  # all inputs at hand: look it up
+        key = _assessment_key(study, assessment_key)
+        if key is not None and entry_path("assessment", key).is_file():
+            with reporter.step("Assessing coverage"):
+                found = read_assessment(key, assessment_settings(**study.assess_options),
+                                        use=True)
+            if found is not None:
+                with reporter.step("Comparing population methods and staffing norms"):
+                    return found  # compared with the rest: read with it
+    with reporter.step("Assessing coverage"):
+        a = assess(
+            study.network,
+            study.demand,
+            study.precincts,
+            districts=study.districts,
+            **study.assess_options,
+        )
+    study.settle(reporter)
+    with reporter.step("Comparing population methods and staffing norms"):
+        a = _with_uncertainty(study, a)
+    if use:
+        key = key or _assessment_key(study, assessment_key)
+        if key is not None:
+            store_assessment(key, a, use=True)
+    return a
+
+
+def _assessment_key(study: Study, assessment_key: Any) -> str | None:
+    own = study.demand_method or "as given"
+    demands = dict(study.demand_alternatives) or {own: study.demand}
+    demands[own] = study.demand
+    return assessment_key(study.network, study.demand, study.precincts, study.districts,
+                          study.assess_options, demands, own, study.demand_not_applicable)
 
 
 def _with_uncertainty(study: Study, a: Any) -> Any:

@@ -1071,3 +1071,69 @@ def test_uncovered_areas_split_at_district_borders() -> None:
                                          .to_numpy())
                 assert want.symmetric_difference(area.geometry).area < 1e-9 * want.area
                 assert area.geometry.area == pytest.approx(want.area, rel=1e-9)
+
+
+def test_a_cached_assessment_is_the_assessment(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of the same inputs reads the assessment and its comparison from the cache: every
+    table (types and values, exactly), figure and sentence as computed, without assessing;
+    other precincts or options are assessed anew; a tampered entry is assessed again."""
+    import dataclasses
+
+    from walkshed import assessment as assessment_pkg
+    from walkshed.assessment import cache as acache
+    from walkshed.pipeline import Reporter, _assessment, demo_study
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path)
+    study = demo_study(cache=True)
+    fresh = _assessment(study, Reporter())
+    entries = list(tmp_path.glob("assessment-*.npz"))
+    assert len(entries) == 1
+
+    def no_assessing(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("assessed again")
+
+    with monkeypatch.context() as m:
+        m.setattr(assessment_pkg, "assess", no_assessing)
+        read = _assessment(study, Reporter())
+    assert read.settings == fresh.settings
+    for f in dataclasses.fields(Assessment):
+        got, want = getattr(read, f.name), getattr(fresh, f.name)
+        if isinstance(want, pd.DataFrame):
+            assert type(got) is type(want), f.name
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+            if isinstance(want, gpd.GeoDataFrame):
+                assert got.crs == want.crs and got.geometry.name == want.geometry.name
+        else:
+            assert got == want, f.name
+    assert read.uncertainty is not None and read.uncertainty == fresh.uncertainty
+    assert [n.in_language("ru") for n in read.notes] == [n.in_language("ru")
+                                                        for n in fresh.notes]
+    assert read.summary("kk") == fresh.summary("kk")
+
+    # other inputs, other entries
+    other = dataclasses.replace(study, precincts=study.precincts.assign(
+        status=["planned", *study.precincts["status"].iloc[1:]]))
+    wider = dataclasses.replace(study, assess_options={**study.assess_options,
+                                                       "main_threshold": 15.0})
+    keys = {pipeline_key(s) for s in (study, other, wider)}
+    assert len(keys) == 3
+
+    # a tampered entry (a sentence walkshed does not say) is assessed again
+    with np.load(entries[0], allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    head = json.loads(str(data["head"]))
+    head["values"]["notes"] = [{"$message": ["{n.__class__}", None, None, {"n": 1}]}]
+    data["head"] = np.asarray(json.dumps(head))
+    with open(entries[0], "wb") as f:
+        np.savez(f, **data)
+    assert acache.read_assessment(pipeline_key(study), fresh.settings, use=True) is None
+    again = _assessment(study, Reporter())
+    pd.testing.assert_frame_equal(again.catchments, fresh.catchments, check_exact=True)
+
+
+def pipeline_key(study: Any) -> str | None:
+    from walkshed.assessment.cache import assessment_key
+    from walkshed.pipeline import _assessment_key
+
+    return _assessment_key(study, assessment_key)

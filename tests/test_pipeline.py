@@ -233,8 +233,9 @@ def test_a_warm_run_writes_what_a_cold_run_writes(monaco_toml: Path, tmp_path: P
         res = runner.invoke(cli.app, ["analyze", str(monaco_toml), "--out", str(out)])
         assert res.exit_code == 0, res.output
     assert any(cache.glob("demand-*.npz"))  # the second run had a cache to read
-    # the walking areas (with their unions) and the siting answer too
-    assert any(cache.glob("walking-areas-*.npz")) and any(cache.glob("siting-answer-*.npz"))
+    # the assessment, the walking areas (with their unions) and the siting answer too
+    for kind in ("assessment", "walking-areas", "siting-answer"):
+        assert any(cache.glob(f"{kind}-*.npz")), kind
 
     def summary(out: Path) -> dict:
         s = json.loads((out / "summary.json").read_text("utf-8"))

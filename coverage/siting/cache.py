@@ -147,60 +147,6 @@ def cached_arrays(
 
 #: Bumped when the stored answer (or how the solvers reach it) changes.
 _ANSWER_FORMAT = 1
-_MESSAGE, _FIGURE = "$message", "$figure"
-
-
-def _known_msgids() -> set[Any]:
-    """Every sentence walkshed can say (the catalogue's keys): a cached note must be one."""
-    from ..i18n import translator
-
-    return set(getattr(translator("ru")._t, "_catalog", {}))
-
-
-def _encoded(v: Any, known: set[Any]) -> Any:
-    """``v`` as JSON: Messages (from the catalogue) and Figures tagged, numbers plain;
-    TypeError for anything else."""
-    from ..i18n import Figure, Message
-
-    if isinstance(v, Message):
-        if (v.msgid if v.plural is None else (v.msgid, 0)) not in known:
-            raise TypeError(f"a sentence not in the catalogue: {v.msgid!r}")
-        return {_MESSAGE: [v.msgid, v.plural, _encoded(v.count, known),
-                           {k: _encoded(x, known) for k, x in v.fields.items()}]}
-    if isinstance(v, Figure):
-        return {_FIGURE: [v.kind, _encoded(v.value, known), int(v.digits)]}
-    if v is None or isinstance(v, (str, bool)):
-        return v
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v)
-    if isinstance(v, (list, tuple)):
-        return [_encoded(x, known) for x in v]
-    if isinstance(v, dict) and all(isinstance(k, str) and not k.startswith("$") for k in v):
-        return {k: _encoded(x, known) for k, x in v.items()}
-    raise TypeError(f"cannot keep {type(v).__name__} in the cache")
-
-
-def _decoded(v: Any, known: set[Any]) -> Any:
-    """The inverse of :func:`_encoded` (ValueError for a sentence not in the catalogue)."""
-    from ..i18n import Figure, Message
-
-    if isinstance(v, list):
-        return [_decoded(x, known) for x in v]
-    if isinstance(v, dict):
-        if set(v) == {_MESSAGE}:
-            msgid, plural, count, fields = v[_MESSAGE]
-            if not isinstance(msgid, str) or not isinstance(fields, dict) or (
-                    msgid if plural is None else (msgid, 0)) not in known:
-                raise ValueError("a cached sentence walkshed does not say")
-            return Message(msgid, plural, _decoded(count, known),
-                           **{str(k): _decoded(x, known) for k, x in fields.items()})
-        if set(v) == {_FIGURE}:
-            kind, value, digits = v[_FIGURE]
-            return Figure(str(kind), _decoded(value, known), int(digits))
-        return {k: _decoded(x, known) for k, x in v.items()}
-    return v
 
 
 def _complete(res: Any) -> bool:
@@ -224,6 +170,7 @@ def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None
 
     import pandas as pd
 
+    from .._stored import decoded, encoded, known_msgids
     from .result import SitingResult
 
     if not (settings.use_cache if use is None else use):
@@ -231,15 +178,15 @@ def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None
     t0 = time.perf_counter()
     entry = entry_path("siting-answer", key, cache_dir)
     data = _read_npz(entry)
-    known = _known_msgids()
+    known = known_msgids()
     if data is not None:
         try:
             head = json.loads(str(data["head"]))
             phases = None
             if head.pop("phases"):
                 phases = pd.DataFrame({c: data[f"phase_{c}"] for c in head.pop("phase_numbers")})
-                phases["best_status"] = _decoded(head.pop("phase_status"), known)
-            fields = {k: _decoded(v, known) for k, v in head.items()}
+                phases["best_status"] = decoded(head.pop("phase_status"), known)
+            fields = {k: decoded(v, known) for k, v in head.items()}
             res = SitingResult(chosen=np.asarray(data["chosen"], dtype=np.int64),
                                newly_covered=np.asarray(data["newly_covered"], dtype=float),
                                phases=phases, **fields)
@@ -252,7 +199,7 @@ def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None
     if not _complete(res):
         return res
     try:
-        head = {k: _encoded(getattr(res, k), known) for k in (
+        head = {k: encoded(getattr(res, k), known) for k in (
             "objective", "already_covered", "total", "reachable", "method", "status", "bound",
             "gap", "time_s", "p", "target_share", "target_met", "notes", "model_size",
             "greedy_objective", "tolerance")}
@@ -262,7 +209,7 @@ def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None
         if res.phases is not None:
             numbers = [c for c in res.phases.columns if c != "best_status"]
             head["phase_numbers"] = numbers
-            head["phase_status"] = _encoded(list(res.phases["best_status"]), known)
+            head["phase_status"] = encoded(list(res.phases["best_status"]), known)
             for c in numbers:
                 arrays[f"phase_{c}"] = res.phases[c].to_numpy()
         arrays["head"] = np.asarray(json.dumps(head))
