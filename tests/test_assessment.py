@@ -1137,3 +1137,24 @@ def pipeline_key(study: Any) -> str | None:
     from walkshed.pipeline import _assessment_key
 
     return _assessment_key(study, assessment_key)
+
+
+def test_the_cache_key_follows_what_the_settings_change(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """A setting that changes the figures (the compared norms, the walking speed) changes the
+    assessment's cache key; one that changes only how the run goes (processes, progress, the
+    cache's folder) does not."""
+    from walkshed.pipeline import demo_study
+
+    study = demo_study()
+    base = pipeline_key(study)
+    assert base is not None
+    for name, value in (("workers", 1), ("progress", False), ("cache_dir", Path("/elsewhere"))):
+        with monkeypatch.context() as m:
+            m.setattr(settings, name, value)
+            assert pipeline_key(study) == base, name
+    for name, value in (("compared_norms", (1000.0, 3000.0)), ("walk_speed_kmh", 5.0),
+                        ("max_snap_m", 400.0)):
+        with monkeypatch.context() as m:
+            m.setattr(settings, name, value)
+            assert pipeline_key(study) != base, name

@@ -32,13 +32,18 @@ _FRAMES = ("coverage", "districts", "catchments", "opening_order", "uncovered_ar
 _VALUES = ("residents", "unreachable_residents", "precinct_counts", "notes", "uncertainty")
 
 
+#: Settings that change how a run goes, never what it finds.
+_HOW_NOT_WHAT = frozenset({"use_cache", "cache_dir", "workers", "progress"})
+
+
 def _settings_snapshot() -> dict[str, Any]:
-    """Every plain value of :mod:`walkshed.settings` (what the steps may read as defaults)."""
+    """Every plain value of :mod:`walkshed.settings` (what the steps may read as defaults)
+    but those of :data:`_HOW_NOT_WHAT`."""
     out: dict[str, Any] = {}
     for name in sorted(vars(settings)):
         value = getattr(settings, name)
-        if not name.startswith("_") and isinstance(value, (bool, int, float, str, tuple, list,
-                                                           type(None))):
+        if not name.startswith("_") and name not in _HOW_NOT_WHAT and isinstance(
+                value, (bool, int, float, str, tuple, list, type(None))):
             out[name] = value
     return out
 
