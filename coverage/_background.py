@@ -263,6 +263,15 @@ class Background(Generic[T]):
         """Whether the function runs in a child process."""
         return self._pid != 0
 
+    def done(self) -> bool:
+        """Whether :meth:`result` would return without waiting for a child (False when the
+        function runs in this process: it has not run yet)."""
+        if not self._pid or self._fd < 0:
+            return False
+        import select
+
+        return bool(select.select([self._fd], [], [], 0)[0])
+
     def result(self) -> T:
         """The function's value (raising its exception), its log records replayed here."""
         if self._fn is not None:  # not forked: run it now

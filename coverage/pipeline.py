@@ -383,7 +383,11 @@ def run_study(
         if "tables" in outputs or "map" in outputs:
             with reporter.step("Drawing the walking areas"):
                 walking = _walking_areas(study, a)
-        res = None
+        res = tables = None
+        if "tables" in outputs and siting is not None and not siting.done():
+            # what does not need the sites is written while they are still being chosen
+            with reporter.step("Writing the tables"):
+                tables = _tables_without_sites(study, a, walking, out)
         if siting is not None:
             res, summary["proposed_sites"] = _siting_outputs(reporter.wait(siting), out,
                                                              write="sites" in outputs)
@@ -392,8 +396,11 @@ def run_study(
 
             report.send((dict(summary), a, res, walking, unions_known()))
         if "tables" in outputs:
-            with reporter.step("Writing the tables, workbook and GeoPackage"):
-                _tables(study, a, res, walking, out, lang=lang)
+            if tables is None:
+                with reporter.step("Writing the tables"):
+                    tables = _tables_without_sites(study, a, walking, out)
+            with reporter.step("Writing the workbook and GeoPackage"):
+                _tables_with_sites(*tables, res, out, lang=lang)
         if "map" in outputs:
             _map(study, a, res, out, reporter, offline=offline, walking_areas=walking,
                  lang=lang)
@@ -626,11 +633,13 @@ def _walking_areas(study: Study, a: Any) -> gpd.GeoDataFrame:
                                 merged=(("open",), ("open", "planned")), cache=study.cache)
 
 
-def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
-            out: OutputDir, lang: str | None = None) -> None:
-    """Stage the CSV tables, ``uncovered_areas.gpkg``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
+def _tables_without_sites(study: Study, a: Any, walking: gpd.GeoDataFrame | None,
+                          out: OutputDir) -> tuple[dict[str, pd.DataFrame],
+                                                   dict[str, gpd.GeoDataFrame]]:
+    """Stage the CSV tables and ``uncovered_areas.gpkg``: the workbook's sheets and the
+    GeoPackage's layers but the proposed sites' (:func:`_tables_with_sites` adds them)."""
     from .assessment import h3_resolution_for
-    from .export import catchment_polygons, precinct_table, tidy, write_workbook
+    from .export import catchment_polygons, precinct_table, tidy
     from .isochrones import dissolve_walking_areas
 
     wide = precinct_table(a.catchments, study.precincts, study.districts)
@@ -642,14 +651,11 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
         tables["opening_order"] = tidy(a.opening_order)
     areas = tidy(a.uncovered_areas)
     tables["uncovered_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
-    if res is not None and res.table is not None:
-        tables["proposed_sites"] = _site_table(res.table)
     for name, table in tables.items():
         if name != "uncovered_areas":
             out.write_csv(table, f"{name}.csv", encoding="utf-8-sig")
     out.write_gpkg({"uncovered_areas": areas, "uncovered_cells": tidy(a.uncovered_cells)},
                    "uncovered_areas.gpkg")
-    write_workbook(tables, out.path("walkshed.xlsx"), lang=lang)  # headers in the language
     layers: dict[str, gpd.GeoDataFrame] = {}
     if walking is not None:
         ll = walking.to_crs(4326)
@@ -677,6 +683,19 @@ def _tables(study: Study, a: Any, res: Any, walking: gpd.GeoDataFrame | None,
         layers["districts"] = layer
     layers["uncovered_areas"] = areas
     layers["uncovered_cells"] = tidy(a.uncovered_cells)
+    return tables, layers
+
+
+def _tables_with_sites(tables: dict[str, pd.DataFrame], layers: dict[str, gpd.GeoDataFrame],
+                       res: Any, out: OutputDir, lang: str | None = None) -> None:
+    """Add the proposed sites (if any) to :func:`_tables_without_sites`' sheets and layers;
+    stage ``proposed_sites.csv``, ``walkshed.xlsx`` and ``walkshed.gpkg``."""
+    from .export import write_workbook
+
+    if res is not None and res.table is not None:
+        tables["proposed_sites"] = _site_table(res.table)
+        out.write_csv(tables["proposed_sites"], "proposed_sites.csv", encoding="utf-8-sig")
+    write_workbook(tables, out.path("walkshed.xlsx"), lang=lang)  # headers in the language
     if res is not None and isinstance(res.table, gpd.GeoDataFrame):
         layers["proposed_sites"] = _site_layer(res.table)
     out.write_gpkg(layers, "walkshed.gpkg")

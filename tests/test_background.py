@@ -280,3 +280,27 @@ def test_a_worker_sent_nothing_ends(two_workers: None) -> None:
     other.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def _nap(timings: dict[str, float]) -> int:
+    time.sleep(0.5)
+    return 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_done_says_whether_the_value_is_waiting(monkeypatch: pytest.MonkeyPatch,
+                                                workers: int) -> None:
+    """``done()`` is False while the child works (or before an in-process step ran) and True
+    once its answer waits in the pipe; asking for it never changes the value."""
+    monkeypatch.setattr(settings, "workers", workers)
+    if workers == 2 and not (hasattr(os, "fork") and _background.can_fork()):
+        pytest.skip("this test process runs other threads or cannot fork")
+    job = Background(_nap)
+    assert not job.done()
+    if workers == 2:
+        deadline = time.monotonic() + 30
+        while not job.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.done()
+    assert job.result() == 1
+    assert not job.done()
