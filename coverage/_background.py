@@ -103,7 +103,8 @@ class _Inbox:
         done = 0
         while done < len(data):
             done += os.pwrite(self.box, memoryview(data)[done:], done)
-        os.write(self.write, len(data).to_bytes(8, "little"))
+        with contextlib.suppress(BrokenPipeError):  # the child ended: its error says why
+            os.write(self.write, len(data).to_bytes(8, "little"))
         self.close()
 
     def receive(self) -> Any:

@@ -23,6 +23,27 @@ _MESSAGE, _FIGURE = "$message", "$figure"
 
 
 # ---------------------------------------------------------------------------------------------
+# the code that computed an entry
+
+_CODE: list[str] = []
+
+
+def code_digest() -> str:
+    """SHA-256 of walkshed's own source files (once per process): results computed by other
+    code (an update, a change between releases of the same version) are computed again."""
+    if not _CODE:
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+        _CODE.append(h.hexdigest())
+    return _CODE[0]
+
+
+# ---------------------------------------------------------------------------------------------
 # values: numbers, text, lists, dicts and walkshed's sentences
 
 
@@ -149,14 +170,23 @@ def frame_arrays(frame: pd.DataFrame, pre: str) -> dict[str, np.ndarray]:
     return out
 
 
-def frame_of(data: dict[str, np.ndarray], pre: str) -> pd.DataFrame:
-    """The frame :func:`frame_arrays` stored (KeyError or ValueError when it is not there)."""
+def frame_of(data: dict[str, np.ndarray], pre: str, crs: Any = None) -> pd.DataFrame:
+    """The frame :func:`frame_arrays` stored (KeyError or ValueError when it is not there).
+
+    A frame with geometries is given ``crs``, which must be the one it was stored with: the
+    coordinate system is never read from the entry (PROJ would be handed its text)."""
+    import pyproj
+
     head = json.loads(str(data[f"{pre}head"]))
     n = int(head["rows"])
+    if head["geometry"] is not None:
+        if crs is None or head["crs"] != pyproj.CRS.from_user_input(crs).to_wkt():
+            raise ValueError("cached geometries in another coordinate system")
+        crs = pyproj.CRS.from_user_input(crs)
     values: dict[str, Any] = {}
     for i, (c, kind) in enumerate(zip(head["columns"], head["kinds"], strict=True)):
         if kind == "geometry":
-            values[c] = gpd.GeoSeries(unpacked(data, f"{pre}g{i}", n), crs=head["crs"])
+            values[c] = gpd.GeoSeries(unpacked(data, f"{pre}g{i}", n), crs=crs)
             continue
         v = data[f"{pre}c{i}"]
         if len(v) != n:
@@ -178,8 +208,12 @@ def frame_of(data: dict[str, np.ndarray], pre: str) -> pd.DataFrame:
                 storage=storage, na_value=np.nan if na == "nan" else pd.NA))
     frame = pd.DataFrame(values, index=pd.RangeIndex(n), columns=list(head["columns"]))
     if head["geometry"] is not None:
-        return gpd.GeoDataFrame(frame, geometry=head["geometry"], crs=head["crs"])
+        return gpd.GeoDataFrame(frame, geometry=head["geometry"], crs=crs)
     return frame
+
+
+def _texty(dtype: Any) -> bool:
+    return isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O")
 
 
 def frame_digest(frame: pd.DataFrame | None) -> str:
@@ -190,7 +224,10 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
         h.update(b"none")
         return h.hexdigest()
     geo = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns
-    h.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    # text is text, in an object or a string column (a frame read back from the residents'
+    # cache has the string type where the freshly placed one has objects)
+    h.update(json.dumps([[str(c), "text" if _texty(t) else str(t)]
+                         for c, t in frame.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(frame.index, index=False).to_numpy().tobytes())
     if geo:
         h.update(str(frame.crs.to_wkt() if frame.crs else None).encode())
@@ -208,9 +245,14 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
         elif v.dtype.kind in "biuf" and isinstance(v.dtype, np.dtype):
             h.update(np.ascontiguousarray(v.to_numpy()).tobytes())
         else:
+            missing = v.isna().to_numpy(dtype=bool)
+            if _texty(v.dtype):  # the same text hashes the same in either type
+                values = v.to_numpy(dtype=object, copy=True)
+                values[missing] = None
+                v = pd.Series(values, dtype="object")
             try:  # and where values are missing: "None" the text is not None
                 h.update(pd.util.hash_pandas_object(v, index=False).to_numpy().tobytes())
-                h.update(v.isna().to_numpy(dtype=bool).tobytes())
+                h.update(missing.tobytes())
             except TypeError as exc:
                 raise TypeError(f"column {c!r} cannot be hashed: {exc}") from None
     return h.hexdigest()

@@ -582,8 +582,8 @@ def cached_walking_areas(
         As :func:`walking_areas`.
     """
     from . import __version__
-    from ._stored import packed, unpacked
-    from .siting.cache import cached_arrays, digest, network_digest
+    from ._stored import code_digest, packed, unpacked
+    from .siting.cache import _write_npz, cached_arrays, digest, entry_path, network_digest
 
     metres, minutes = _thresholds(None, thresholds_m, walk_speed_kmh)
     width = float(settings.isochrone_buffer_m)
@@ -592,7 +592,8 @@ def cached_walking_areas(
     status = np.asarray([str(v) for v in status.tolist()], dtype=str)
     where = np.asarray(shapely.to_wkb(np.asarray(precincts.geometry.to_crs(network.crs).values,
                                                  dtype=object)), dtype=object)
-    key = digest("walking-areas", _CACHE_FORMAT, __version__, network_digest(network),
+    key = digest("walking-areas", _CACHE_FORMAT, __version__, code_digest(),
+                 network_digest(network),
                  np.frombuffer(b"".join(len(w).to_bytes(8, "little") + w
                                         for w in where.tolist()), dtype=np.uint8),
                  status, metres, minutes, width, snap, [list(m) for m in merged])
@@ -615,6 +616,8 @@ def cached_walking_areas(
         logging.getLogger(__name__).warning("walking-area cache entry unreadable (%s); "
                                             "drawing again", exc)
         data = draw()
+        if settings.use_cache if cache is None else cache:
+            _write_npz(entry_path("walking-areas", key), data)  # repaired for the next run
         polys = unpacked(data, "areas", len(precincts) * len(metres))
         unions = unpacked(data, "unions", len(merged) * len(metres))
     areas = _areas_frame(network, precincts, polys, metres, minutes)

@@ -454,7 +454,7 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
         if key is not None and entry_path("assessment", key).is_file():
             with reporter.step("Assessing coverage"):
                 found = read_assessment(key, assessment_settings(**study.assess_options),
-                                        use=True)
+                                        use=True, demand=study.demand)
             if found is not None:
                 with reporter.step("Comparing population methods and staffing norms"):
                     return found  # compared with the rest: read with it

@@ -1131,6 +1131,38 @@ def test_a_cached_assessment_is_the_assessment(tmp_path: Path,
     again = _assessment(study, Reporter())
     pd.testing.assert_frame_equal(again.catchments, fresh.catchments, check_exact=True)
 
+    # entries that parse but are not this assessment: computed again, and replaced
+    def tampered(edit: Callable[[dict], None]) -> None:
+        with np.load(entries[0], allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        edit(data)
+        with open(entries[0], "wb") as f:
+            np.savez(f, **data)
+        key = pipeline_key(study)
+        assert acache.read_assessment(key, fresh.settings, use=True,
+                                      demand=study.demand) is None
+        redone = _assessment(study, Reporter())
+        pd.testing.assert_frame_equal(redone.coverage, fresh.coverage, check_exact=True)
+        assert acache.read_assessment(key, fresh.settings, use=True,
+                                      demand=study.demand) is not None
+
+    def renamed(data: dict) -> None:  # a column the summary needs, renamed
+        head = json.loads(str(data["coverage_head"]))
+        head["columns"] = ["x" + c for c in head["columns"]]
+        data["coverage_head"] = np.asarray(json.dumps(head))
+
+    def scaled(data: dict) -> None:  # residents that are not those assessed
+        i = json.loads(str(data["demand_head"]))["columns"].index("population")
+        data[f"demand_c{i}"] = data[f"demand_c{i}"] * 2
+
+    def elsewhere(data: dict) -> None:  # cells said to be in another coordinate system
+        head = json.loads(str(data["uncovered_cells_head"]))
+        head["crs"] = "+proj=longlat +nadgrids=/etc/passwd"
+        data["uncovered_cells_head"] = np.asarray(json.dumps(head))
+
+    for edit in (renamed, scaled, elsewhere):
+        tampered(edit)
+
 
 def pipeline_key(study: Any) -> str | None:
     from walkshed.assessment.cache import assessment_key

@@ -304,3 +304,39 @@ def test_done_says_whether_the_value_is_waiting(monkeypatch: pytest.MonkeyPatch,
         assert job.done()
     assert job.result() == 1
     assert not job.done()
+
+
+def _broken_prepare() -> None:
+    raise InputError("fonts", "no fonts found", "Install DejaVu fonts")
+
+
+@fork_only
+def test_a_worker_that_failed_getting_ready_says_why(two_workers: None) -> None:
+    """A worker whose preparation fails ends at once; sending to it later is no error, and its
+    value raises the worker's own error (not a broken pipe)."""
+    job = Background.worker("printing", _broken_prepare, _finish)
+    deadline = time.monotonic() + 30
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.send(list(range(100)))
+    with pytest.raises(InputError, match="no fonts"):
+        job.result()
+
+
+def _ready_at(_: None = None) -> float:
+    return time.monotonic()
+
+
+def _finish_at(ready: float, sent: float) -> tuple[float, float]:
+    return ready, sent
+
+
+@fork_only
+def test_a_worker_gets_ready_before_its_input_exists(two_workers: None) -> None:
+    """The preparation runs in the child at once, not when the input arrives."""
+    job = Background.worker("printing", _ready_at, _finish_at)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    job.send(sent)
+    ready, got = job.result()
+    assert got == sent and ready < sent - 0.2

@@ -359,6 +359,11 @@ def test_cached_walking_areas_read_back_what_was_drawn(tmp_path, monkeypatch) ->
     again = isochrones.cached_walking_areas(net, pts, **kw)
     assert all(shapely.equals_exact(a, b, tolerance=0)
                for a, b in zip(again.geometry, fresh.geometry, strict=True))
+    # and repaired: the next run reads it without drawing
+    monkeypatch.setattr(isochrones, "walking_areas", no_drawing)
+    repaired = isochrones.cached_walking_areas(net, pts, **kw)
+    assert all(shapely.equals_exact(a, b, tolerance=0)
+               for a, b in zip(repaired.geometry, fresh.geometry, strict=True))
 
 
 @pytest.mark.parametrize(

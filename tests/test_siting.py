@@ -1351,3 +1351,60 @@ def test_cached_answer_distrusts_a_hostile_entry(tmp_path: Path) -> None:
     assert got is fresh  # not read: solved again
     entry.write_bytes(b"PK\x03\x04 not a zip")
     assert siting_cache.cached_answer("k", lambda: fresh, use=True, cache_dir=tmp_path) is fresh
+
+
+@pytest.mark.parametrize("tamper", ["negative", "out_of_range", "repeated", "objective",
+                                    "gain", "phases"])
+def test_a_cached_answer_not_of_this_model_is_solved_again(tmp_path: Path, tamper: str,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """An entry whose sites or figures are not those of the model (edited, or from a bug) is
+    checked against the coverage matrix, solved again and replaced: the planner sees the
+    solver's answer, never the entry's."""
+    import json
+
+    from walkshed import settings
+    from walkshed.siting import cache as siting_cache
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path)
+    net = street(length=3000.0, step=100.0)
+    rng = np.random.default_rng(5)
+    homes = [(float(x), float(y)) for x, y in zip(rng.uniform(0, 3000, 60),
+                                                     rng.uniform(-20, 20, 60), strict=True)]
+    demand = pts(homes, population=rng.integers(1, 30, 60).astype(float))
+    kw: dict[str, Any] = {"p": 3, "threshold_min": 3.0, "method": "exact", "spacing_m": 150.0,
+                          "cache": True}
+    fresh = propose_sites(net, demand, None, **kw)
+    (entry,) = tmp_path.glob("siting-answer-*.npz")
+    with np.load(entry, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    head = json.loads(str(data["head"]))
+    if tamper == "negative":
+        data["chosen"] = -1 - data["chosen"]
+    elif tamper == "out_of_range":
+        data["chosen"] = data["chosen"] + 10_000
+    elif tamper == "repeated":
+        data["chosen"] = np.repeat(data["chosen"][:1], len(data["chosen"]))
+    elif tamper == "objective":
+        head["objective"] = 1e9
+    elif tamper == "gain":
+        data["newly_covered"] = data["newly_covered"][::-1].copy()
+    else:
+        data["phase_plan_newly_covered"] = data["phase_plan_newly_covered"] * 2
+    data["head"] = np.asarray(json.dumps(head))
+    with open(entry, "wb") as f:
+        np.savez(f, **data)
+    again = propose_sites(net, demand, None, **kw)
+    assert np.array_equal(again.chosen, fresh.chosen) and again.objective == fresh.objective
+    assert np.array_equal(again.newly_covered, fresh.newly_covered)
+    assert again.phases is not None and fresh.phases is not None
+    pd.testing.assert_frame_equal(again.phases, fresh.phases)
+    assert list(again.table["site"]) == list(fresh.table["site"])
+    # replaced by the solver's answer, which the next run reads (and checks) without solving
+    with np.load(entry, allow_pickle=False) as z:
+        assert np.array_equal(z["chosen"], fresh.chosen)
+        assert np.array_equal(z["newly_covered"], fresh.newly_covered)
+        assert json.loads(str(z["head"]))["objective"] == fresh.objective
+    monkeypatch.setattr(siting_cache, "_complete", lambda res: pytest.fail("solved again"))
+    read = propose_sites(net, demand, None, **kw)
+    assert np.array_equal(read.chosen, fresh.chosen)

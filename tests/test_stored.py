@@ -35,7 +35,7 @@ def test_a_frame_comes_back_exactly() -> None:
     frame = _frame()
     data = _stored.frame_arrays(frame, "f_")
     assert all(a.dtype != object for a in data.values())  # nothing np.load would unpickle
-    back = _stored.frame_of(data, "f_")
+    back = _stored.frame_of(data, "f_", crs="EPSG:32643")
     assert isinstance(back, gpd.GeoDataFrame) and back.crs == frame.crs
     assert list(back.columns) == list(frame.columns)  # the geometry keeps its place
     pd.testing.assert_frame_equal(pd.DataFrame(back.drop(columns="geometry")),
@@ -63,11 +63,26 @@ def test_a_cut_entry_is_refused() -> None:
     data = _stored.frame_arrays(_frame(), "f_")
     short = dict(data, f_c2=data["f_c2"][:2])
     with pytest.raises(ValueError):
-        _stored.frame_of(short, "f_")
+        _stored.frame_of(short, "f_", crs="EPSG:32643")
     with pytest.raises((ValueError, shapely.errors.GEOSException)):
-        _stored.frame_of(dict(data, f_g5_ends=data["f_g5_ends"] - 1), "f_")
+        _stored.frame_of(dict(data, f_g5_ends=data["f_g5_ends"] - 1), "f_", crs="EPSG:32643")
     with pytest.raises(KeyError):
-        _stored.frame_of({k: v for k, v in data.items() if k != "f_n0"}, "f_")
+        _stored.frame_of({k: v for k, v in data.items() if k != "f_n0"}, "f_", crs=32643)
+
+
+def test_the_coordinate_system_is_never_read_from_an_entry() -> None:
+    """Geometries come back only in the coordinate system the caller expects: an entry that
+    says another (here a PROJ string naming a file) is refused before PROJ sees it."""
+    data = _stored.frame_arrays(_frame(), "f_")
+    with pytest.raises(ValueError, match="coordinate system"):
+        _stored.frame_of(data, "f_", crs="EPSG:4326")
+    with pytest.raises(ValueError, match="coordinate system"):
+        _stored.frame_of(data, "f_")
+    head = json.loads(str(data["f_head"]))
+    head["crs"] = "+proj=longlat +nadgrids=/etc/shadow"
+    with pytest.raises(ValueError, match="coordinate system"):
+        _stored.frame_of(dict(data, f_head=np.asarray(json.dumps(head))), "f_",
+                         crs="EPSG:32643")
 
 
 def test_the_digest_changes_with_any_value() -> None:
@@ -93,6 +108,12 @@ def test_the_digest_changes_with_any_value() -> None:
     moved = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 1], [0, 1.0000001]), crs=4326)
     assert _stored.frame_digest(points) != _stored.frame_digest(moved)
     assert _stored.frame_digest(None) != _stored.frame_digest(pd.DataFrame())
+    # the same text in an object column or a string column: the same content
+    as_objects = pd.DataFrame({"m": pd.Series(["a", None, "b"], dtype=object)})
+    as_text = pd.DataFrame({"m": pd.array(["a", None, "b"], dtype="str")})
+    assert _stored.frame_digest(as_objects) == _stored.frame_digest(as_text)
+    assert _stored.frame_digest(as_objects) != _stored.frame_digest(
+        pd.DataFrame({"m": pd.Series(["a", "None", "b"], dtype=object)}))
 
 
 def test_sentences_come_back_said_the_same_in_every_language() -> None:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 _FORMAT = 1
 _FRAMES = ("coverage", "districts", "catchments", "opening_order", "uncovered_areas",
            "uncovered_cells", "demand")
+#: The coordinate system of the frames with geometries (as :func:`assess` makes them).
+_CRS = {"uncovered_areas": "EPSG:4326", "uncovered_cells": "EPSG:4326"}
 _VALUES = ("residents", "unreachable_residents", "precinct_counts", "notes", "uncertainty")
 
 
@@ -61,14 +63,15 @@ def assessment_key(
     """The cache key of an assessment and its comparison; None when an input cannot be hashed
     (such a run is simply not cached)."""
     from .. import __version__
-    from .._stored import frame_digest
+    from .._stored import code_digest, frame_digest
     from ..siting.cache import digest, network_digest
 
     try:
         frames = [frame_digest(demand), frame_digest(precincts), frame_digest(districts)]
         others = [[str(name), frame_digest(f)] for name, f in sorted(
             alternatives.items(), key=lambda kv: str(kv[0])) if f is not demand]
-        return digest("assessment", _FORMAT, __version__, network_digest(network), frames,
+        return digest("assessment", _FORMAT, __version__, code_digest(),
+                      network_digest(network), frames,
                       others, [str(k) for k, f in alternatives.items() if f is demand],
                       json.dumps(dict(options), sort_keys=True, default=repr),
                       scenario_method, sorted((str(k), str(v)) for k, v in
@@ -79,9 +82,14 @@ def assessment_key(
         return None
 
 
-def read_assessment(key: str, expected: AssessmentSettings, *, use: bool | None = None
-                    ) -> Assessment | None:
-    """The assessment stored under ``key`` (with ``expected`` as its settings), or None."""
+def read_assessment(key: str, expected: AssessmentSettings, *, use: bool | None = None,
+                    demand: pd.DataFrame | None = None) -> Assessment | None:
+    """The assessment stored under ``key`` (with ``expected`` as its settings), or None.
+
+    Read back, it must say what an assessment says (its summary and ``to_dict`` are made) and,
+    when ``demand`` (the residents assessed) is given, hold their residents point for point
+    (conservation of population); an entry that does not is computed again (and replaced).
+    """
     from .._stored import decoded, frame_of, known_msgids
     from ..siting.cache import _read_npz, entry_path
 
@@ -96,8 +104,8 @@ def read_assessment(key: str, expected: AssessmentSettings, *, use: bool | None 
         if head["settings"] != repr(expected):
             raise ValueError("other settings")
         known = known_msgids()
-        frames: dict[str, Any] = {name: frame_of(data, f"{name}_") if head["frames"][name]
-                                  else None for name in _FRAMES}
+        frames: dict[str, Any] = {name: frame_of(data, f"{name}_", crs=_CRS.get(name))
+                                  if head["frames"][name] else None for name in _FRAMES}
         values = {name: decoded(head["values"][name], known) for name in _VALUES}
         values["notes"] = tuple(values["notes"])
         values["residents"] = float(values["residents"])
@@ -105,6 +113,15 @@ def read_assessment(key: str, expected: AssessmentSettings, *, use: bool | None 
         values["precinct_counts"] = {str(k): int(v)
                                      for k, v in dict(values["precinct_counts"]).items()}
         found = Assessment(settings=expected, **frames, **values)
+        if demand is not None:
+            want = demand["population"].to_numpy(dtype=float)
+            got = found.demand["population"].to_numpy(dtype=float)
+            if got.shape != want.shape or not np.array_equal(got, want):
+                raise ValueError("not the residents assessed")
+            if not np.isclose(found.residents, float(want.sum()), rtol=1e-9, atol=1e-6):
+                raise ValueError("residents do not add up")
+        found.to_dict()
+        found.summary()
     except Exception as exc:  # any entry not as written is computed again, never trusted
         log.warning("assessment cache entry %s unreadable (%s); assessing again", entry, exc)
         return None

@@ -150,22 +150,60 @@ _ANSWER_FORMAT = 1
 
 
 def _complete(res: Any) -> bool:
-    """Whether an answer is what any run would give: not cut short by a time limit with a
-    gap above what its method accepts (such an answer is solved again next time)."""
-    said = [str(res.status), *map(str, res.notes)]
-    if res.phases is not None and "best_status" in res.phases.columns:
-        said += [str(s) for s in res.phases["best_status"]]
-    if not any("time limit" in s for s in said):
+    """Whether an answer is as good as its method asks whatever the machine's load: greedy
+    (whose bounds spend budgets of work, not time), or a gap within the method's tolerance
+    (0 for ``exact``) with no phase stopped at a time limit. Others (a time budget ran out
+    first) are solved again next time."""
+    if res.tolerance is None:
         return True
-    return res.tolerance is not None and res.gap <= res.tolerance + 1e-12
+    if res.phases is not None and "best_status" in res.phases.columns and any(
+            "time limit" in str(s) for s in res.phases["best_status"]):
+        return False
+    return bool(res.gap <= res.tolerance + 1e-12)
+
+
+def check_answer(res: Any, cover: sparse.csr_matrix, weights: np.ndarray,
+                 covered: np.ndarray, p: int | None) -> None:
+    """Raise ValueError unless ``res`` is an answer of this model: distinct candidates in
+    range (at most ``p``), each adding the residents it says in rank order, the totals those
+    of ``weights`` and ``covered``, and the phases (if any) the prefixes of that list."""
+    chosen = np.asarray(res.chosen)
+    gains = np.asarray(res.newly_covered, dtype=float)
+    n_cand = cover.shape[0]
+    if (chosen.ndim != 1 or chosen.dtype.kind not in "iu" or gains.shape != chosen.shape
+            or len(np.unique(chosen)) != len(chosen)
+            or (len(chosen) and (chosen.min() < 0 or chosen.max() >= n_cand))
+            or (p is not None and len(chosen) > p)):
+        raise ValueError("not a list of distinct candidates of this model")
+    have = np.asarray(covered, dtype=bool).copy()
+    for j, gain in zip(chosen.tolist(), gains.tolist(), strict=True):
+        reach = cover.indices[cover.indptr[j]:cover.indptr[j + 1]]
+        new = reach[~have[reach]]
+        if not np.isclose(float(weights[new].sum()), gain, rtol=1e-9, atol=1e-6):
+            raise ValueError("a site does not add the residents it says")
+        have[reach] = True
+    reach_all = np.asarray(covered, dtype=bool).copy()
+    reach_all[cover.indices] = True
+    for got, want in ((res.objective, gains.sum()), (res.total, weights.sum()),
+                      (res.already_covered, weights[np.asarray(covered, dtype=bool)].sum()),
+                      (res.reachable, weights[reach_all].sum())):
+        if not np.isclose(float(got), float(want), rtol=1e-9, atol=1e-6):
+            raise ValueError("totals not those of this model")
+    if res.phases is not None:
+        plan = res.phases["plan_newly_covered"].to_numpy(dtype=float)
+        if len(plan) > len(gains) or not np.allclose(plan, np.cumsum(gains)[:len(plan)],
+                                                     rtol=1e-9, atol=1e-6):
+            raise ValueError("phases not those of the ranked list")
 
 
 def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None,
-                  cache_dir: str | Path | None = None) -> Any:
+                  cache_dir: str | Path | None = None,
+                  check: Callable[[Any], None] | None = None) -> Any:
     """The solver's :class:`~walkshed.siting.result.SitingResult` for ``key`` (a digest of
     the model and the method's settings) from the cache, else ``solve()`` (stored when
     complete, see :func:`_complete`). Read back, the answer has every field as solved
-    (``table`` None) but ``time_s``, the time it took to read."""
+    (``table`` None) but ``time_s``, the time it took to read; ``check(answer)`` raises when
+    it is not an answer of this model (it is then solved again, and the entry replaced)."""
     import time
 
     import pandas as pd
@@ -191,6 +229,8 @@ def cached_answer(key: str, solve: Callable[[], Any], *, use: bool | None = None
                                newly_covered=np.asarray(data["newly_covered"], dtype=float),
                                phases=phases, **fields)
             res.time_s = time.perf_counter() - t0
+            if check is not None:
+                check(res)
             log.info("siting answer from cache %s", entry)
             return res
         except Exception as exc:
