@@ -48,6 +48,12 @@ def _key(scen: Any, network: Any, kind: str) -> str | None:
                         settings.default_building_levels)
 
 
+def cache_key(scen: Any, network: Any, kind: str) -> str | None:
+    """The key of the entry ``kind`` of a scenario's residents (which it identifies: the
+    residents are placed from exactly what it hashes); None when an input cannot be read."""
+    return _key(scen, network, kind)
+
+
 def is_cached(scen: Any, network: Any, cache: bool | None, kind: str) -> bool:
     """Whether :func:`cached_frames` would find an entry (that it may still refuse)."""
     from .siting import cache as store

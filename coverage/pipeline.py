@@ -31,7 +31,7 @@ import pandas as pd
 from rich.console import Console
 
 from . import settings
-from ._demand_cache import cached_frames, cached_snaps, is_cached
+from ._demand_cache import cache_key, cached_frames, cached_snaps
 from .i18n import translator
 from .io import OutputDir
 from .network import WalkNetwork
@@ -191,6 +191,9 @@ class Study:
     demand_method: str | None = None
     demand_not_applicable: dict[str, str] = field(default_factory=dict)
     cache: bool | None = None
+    #: The on-disk cache key of the other methods' residents (which it identifies), when they
+    #: come through the cache: the assessment's cache key uses it instead of their content.
+    alternatives_key: str | None = None
     #: The other methods' residents still being placed in a second process (``load_study``'s
     #: ``background``): :func:`run_study` takes them when it compares the methods.
     pending_alternatives: Any = field(default=None, repr=False, compare=False)
@@ -206,14 +209,18 @@ class Study:
 
 class _Pending:
     """The other methods' residents placed by a :class:`Background` step into the on-disk
-    cache; the parent reads them from there when it needs them (its warnings are the cache
-    entry's, said once). Should the step fail or have been stopped, they are placed here,
-    where any error is raised as it would have been without the second process."""
+    cache (or there already, ``job`` None); the parent reads them from there when it needs
+    them (its warnings are the cache entry's, said once). Should the step fail or have been
+    stopped, they are placed here, where any error is raised as it would have been without
+    the second process."""
 
-    def __init__(self, job: Any, read: Any) -> None:
-        self.job, self.read = job, read
+    def __init__(self, job: Any, read: Any, text: str = "") -> None:
+        self.job, self.read, self.text = job, read, text
 
     def result(self, reporter: Reporter) -> Any:
+        if self.job is None:  # in the cache already: read now, when first needed
+            with reporter.step(self.text):
+                return self.read()
         if self.job is not None:
             job, self.job = self.job, None
             try:
@@ -444,12 +451,12 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
     from .assessment import assess
     from .assessment.cache import assessment_key, read_assessment, store_assessment
     from .assessment.core import assessment_settings
-
-    use = settings.use_cache if study.cache is None else study.cache
     from .siting.cache import entry_path
 
+    use = settings.use_cache if study.cache is None else study.cache
     key = None
-    if use and study.pending_alternatives is None:  # all inputs at hand: look it up
+    if use and (study.pending_alternatives is None or study.alternatives_key is not None):
+        # every input at hand, or named by its cache key: look it up
         key = _assessment_key(study, assessment_key)
         if key is not None and entry_path("assessment", key).is_file():
             with reporter.step("Assessing coverage"):
@@ -478,6 +485,10 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
 
 def _assessment_key(study: Study, assessment_key: Any) -> str | None:
     own = study.demand_method or "as given"
+    if study.alternatives_key is not None:  # named by their cache entry, read or not
+        return assessment_key(study.network, study.demand, study.precincts, study.districts,
+                              study.assess_options, {}, own, {},
+                              alternatives_digest=study.alternatives_key)
     demands = dict(study.demand_alternatives) or {own: study.demand}
     demands[own] = study.demand
     return assessment_key(study.network, study.demand, study.precincts, study.districts,
@@ -821,6 +832,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
     """
     from . import scenario as sc
     from ._background import Background, can_fork
+    from .siting.cache import entry_path
     from .snap import share_snaps
 
     rep = reporter or Reporter()
@@ -854,12 +866,17 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
         text = "Placing residents by the other methods (for the comparison)"
         pending = None
         use_cache = settings.use_cache if cache is None else cache
-        if background and use_cache and can_fork() and not is_cached(
-                scen, network, cache, "demand-alternatives"):
+        # the other methods' residents are those of their cache entry: its key names them
+        alt_key = cache_key(scen, network, "demand-alternatives") if use_cache else None
+        cached = alt_key is not None and entry_path("demand-alternatives", alt_key).is_file()
+        alternatives: dict[str, gpd.GeoDataFrame] = {}
+        not_applicable: dict[str, str] = {}
+        if background and use_cache and can_fork() and not cached:
             # placed into the cache there; read from it here
-            pending = _Pending(Background.step(text, others, logs=False), others)
-            alternatives: dict[str, gpd.GeoDataFrame] = {}
-            not_applicable: dict[str, str] = {}
+            pending = _Pending(Background.step(text, others, logs=False), others, text)
+        elif background and cached:
+            # read when they are compared: a run whose assessment is cached never reads them
+            pending = _Pending(None, others, text)
         else:
             with rep.step(text):
                 alternatives, not_applicable = others()
@@ -904,6 +921,7 @@ def load_study(path: Path, *, cache: bool | None = None, reporter: Reporter | No
             demand_not_applicable=not_applicable,
             pending_alternatives=pending,
             cache=cache,
+            alternatives_key=alt_key,
         )
         from .caveats import study_caveats
 

@@ -59,17 +59,23 @@ def assessment_key(
     alternatives: Mapping[str, pd.DataFrame],
     scenario_method: str | None,
     not_applicable: Mapping[str, str],
+    *,
+    alternatives_digest: str | None = None,
 ) -> str | None:
     """The cache key of an assessment and its comparison; None when an input cannot be hashed
-    (such a run is simply not cached)."""
+    (such a run is simply not cached). ``alternatives_digest``, when given, names the other
+    methods' residents and the methods that do not apply (their own cache key) in place of
+    ``alternatives`` and ``not_applicable``."""
     from .. import __version__
     from .._stored import code_digest, frame_digest
     from ..siting.cache import digest, network_digest
 
     try:
         frames = [frame_digest(demand), frame_digest(precincts), frame_digest(districts)]
-        others = [[str(name), frame_digest(f)] for name, f in sorted(
+        others: list[Any] = [[str(name), frame_digest(f)] for name, f in sorted(
             alternatives.items(), key=lambda kv: str(kv[0])) if f is not demand]
+        if alternatives_digest is not None:
+            others = [["cache entry", alternatives_digest]]
         return digest("assessment", _FORMAT, __version__, code_digest(),
                       network_digest(network), frames,
                       others, [str(k) for k, f in alternatives.items() if f is demand],
