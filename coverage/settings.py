@@ -73,10 +73,16 @@ typed_residential_share: float = 0.5
 #: 3,000 (the usual guidance) and 5,000.
 compared_norms: tuple[float, ...] = (2000.0, 3000.0, 5000.0)
 
-#: Whether loaded networks are cached on disk.
+#: Whether the on-disk cache is used (networks, residents, candidates, coverage matrices, and
+#: a run's assessment, walking areas and siting answer).
 use_cache: bool = True
 
-#: Folder of the on-disk cache (networks). ``$WALKSHED_CACHE_DIR`` overrides it.
+#: How many entries of each kind of a run's results (assessment, walking areas, siting
+#: answer) the cache keeps: the least recently used beyond it are removed (an Almaty
+#: assessment is 9 MB).
+cache_results_kept: int = 32
+
+#: Folder of the on-disk cache. ``$WALKSHED_CACHE_DIR`` overrides it.
 cache_dir: Path = Path(
     os.environ.get("WALKSHED_CACHE_DIR", Path.home() / ".cache" / "walkshed")
 )

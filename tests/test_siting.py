@@ -1408,3 +1408,32 @@ def test_a_cached_answer_not_of_this_model_is_solved_again(tmp_path: Path, tampe
     monkeypatch.setattr(siting_cache, "_complete", lambda res: pytest.fail("solved again"))
     read = propose_sites(net, demand, None, **kw)
     assert np.array_equal(read.chosen, fresh.chosen)
+
+
+def test_result_entries_kept_to_the_most_recently_used(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each kind of a run's results keeps its most recently used entries (read or written)
+    up to ``settings.cache_results_kept``; other kinds are never removed."""
+    import time as _time
+
+    from walkshed import settings
+    from walkshed.siting import cache as siting_cache
+
+    monkeypatch.setattr(settings, "cache_results_kept", 2)
+    store = {"x": np.arange(3)}
+
+    def put(kind: str, key: str) -> None:
+        siting_cache.cached_arrays(kind, key, lambda: store, use=True, cache_dir=tmp_path)
+        _time.sleep(0.02)  # distinct times
+
+    put("assessment", "a1")
+    put("assessment", "a2")
+    put("assessment", "a1")  # read: a1 is now the most recently used
+    put("assessment", "a3")  # a2, the least recently used, goes
+    for key in ("c1", "c2", "c3"):
+        put("coverage", key)  # not a result kind: all kept
+    left = {p.name for p in tmp_path.glob("*.npz")}
+    want = {siting_cache.entry_path(kind, key, tmp_path).name for kind, key in (
+        ("assessment", "a1"), ("assessment", "a3"),
+        ("coverage", "c1"), ("coverage", "c2"), ("coverage", "c3"))}
+    assert left == want

@@ -35,7 +35,8 @@ _VALUES = ("residents", "unreachable_residents", "precinct_counts", "notes", "un
 
 
 #: Settings that change how a run goes, never what it finds.
-_HOW_NOT_WHAT = frozenset({"use_cache", "cache_dir", "workers", "progress"})
+_HOW_NOT_WHAT = frozenset({"use_cache", "cache_dir", "cache_results_kept", "workers",
+                           "progress"})
 
 
 def _settings_snapshot() -> dict[str, Any]:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ def _read_npz(entry: Path) -> dict[str, np.ndarray] | None:
             data = {k: z[k] for k in z.files}
         if int(data.get("format", -1)) != _FORMAT:
             raise ValueError("old cache format")
+        if entry.name.rsplit("-", 1)[0] in RESULT_KINDS:
+            used(entry)
         return data
     except Exception as exc:  # any unreadable entry is rebuilt, never trusted
         log.warning("siting cache entry %s unreadable (%s); rebuilding", entry, exc)
@@ -92,6 +95,10 @@ def _write_npz(entry: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez(f, format=np.array(_FORMAT), **arrays)  # type: ignore[arg-type]
     except OSError as exc:
         log.warning("could not write siting cache %s: %s", entry, exc)
+        return
+    kind = entry.name.rsplit("-", 1)[0]
+    if kind in RESULT_KINDS:
+        keep_recent(kind, entry.parent)
 
 
 def cached_coverage(
@@ -116,6 +123,30 @@ def cached_coverage(
     _write_npz(entry, {"data": m.data, "indices": m.indices, "indptr": m.indptr,
                        "shape": np.asarray(m.shape, dtype=np.int64)})
     return m
+
+
+#: The kinds of entries that hold a run's results, kept to the most recently used
+#: :data:`walkshed.settings.cache_results_kept` of each.
+RESULT_KINDS = frozenset({"assessment", "walking-areas", "siting-answer"})
+
+
+def used(entry: Path) -> None:
+    """Note that a result entry was read (its time is its last use)."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+def keep_recent(kind: str, cache_dir: str | Path | None = None) -> None:
+    """Remove the entries of ``kind`` beyond the most recently used
+    :data:`walkshed.settings.cache_results_kept`."""
+    keep = max(1, int(settings.cache_results_kept))
+    entries = []
+    for entry in _folder(cache_dir).glob(f"{kind}-*.npz"):
+        with contextlib.suppress(OSError):
+            entries.append((entry.stat().st_mtime, entry))
+    for _, entry in sorted(entries, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            entry.unlink()
 
 
 def entry_path(kind: str, key: str, cache_dir: str | Path | None = None) -> Path:
