@@ -170,23 +170,17 @@ class Background(Generic[T]):
         self._fd = -1
         self._inbox: _Inbox | None = None
         self._sent: list[Any] = []
-        if inbox:
-            sent = self._sent
-
-            def receive() -> Any:
-                if not sent:
-                    raise RuntimeError("Background: nothing was sent")
-                return sent[0]
-
+        fork = can_fork()
+        if inbox:  # in a child, the value comes through the inbox; here, from send()
+            if fork:
+                self._inbox = _Inbox()
+            receive = self._inbox.receive if self._inbox is not None else self._sent_here
             self._fn = lambda timings: fn(timings, receive)
         else:
             self._fn = fn
-        if not can_fork():
+        if not fork:
             return
         flush_streams()
-        if inbox:
-            box = self._inbox = _Inbox()
-            self._fn = lambda timings: fn(timings, box.receive)
         run = self._fn
         read, write = os.pipe()
         parent = os.getpid()
@@ -264,6 +258,11 @@ class Background(Generic[T]):
         """Whether the function runs in a child process."""
         return self._pid != 0
 
+    def _sent_here(self) -> Any:
+        if not self._sent:
+            raise RuntimeError("Background: nothing was sent")
+        return self._sent[0]
+
     def done(self) -> bool:
         """Whether :meth:`result` would return without waiting for a child (False when the
         function runs in this process: it has not run yet)."""
@@ -280,16 +279,14 @@ class Background(Generic[T]):
             return fn(self.timings)
         if not self._pid:
             raise RuntimeError("Background.result() called twice")
-        if self._inbox is not None and self._inbox.write >= 0:
-            self._inbox.close()  # nothing will be sent: the child is told so and ends
+        if self._inbox is not None:  # sent, or never to be: the child is told so and ends
+            self._inbox.close()
+            self._inbox = None
         chunks = []
         with os.fdopen(self._fd, "rb") as pipe:
             self._fd = -1
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
-        if self._inbox is not None:
-            self._inbox.close()
-            self._inbox = None
         pid, self._pid = self._pid, 0
         try:
             code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])

@@ -29,9 +29,10 @@ from .network.load import file_sha256
 _FORMAT = 1
 
 
-def _key(scen: Any, network: Any, kind: str) -> str | None:
-    """The entry's key: every input's bytes, the network, the settings; None when an input
-    cannot be read (the loader names it)."""
+def cache_key(scen: Any, network: Any, kind: str) -> str | None:
+    """The key of the entry ``kind`` of a scenario's residents: every input's bytes, the
+    network, the settings (it identifies the residents: they are placed from exactly these);
+    None when an input cannot be read (the loader names it)."""
     from . import __version__
     from .siting import cache as store
 
@@ -48,22 +49,6 @@ def _key(scen: Any, network: Any, kind: str) -> str | None:
                         settings.default_building_levels)
 
 
-def cache_key(scen: Any, network: Any, kind: str) -> str | None:
-    """The key of the entry ``kind`` of a scenario's residents (which it identifies: the
-    residents are placed from exactly what it hashes); None when an input cannot be read."""
-    return _key(scen, network, kind)
-
-
-def is_cached(scen: Any, network: Any, cache: bool | None, kind: str) -> bool:
-    """Whether :func:`cached_frames` would find an entry (that it may still refuse)."""
-    from .siting import cache as store
-
-    if not (settings.use_cache if cache is None else cache):
-        return False
-    key = _key(scen, network, kind)
-    return key is not None and store.entry_path(kind, key).is_file()
-
-
 def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
                   build: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     """``build()`` (named frames) from the cache when the scenario's inputs are unchanged."""
@@ -71,7 +56,7 @@ def cached_frames(scen: Any, network: Any, cache: bool | None, kind: str,
 
     if not (settings.use_cache if cache is None else cache):
         return build()
-    key = _key(scen, network, kind)
+    key = cache_key(scen, network, kind)
     if key is None:
         return build()  # the loader names the missing file
     logged: list[logging.LogRecord] = []

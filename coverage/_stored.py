@@ -10,6 +10,7 @@ a column of other objects) is simply not cached: the encoders raise TypeError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -29,13 +30,16 @@ _CODE: list[str] = []
 
 
 def code_digest() -> str:
-    """SHA-256 of walkshed's own source files (once per process): results computed by other
-    code (an update, a change between releases of the same version) are computed again."""
+    """SHA-256 of walkshed's version and own source files (once per process): results
+    computed by other code (an update, a change between releases of the same version) are
+    computed again."""
     if not _CODE:
         from pathlib import Path
 
+        from . import __version__
+
         root = Path(__file__).resolve().parent
-        h = hashlib.sha256()
+        h = hashlib.sha256(__version__.encode())
         for f in sorted(root.rglob("*.py")):
             h.update(str(f.relative_to(root)).encode())
             h.update(f.read_bytes())
@@ -47,14 +51,15 @@ def code_digest() -> str:
 # values: numbers, text, lists, dicts and walkshed's sentences
 
 
-def known_msgids() -> set[Any]:
+@functools.cache
+def known_msgids() -> frozenset[Any]:
     """Every sentence walkshed can say (the catalogue's keys)."""
     from .i18n import translator
 
-    return set(getattr(translator("ru")._t, "_catalog", {}))
+    return frozenset(getattr(translator("ru")._t, "_catalog", {}))
 
 
-def encoded(v: Any, known: set[Any]) -> Any:
+def encoded(v: Any, known: frozenset[Any]) -> Any:
     """``v`` as JSON: Messages (from the catalogue) and Figures tagged, numbers plain;
     TypeError for anything else."""
     from .i18n import Figure, Message
@@ -81,7 +86,7 @@ def encoded(v: Any, known: set[Any]) -> Any:
     raise TypeError(f"cannot keep {type(v).__name__} in the cache")
 
 
-def decoded(v: Any, known: set[Any]) -> Any:
+def decoded(v: Any, known: frozenset[Any]) -> Any:
     """The inverse of :func:`encoded` (ValueError for a sentence not in the catalogue)."""
     from .i18n import Figure, Message
 

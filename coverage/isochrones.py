@@ -581,7 +581,6 @@ def cached_walking_areas(
     geopandas.GeoDataFrame
         As :func:`walking_areas`.
     """
-    from . import __version__
     from ._stored import code_digest, packed, unpacked
     from .siting.cache import _write_npz, cached_arrays, digest, entry_path, network_digest
 
@@ -592,21 +591,26 @@ def cached_walking_areas(
     status = np.asarray([str(v) for v in status.tolist()], dtype=str)
     where = np.asarray(shapely.to_wkb(np.asarray(precincts.geometry.to_crs(network.crs).values,
                                                  dtype=object)), dtype=object)
-    key = digest("walking-areas", _CACHE_FORMAT, __version__, code_digest(),
+    key = digest("walking-areas", _CACHE_FORMAT, code_digest(),
                  network_digest(network),
                  np.frombuffer(b"".join(len(w).to_bytes(8, "little") + w
                                         for w in where.tolist()), dtype=np.uint8),
                  status, metres, minutes, width, snap, [list(m) for m in merged])
 
+    drawn: list[gpd.GeoDataFrame] = []
+
     def draw() -> dict[str, np.ndarray]:
         areas = walking_areas(network, precincts, thresholds_m=metres.tolist(),
                               walk_speed_kmh=walk_speed_kmh, max_snap_m=max_snap_m)
-        unions = [g for statuses in merged
+        unions = [g for statuses in merged  # remembered as they are merged
                   for g in dissolve_walking_areas(areas, statuses=statuses).geometry]
+        drawn.append(areas)
         return {**packed("areas", np.asarray(areas.geometry.values, dtype=object)),
                 **packed("unions", np.asarray(unions, dtype=object))}
 
     data = cached_arrays("walking-areas", key, draw, use=cache)
+    if drawn:  # drawn just now (no entry, or no cache): nothing to read back
+        return drawn[0]
     try:
         polys = unpacked(data, "areas", len(precincts) * len(metres))
         unions = unpacked(data, "unions", len(merged) * len(metres))
@@ -615,11 +619,8 @@ def cached_walking_areas(
 
         logging.getLogger(__name__).warning("walking-area cache entry unreadable (%s); "
                                             "drawing again", exc)
-        data = draw()
-        if settings.use_cache if cache is None else cache:
-            _write_npz(entry_path("walking-areas", key), data)  # repaired for the next run
-        polys = unpacked(data, "areas", len(precincts) * len(metres))
-        unions = unpacked(data, "unions", len(merged) * len(metres))
+        _write_npz(entry_path("walking-areas", key), draw())  # repaired for the next run
+        return drawn[0]
     areas = _areas_frame(network, precincts, polys, metres, minutes)
     found = iter(unions.tolist())
     for statuses in merged:

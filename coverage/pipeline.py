@@ -168,8 +168,8 @@ class Study:
         ``demand_method``) and the methods that do not apply with the reason; compared by
         :func:`walkshed.assessment.uncertainty.compare`.
     cache
-        Whether the run reads and writes the on-disk cache (walking areas, siting answers);
-        None: :data:`walkshed.settings.use_cache`.
+        Whether the run reads and writes the on-disk cache (assessment, walking areas, siting
+        answers); None: :data:`walkshed.settings.use_cache`.
     """
 
     name: str
@@ -221,14 +221,13 @@ class _Pending:
         if self.job is None:  # in the cache already: read now, when first needed
             with reporter.step(self.text):
                 return self.read()
-        if self.job is not None:
-            job, self.job = self.job, None
-            try:
-                reporter.wait(job)
-            except Exception:  # placed again below, in this process, which says why
-                pass
-            finally:
-                job.close()
+        job, self.job = self.job, None
+        try:
+            reporter.wait(job)
+        except Exception:  # placed again below, in this process, which says why
+            pass
+        finally:
+            job.close()
         return self.read()
 
     def close(self) -> None:
@@ -449,7 +448,7 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
     """The assessment with its comparison of population methods and norms: from the on-disk
     cache when the same inputs were assessed before, else computed (and kept there)."""
     from .assessment import assess
-    from .assessment.cache import assessment_key, read_assessment, store_assessment
+    from .assessment.cache import read_assessment, store_assessment
     from .assessment.core import assessment_settings
     from .siting.cache import entry_path
 
@@ -457,7 +456,7 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
     key = None
     if use and (study.pending_alternatives is None or study.alternatives_key is not None):
         # every input at hand, or named by its cache key: look it up
-        key = _assessment_key(study, assessment_key)
+        key = _assessment_key(study)
         if key is not None and entry_path("assessment", key).is_file():
             with reporter.step("Assessing coverage"):
                 found = read_assessment(key, assessment_settings(**study.assess_options),
@@ -477,22 +476,26 @@ def _assessment(study: Study, reporter: Reporter) -> Any:
     with reporter.step("Comparing population methods and staffing norms"):
         a = _with_uncertainty(study, a)
     if use:
-        key = key or _assessment_key(study, assessment_key)
+        key = key or _assessment_key(study)
         if key is not None:
             store_assessment(key, a, use=True)
     return a
 
 
-def _assessment_key(study: Study, assessment_key: Any) -> str | None:
+def _assessment_key(study: Study) -> str | None:
+    """:func:`walkshed.assessment.cache.assessment_key` of the study's inputs; the other
+    methods' residents named by their cache entry's key where they have one (read or not)."""
+    from .assessment.cache import assessment_key
+
     own = study.demand_method or "as given"
-    if study.alternatives_key is not None:  # named by their cache entry, read or not
-        return assessment_key(study.network, study.demand, study.precincts, study.districts,
-                              study.assess_options, {}, own, {},
-                              alternatives_digest=study.alternatives_key)
-    demands = dict(study.demand_alternatives) or {own: study.demand}
-    demands[own] = study.demand
+    demands: dict[str, Any] = {}
+    if study.alternatives_key is None:
+        demands = {**(dict(study.demand_alternatives) or {own: study.demand}),
+                   own: study.demand}
     return assessment_key(study.network, study.demand, study.precincts, study.districts,
-                          study.assess_options, demands, own, study.demand_not_applicable)
+                          study.assess_options, demands, own,
+                          study.demand_not_applicable if study.alternatives_key is None else {},
+                          alternatives_digest=study.alternatives_key)
 
 
 def _with_uncertainty(study: Study, a: Any) -> Any:
@@ -705,7 +708,8 @@ def _tables_with_sites(tables: dict[str, pd.DataFrame], layers: dict[str, gpd.Ge
 
     if res is not None and res.table is not None:
         tables["proposed_sites"] = _site_table(res.table)
-        out.write_csv(tables["proposed_sites"], "proposed_sites.csv", encoding="utf-8-sig")
+        if not out.path("proposed_sites.csv").exists():  # staged with the sites already
+            out.write_csv(tables["proposed_sites"], "proposed_sites.csv", encoding="utf-8-sig")
     write_workbook(tables, out.path("walkshed.xlsx"), lang=lang)  # headers in the language
     if res is not None and isinstance(res.table, gpd.GeoDataFrame):
         layers["proposed_sites"] = _site_layer(res.table)

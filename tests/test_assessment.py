@@ -1165,10 +1165,9 @@ def test_a_cached_assessment_is_the_assessment(tmp_path: Path,
 
 
 def pipeline_key(study: Any) -> str | None:
-    from walkshed.assessment.cache import assessment_key
     from walkshed.pipeline import _assessment_key
 
-    return _assessment_key(study, assessment_key)
+    return _assessment_key(study)
 
 
 def test_the_cache_key_follows_what_the_settings_change(monkeypatch: pytest.MonkeyPatch

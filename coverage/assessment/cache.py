@@ -67,7 +67,6 @@ def assessment_key(
     (such a run is simply not cached). ``alternatives_digest``, when given, names the other
     methods' residents and the methods that do not apply (their own cache key) in place of
     ``alternatives`` and ``not_applicable``."""
-    from .. import __version__
     from .._stored import code_digest, frame_digest
     from ..siting.cache import digest, network_digest
 
@@ -77,7 +76,7 @@ def assessment_key(
             alternatives.items(), key=lambda kv: str(kv[0])) if f is not demand]
         if alternatives_digest is not None:
             others = [["cache entry", alternatives_digest]]
-        return digest("assessment", _FORMAT, __version__, code_digest(),
+        return digest("assessment", _FORMAT, code_digest(),
                       network_digest(network), frames,
                       others, [str(k) for k, f in alternatives.items() if f is demand],
                       json.dumps(dict(options), sort_keys=True, default=repr),

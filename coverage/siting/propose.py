@@ -222,13 +222,11 @@ def propose_sites(
                                time_limit_s=time_limit_s, tolerance=tolerance, quotas=q,
                                phases=k_phases)
 
-    from .. import __version__
     from .._stored import code_digest
 
     # the same model and settings give the same answer: a second run reads it
     answer_key = _cache.digest(
-        "siting-answer", _cache._ANSWER_FORMAT, __version__, code_digest(), key, weights,
-        covered,
+        "siting-answer", _cache._ANSWER_FORMAT, code_digest(), key, weights, covered,
         None if p is None else int(p), None if target_share is None else float(target_share),
         str(method), float(time_limit_s), float(tolerance), int(k_phases),
         *((q.district, q.at_least, q.at_most, list(q.names)) if q is not None else ()))
